@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+// ReIDPrune: Siamese ResNet re-identification training, data-parallel over MPI ranks,
+// with structured filter pruning. See README.md for the commands, DESIGN notes in docs.
+import PackageDescription
+
+let optimize: [SwiftSetting] = []
+
+let package = Package(
+    name: "ReIDPrune",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "reidprune", targets: ["reidprune"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+
+        .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
+        .target(name: "TestSupport", dependencies: ["Tensors"]),
+
+        .executableTarget(name: "reidprune", dependencies: [
+            "Tensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimize),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
+    ]
+)

@@ -1,0 +1,98 @@
+// Convolution forward, backward-data and backward-weights against the plain reference
+// and finite differences, over odd sizes, batch 1, strides 1 and 2, paddings 0, 1, 3
+// and kernels 1, 3, 7, with and without bias.
+import Tensors
+import TestSupport
+import XCTest
+
+final class ConvolutionTests: XCTestCase {
+    static let geometries: [ConvGeometry] = [
+        ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 5, outChannels: 4, kernel: 1),
+        ConvGeometry(batch: 2, inChannels: 5, height: 9, width: 7, outChannels: 6, kernel: 3, stride: 1, padding: 1, bias: true),
+        ConvGeometry(batch: 3, inChannels: 4, height: 11, width: 6, outChannels: 5, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(batch: 1, inChannels: 3, height: 13, width: 9, outChannels: 8, kernel: 7, stride: 2, padding: 3),
+        ConvGeometry(batch: 2, inChannels: 7, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2, padding: 0, bias: true),
+        ConvGeometry(batch: 1, inChannels: 17, height: 5, width: 3, outChannels: 19, kernel: 3, stride: 1, padding: 0),
+        ConvGeometry(batch: 2, inChannels: 16, height: 8, width: 4, outChannels: 32, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelH: 3, kernelW: 1, strideH: 1,
+                     strideW: 2, padH: 1, padW: 0, bias: true),
+    ]
+
+    func testForwardMatchesReference() {
+        var rng = TestRandom(seed: 1)
+        for g in Self.geometries {
+            let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+            let b = g.hasBias ? rng.tensor([g.outChannels], .x) : nil
+            let y = Tensor(shape: g.outputShape, layout: .nhwc)
+            Convolution.forward(g, x: x, weight: w, bias: b, y: y)
+            let expected = ReferenceConvolution.forward(g, x: x.toArray(), w: w.toArray(), bias: b?.toArray())
+            XCTAssertLessThanOrEqual(relativeError(y.toArray(), expected), 1e-4, "\(g)")
+            assertClose(y, expected, rtol: 1e-4, atol: 1e-5, "\(g)")
+        }
+    }
+
+    func testBackwardDataMatchesReferenceAndFiniteDifferences() {
+        var rng = TestRandom(seed: 2)
+        for g in Self.geometries {
+            let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+            let dy = rng.tensor(g.outputShape, .nhwc)
+            let dx = Tensor(shape: g.inputShape, layout: .nhwc)
+            Convolution.backwardData(g, dy: dy, weight: w, dx: dx)
+            let expected = ReferenceConvolution.backwardData(g, dy: dy.toArray(), w: w.toArray())
+            XCTAssertLessThanOrEqual(relativeError(dx.toArray(), expected), 1e-4, "\(g)")
+            let bias = g.hasBias ? rng.tensor([g.outChannels], .x) : nil
+            checkGradient("conv dx \(g)", at: x.toArray(), analytic: dx.toArray()) { probe in
+                let y = Tensor(shape: g.outputShape, layout: .nhwc)
+                Convolution.forward(g, x: Tensor(shape: g.inputShape, layout: .nhwc, values: probe), weight: w,
+                                    bias: bias, y: y)
+                return dot(y.toArray(), dy.toArray())
+            }
+        }
+    }
+
+    func testBackwardWeightsMatchesReferenceAndFiniteDifferences() {
+        var rng = TestRandom(seed: 3)
+        for g in Self.geometries {
+            let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+            let dy = rng.tensor(g.outputShape, .nhwc)
+            let dw = Tensor(shape: g.weightShape, layout: .oihw)
+            let db = g.hasBias ? Tensor(shape: [g.outChannels], layout: .x) : nil
+            Convolution.backwardWeights(g, x: x, dy: dy, dWeight: dw, dBias: db)
+            let expected = ReferenceConvolution.backwardWeights(g, x: x.toArray(), dy: dy.toArray())
+            XCTAssertLessThanOrEqual(relativeError(dw.toArray(), expected.dw), 1e-4, "\(g)")
+            let bias = g.hasBias ? rng.tensor([g.outChannels], .x) : nil
+            checkGradient("conv dw \(g)", at: w.toArray(), analytic: dw.toArray()) { probe in
+                let y = Tensor(shape: g.outputShape, layout: .nhwc)
+                Convolution.forward(g, x: x, weight: Tensor(shape: g.weightShape, layout: .oihw, values: probe),
+                                    bias: bias, y: y)
+                return dot(y.toArray(), dy.toArray())
+            }
+            if let db, let bias {
+                XCTAssertLessThanOrEqual(relativeError(db.toArray(), expected.db), 1e-4, "\(g) bias")
+                checkGradient("conv db \(g)", at: bias.toArray(), analytic: db.toArray()) { probe in
+                    let y = Tensor(shape: g.outputShape, layout: .nhwc)
+                    Convolution.forward(g, x: x, weight: w, bias: Tensor(shape: [g.outChannels], layout: .x, values: probe),
+                                        y: y)
+                    return dot(y.toArray(), dy.toArray())
+                }
+            }
+        }
+    }
+
+    func testRepeatedCallsReuseCachedPrimitives() {
+        var rng = TestRandom(seed: 4)
+        let g = ConvGeometry(batch: 2, inChannels: 8, height: 6, width: 5, outChannels: 8, kernel: 3, stride: 1, padding: 1)
+        let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+        let y = Tensor(shape: g.outputShape, layout: .nhwc)
+        let dx = Tensor(shape: g.inputShape, layout: .nhwc), dw = Tensor(shape: g.weightShape, layout: .oihw)
+        func step() {
+            Convolution.forward(g, x: x, weight: w, y: y)
+            Convolution.backwardData(g, dy: y, weight: w, dx: dx)
+            Convolution.backwardWeights(g, x: x, dy: y, dWeight: dw)
+        }
+        step()
+        let before = DNNL.shared.primitivesCreated
+        for _ in 0..<3 { step() }
+        XCTAssertEqual(DNNL.shared.primitivesCreated, before, "a repeated step must not build primitives")
+    }
+}
