@@ -1,8 +1,11 @@
+// The `reidprune` command: one subcommand per user action. Wiring only; the work is
+// done by the library modules.
 import ArgumentParser
-import Tensors
 
 @main
 struct ReIDPrune: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "reidprune", abstract: "x")
-    func run() throws { print(DNNL.version) }
+    static let configuration = CommandConfiguration(
+        commandName: "reidprune",
+        abstract: "Train, prune and evaluate Siamese ResNet person re-identification models on CPUs.",
+        subcommands: [Bench.self])
 }

@@ -1,0 +1,68 @@
+// `reidprune bench ...`: speed measurements (release builds only give meaningful numbers).
+import ArgumentParser
+import Foundation
+import Tensors
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure kernel and model speed.",
+        subcommands: [BenchOps.self])
+}
+
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Time every distinct ResNet-50 convolution (forward, backward-data, backward-weights) and sgemm 1024^3.")
+
+    @Option(help: "Threads for oneDNN.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Activation layout: nhwc (what the trainer uses) or blocked (oneDNN's choice).")
+    var layout: String = "nhwc"
+
+    @Option(help: "Input height.") var height: Int = 256
+    @Option(help: "Input width.") var width: Int = 128
+    @Option(help: "Batch size.") var batch: Int = 32
+    @Option(help: "Timed runs per kernel (the median is reported).") var repeats: Int = 5
+
+    @Flag(help: "One JSON object per line instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard ActivationFormat(rawValue: layout) != nil else {
+            throw ValidationError("--layout must be nhwc or blocked, got '\(layout)'")
+        }
+        guard threads >= 1, height >= 32, width >= 32, batch >= 1, repeats >= 1 else {
+            throw ValidationError("--threads, --batch and --repeats must be at least 1, --height and --width at least 32")
+        }
+    }
+
+    func run() throws {
+        let format = ActivationFormat(rawValue: layout)!
+        if !json {
+            print("oneDNN \(DNNL.version), \(threads) threads, layout \(layout), ResNet-50 at \(height)x\(width), batch \(batch)")
+            print(pad("op", 6) + pad("pass", 18) + pad("shape", 44) + pad("uses", 6, right: true)
+                  + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true) + "  implementation")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        OpsBenchmark.run(threads: threads, format: format, height: height, width: width, batch: batch,
+                         repeats: repeats) { r in
+            if json {
+                print(String(decoding: try! encoder.encode(r), as: UTF8.self))
+            } else {
+                print(pad(r.op, 6) + pad(r.pass, 18) + pad(r.shape, 44) + pad("\(r.count)", 6, right: true)
+                      + pad(String(format: "%.2f", r.ms), 10, right: true)
+                      + pad(String(format: "%.1f", r.gflops), 10, right: true) + "  " + r.implementation)
+            }
+            fflush(nil)
+        }
+    }
+}
+
+/// Pads or truncates `s` to `n` columns.
+func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
+    if s.count >= n { return String(s.prefix(n - 1)) + " " }
+    let fill = String(repeating: " ", count: n - s.count)
+    return right ? fill + s : s + fill
+}
