@@ -11,6 +11,7 @@ final class BatchNormTests: XCTestCase {
         BatchNormGeometry(batch: 1, height: 4, width: 4, channels: 16, fuseReLU: true),
         BatchNormGeometry(batch: 3, height: 5, width: 3, channels: 33, epsilon: 1e-3),
         BatchNormGeometry(batch: 4, height: 1, width: 1, channels: 9, fuseReLU: true),
+        BatchNormGeometry(batch: 8, height: 8, width: 4, channels: 16, fuseReLU: true),
     ]
 
     func testTrainingForwardMatchesReference() {

@@ -14,6 +14,8 @@ final class ConvolutionTests: XCTestCase {
         ConvGeometry(batch: 2, inChannels: 7, height: 6, width: 6, outChannels: 3, kernel: 1, stride: 2, padding: 0, bias: true),
         ConvGeometry(batch: 1, inChannels: 17, height: 5, width: 3, outChannels: 19, kernel: 3, stride: 1, padding: 0),
         ConvGeometry(batch: 2, inChannels: 16, height: 8, width: 4, outChannels: 32, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(batch: 8, inChannels: 16, height: 8, width: 4, outChannels: 16, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(batch: 8, inChannels: 32, height: 8, width: 4, outChannels: 16, kernel: 1),
         ConvGeometry(batch: 1, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelH: 3, kernelW: 1, strideH: 1,
                      strideW: 2, padH: 1, padW: 0, bias: true),
     ]

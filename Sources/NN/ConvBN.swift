@@ -1,0 +1,140 @@
+// ConvBN: a convolution without bias followed by batch normalization and optionally
+// ReLU (fused into the BN kernel), the unit every ResNet layer is made of.
+// `x: (N, H, W, C) -> y: (N, H', W', K)`. Parameters use torchvision's names:
+// `<conv>.weight`, `<bn>.weight`, `<bn>.bias`, `<bn>.running_mean`, ...
+import Tensors
+
+public final class ConvBN {
+    public let convName: String
+    public let bnName: String
+    public private(set) var inChannels: Int
+    public private(set) var outChannels: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    public let relu: Bool
+    /// When false, backward skips the input gradient (the stem's input is the image).
+    public var needsInputGradient = true
+
+    let store: ParameterStore
+    let weight: Int, gamma: Int, beta: Int
+    let runningMean: Int, runningVariance: Int, batchCount: Int
+    /// BN momentum as PyTorch defines it (weight of the new batch statistic).
+    public var momentum: Float = 0.1
+    public var epsilon: Float = 1e-5
+
+    private var convOut = ActivationSlot()
+    private var bnOut = ActivationSlot()
+    private var mean = ActivationSlot()
+    private var variance = ActivationSlot()
+    private var workspace: AlignedBuffer?
+    private var input: Tensor?
+    private var geometry: ConvGeometry?
+    private var bnGeometry: BatchNormGeometry?
+
+    public init(store: ParameterStore, conv convName: String, bn bnName: String, inChannels: Int, outChannels: Int,
+                kernel: Int, stride: Int = 1, padding: Int = 0, relu: Bool) {
+        self.store = store
+        self.convName = convName
+        self.bnName = bnName
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.relu = relu
+        weight = store.register("\(convName).weight", shape: [outChannels, inChannels, kernel, kernel], layout: .oihw,
+                                role: .convWeight)
+        gamma = store.register("\(bnName).weight", shape: [outChannels], layout: .x, role: .normWeight)
+        beta = store.register("\(bnName).bias", shape: [outChannels], layout: .x, role: .normBias)
+        runningMean = store.registerBuffer("\(bnName).running_mean", shape: [outChannels], role: .runningMean)
+        runningVariance = store.registerBuffer("\(bnName).running_var", shape: [outChannels], role: .runningVariance)
+        batchCount = store.registerBuffer("\(bnName).num_batches_tracked", shape: [], role: .batchCount)
+    }
+
+    /// Parameter indices: conv weight, BN scale, BN shift.
+    public var parameterIndices: (weight: Int, gamma: Int, beta: Int) { (weight, gamma, beta) }
+    public var bufferIndices: (mean: Int, variance: Int, count: Int) { (runningMean, runningVariance, batchCount) }
+
+    /// PyTorch's initialization: Kaiming normal (fan out, ReLU gain) for the weight, BN
+    /// scale 1 and shift 0, running mean 0 and variance 1.
+    public func initialize(_ rng: inout SeededRandom, zeroGamma: Bool = false) {
+        let w = store.parameter(weight)
+        let std = (2.0 / Double(outChannels * kernel * kernel)).squareRoot()
+        for i in 0..<w.count { w[i] = Float(rng.normal() * std) }
+        store.parameter(gamma).fill(zeroGamma ? 0 : 1)
+        store.parameter(beta).fill(0)
+        store.buffer(runningMean).fill(0)
+        store.buffer(runningVariance).fill(1)
+        store.buffer(batchCount).fill(0)
+    }
+
+    /// Output spatial size for an input size.
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+    }
+
+    /// x: (N, H, W, C) -> (N, H', W', K). The returned tensor belongs to this unit and is
+    /// overwritten by its next forward.
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
+                             outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
+        precondition(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
+        geometry = g
+        let c = convOut.get(g.outputShape, .nhwc)
+        Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
+        let bg = BatchNormGeometry(batch: g.batch, height: g.outHeight, width: g.outWidth, channels: outChannels,
+                                   epsilon: epsilon, fuseReLU: relu)
+        bnGeometry = bg
+        let y = bnOut.get(g.outputShape, .nhwc)
+        switch mode {
+        case .training:
+            input = x
+            let m = mean.get([outChannels], .x), v = variance.get([outChannels], .x)
+            if relu, workspace == nil || workspace!.byteCount < BatchNorm.workspaceBytes(bg) {
+                workspace = BatchNorm.makeWorkspace(bg)
+            }
+            BatchNorm.forwardTraining(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
+                                      mean: m, variance: v, workspace: relu ? workspace : nil)
+            BatchNorm.updateRunningStatistics(runningMean: store.buffer(runningMean),
+                                              runningVariance: store.buffer(runningVariance), batchMean: m,
+                                              batchVariance: v, momentum: momentum, reduction: bg.reduction)
+            store.buffer(batchCount)[0] += 1
+        case .inference:
+            input = nil
+            BatchNorm.forwardInference(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta),
+                                       runningMean: store.buffer(runningMean),
+                                       runningVariance: store.buffer(runningVariance), y: y)
+        }
+        return y
+    }
+
+    /// dy: (N, H', W', K), the gradient of this unit's output (of the ReLU when fused).
+    /// Writes the parameter gradients and returns dx from the pool (nil when the input
+    /// gradient is not needed). dy is left unchanged.
+    public func backward(_ dy: Tensor, pool: GradientPool) -> Tensor? {
+        guard let g = geometry, let bg = bnGeometry, let x = input else {
+            preconditionFailure("\(convName): backward without a training forward")
+        }
+        let c = convOut.tensor!
+        let dc = pool.take(g.outputShape, .nhwc)
+        BatchNorm.backward(bg, x: c, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
+                           mean: mean.tensor!, variance: variance.tensor!, workspace: relu ? workspace : nil, dx: dc,
+                           dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
+        Convolution.backwardWeights(g, x: x, dy: dc, dWeight: store.gradient(weight))
+        var dx: Tensor?
+        if needsInputGradient {
+            let t = pool.take(g.inputShape, .nhwc)
+            Convolution.backwardData(g, dy: dc, weight: store.parameter(weight), dx: t)
+            dx = t
+        }
+        pool.give(dc)
+        return dx
+    }
+
+    /// Multiply-accumulates of the convolution for an input of (H, W), per image.
+    public func macs(_ h: Int, _ w: Int) -> Int {
+        let (oh, ow) = outputSize(h, w)
+        return oh * ow * outChannels * inChannels * kernel * kernel
+    }
+}

@@ -1,0 +1,41 @@
+// ReIDNet: the Siamese re-ID network, one ResNet backbone and head shared by every image
+// of the batch, with its ParameterStore. `images: (N, H, W, 3) -> ReIDOutput`; the
+// metric losses compare rows of the same forward pass, so there is one set of weights.
+import Tensors
+
+public final class ReIDNet {
+    public let architecture: ResNetArchitecture
+    public let headConfig: HeadConfig
+    public let store: ParameterStore
+    public let backbone: ResNet
+    public let head: ReIDHead
+    public let pool = GradientPool()
+
+    /// Builds the network, lays out its store and initializes it from `seed` as PyTorch
+    /// would (Kaiming normal convolutions, unit BN, small-normal classifier).
+    public init(architecture: ResNetArchitecture, head: HeadConfig, seed: UInt64 = 0) throws {
+        try architecture.validate()
+        self.architecture = architecture
+        self.headConfig = head
+        store = ParameterStore()
+        backbone = ResNet(store: store, architecture: architecture)
+        self.head = ReIDHead(store: store, inputDim: architecture.featureDim, config: head)
+        store.allocate()
+        var rng = SeededRandom(seed: seed)
+        backbone.initialize(&rng)
+        self.head.initialize(&rng)
+    }
+
+    /// images: (N, H, W, 3) normalized -> features, embeddings and (training) logits.
+    public func forward(_ images: Tensor, mode: Mode) -> ReIDOutput {
+        head.forward(backbone.forward(images, mode: mode), mode: mode)
+    }
+
+    /// Writes every parameter gradient from the loss gradients of the last training
+    /// forward (each may be nil; the given tensors are overwritten).
+    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor? = nil, dLogits: Tensor?) {
+        let dMap = head.backward(dFeatures: dFeatures, dEmbeddings: dEmbeddings, dLogits: dLogits, pool: pool)
+        backbone.backward(dMap, pool: pool)
+        pool.give(dMap)
+    }
+}

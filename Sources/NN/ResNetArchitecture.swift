@@ -1,0 +1,120 @@
+// ResNetArchitecture: the channel counts of a torchvision-structured ResNet (BasicBlock
+// or Bottleneck, stride on the 3x3 convolution, 1x1 downsample), possibly pruned. It is
+// Codable so that a pruned model's file carries it and loads without its history.
+import Foundation
+
+public enum BlockKind: String, Codable, Sendable {
+    case basic
+    case bottleneck
+}
+
+/// One residual block: the widths of its inner convolutions (conv1 for a basic block,
+/// conv1 and conv2 for a bottleneck), its stride and whether it has a downsample.
+public struct BlockSpec: Codable, Hashable, Sendable {
+    public var inner: [Int]
+    public var stride: Int
+    public var hasDownsample: Bool
+}
+
+/// One stage (`layerN`): its residual width (the block outputs) and its blocks.
+public struct StageSpec: Codable, Hashable, Sendable {
+    public var width: Int
+    public var blocks: [BlockSpec]
+}
+
+public struct ResNetArchitecture: Codable, Hashable, Sendable {
+    public var block: BlockKind
+    public var stemWidth: Int
+    public var stages: [StageSpec]
+
+    public init(block: BlockKind, stemWidth: Int, stages: [StageSpec]) {
+        self.block = block
+        self.stemWidth = stemWidth
+        self.stages = stages
+    }
+
+    public enum Depth: Int, Codable, CaseIterable, Sendable {
+        case resnet18 = 18, resnet34 = 34, resnet50 = 50, resnet101 = 101
+
+        public var name: String { "resnet\(rawValue)" }
+
+        public init?(name: String) {
+            guard let d = Depth.allCases.first(where: { $0.name == name.lowercased() }) else { return nil }
+            self = d
+        }
+    }
+
+    /// torchvision's ResNet of this depth; `baseWidth` scales every width (64 is
+    /// torchvision's, tests use 4 or 8); `lastStride` 1 keeps layer4 at layer3's
+    /// resolution, as re-ID models usually do.
+    public static func resnet(_ depth: Depth, baseWidth: Int = 64, lastStride: Int = 2) -> ResNetArchitecture {
+        let kind: BlockKind = depth.rawValue < 50 ? .basic : .bottleneck
+        let counts: [Int]
+        switch depth {
+        case .resnet18: counts = [2, 2, 2, 2]
+        case .resnet34, .resnet50: counts = [3, 4, 6, 3]
+        case .resnet101: counts = [3, 4, 23, 3]
+        }
+        return resnet(block: kind, blocks: counts, baseWidth: baseWidth, lastStride: lastStride)
+    }
+
+    /// A torchvision-structured ResNet with any block kind and number of blocks per
+    /// stage (four stages; widths base, 2 base, 4 base, 8 base, times 4 for bottlenecks).
+    public static func resnet(block kind: BlockKind, blocks counts: [Int], baseWidth: Int = 64,
+                              lastStride: Int = 2) -> ResNetArchitecture {
+        precondition(baseWidth >= 1 && (lastStride == 1 || lastStride == 2) && counts.count == 4
+                     && counts.allSatisfy { $0 >= 1 },
+                     "ResNetArchitecture: needs a positive baseWidth, lastStride 1 or 2 and four positive block counts")
+        let expansion = kind == .basic ? 1 : 4
+        var inC = baseWidth
+        var stages: [StageSpec] = []
+        for (s, count) in counts.enumerated() {
+            let planes = baseWidth << s
+            let width = planes * expansion
+            let stride = s == 0 ? 1 : (s == 3 ? lastStride : 2)
+            var blocks: [BlockSpec] = []
+            for b in 0..<count {
+                let st = b == 0 ? stride : 1
+                let inner = kind == .basic ? [planes] : [planes, planes]
+                blocks.append(BlockSpec(inner: inner, stride: st, hasDownsample: b == 0 && (st != 1 || inC != width)))
+                inC = width
+            }
+            stages.append(StageSpec(width: width, blocks: blocks))
+        }
+        return ResNetArchitecture(block: kind, stemWidth: baseWidth, stages: stages)
+    }
+
+    /// Channels of the backbone's output feature map.
+    public var featureDim: Int { stages.last!.width }
+
+    /// Input channels of a block.
+    public func blockInput(stage: Int, block: Int) -> Int {
+        if block > 0 { return stages[stage].width }
+        return stage == 0 ? stemWidth : stages[stage - 1].width
+    }
+
+    /// Throws when the widths cannot form a network: a block without downsample whose
+    /// input and output widths differ, a non-positive width, a wrong number of inner widths.
+    public func validate() throws {
+        guard stemWidth > 0, !stages.isEmpty else { throw ArchitectureError("empty network or stem width \(stemWidth)") }
+        for (s, stage) in stages.enumerated() {
+            guard stage.width > 0 else { throw ArchitectureError("layer\(s + 1) has width \(stage.width)") }
+            for (b, block) in stage.blocks.enumerated() {
+                let name = "layer\(s + 1).\(b)"
+                guard block.inner.count == (self.block == .basic ? 1 : 2) else {
+                    throw ArchitectureError("\(name) has \(block.inner.count) inner widths for a \(self.block) block")
+                }
+                guard block.inner.allSatisfy({ $0 > 0 }) else { throw ArchitectureError("\(name) has width \(block.inner)") }
+                if !block.hasDownsample && (blockInput(stage: s, block: b) != stage.width || block.stride != 1) {
+                    throw ArchitectureError("\(name) has no downsample but input \(blockInput(stage: s, block: b)) "
+                                            + "!= width \(stage.width) or stride \(block.stride)")
+                }
+            }
+        }
+    }
+}
+
+public struct ArchitectureError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = "invalid architecture: \(message)" }
+}

@@ -1,0 +1,127 @@
+// ModelWeights: a ReIDNet's weights to and from safetensors by torchvision key name.
+// Loading checks every key first (missing, unexpected, wrong shape) and loads nothing
+// when any check fails; a partial mode loads a backbone (an ImageNet checkpoint with its
+// `fc`, say) into a re-ID network. Exported files carry the architecture and head in
+// their metadata so that a pruned model loads without knowing how it was pruned.
+import Foundation
+import Tensors
+
+public enum ModelWeights {
+    public static let architectureKey = "reidprune.architecture"
+    public static let headKey = "reidprune.head"
+
+    /// How strictly a file must match the network.
+    public enum Match: Sendable {
+        /// Every key of the network and of the file must match.
+        case strict
+        /// Backbone keys must all be present; head keys may be missing; keys the network
+        /// does not have (`fc.*`, for example) are ignored.
+        case backbone
+    }
+
+    /// Writes every parameter and buffer (batch counters as I64) with the architecture
+    /// and head configuration in the metadata.
+    public static func save(_ net: ReIDNet, to path: String, metadata extra: [String: String] = [:]) throws {
+        try SafetensorsWriter.forNet(net, metadata: extra).write(to: path)
+    }
+
+    /// Loads a file into an existing network.
+    public static func load(_ path: String, into net: ReIDNet, match: Match = .strict) throws {
+        try load(try SafetensorsFile(path: path), into: net, match: match)
+    }
+
+    /// Loads the tensors whose names start with `prefix` (the prefix removed), so that
+    /// a file holding several tensor sets (a checkpoint, a fixture) can be read.
+    public static func load(_ file: SafetensorsFile, into net: ReIDNet, match: Match = .strict,
+                            prefix: String = "") throws {
+        let store = net.store
+        var byCanonical: [String: String] = [:]
+        for n in file.names where n.hasPrefix(prefix) { byCanonical[canonical(String(n.dropFirst(prefix.count)))] = n }
+        let fileNames = Set(byCanonical.keys)
+        var missing: [String] = [], wrongShape: [String] = []
+        let headPrefixes = ["embedding.", "bnneck.", "classifier."]
+        for name in store.allNames {
+            guard let fileName = byCanonical[name], let entry = file.entry(fileName) else {
+                if match == .backbone && headPrefixes.contains(where: name.hasPrefix) { continue }
+                missing.append(name)
+                continue
+            }
+            let expected = shape(of: name, in: store)
+            let actual = entry.shape
+            if actual.reduce(1, *) != expected.reduce(1, *) || (actual != expected && !(expected.isEmpty && actual.count <= 1)) {
+                wrongShape.append("\(name): file \(actual), model \(expected)")
+            }
+        }
+        let unexpected = match == .strict ? fileNames.subtracting(store.allNames).sorted() : []
+        if !missing.isEmpty || !unexpected.isEmpty || !wrongShape.isEmpty {
+            var lines = ["\(file.path): weights do not match the network; nothing was loaded."]
+            if !missing.isEmpty { lines.append("missing keys (\(missing.count)): " + missing.joined(separator: ", ")) }
+            if !unexpected.isEmpty { lines.append("unexpected keys (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
+            if !wrongShape.isEmpty { lines.append("wrong shapes (\(wrongShape.count)): " + wrongShape.joined(separator: "; ")) }
+            throw WeightsError(lines.joined(separator: "\n"))
+        }
+        for name in store.allNames {
+            guard let fileName = byCanonical[name], let (isBuffer, index) = store.lookup(name) else { continue }
+            let t = isBuffer ? store.buffer(index) : store.parameter(index)
+            try file.copyFloats(fileName, into: t.data, count: t.count)
+        }
+    }
+
+    /// Builds a network from a file that carries its architecture (every file this
+    /// project writes does), then loads it strictly. `numClasses` overrides the head's
+    /// classifier (0 drops it, for extraction).
+    public static func loadNet(_ path: String) throws -> ReIDNet {
+        let file = try SafetensorsFile(path: path)
+        guard let archJSON = file.metadata[architectureKey], let headJSON = file.metadata[headKey] else {
+            throw WeightsError("\(path): no '\(architectureKey)' metadata; pass the architecture (--arch) for this file")
+        }
+        let decoder = JSONDecoder()
+        let arch: ResNetArchitecture, head: HeadConfig
+        do {
+            arch = try decoder.decode(ResNetArchitecture.self, from: Data(archJSON.utf8))
+            head = try decoder.decode(HeadConfig.self, from: Data(headJSON.utf8))
+        } catch {
+            throw WeightsError("\(path): unreadable architecture metadata: \(error)")
+        }
+        let net = try ReIDNet(architecture: arch, head: head)
+        try load(file, into: net, match: .strict)
+        return net
+    }
+
+    /// DataParallel and some timm exports prefix every key; the network's names do not.
+    static func canonical(_ name: String) -> String {
+        for prefix in ["module.", "model."] where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
+        return name
+    }
+
+    static func shape(of name: String, in store: ParameterStore) -> [Int] {
+        let (isBuffer, index) = store.lookup(name)!
+        return isBuffer ? store.bufferSlots[index].shape : store.parameterSlots[index].shape
+    }
+}
+
+extension SafetensorsWriter {
+    /// A writer holding every tensor of the network, named as torchvision names them.
+    public static func forNet(_ net: ReIDNet, metadata extra: [String: String] = [:]) throws -> SafetensorsWriter {
+        var w = SafetensorsWriter()
+        let store = net.store
+        for (i, slot) in store.parameterSlots.enumerated() {
+            w.add(slot.name, floats: UnsafeBufferPointer(store.parameter(i).buffer), shape: slot.shape)
+        }
+        for (i, slot) in store.bufferSlots.enumerated() {
+            let t = store.buffer(i)
+            if store.bufferRoles[i] == .batchCount {
+                w.add(slot.name, int64s: t.toArray().map { Int64($0) }, shape: slot.shape)
+            } else {
+                w.add(slot.name, floats: UnsafeBufferPointer(t.buffer), shape: slot.shape)
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        w.metadata = extra
+        w.metadata["format"] = "pt"
+        w.metadata[ModelWeights.architectureKey] = String(decoding: try encoder.encode(net.architecture), as: UTF8.self)
+        w.metadata[ModelWeights.headKey] = String(decoding: try encoder.encode(net.headConfig), as: UTF8.self)
+        return w
+    }
+}

@@ -1,0 +1,244 @@
+// Safetensors: reading and writing the safetensors format directly: an 8-byte
+// little-endian header length, a JSON header mapping each tensor name to its dtype,
+// shape and byte range in the data section (plus optional "__metadata__" strings), then
+// the raw little-endian data. Every inconsistency is an error naming the tensor and the
+// byte offset; files are written to a temporary name and renamed.
+import Foundation
+
+public enum SafetensorsDType: String, Sendable {
+    case F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL
+
+    public var size: Int {
+        switch self {
+        case .F64, .I64: return 8
+        case .F32, .I32: return 4
+        case .F16, .BF16, .I16: return 2
+        case .I8, .U8, .BOOL: return 1
+        }
+    }
+}
+
+public struct WeightsError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// A parsed safetensors file (the whole file is mapped; tensors are converted on access).
+public struct SafetensorsFile {
+    public struct Entry: Sendable {
+        public let name: String
+        public let dtype: SafetensorsDType
+        public let shape: [Int]
+        /// Byte range within the data section.
+        public let begin: Int
+        public let end: Int
+    }
+
+    public let path: String
+    public let metadata: [String: String]
+    /// Entries in the order of their data offsets.
+    public let entries: [Entry]
+    private let byName: [String: Int]
+    private let data: Data
+    private let dataStart: Int
+
+    public init(path: String) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw WeightsError("\(path): cannot read: \(error.localizedDescription)")
+        }
+        try self.init(data: data, path: path)
+    }
+
+    public init(data: Data, path: String = "<memory>") throws {
+        self.path = path
+        self.data = data
+        guard data.count >= 8 else {
+            throw WeightsError("\(path): \(data.count) bytes is too short for a safetensors header (needs 8 at byte offset 0)")
+        }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw WeightsError("\(path): header of \(headerLength) bytes runs past the end of the file "
+                               + "(\(data.count) bytes; truncated at byte offset \(data.count))")
+        }
+        dataStart = 8 + Int(headerLength)
+        let json = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + dataStart))
+        guard let object = try? JSONSerialization.jsonObject(with: json), let header = object as? [String: Any] else {
+            throw WeightsError("\(path): the header (bytes 8..<\(dataStart)) is not a JSON object")
+        }
+        var metadata: [String: String] = [:]
+        var entries: [Entry] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let m = value as? [String: Any] else { throw WeightsError("\(path): __metadata__ is not an object") }
+                for (k, v) in m {
+                    guard let s = v as? String else { throw WeightsError("\(path): metadata key '\(k)' is not a string") }
+                    metadata[k] = s
+                }
+                continue
+            }
+            guard let info = value as? [String: Any], let dt = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
+            else { throw WeightsError("\(path): tensor '\(name)' lacks dtype, shape or data_offsets in the header") }
+            guard let dtype = SafetensorsDType(rawValue: dt) else {
+                throw WeightsError("\(path): tensor '\(name)' has unsupported dtype \(dt)")
+            }
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] >= offsets[0] else {
+                throw WeightsError("\(path): tensor '\(name)' has shape \(shape) and offsets \(offsets)")
+            }
+            let expected = shape.reduce(1, *) * dtype.size
+            guard offsets[1] - offsets[0] == expected else {
+                throw WeightsError("\(path): tensor '\(name)' of shape \(shape) \(dt) needs \(expected) bytes "
+                                   + "but its offsets \(offsets) span \(offsets[1] - offsets[0])")
+            }
+            let available = data.count - dataStart
+            guard offsets[1] <= available else {
+                throw WeightsError("\(path): tensor '\(name)' needs bytes up to offset \(dataStart + offsets[1]) "
+                                   + "but the file ends at byte offset \(data.count) (truncated)")
+            }
+            entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1]))
+        }
+        entries.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+        var cursor = 0
+        for e in entries where e.end > e.begin {
+            guard e.begin >= cursor else {
+                throw WeightsError("\(path): tensor '\(e.name)' overlaps the previous tensor at data offset \(e.begin)")
+            }
+            cursor = e.end
+        }
+        self.metadata = metadata
+        self.entries = entries
+        var index: [String: Int] = [:]
+        for (i, e) in entries.enumerated() { index[e.name] = i }
+        byName = index
+    }
+
+    public func entry(_ name: String) -> Entry? { byName[name].map { entries[$0] } }
+
+    public var names: [String] { entries.map(\.name) }
+
+    /// The tensor's values converted to Float (from F32, F64, F16, BF16 or an integer type).
+    public func floats(_ name: String) throws -> [Float] {
+        guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }
+        let count = e.shape.reduce(1, *)
+        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Float] in
+            let base = raw.baseAddress! + dataStart + e.begin
+            return (0..<count).map { i in SafetensorsFile.float(base, i, e.dtype) }
+        }
+    }
+
+    /// Copies the tensor, converted to Float, into `destination` (count must match).
+    public func copyFloats(_ name: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
+        guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }
+        guard e.shape.reduce(1, *) == count else {
+            throw WeightsError("\(path): tensor '\(name)' has \(e.shape.reduce(1, *)) values, expected \(count)")
+        }
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let base = raw.baseAddress! + dataStart + e.begin
+            if e.dtype == .F32 {
+                memcpy(destination, base, count * 4)
+            } else {
+                for i in 0..<count { destination[i] = SafetensorsFile.float(base, i, e.dtype) }
+            }
+        }
+    }
+
+    /// The tensor's values as Int64 (from any integer type).
+    public func int64s(_ name: String) throws -> [Int64] {
+        guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }
+        let count = e.shape.reduce(1, *)
+        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Int64] in
+            let base = raw.baseAddress! + dataStart + e.begin
+            switch e.dtype {
+            case .I64: return (0..<count).map { base.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self) }
+            case .I32: return (0..<count).map { Int64(base.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
+            case .I16: return (0..<count).map { Int64(base.loadUnaligned(fromByteOffset: $0 * 2, as: Int16.self)) }
+            case .I8: return (0..<count).map { Int64(base.load(fromByteOffset: $0, as: Int8.self)) }
+            case .U8, .BOOL: return (0..<count).map { Int64(base.load(fromByteOffset: $0, as: UInt8.self)) }
+            default: throw WeightsError("\(path): tensor '\(name)' is \(e.dtype.rawValue), expected an integer type")
+            }
+        }
+    }
+
+    private static func float(_ base: UnsafeRawPointer, _ i: Int, _ dtype: SafetensorsDType) -> Float {
+        switch dtype {
+        case .F32: return base.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+        case .F64: return Float(base.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
+        case .F16: return Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+        case .BF16:
+            return Float(bitPattern: UInt32(base.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)) << 16)
+        case .I64: return Float(base.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+        case .I32: return Float(base.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+        case .I16: return Float(base.loadUnaligned(fromByteOffset: i * 2, as: Int16.self))
+        case .I8: return Float(base.load(fromByteOffset: i, as: Int8.self))
+        case .U8, .BOOL: return Float(base.load(fromByteOffset: i, as: UInt8.self))
+        }
+    }
+}
+
+/// Collects tensors and writes a safetensors file atomically (temporary name, rename).
+public struct SafetensorsWriter {
+    private var header: [(String, SafetensorsDType, [Int], Data)] = []
+    public var metadata: [String: String] = [:]
+
+    public init() {}
+
+    public mutating func add(_ name: String, floats: UnsafeBufferPointer<Float>, shape: [Int]) {
+        precondition(floats.count == shape.reduce(1, *), "SafetensorsWriter: \(name) has \(floats.count) values for \(shape)")
+        header.append((name, .F32, shape, Data(buffer: floats)))
+    }
+
+    public mutating func add(_ name: String, floats: [Float], shape: [Int]) {
+        floats.withUnsafeBufferPointer { add(name, floats: $0, shape: shape) }
+    }
+
+    public mutating func add(_ name: String, int64s: [Int64], shape: [Int]) {
+        precondition(int64s.count == shape.reduce(1, *), "SafetensorsWriter: \(name) has \(int64s.count) values for \(shape)")
+        header.append((name, .I64, shape, int64s.withUnsafeBufferPointer { Data(buffer: $0) }))
+    }
+
+    /// The complete file contents.
+    public func encoded() throws -> Data {
+        var json: [String: Any] = [:]
+        var offset = 0
+        for (name, dtype, shape, bytes) in header {
+            json[name] = ["dtype": dtype.rawValue, "shape": shape, "data_offsets": [offset, offset + bytes.count]]
+            offset += bytes.count
+        }
+        if !metadata.isEmpty { json["__metadata__"] = metadata }
+        var headerBytes = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var out = Data(capacity: 8 + headerBytes.count + offset)
+        var length = UInt64(headerBytes.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(headerBytes)
+        for (_, _, _, bytes) in header { out.append(bytes) }
+        return out
+    }
+
+    /// Writes to `path` through a temporary file in the same folder and a rename.
+    public func write(to path: String) throws {
+        try AtomicFile.write(try encoded(), to: path)
+    }
+}
+
+/// Writes files so that readers never see half of one: a temporary name, then rename.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let temp = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        do {
+            try data.write(to: temp)
+            guard rename(temp.path, url.path) == 0 else {
+                throw WeightsError("rename failed: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temp)
+            throw WeightsError("\(path): cannot write: \(error.localizedDescription)")
+        }
+    }
+}
