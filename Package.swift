@@ -24,16 +24,18 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
-            "Tensors", "NN", "Optim",
+            "Tensors", "NN", "Optim", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Optim", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Optim", "TestSupport"]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

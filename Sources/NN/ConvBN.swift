@@ -74,22 +74,23 @@ public final class ConvBN {
         ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
     }
 
-    /// x: (N, H, W, C) -> (N, H', W', K). The returned tensor belongs to this unit and is
-    /// overwritten by its next forward.
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    /// x: (N, H, W, C) -> (N, H', W', K). In training the returned tensor belongs to this
+    /// unit (kept for backward, overwritten by the next forward); in inference it comes
+    /// from `pool` and the caller gives it back.
+    public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
         let g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
         precondition(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
-        geometry = g
-        let c = convOut.get(g.outputShape, .nhwc)
-        Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
         let bg = BatchNormGeometry(batch: g.batch, height: g.outHeight, width: g.outWidth, channels: outChannels,
                                    epsilon: epsilon, fuseReLU: relu)
-        bnGeometry = bg
-        let y = bnOut.get(g.outputShape, .nhwc)
         switch mode {
         case .training:
+            geometry = g
+            bnGeometry = bg
             input = x
+            let c = convOut.get(g.outputShape, .nhwc)
+            Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
+            let y = bnOut.get(g.outputShape, .nhwc)
             let m = mean.get([outChannels], .x), v = variance.get([outChannels], .x)
             if relu, workspace == nil || workspace!.byteCount < BatchNorm.workspaceBytes(bg) {
                 workspace = BatchNorm.makeWorkspace(bg)
@@ -100,19 +101,21 @@ public final class ConvBN {
                                               runningVariance: store.buffer(runningVariance), batchMean: m,
                                               batchVariance: v, momentum: momentum, reduction: bg.reduction)
             store.buffer(batchCount)[0] += 1
+            return y
         case .inference:
-            input = nil
+            let c = pool.take(g.outputShape, .nhwc)
+            Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
             BatchNorm.forwardInference(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta),
                                        runningMean: store.buffer(runningMean),
-                                       runningVariance: store.buffer(runningVariance), y: y)
+                                       runningVariance: store.buffer(runningVariance), y: c)
+            return c
         }
-        return y
     }
 
     /// dy: (N, H', W', K), the gradient of this unit's output (of the ReLU when fused).
     /// Writes the parameter gradients and returns dx from the pool (nil when the input
     /// gradient is not needed). dy is left unchanged.
-    public func backward(_ dy: Tensor, pool: GradientPool) -> Tensor? {
+    public func backward(_ dy: Tensor, pool: TensorPool) -> Tensor? {
         guard let g = geometry, let bg = bnGeometry, let x = input else {
             preconditionFailure("\(convName): backward without a training forward")
         }

@@ -142,7 +142,7 @@ public final class ReIDHead {
 
     /// Gradients of the losses with respect to features, embeddings and logits (any may
     /// be nil; the given tensors are overwritten) -> gradient of the feature map, from the pool.
-    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor?, dLogits: Tensor?, pool: GradientPool) -> Tensor {
+    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor?, dLogits: Tensor?, pool: TensorPool) -> Tensor {
         let n = mapShape[0], d = outputDim
         let p = pooled.tensor!
         let f = embeddingWeight != nil ? features.tensor! : p

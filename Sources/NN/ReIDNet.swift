@@ -9,7 +9,8 @@ public final class ReIDNet {
     public let store: ParameterStore
     public let backbone: ResNet
     public let head: ReIDHead
-    public let pool = GradientPool()
+    /// Gradients in backward and activations in inference come from here.
+    public let pool = TensorPool()
 
     /// Builds the network, lays out its store and initializes it from `seed` as PyTorch
     /// would (Kaiming normal convolutions, unit BN, small-normal classifier).
@@ -28,7 +29,10 @@ public final class ReIDNet {
 
     /// images: (N, H, W, 3) normalized -> features, embeddings and (training) logits.
     public func forward(_ images: Tensor, mode: Mode) -> ReIDOutput {
-        head.forward(backbone.forward(images, mode: mode), mode: mode)
+        let map = backbone.forward(images, mode: mode, pool: pool)
+        let out = head.forward(map, mode: mode)
+        if mode == .inference { pool.give(map) }
+        return out
     }
 
     /// Writes every parameter gradient from the loss gradients of the last training

@@ -8,8 +8,10 @@ public final class ResNet {
     public let stem: ConvBN
     public let blocks: [[ResidualBlock]]
     private var pooled = ActivationSlot()
-    private var poolWorkspace: AlignedBuffer?
-    private var poolGeometry: PoolGeometry?
+    /// Max-pooling argmax positions: training keeps its own for backward.
+    private var trainingWorkspace: AlignedBuffer?
+    private var trainingGeometry: PoolGeometry?
+    private var inferenceWorkspace: AlignedBuffer?
 
     public init(store: ParameterStore, architecture: ResNetArchitecture) {
         self.architecture = architecture
@@ -43,26 +45,41 @@ public final class ResNet {
         }
     }
 
-    /// images: (N, H, W, 3) -> feature map (N, H', W', D), owned by the last block.
-    public func forward(_ images: Tensor, mode: Mode) -> Tensor {
+    /// images: (N, H, W, 3) -> feature map (N, H', W', D). In training it belongs to the
+    /// last block; in inference it comes from `pool` and the caller gives it back.
+    public func forward(_ images: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
         precondition(images.layout == .nhwc && images.shape.count == 4 && images.shape[3] == 3,
                      "ResNet.forward: expected images (N, H, W, 3) in nhwc, got \(images.layout) \(images.shape)")
-        let s = stem.forward(images, mode: mode)
+        let s = stem.forward(images, mode: mode, pool: pool)
         let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
-        if poolGeometry != g {
-            poolGeometry = g
-            poolWorkspace = Pooling.makeWorkspace(g)
+        let bytes = Pooling.workspaceBytes(g)
+        var h: Tensor
+        switch mode {
+        case .training:
+            if trainingWorkspace == nil || trainingWorkspace!.byteCount < bytes { trainingWorkspace = AlignedBuffer(byteCount: bytes) }
+            trainingGeometry = g
+            h = pooled.get(g.outputShape, .nhwc)
+            Pooling.maxForward(g, x: s, y: h, workspace: trainingWorkspace!)
+        case .inference:
+            if inferenceWorkspace == nil || inferenceWorkspace!.byteCount < bytes {
+                inferenceWorkspace = AlignedBuffer(byteCount: bytes)
+            }
+            h = pool.take(g.outputShape, .nhwc)
+            Pooling.maxForward(g, x: s, y: h, workspace: inferenceWorkspace!)
+            pool.give(s)
         }
-        var h = pooled.get(g.outputShape, .nhwc)
-        Pooling.maxForward(g, x: s, y: h, workspace: poolWorkspace!)
         for stage in blocks {
-            for block in stage { h = block.forward(h, mode: mode) }
+            for block in stage {
+                let next = block.forward(h, mode: mode, pool: pool)
+                if mode == .inference { pool.give(h) }
+                h = next
+            }
         }
         return h
     }
 
     /// dMap: gradient of the feature map (overwritten). Writes every parameter gradient.
-    public func backward(_ dMap: Tensor, pool: GradientPool) {
+    public func backward(_ dMap: Tensor, pool: TensorPool) {
         var g = dMap
         for stage in blocks.reversed() {
             for block in stage.reversed() {
@@ -71,9 +88,9 @@ public final class ResNet {
                 g = next
             }
         }
-        let pg = poolGeometry!
+        guard let pg = trainingGeometry else { preconditionFailure("ResNet.backward without a training forward") }
         let ds = pool.take(pg.inputShape, .nhwc)
-        Pooling.maxBackward(pg, dy: g, workspace: poolWorkspace!, dx: ds)
+        Pooling.maxBackward(pg, dy: g, workspace: trainingWorkspace!, dx: ds)
         if g !== dMap { pool.give(g) }
         _ = stem.backward(ds, pool: pool)
         pool.give(ds)

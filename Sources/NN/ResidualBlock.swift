@@ -8,7 +8,6 @@ public final class ResidualBlock {
     public let units: [ConvBN]
     public let downsample: ConvBN?
     private var output: Tensor?
-    private var input: Tensor?
 
     /// Registers the block's parameters under `prefix` (for example "layer2.0").
     public init(store: ParameterStore, prefix: String, kind: BlockKind, inChannels: Int, spec: BlockSpec, width: Int) {
@@ -38,20 +37,26 @@ public final class ResidualBlock {
 
     public var allUnits: [ConvBN] { units + (downsample.map { [$0] } ?? []) }
 
-    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+    /// x: (N, H, W, C) -> (N, H', W', K). In inference the output comes from `pool`
+    /// (the caller gives it back, and gives back x when done with it).
+    public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
         var h = x
-        for u in units { h = u.forward(h, mode: mode) }
-        let shortcut = downsample?.forward(x, mode: mode) ?? x
+        for u in units {
+            let next = u.forward(h, mode: mode, pool: pool)
+            if mode == .inference && h !== x { pool.give(h) }
+            h = next
+        }
+        let shortcut = downsample?.forward(x, mode: mode, pool: pool) ?? x
         precondition(h.shape == shortcut.shape,
                      "\(units[0].convName): branch \(h.shape) and shortcut \(shortcut.shape) differ")
         Elementwise.add(h, shortcut, into: h, relu: true)
-        output = h
-        input = mode == .training ? x : nil
+        if mode == .inference && shortcut !== x { pool.give(shortcut) }
+        if mode == .training { output = h }
         return h
     }
 
     /// dy: gradient of the block output; it is overwritten. Returns dx from the pool.
-    public func backward(_ dy: Tensor, pool: GradientPool) -> Tensor {
+    public func backward(_ dy: Tensor, pool: TensorPool) -> Tensor {
         guard let output else { preconditionFailure("\(units[0].convName): backward without forward") }
         Elementwise.reluBackward(y: output, dy: dy, dx: dy)
         var g = dy

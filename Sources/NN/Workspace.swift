@@ -1,6 +1,7 @@
 // Workspace: the memory a model's forward and backward passes reuse from step to step:
-// per-layer activation tensors that are reallocated only when a shape changes, and a
-// pool of gradient tensors handed out by shape and returned when consumed.
+// per-layer activation tensors that training keeps for backward (reallocated only when
+// a shape changes), and a pool of tensors handed out by shape and returned when
+// consumed, which backward uses for gradients and inference for every activation.
 import Tensors
 
 /// Whether a forward pass trains (batch statistics, saves what backward needs) or infers.
@@ -22,9 +23,9 @@ struct ActivationSlot {
     }
 }
 
-/// Gradient tensors handed out by shape and returned when their consumer is done, so
-/// that a backward pass needs only a few activation-sized buffers at a time.
-public final class GradientPool {
+/// Tensors handed out by shape and returned when their consumer is done, so that a
+/// backward or inference pass needs only a few activation-sized buffers at a time.
+public final class TensorPool {
     private var free: [[Int]: [Tensor]] = [:]
     public private(set) var allocated = 0
 

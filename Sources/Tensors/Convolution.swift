@@ -136,7 +136,8 @@ final class ConvPlan {
     let fSrc, fWeights, fDst: BoundMemory
     let fBias: BoundMemory?
     let forwardPack: ReorderPlan?
-    let forwardPacked: AlignedBuffer?
+    /// Bytes of the forward weight format when it differs from OIHW (packed into the shared scratch).
+    let forwardPacked: Int?
 
     init(_ g: ConvGeometry, format: ActivationFormat) {
         self.g = g
@@ -167,7 +168,7 @@ final class ConvPlan {
             forwardPacked = nil
         } else {
             forwardPack = ReorderPlan(from: plainWeights, to: chosen)
-            forwardPacked = AlignedBuffer(byteCount: byteSize(chosen))
+            forwardPacked = byteSize(chosen)
         }
     }
 
@@ -184,8 +185,9 @@ final class ConvPlan {
     /// Packs plain OIHW weights into the forward primitive's format; returns the pointer to use.
     func packForward(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         guard let forwardPack, let forwardPacked else { return UnsafeMutableRawPointer(weight) }
-        forwardPack.run(UnsafeMutableRawPointer(weight), forwardPacked.pointer)
-        return forwardPacked.pointer
+        let scratch = DNNL.shared.weightScratch(forwardPacked)
+        forwardPack.run(UnsafeMutableRawPointer(weight), scratch)
+        return scratch
     }
 
     func forward(x: UnsafeMutablePointer<Float>, weight: UnsafeMutablePointer<Float>,
@@ -208,7 +210,7 @@ final class ConvPlan {
         let primitive: dnnl_primitive_t
         let diffSrc, weights, diffDst: BoundMemory
         let pack: ReorderPlan?
-        let packed: AlignedBuffer?
+        let packed: Int?
 
         init(_ plan: ConvPlan) {
             let g = plan.g
@@ -229,7 +231,7 @@ final class ConvPlan {
                 packed = nil
             } else {
                 pack = ReorderPlan(from: plan.plainWeights, to: chosen)
-                packed = AlignedBuffer(byteCount: byteSize(chosen))
+                packed = byteSize(chosen)
             }
         }
     }
@@ -239,8 +241,9 @@ final class ConvPlan {
     func packBackwardData(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         let b = backwardDataPlan
         guard let pack = b.pack, let packed = b.packed else { return UnsafeMutableRawPointer(weight) }
-        pack.run(UnsafeMutableRawPointer(weight), packed.pointer)
-        return packed.pointer
+        let scratch = DNNL.shared.weightScratch(packed)
+        pack.run(UnsafeMutableRawPointer(weight), scratch)
+        return scratch
     }
 
     func backwardData(dy: UnsafeMutablePointer<Float>, weight: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>) {
@@ -261,7 +264,7 @@ final class ConvPlan {
         let src, diffWeights, diffDst: BoundMemory
         let diffBias: BoundMemory?
         let unpack: ReorderPlan?
-        let packed: AlignedBuffer?
+        let packed: Int?
 
         init(_ plan: ConvPlan) {
             let g = plan.g
@@ -289,7 +292,7 @@ final class ConvPlan {
                 packed = nil
             } else {
                 unpack = ReorderPlan(from: chosen, to: plan.plainWeights)
-                packed = AlignedBuffer(byteCount: byteSize(chosen))
+                packed = byteSize(chosen)
             }
         }
     }
@@ -299,7 +302,7 @@ final class ConvPlan {
     func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
         let b = backwardWeightsPlan
-        let target = b.packed?.pointer ?? UnsafeMutableRawPointer(dWeight)
+        let target = b.packed.map { DNNL.shared.weightScratch($0) } ?? UnsafeMutableRawPointer(dWeight)
         runBackwardWeights(x: UnsafeMutableRawPointer(x), dy: UnsafeMutableRawPointer(dy), packedDiffWeight: target,
                            dBias: dBias.map { UnsafeMutableRawPointer($0) })
         if let unpack = b.unpack { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }

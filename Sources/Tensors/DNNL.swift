@@ -82,6 +82,19 @@ public final class DNNL: @unchecked Sendable {
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
+    private var scratch: AlignedBuffer?
+
+    /// One buffer, shared by every kernel, for weights packed into a primitive's format for
+    /// the duration of one call (kernels run one at a time on the one stream). Grows to the
+    /// largest request.
+    func weightScratch(_ bytes: Int) -> UnsafeMutableRawPointer {
+        lock.lock(); defer { lock.unlock() }
+        if let scratch, scratch.byteCount >= bytes { return scratch.pointer }
+        let buffer = AlignedBuffer(byteCount: bytes)
+        scratch = buffer
+        return buffer.pointer
+    }
+
     /// The cached object for `key`, built by `make` the first time.
     func cached<T: AnyObject>(_ key: PrimitiveKey, _ make: () -> T) -> T {
         lock.lock()

@@ -1,12 +1,14 @@
 // `reidprune bench ...`: speed measurements (release builds only give meaningful numbers).
 import ArgumentParser
 import Foundation
+import NN
 import Tensors
+import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchOps.self])
+        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -65,4 +67,55 @@ func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
     if s.count >= n { return String(s.prefix(n - 1)) + " " }
     let fill = String(repeating: " ", count: n - s.count)
     return right ? fill + s : s + fill
+}
+
+/// Options shared by `bench train` and `bench infer`.
+struct ModelBenchOptions: ParsableArguments {
+    @Option(help: "Architecture: resnet18, resnet34, resnet50 or resnet101.") var arch: String = "resnet50"
+    @Option(help: "Input height.") var height: Int = 256
+    @Option(help: "Input width.") var width: Int = 128
+    @Option(help: "Batch size.") var batch: Int = 32
+    @Option(help: "Threads for oneDNN.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
+    @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
+    @Flag(help: "One JSON object instead of a line of text.") var json = false
+
+    func validate() throws {
+        guard ResNetArchitecture.Depth(name: arch) != nil else {
+            throw ValidationError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch)'")
+        }
+        guard height >= 32, width >= 32, batch >= 2, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
+            throw ValidationError("need --height/--width >= 32, --batch >= 2, --threads/--steps >= 1, --last-stride 1 or 2")
+        }
+    }
+
+    func run(training: Bool) throws {
+        let architecture = ResNetArchitecture.resnet(ResNetArchitecture.Depth(name: arch)!, lastStride: lastStride)
+        let r = try ModelBenchmark.run(training: training, architecture: architecture, archName: arch, height: height,
+                                       width: width, batch: batch, threads: threads, steps: steps)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+        } else {
+            print(String(format: "%@ %@ %dx%d batch %d, %d threads: %.2f images/s (%.1f ms/step), peak RSS %.0f MB",
+                         r.mode, r.arch, r.height, r.width, r.batch, r.threads, r.images_per_s, r.ms_per_step,
+                         r.peak_rss_mb))
+        }
+    }
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Images/s of a full training step (forward, ID + triplet losses, backward, Adam) on random data.")
+    @OptionGroup var options: ModelBenchOptions
+    func run() throws { try options.run(training: true) }
+}
+
+struct BenchInfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer", abstract: "Images/s of inference (eval-mode forward to the embedding) on random data.")
+    @OptionGroup var options: ModelBenchOptions
+    func run() throws { try options.run(training: false) }
 }

@@ -32,11 +32,15 @@ public enum ModelWeights {
 
     /// Loads the tensors whose names start with `prefix` (the prefix removed), so that
     /// a file holding several tensor sets (a checkpoint, a fixture) can be read.
+    /// Names starting with one of `ignoring` (a checkpoint's optimizer state, say) are
+    /// neither loaded nor reported as unexpected.
     public static func load(_ file: SafetensorsFile, into net: ReIDNet, match: Match = .strict,
-                            prefix: String = "") throws {
+                            prefix: String = "", ignoring: [String] = []) throws {
         let store = net.store
         var byCanonical: [String: String] = [:]
-        for n in file.names where n.hasPrefix(prefix) { byCanonical[canonical(String(n.dropFirst(prefix.count)))] = n }
+        for n in file.names where n.hasPrefix(prefix) && !ignoring.contains(where: n.hasPrefix) {
+            byCanonical[canonical(String(n.dropFirst(prefix.count)))] = n
+        }
         let fileNames = Set(byCanonical.keys)
         var missing: [String] = [], wrongShape: [String] = []
         let headPrefixes = ["embedding.", "bnneck.", "classifier."]

@@ -1,0 +1,55 @@
+// Batch: one training or evaluation batch as the model consumes it, and the protocol
+// of whatever produces batches (a data loader, or an in-memory source in tests).
+import Tensors
+
+public struct Batch {
+    /// (N, H, W, 3), normalized.
+    public var images: Tensor
+    /// Training labels (0..<numClasses) or dataset pids, one per image.
+    public var pids: [Int]
+    public var camids: [Int]
+
+    public init(images: Tensor, pids: [Int], camids: [Int]) {
+        precondition(images.shape.count == 4 && images.shape[0] == pids.count && pids.count == camids.count,
+                     "Batch: \(images.shape) images with \(pids.count) pids and \(camids.count) camids")
+        self.images = images
+        self.pids = pids
+        self.camids = camids
+    }
+
+    public var count: Int { pids.count }
+}
+
+/// Produces training batches epoch after epoch.
+public protocol BatchSource: AnyObject {
+    /// Identities the classifier distinguishes.
+    var numClasses: Int { get }
+    /// Batches in one epoch.
+    var batchesPerEpoch: Int { get }
+    /// Starts epoch `epoch` (0-based); the order of its batches depends only on the seed
+    /// and the epoch, so that a resumed run sees the same batches.
+    func startEpoch(_ epoch: Int)
+    /// The next batch of the current epoch.
+    func next() -> Batch
+}
+
+/// A fixed list of batches, served in order every epoch (tests, benchmarks).
+public final class FixedBatchSource: BatchSource {
+    public let batches: [Batch]
+    public let numClasses: Int
+    private var cursor = 0
+
+    public init(batches: [Batch], numClasses: Int) {
+        precondition(!batches.isEmpty, "FixedBatchSource: no batches")
+        self.batches = batches
+        self.numClasses = numClasses
+    }
+
+    public var batchesPerEpoch: Int { batches.count }
+    public func startEpoch(_ epoch: Int) { cursor = 0 }
+
+    public func next() -> Batch {
+        defer { cursor = (cursor + 1) % batches.count }
+        return batches[cursor]
+    }
+}

@@ -1,0 +1,88 @@
+// Checkpoint: everything a run needs to continue where it stopped, in one safetensors
+// file written to a temporary name and renamed: the model (with its architecture), the
+// optimizer moments ("optimizer.<moment>.<parameter>"), center-loss centers, and in the
+// metadata the epoch, iteration, optimizer step count, schedule and RNG state.
+import Foundation
+import NN
+import Optim
+import Tensors
+
+/// Where a run is: saved in every checkpoint.
+public struct TrainingState: Codable, Sendable {
+    /// Epochs completed.
+    public var epoch = 0
+    /// Iterations completed over the whole run.
+    public var iteration = 0
+    public var optimizerSteps = 0
+    public var rng = SeededRandom(seed: 1)
+    /// Extra strings stages may keep (a scenario's stage name, the pruning history).
+    public var notes: [String: String] = [:]
+
+    public init() {}
+}
+
+public enum Checkpoint {
+    static let stateKey = "reidprune.training_state"
+    static let reserved = ["optimizer.", "center_loss."]
+
+    /// Writes a checkpoint atomically.
+    public static func save(to path: String, net: ReIDNet, optimizer: Optimizer, state: TrainingState,
+                            centerLoss: CenterLoss? = nil) throws {
+        var w = try SafetensorsWriter.forNet(net)
+        let store = net.store
+        for name in optimizer.momentNames {
+            for (i, slot) in store.parameterSlots.enumerated() where store.trainable[i] {
+                w.add("optimizer.\(name).\(slot.name)", floats: UnsafeBufferPointer(store.moment(name, i).buffer),
+                      shape: slot.shape)
+            }
+        }
+        if let centerLoss {
+            w.add("center_loss.centers", floats: UnsafeBufferPointer(centerLoss.centers.buffer),
+                  shape: centerLoss.centers.shape)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        w.metadata[stateKey] = String(decoding: try encoder.encode(state), as: UTF8.self)
+        try w.write(to: path)
+    }
+
+    /// Loads a checkpoint into a network of the same architecture and an optimizer over
+    /// its store; returns the saved state.
+    public static func load(from path: String, net: ReIDNet, optimizer: Optimizer,
+                            centerLoss: CenterLoss? = nil) throws -> TrainingState {
+        let file = try SafetensorsFile(path: path)
+        guard let json = file.metadata[stateKey] else {
+            throw WeightsError("\(path): not a checkpoint (no '\(stateKey)' metadata)")
+        }
+        let state: TrainingState
+        do {
+            state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
+        } catch {
+            throw WeightsError("\(path): unreadable training state: \(error)")
+        }
+        let store = net.store
+        var missing: [String] = []
+        for name in optimizer.momentNames {
+            for (i, slot) in store.parameterSlots.enumerated() where store.trainable[i] {
+                if file.entry("optimizer.\(name).\(slot.name)") == nil { missing.append("optimizer.\(name).\(slot.name)") }
+            }
+        }
+        if centerLoss != nil && file.entry("center_loss.centers") == nil { missing.append("center_loss.centers") }
+        if !missing.isEmpty {
+            throw WeightsError("\(path): checkpoint lacks optimizer state for this optimizer; missing keys (\(missing.count)): "
+                               + missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? ", ..." : ""))
+        }
+        try ModelWeights.load(file, into: net, match: .strict, ignoring: reserved)
+        for name in optimizer.momentNames {
+            for (i, slot) in store.parameterSlots.enumerated() where store.trainable[i] {
+                let t = store.moment(name, i)
+                try file.copyFloats("optimizer.\(name).\(slot.name)", into: t.data, count: t.count)
+            }
+        }
+        if let centerLoss {
+            try file.copyFloats("center_loss.centers", into: centerLoss.centers.data, count: centerLoss.centers.count)
+        }
+        optimizer.stepCount = state.optimizerSteps
+        return state
+    }
+}

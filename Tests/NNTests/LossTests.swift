@@ -1,0 +1,63 @@
+// Loss values on hand-computed cases and gradients against finite differences:
+// label-smoothed cross-entropy, batch-hard triplet (hinge and soft margin),
+// contrastive pairs and center loss.
+import Foundation
+import NN
+import Tensors
+import TestSupport
+import XCTest
+
+final class LossTests: XCTestCase {
+    func testCrossEntropyHandComputed() {
+        // Two classes, logits [0, ln 3]: softmax [1/4, 3/4]; label 1, eps 0.1:
+        // targets [0.05, 0.95]; loss = -(0.05 ln 0.25 + 0.95 ln 0.75).
+        let logits = Tensor(shape: [1, 2], layout: .nc, values: [0, Float(log(3.0))])
+        let g = Tensor(shape: [1, 2], layout: .nc)
+        let loss = CrossEntropyLoss(epsilon: 0.1)(logits: logits, labels: [1], gradient: g)
+        XCTAssertEqual(loss, -(0.05 * log(0.25) + 0.95 * log(0.75)), accuracy: 1e-6)
+        assertClose(g, [0.25 - 0.05, 0.75 - 0.95], rtol: 1e-5)
+    }
+
+    func testTripletHandComputed() {
+        // Points on a line: ids 0,0,1,1 at 0, 1, 3, 5. Anchor 0: ap 1, an 3 -> max(0, 1 - 3 + 0.3) = 0.
+        // Anchor 1: ap 1, an 2 -> 0; anchor 2: ap 2, an 2 -> 0.3; anchor 3: ap 2, an 4 -> 0. Mean 0.075.
+        let f = Tensor(shape: [4, 1], layout: .nc, values: [0, 1, 3, 5])
+        let (loss, accuracy) = TripletLoss(margin: 0.3)(features: f, labels: [0, 0, 1, 1], gradient: nil)
+        XCTAssertEqual(loss, 0.075, accuracy: 1e-6)
+        XCTAssertEqual(accuracy, 0.75)
+    }
+
+    func testLossGradientsMatchFiniteDifferences() {
+        var rng = TestRandom(seed: 61)
+        let (n, d, k) = (8, 5, 4)
+        let labels = [0, 0, 1, 1, 2, 2, 3, 3]
+        let x = rng.array(n * d)
+        func tensor(_ v: [Float]) -> Tensor { Tensor(shape: [n, d], layout: .nc, values: v) }
+        let g = Tensor(shape: [n, d], layout: .nc)
+
+        for soft in [false, true] {
+            let loss = TripletLoss(margin: 0.3, softMargin: soft)
+            _ = loss(features: tensor(x), labels: labels, gradient: g)
+            checkGradient("triplet soft=\(soft)", at: x, analytic: g.toArray(), step: 1e-3) {
+                loss(features: tensor($0), labels: labels, gradient: nil).loss
+            }
+        }
+        let contrastive = ContrastiveLoss(margin: 2)
+        _ = contrastive(features: tensor(x), labels: labels, gradient: g)
+        checkGradient("contrastive", at: x, analytic: g.toArray(), step: 1e-3) {
+            contrastive(features: tensor($0), labels: labels, gradient: nil)
+        }
+        let center = CenterLoss(numClasses: k, dim: d, seed: 3)
+        _ = center(features: tensor(x), labels: labels, gradient: g)
+        checkGradient("center", at: x, analytic: g.toArray(), step: 1e-3) {
+            center(features: tensor($0), labels: labels, gradient: nil)
+        }
+        let logits = rng.array(n * k)
+        let ce = CrossEntropyLoss()
+        let gl = Tensor(shape: [n, k], layout: .nc)
+        _ = ce(logits: Tensor(shape: [n, k], layout: .nc, values: logits), labels: labels, gradient: gl)
+        checkGradient("cross-entropy", at: logits, analytic: gl.toArray(), step: 1e-3) {
+            ce(logits: Tensor(shape: [n, k], layout: .nc, values: $0), labels: labels, gradient: nil)
+        }
+    }
+}

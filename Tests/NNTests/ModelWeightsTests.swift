@@ -1,0 +1,133 @@
+// Safetensors reading and writing, importing a torchvision checkpoint by key name, and
+// the errors for wrong shapes, missing keys and truncated files (nothing loaded).
+import Foundation
+import NN
+import Tensors
+import TestSupport
+import XCTest
+
+final class ModelWeightsTests: XCTestCase {
+    var tmp: URL!
+
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-weights-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    func fixturePath(_ name: String) -> String {
+        Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name).safetensors").path
+    }
+
+    func testImportTorchvisionCheckpointReproducesPyTorchFeatures() throws {
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 8), head: HeadConfig(bnneck: false))
+        try ModelWeights.load(fixturePath("torchvision_resnet18_w8"), into: net, match: .backbone)
+        let expected = try SafetensorsFile(path: fixturePath("torchvision_resnet18_w8_expected"))
+        let e = expected.entry("input")!
+        let x = LayoutConversion.toNHWC(Tensor(shape: e.shape, layout: .nchw, values: try expected.floats("input")))
+        let out = net.forward(x, mode: .inference)
+        XCTAssertLessThanOrEqual(relativeError(out.features.toArray(), try expected.floats("pooled")), 1e-4)
+    }
+
+    func testStrictImportOfTorchvisionFileNamesUnexpectedFC() throws {
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 8), head: HeadConfig(bnneck: false))
+        XCTAssertThrowsError(try ModelWeights.load(fixturePath("torchvision_resnet18_w8"), into: net)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("unexpected keys (2): fc.bias, fc.weight"), text)
+        }
+    }
+
+    func testRoundTripCarriesArchitectureAndValues() throws {
+        var arch = ResNetArchitecture.resnet(.resnet18, baseWidth: 4)
+        arch.stages[1].blocks[0].inner = [3]  // a pruned block
+        let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true, numClasses: 5), seed: 9)
+        net.store.buffer(net.store.lookup("bn1.num_batches_tracked")!.index)[0] = 7
+        let path = tmp.appendingPathComponent("model.safetensors").path
+        try ModelWeights.save(net, to: path)
+        let loaded = try ModelWeights.loadNet(path)
+        XCTAssertEqual(loaded.architecture, arch)
+        XCTAssertEqual(loaded.headConfig, net.headConfig)
+        XCTAssertEqual(loaded.store.checksum().sum, net.store.checksum().sum)
+        XCTAssertEqual(loaded.store.checksum().weighted, net.store.checksum().weighted)
+        let file = try SafetensorsFile(path: path)
+        XCTAssertEqual(file.entry("bn1.num_batches_tracked")?.dtype, .I64)
+        XCTAssertEqual(try file.int64s("bn1.num_batches_tracked"), [7])
+        XCTAssertEqual(file.entry("layer2.0.conv1.weight")?.shape, [3, 4, 3, 3])
+    }
+
+    /// Writes a copy of a saved model with one tensor changed by `edit`.
+    func savedModel(_ edit: (inout [String: ([Float], [Int])]) -> Void) throws -> (ReIDNet, String) {
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true), seed: 1)
+        let source = try SafetensorsFile(data: try SafetensorsWriter.forNet(net).encoded())
+        var tensors: [String: ([Float], [Int])] = [:]
+        for e in source.entries { tensors[e.name] = (try source.floats(e.name), e.shape) }
+        edit(&tensors)
+        var w = SafetensorsWriter()
+        for name in tensors.keys.sorted() { w.add(name, floats: tensors[name]!.0, shape: tensors[name]!.1) }
+        let path = tmp.appendingPathComponent("edited.safetensors").path
+        try w.write(to: path)
+        let target = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true), seed: 2)
+        return (target, path)
+    }
+
+    func assertNothingLoaded(_ net: ReIDNet, _ before: (Double, Double), file: StaticString = #filePath,
+                             line: UInt = #line) {
+        let after = net.store.checksum()
+        XCTAssertEqual(after.sum, before.0, file: file, line: line)
+        XCTAssertEqual(after.weighted, before.1, file: file, line: line)
+    }
+
+    func testWrongShapeNamesTheKeyAndLoadsNothing() throws {
+        let (net, path) = try savedModel { t in t["layer1.0.conv2.weight"] = ([Float](repeating: 0, count: 4 * 4 * 3), [4, 4, 3, 1]) }
+        let before = net.store.checksum()
+        XCTAssertThrowsError(try ModelWeights.load(path, into: net)) { error in
+            XCTAssertTrue("\(error)".contains("layer1.0.conv2.weight: file [4, 4, 3, 1], model [4, 4, 3, 3]"), "\(error)")
+            XCTAssertTrue("\(error)".contains("nothing was loaded"), "\(error)")
+        }
+        assertNothingLoaded(net, (before.sum, before.weighted))
+    }
+
+    func testMissingKeyIsNamedAndLoadsNothing() throws {
+        let (net, path) = try savedModel { t in t["layer3.1.bn2.running_var"] = nil }
+        let before = net.store.checksum()
+        XCTAssertThrowsError(try ModelWeights.load(path, into: net)) { error in
+            XCTAssertTrue("\(error)".contains("missing keys (1): layer3.1.bn2.running_var"), "\(error)")
+        }
+        assertNothingLoaded(net, (before.sum, before.weighted))
+    }
+
+    func testTruncatedBodyNamesTheByteOffset() throws {
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true), seed: 1)
+        let data = try SafetensorsWriter.forNet(net).encoded()
+        let path = tmp.appendingPathComponent("truncated.safetensors").path
+        let cut = data.count - 1000
+        try data.prefix(cut).write(to: URL(fileURLWithPath: path))
+        let before = net.store.checksum()
+        XCTAssertThrowsError(try ModelWeights.load(path, into: net)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("file ends at byte offset \(cut) (truncated)"), text)
+            XCTAssertTrue(text.contains("needs bytes up to offset"), text)
+        }
+        assertNothingLoaded(net, (before.sum, before.weighted))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try SafetensorsFile(path: path)) { XCTAssertTrue("\($0)".contains("too short"), "\($0)") }
+    }
+
+    func testHalfPrecisionAndIntegerDtypesConvert() throws {
+        // A hand-written file: F16 [1.5, -2], BF16 [3], I32 [7, -1].
+        let header = #"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},"c":{"dtype":"I32","shape":[2],"data_offsets":[6,14]}}"#
+        var data = Data()
+        var n = UInt64(header.utf8.count).littleEndian
+        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+        data.append(Data(header.utf8))
+        for h in [Float16(1.5), Float16(-2)] { var b = h.bitPattern.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+        var bf = UInt16(Float(3).bitPattern >> 16).littleEndian
+        withUnsafeBytes(of: &bf) { data.append(contentsOf: $0) }
+        for i in [Int32(7), Int32(-1)] { var b = i.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+        let file = try SafetensorsFile(data: data)
+        XCTAssertEqual(try file.floats("a"), [1.5, -2])
+        XCTAssertEqual(try file.floats("b"), [3])
+        XCTAssertEqual(try file.int64s("c"), [7, -1])
+    }
+}

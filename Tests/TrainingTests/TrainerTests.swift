@@ -1,0 +1,116 @@
+// The single-process trainer: a tiny network overfits one batch; a run that stops and
+// resumes from its checkpoint ends exactly where an uninterrupted run ends; metrics
+// and checkpoints land in the run folder.
+import Foundation
+import NN
+import Optim
+import Tensors
+import TestSupport
+import Training
+import XCTest
+
+final class TrainerTests: XCTestCase {
+    var tmp: URL!
+
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-trainer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    static func randomBatch(seed: UInt64, n: Int = 8, classes: Int = 4, h: Int = 64, w: Int = 32) -> Batch {
+        var rng = TestRandom(seed: seed)
+        let images = rng.tensor([n, h, w, 3], .nhwc)
+        let pids = (0..<n).map { $0 * classes / n }
+        return Batch(images: images, pids: pids, camids: (0..<n).map { $0 % 2 })
+    }
+
+    static func tinyNet(seed: UInt64 = 5) throws -> ReIDNet {
+        try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 4),
+                    seed: seed)
+    }
+
+    func testTinyNetworkOverfitsOneBatch() throws {
+        let batch = Self.randomBatch(seed: 1)
+        var config = TrainerConfig()
+        config.optimizer = .adam
+        config.schedule = LRSchedule(base: 3e-3)
+        config.labelSmoothing = 0
+        config.progress = false
+        let trainer = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4),
+                                  config: config, runDirectory: nil)
+        let first = trainer.step(batch).loss
+        var last = first
+        for _ in 0..<150 { last = trainer.step(batch).loss }
+        XCTAssertLessThan(last, 0.05 * first, "loss went from \(first) to \(last)")
+    }
+
+    func testResumeFromCheckpointMatchesUninterruptedRun() throws {
+        let batches = (0..<3).map { Self.randomBatch(seed: 10 + UInt64($0)) }
+        var config = TrainerConfig()
+        config.optimizer = .sgd
+        config.schedule = LRSchedule(base: 0.01, warmupEpochs: 1, decay: .multiStep(milestones: [2], gamma: 0.1))
+        config.epochs = 4
+        config.checkpointEvery = 2
+        config.progress = false
+        config.centerWeight = 0.01
+
+        let straight = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                   config: config, runDirectory: tmp.appendingPathComponent("straight").path)
+        try straight.train()
+
+        var half = config
+        half.epochs = 2
+        let dir = tmp.appendingPathComponent("resumed").path
+        let first = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                config: half, runDirectory: dir)
+        try first.train()
+        let second = try Trainer(net: try Self.tinyNet(seed: 99), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                 config: config, runDirectory: dir)
+        try second.resume(from: dir + "/checkpoint.safetensors")
+        XCTAssertEqual(second.state.epoch, 2)
+        try second.train()
+
+        XCTAssertEqual(second.state.iteration, straight.state.iteration)
+        let a = straight.net.store, b = second.net.store
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.parameters, count: a.parameterCapacity)),
+                       Array(UnsafeBufferPointer(start: b.parameters, count: b.parameterCapacity)))
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.buffers, count: a.bufferCapacity)),
+                       Array(UnsafeBufferPointer(start: b.buffers, count: b.bufferCapacity)))
+
+        let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.contains("\"event\":\"epoch\"") }.count, 4)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        XCTAssertEqual(files.filter { $0.contains("tmp") }, [], "no temporary file is left behind")
+    }
+
+    func testResumeWithWrongOptimizerNamesMissingState() throws {
+        let batch = Self.randomBatch(seed: 3)
+        var config = TrainerConfig()
+        config.optimizer = .sgd
+        config.epochs = 1
+        config.progress = false
+        let dir = tmp.appendingPathComponent("run").path
+        try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4), config: config,
+                    runDirectory: dir).train()
+        config.optimizer = .adam
+        let other = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4),
+                                config: config, runDirectory: nil)
+        XCTAssertThrowsError(try other.resume(from: dir + "/checkpoint.safetensors")) { error in
+            XCTAssertTrue("\(error)".contains("optimizer.exp_avg."), "\(error)")
+        }
+    }
+
+    func testScheduleWarmupMultiStepAndCosine() {
+        let s = LRSchedule(base: 1, warmupEpochs: 10, warmupFactor: 0.01, decay: .multiStep(milestones: [40, 70], gamma: 0.1))
+        XCTAssertEqual(s.rate(at: 0), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(at: 5), 0.505, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(at: 10), 1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(at: 40), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(at: 75), 0.01, accuracy: 1e-12)
+        let c = LRSchedule(base: 1, decay: .cosine(totalEpochs: 10, minimum: 0))
+        XCTAssertEqual(c.rate(at: 5), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(c.rate(at: 10), 0, accuracy: 1e-12)
+    }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `reidprune bench train|infer`, with the same arguments.
+
+Measures images/s of a full training step (forward, label-smoothed cross-entropy and
+batch-hard triplet losses, backward, Adam step) or of inference, for a torchvision
+ResNet with the re-ID head (BNNeck, 751-way bias-free classifier), channels-last, on
+random data, and the process's peak RSS. Prints one line, or one JSON object with
+--json (keys as reidprune's: images_per_s, ms_per_step, peak_rss_mb).
+
+Usage: python benchmarks/torch_bench.py train|infer [--arch resnet50] [--height 256]
+       [--width 128] [--batch 32] [--threads 2] [--steps 5] [--json]
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["train", "infer"])
+    ap.add_argument("--arch", default="resnet50")
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+
+    backbone = getattr(torchvision.models, a.arch)()
+    dim = backbone.fc.in_features
+    backbone.fc = nn.Identity()
+    bnneck = nn.BatchNorm1d(dim)
+    bnneck.bias.requires_grad_(False)
+    classifier = nn.Linear(dim, 751, bias=False)
+    model = nn.ModuleDict({"backbone": backbone, "bnneck": bnneck, "classifier": classifier})
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(a.batch, 3, a.height, a.width).contiguous(memory_format=torch.channels_last)
+    classes = max(2, a.batch // 4)
+    labels = torch.arange(a.batch) * classes // a.batch
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
+
+    def triplet(f, y, margin=0.3):
+        n = f.size(0)
+        sq = f.pow(2).sum(1, keepdim=True).expand(n, n)
+        dist = (sq + sq.t() - 2 * f @ f.t()).clamp(min=1e-12).sqrt()
+        same = y.expand(n, n).eq(y.expand(n, n).t())
+        ap_ = (dist * same.float()).max(1).values
+        an = (dist + same.float() * 1e6).min(1).values
+        return F.relu(ap_ - an + margin).mean()
+
+    def train_step():
+        model.train()
+        f = model["backbone"](x)
+        logits = model["classifier"](model["bnneck"](f))
+        loss = F.cross_entropy(logits, labels, label_smoothing=0.1) + triplet(f, labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def infer_step():
+        model.eval()
+        with torch.inference_mode():
+            model["bnneck"](model["backbone"](x))
+
+    step = train_step if a.mode == "train" else infer_step
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    r = {"mode": a.mode, "arch": a.arch, "height": a.height, "width": a.width, "batch": a.batch,
+         "threads": a.threads, "steps": a.steps, "images_per_s": a.batch / med, "ms_per_step": med * 1e3,
+         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+         "torch": torch.__version__}
+    if a.json:
+        print(json.dumps(r, sort_keys=True))
+    else:
+        print(f"pytorch {a.mode} {a.arch} {a.height}x{a.width} batch {a.batch}, {a.threads} threads: "
+              f"{r['images_per_s']:.2f} images/s ({r['ms_per_step']:.1f} ms/step), peak RSS {r['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
