@@ -23,7 +23,7 @@ let package = Package(
 
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
-        .target(name: "Optim", dependencies: ["NN"], swiftSettings: optimize),
+        .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
         .target(name: "Training", dependencies: ["Tensors", "NN", "Optim"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 

@@ -3,6 +3,7 @@
 // (p *= 1 - lr wd).
 import Foundation
 import NN
+import Tensors
 
 public final class Adam: Optimizer {
     public let store: ParameterStore
@@ -38,15 +39,20 @@ public final class Adam: Optimizer {
         let stepSize = Float(Double(learningRate) / c1)
         let root2 = Float(c2.squareRoot())
         let (b1, b2, eps, lr) = (beta1, beta2, epsilon, learningRate)
+        let decoupled = self.decoupled
         for r in ranges {
             let wd = r.decay
-            for i in r.offset..<(r.offset + r.count) {
-                var d = g[i]
-                if decoupled { p[i] *= 1 - lr * wd } else { d += wd * p[i] }
-                m[i] = b1 * m[i] + (1 - b1) * d
-                v[i] = b2 * v[i] + (1 - b2) * d * d
-                let denom = v[i].squareRoot() / root2 + eps
-                p[i] -= stepSize * m[i] / denom
+            let (l2, keep) = decoupled ? (Float(0), 1 - lr * wd) : (wd, Float(1))
+            parallelRanges(r.count) { range in
+                for i in (r.offset + range.lowerBound)..<(r.offset + range.upperBound) {
+                    let d = g[i] + l2 * p[i]
+                    let pi = p[i] * keep
+                    let mi = b1 * m[i] + (1 - b1) * d
+                    let vi = b2 * v[i] + (1 - b2) * d * d
+                    m[i] = mi
+                    v[i] = vi
+                    p[i] = pi - stepSize * mi / (vi.squareRoot() / root2 + eps)
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 // torch.optim.SGD: g = grad + wd p; buf = m buf + (1 - dampening) g (buf = g at the
 // first step); g = g + m buf (Nesterov) or buf; p -= lr g.
 import NN
+import Tensors
 
 public final class SGD: Optimizer {
     public let store: ParameterStore
@@ -31,15 +32,18 @@ public final class SGD: Optimizer {
         let buf = momentum != 0 ? store.moment("momentum_buffer") : nil
         let first = stepCount == 0
         let (lr, m, damp) = (learningRate, momentum, 1 - dampening)
+        let nesterov = self.nesterov
         for r in ranges {
             let wd = r.decay
-            for i in r.offset..<(r.offset + r.count) {
-                var d = g[i] + wd * p[i]
-                if let buf {
-                    buf[i] = first ? d : m * buf[i] + damp * d
-                    d = nesterov ? d + m * buf[i] : buf[i]
+            parallelRanges(r.count) { range in
+                for i in (r.offset + range.lowerBound)..<(r.offset + range.upperBound) {
+                    var d = g[i] + wd * p[i]
+                    if let buf {
+                        buf[i] = first ? d : m * buf[i] + damp * d
+                        d = nesterov ? d + m * buf[i] : buf[i]
+                    }
+                    p[i] -= lr * d
                 }
-                p[i] -= lr * d
             }
         }
         stepCount += 1

@@ -3,6 +3,7 @@
 // PyTorch-ordered weights `w: (K, C, KH, KW)`. Weights are reordered into the format
 // each primitive prefers; primitives are cached per geometry.
 import CDNNL
+import Foundation
 
 /// Where activations live for a convolution: channels-last memory, or whatever blocked
 /// format oneDNN picks (measured by `bench ops`; the trainer uses `.nhwc`).
@@ -103,8 +104,23 @@ public enum Convolution {
         plan(g).backwardWeights(x: x.data, dy: dy.data, dWeight: dWeight.data, dBias: dBias?.data)
     }
 
+    /// Whether 3x3 stride-1 convolutions on small maps may use the Winograd kernel
+    /// (default: yes, unless REIDPRUNE_WINOGRAD=0). Set it before the first convolution
+    /// of a geometry: plans are cached with the choice they were made with.
+    public static var allowWinograd: Bool {
+        get { ConvPlan.winogradEnabled }
+        set { ConvPlan.winogradEnabled = newValue }
+    }
+
+    /// The oneDNN implementation a geometry's forward pass runs (for example
+    /// "jit_wino_4x3:avx512_core" or "brgconv:avx512_core").
+    public static func implementation(_ g: ConvGeometry) -> String { plan(g).implementation }
+
     static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc) -> ConvPlan {
-        DNNL.shared.cached(PrimitiveKey(op: .convolution(format), params: g.keyParams)) { ConvPlan(g, format: format) }
+        let wino = format == .nhwc && ConvPlan.usesWinograd(g)
+        return DNNL.shared.cached(PrimitiveKey(op: .convolution(format), params: g.keyParams + [wino ? 1 : 0])) {
+            ConvPlan(g, format: format)
+        }
     }
 
     private static func checkBias(_ g: ConvGeometry, _ bias: Tensor?, _ what: String) {
@@ -123,44 +139,110 @@ func expect(_ t: Tensor, _ shape: [Int], _ layout: Layout, _ what: String) {
                  "\(what): got \(t.layout) \(t.shape), expected \(layout) \(shape)")
 }
 
+/// One activation argument of a primitive: the layout callers use (channels-last) and
+/// the one the primitive chose; when they differ, data passes through a reorder into a
+/// shared scratch buffer.
+final class ActivationPort {
+    let memory: BoundMemory
+    let reorder: ReorderPlan?
+    let slot: DNNL.ScratchSlot
+    /// Bytes of callers' data (the same count as the primitive's, padding aside).
+    var bytes: Int { memory.bytes }
+
+    /// `incoming`: callers' data flows into the primitive (src, diff_dst); else out of it.
+    /// `callers`: the layout callers use; `.blocked` means callers already hold the
+    /// primitive's layout (the ops benchmark of the blocked layout).
+    init(chosen: dnnl_memory_desc_t, nhwcShape: [Int], incoming: Bool, slot: DNNL.ScratchSlot,
+         callers: ActivationFormat) {
+        memory = BoundMemory(chosen)
+        self.slot = slot
+        let plain = ConvPlan.activationDesc(nhwcShape, .nhwc)
+        if callers == .blocked || sameDesc(chosen, plain) {
+            reorder = nil
+        } else {
+            reorder = incoming ? ReorderPlan(from: plain, to: chosen) : ReorderPlan(from: chosen, to: plain)
+        }
+    }
+
+    /// The memory to hand the primitive for callers' data at `pointer`, reordered in first
+    /// when this port is incoming.
+    func bindIncoming(_ pointer: UnsafeMutableRawPointer) -> dnnl_memory_t {
+        guard let reorder else { return memory.bind(pointer) }
+        let scratch = DNNL.shared.scratch(slot, memory.bytes)
+        reorder.run(pointer, scratch)
+        return memory.bind(scratch)
+    }
+
+    /// The memory the primitive writes; call `finishOutgoing` after it ran.
+    func bindOutgoing(_ pointer: UnsafeMutableRawPointer) -> dnnl_memory_t {
+        guard reorder != nil else { return memory.bind(pointer) }
+        return memory.bind(DNNL.shared.scratch(slot, memory.bytes))
+    }
+
+    func finishOutgoing(_ pointer: UnsafeMutableRawPointer) {
+        guard let reorder else { return }
+        reorder.run(DNNL.shared.scratch(slot, memory.bytes), pointer)
+    }
+}
+
 /// The cached primitives of one convolution geometry: forward, and lazily the two
-/// backward passes, each with the weight reorder its preferred format needs.
+/// backward passes, each with the weight reorder its preferred format needs. With
+/// channels-last activations, a 3x3 stride-1 convolution on a small map uses oneDNN's
+/// Winograd kernel (about twice the direct kernel's speed there) with its activations
+/// reordered in and out of the kernel's blocked layout.
 final class ConvPlan {
     let g: ConvGeometry
     let format: ActivationFormat
+    let algorithm: dnnl_alg_kind_t
     let plainWeights: dnnl_memory_desc_t
     let biasDesc: dnnl_memory_desc_t
 
     let forwardPD: dnnl_primitive_desc_t
     let forwardPrimitive: dnnl_primitive_t
-    let fSrc, fWeights, fDst: BoundMemory
+    let fSrc, fDst: ActivationPort
+    let fWeights: BoundMemory
     let fBias: BoundMemory?
     let forwardPack: ReorderPlan?
     /// Bytes of the forward weight format when it differs from OIHW (packed into the shared scratch).
     let forwardPacked: Int?
+
+    /// Whether channels-last convolutions of this geometry use Winograd: 3x3, stride 1,
+    /// padding 1, channel counts multiples of 16 and a map of at most 256 positions
+    /// (measured: there the kernel's gain outweighs the activation reorders; on
+    /// ResNet-50 at 256x128 that is layer2 to layer4). A deterministic rule,
+    /// so that every rank computes with the same algorithm.
+    static func usesWinograd(_ g: ConvGeometry) -> Bool {
+        winogradEnabled && g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1
+            && g.padW == 1 && g.inChannels % 16 == 0 && g.outChannels % 16 == 0 && g.height * g.width <= ConvPlan.winogradMaxPositions
+    }
+
+    static let winogradMaxPositions = 512
+
+    /// Off with REIDPRUNE_WINOGRAD=0 or `Convolution.allowWinograd = false` (every
+    /// convolution then uses the direct algorithm).
+    nonisolated(unsafe) static var winogradEnabled = ProcessInfo.processInfo.environment["REIDPRUNE_WINOGRAD"] != "0"
 
     init(_ g: ConvGeometry, format: ActivationFormat) {
         self.g = g
         self.format = format
         plainWeights = memoryDesc(g.weightShape, dnnl_oihw)
         biasDesc = memoryDesc([g.outChannels], dnnl_a)
-        var src = ConvPlan.activationDesc(g.inputShape, format)
-        var dst = ConvPlan.activationDesc(g.outputShape, format)
-        var weights = memoryDesc(g.weightShape, dnnl_format_tag_any)
-        var bias = biasDesc
-        var desc = dnnl_convolution_desc_t()
-        let s = ConvPlan.strides(g), p = ConvPlan.padding(g)
-        if g.hasBias {
-            DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
-                                                          &src, &weights, &bias, &dst, s, p, p), "describing \(g)")
-        } else {
-            DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
-                                                          &src, &weights, nil, &dst, s, p, p), "describing \(g)")
+        var made: (dnnl_primitive_desc_t, dnnl_primitive_t)?
+        var algorithm = dnnl_convolution_direct
+        if format == .nhwc && ConvPlan.usesWinograd(g) {
+            made = ConvPlan.makeForward(g, .blocked, dnnl_convolution_winograd, biasDesc)
+            if made != nil { algorithm = dnnl_convolution_winograd }
         }
-        (forwardPD, forwardPrimitive) = makePrimitive(&desc, "forward convolution \(g)")
-        fSrc = BoundMemory(queryDesc(forwardPD, dnnl_query_src_md))
-        fDst = BoundMemory(queryDesc(forwardPD, dnnl_query_dst_md))
-        let chosen = queryDesc(forwardPD, dnnl_query_weights_md)
+        if made == nil { made = ConvPlan.makeForward(g, format, dnnl_convolution_direct, biasDesc) }
+        guard let (pd, primitive) = made else { preconditionFailure("oneDNN has no forward convolution for \(g)") }
+        self.algorithm = algorithm
+        forwardPD = pd
+        forwardPrimitive = primitive
+        fSrc = ActivationPort(chosen: queryDesc(pd, dnnl_query_src_md), nhwcShape: g.inputShape, incoming: true,
+                              slot: .activationA, callers: format)
+        fDst = ActivationPort(chosen: queryDesc(pd, dnnl_query_dst_md), nhwcShape: g.outputShape, incoming: false,
+                              slot: .activationB, callers: format)
+        let chosen = queryDesc(pd, dnnl_query_weights_md)
         fWeights = BoundMemory(chosen)
         fBias = g.hasBias ? BoundMemory(biasDesc) : nil
         if sameDesc(chosen, plainWeights) {
@@ -172,10 +254,29 @@ final class ConvPlan {
         }
     }
 
+    private static func makeForward(_ g: ConvGeometry, _ format: ActivationFormat, _ alg: dnnl_alg_kind_t,
+                                     _ biasDesc: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
+        var src = activationDesc(g.inputShape, format)
+        var dst = activationDesc(g.outputShape, format)
+        var weights = memoryDesc(g.weightShape, dnnl_format_tag_any)
+        var bias = biasDesc
+        var desc = dnnl_convolution_desc_t()
+        let s = strides(g), p = padding(g)
+        let status = g.hasBias
+            ? dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &weights, &bias, &dst, s, p, p)
+            : dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &weights, nil, &dst, s, p, p)
+        guard status == dnnl_success else { return nil }
+        return tryMakePrimitive(&desc)
+    }
+
+    /// Activations in channels-last or left to the primitive (`dnnl_format_tag_any`).
     static func activationDesc(_ nhwcShape: [Int], _ format: ActivationFormat) -> dnnl_memory_desc_t {
         let logical = [nhwcShape[0], nhwcShape[3], nhwcShape[1], nhwcShape[2]]
         return memoryDesc(logical, format == .nhwc ? dnnl_nhwc : dnnl_format_tag_any)
     }
+
+    /// The layout the backward primitives ask for: the forward's, or any for Winograd.
+    var backwardFormat: ActivationFormat { algorithm == dnnl_convolution_winograd ? .blocked : format }
 
     static func strides(_ g: ConvGeometry) -> [Int64] { [Int64(g.strideH), Int64(g.strideW)] }
     static func padding(_ g: ConvGeometry) -> [Int64] { [Int64(g.padH), Int64(g.padW)] }
@@ -185,7 +286,7 @@ final class ConvPlan {
     /// Packs plain OIHW weights into the forward primitive's format; returns the pointer to use.
     func packForward(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         guard let forwardPack, let forwardPacked else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.shared.weightScratch(forwardPacked)
+        let scratch = DNNL.shared.scratch(.weights, forwardPacked)
         forwardPack.run(UnsafeMutableRawPointer(weight), scratch)
         return scratch
     }
@@ -196,11 +297,14 @@ final class ConvPlan {
                    bias: bias.map { UnsafeMutableRawPointer($0) }, y: UnsafeMutableRawPointer(y))
     }
 
+    /// x and y in channels-last (or, for `.blocked` plans, in the primitive's layout).
     func runForward(x: UnsafeMutableRawPointer, packedWeight: UnsafeMutableRawPointer,
                     bias: UnsafeMutableRawPointer?, y: UnsafeMutableRawPointer) {
-        var args = [(Arg.src, fSrc.bind(x)), (Arg.weights, fWeights.bind(packedWeight)), (Arg.dst, fDst.bind(y))]
+        var args = [(Arg.src, fSrc.bindIncoming(x)), (Arg.weights, fWeights.bind(packedWeight)),
+                    (Arg.dst, fDst.bindOutgoing(y))]
         if let fBias, let bias { args.append((Arg.bias, fBias.bind(bias))) }
         DNNL.shared.execute(forwardPrimitive, args, "forward convolution \(g)")
+        fDst.finishOutgoing(y)
     }
 
     // MARK: backward data
@@ -208,22 +312,25 @@ final class ConvPlan {
     final class BackwardData {
         let pd: dnnl_primitive_desc_t
         let primitive: dnnl_primitive_t
-        let diffSrc, weights, diffDst: BoundMemory
+        let diffSrc, diffDst: ActivationPort
+        let weights: BoundMemory
         let pack: ReorderPlan?
         let packed: Int?
 
         init(_ plan: ConvPlan) {
             let g = plan.g
-            var diffSrc = ConvPlan.activationDesc(g.inputShape, plan.format)
-            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.format)
+            var diffSrc = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat)
+            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat)
             var weights = memoryDesc(g.weightShape, dnnl_format_tag_any)
             var desc = dnnl_convolution_desc_t()
             let s = ConvPlan.strides(g), p = ConvPlan.padding(g)
-            DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights,
+            DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, plan.algorithm, &diffSrc, &weights,
                                                                 &diffDst, s, p, p), "describing \(g)")
             (pd, primitive) = makePrimitive(&desc, hint: plan.forwardPD, "backward-data convolution \(g)")
-            self.diffSrc = BoundMemory(queryDesc(pd, dnnl_query_diff_src_md))
-            self.diffDst = BoundMemory(queryDesc(pd, dnnl_query_diff_dst_md))
+            self.diffSrc = ActivationPort(chosen: queryDesc(pd, dnnl_query_diff_src_md), nhwcShape: g.inputShape,
+                                          incoming: false, slot: .activationA, callers: plan.format)
+            self.diffDst = ActivationPort(chosen: queryDesc(pd, dnnl_query_diff_dst_md), nhwcShape: g.outputShape,
+                                          incoming: true, slot: .activationB, callers: plan.format)
             let chosen = queryDesc(pd, dnnl_query_weights_md)
             self.weights = BoundMemory(chosen)
             if sameDesc(chosen, plan.plainWeights) {
@@ -241,7 +348,7 @@ final class ConvPlan {
     func packBackwardData(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         let b = backwardDataPlan
         guard let pack = b.pack, let packed = b.packed else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.shared.weightScratch(packed)
+        let scratch = DNNL.shared.scratch(.weights, packed)
         pack.run(UnsafeMutableRawPointer(weight), scratch)
         return scratch
     }
@@ -252,8 +359,10 @@ final class ConvPlan {
 
     func runBackwardData(dy: UnsafeMutableRawPointer, packedWeight: UnsafeMutableRawPointer, dx: UnsafeMutableRawPointer) {
         let b = backwardDataPlan
-        DNNL.shared.execute(b.primitive, [(Arg.diffDst, b.diffDst.bind(dy)), (Arg.weights, b.weights.bind(packedWeight)),
-                                          (Arg.diffSrc, b.diffSrc.bind(dx))], "backward-data convolution \(g)")
+        DNNL.shared.execute(b.primitive, [(Arg.diffDst, b.diffDst.bindIncoming(dy)),
+                                          (Arg.weights, b.weights.bind(packedWeight)),
+                                          (Arg.diffSrc, b.diffSrc.bindOutgoing(dx))], "backward-data convolution \(g)")
+        b.diffSrc.finishOutgoing(dx)
     }
 
     // MARK: backward weights
@@ -261,29 +370,32 @@ final class ConvPlan {
     final class BackwardWeights {
         let pd: dnnl_primitive_desc_t
         let primitive: dnnl_primitive_t
-        let src, diffWeights, diffDst: BoundMemory
+        let src, diffDst: ActivationPort
+        let diffWeights: BoundMemory
         let diffBias: BoundMemory?
         let unpack: ReorderPlan?
         let packed: Int?
 
         init(_ plan: ConvPlan) {
             let g = plan.g
-            var src = ConvPlan.activationDesc(g.inputShape, plan.format)
-            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.format)
+            var src = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat)
+            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat)
             var diffWeights = memoryDesc(g.weightShape, dnnl_format_tag_any)
             var diffBias = plan.biasDesc
             var desc = dnnl_convolution_desc_t()
             let s = ConvPlan.strides(g), p = ConvPlan.padding(g)
             if g.hasBias {
-                DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,
+                DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, plan.algorithm, &src, &diffWeights,
                                                                        &diffBias, &diffDst, s, p, p), "describing \(g)")
             } else {
-                DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,
+                DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, plan.algorithm, &src, &diffWeights,
                                                                        nil, &diffDst, s, p, p), "describing \(g)")
             }
             (pd, primitive) = makePrimitive(&desc, hint: plan.forwardPD, "backward-weights convolution \(g)")
-            self.src = BoundMemory(queryDesc(pd, dnnl_query_src_md))
-            self.diffDst = BoundMemory(queryDesc(pd, dnnl_query_diff_dst_md))
+            self.src = ActivationPort(chosen: queryDesc(pd, dnnl_query_src_md), nhwcShape: g.inputShape, incoming: true,
+                                      slot: .activationA, callers: plan.format)
+            self.diffDst = ActivationPort(chosen: queryDesc(pd, dnnl_query_diff_dst_md), nhwcShape: g.outputShape,
+                                          incoming: true, slot: .activationB, callers: plan.format)
             let chosen = queryDesc(pd, dnnl_query_diff_weights_md)
             self.diffWeights = BoundMemory(chosen)
             self.diffBias = g.hasBias ? BoundMemory(plan.biasDesc) : nil
@@ -302,7 +414,7 @@ final class ConvPlan {
     func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
         let b = backwardWeightsPlan
-        let target = b.packed.map { DNNL.shared.weightScratch($0) } ?? UnsafeMutableRawPointer(dWeight)
+        let target = b.packed.map { DNNL.shared.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
         runBackwardWeights(x: UnsafeMutableRawPointer(x), dy: UnsafeMutableRawPointer(dy), packedDiffWeight: target,
                            dBias: dBias.map { UnsafeMutableRawPointer($0) })
         if let unpack = b.unpack { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
@@ -311,7 +423,7 @@ final class ConvPlan {
     func runBackwardWeights(x: UnsafeMutableRawPointer, dy: UnsafeMutableRawPointer,
                             packedDiffWeight: UnsafeMutableRawPointer, dBias: UnsafeMutableRawPointer?) {
         let b = backwardWeightsPlan
-        var args = [(Arg.src, b.src.bind(x)), (Arg.diffDst, b.diffDst.bind(dy)),
+        var args = [(Arg.src, b.src.bindIncoming(x)), (Arg.diffDst, b.diffDst.bindIncoming(dy)),
                     (Arg.diffWeights, b.diffWeights.bind(packedDiffWeight))]
         if let diffBias = b.diffBias, let dBias { args.append((Arg.diffBias, diffBias.bind(dBias))) }
         DNNL.shared.execute(b.primitive, args, "backward-weights convolution \(g)")

@@ -82,16 +82,23 @@ public final class DNNL: @unchecked Sendable {
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
-    private var scratch: AlignedBuffer?
+    /// Scratch buffers shared by every kernel for data that lives only during one call
+    /// (kernels run one at a time on the one stream).
+    enum ScratchSlot: Int, CaseIterable {
+        /// Weights packed into a primitive's format.
+        case weights
+        /// Activations reordered into a primitive's own layout (two may be live at once).
+        case activationA, activationB
+    }
 
-    /// One buffer, shared by every kernel, for weights packed into a primitive's format for
-    /// the duration of one call (kernels run one at a time on the one stream). Grows to the
-    /// largest request.
-    func weightScratch(_ bytes: Int) -> UnsafeMutableRawPointer {
+    private var scratchBuffers: [AlignedBuffer?] = Array(repeating: nil, count: ScratchSlot.allCases.count)
+
+    /// The slot's buffer, grown to at least `bytes`.
+    func scratch(_ slot: ScratchSlot, _ bytes: Int) -> UnsafeMutableRawPointer {
         lock.lock(); defer { lock.unlock() }
-        if let scratch, scratch.byteCount >= bytes { return scratch.pointer }
+        if let b = scratchBuffers[slot.rawValue], b.byteCount >= bytes { return b.pointer }
         let buffer = AlignedBuffer(byteCount: bytes)
-        scratch = buffer
+        scratchBuffers[slot.rawValue] = buffer
         return buffer.pointer
     }
 
@@ -186,6 +193,19 @@ final class BoundMemory {
     func bind(_ pointer: UnsafeMutablePointer<Float>) -> dnnl_memory_t { bind(UnsafeMutableRawPointer(pointer)) }
 
     deinit { dnnl_memory_destroy(memory) }
+}
+
+/// A primitive descriptor and primitive, or nil when oneDNN has no implementation.
+func tryMakePrimitive(_ desc: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
+    var pd: dnnl_primitive_desc_t?
+    guard dnnl_primitive_desc_create(&pd, desc, nil, DNNL.shared.engine, hint) == dnnl_success, let pd else { return nil }
+    var prim: dnnl_primitive_t?
+    guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else {
+        dnnl_primitive_desc_destroy(pd)
+        return nil
+    }
+    DNNL.shared.noteCreated()
+    return (pd, prim)
 }
 
 /// Creates a primitive descriptor from an operation descriptor and the primitive itself.

@@ -157,18 +157,3 @@ final class MaxPoolPlan {
     lazy var backwardPlan = Backward(self)
 }
 
-/// Runs `body(i)` for i in 0..<count, split over oneDNN's thread count.
-func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    let workers = min(max(DNNL.threads, 1), count)
-    if workers <= 1 {
-        for i in 0..<count { body(i) }
-        return
-    }
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let work = body
-        DispatchQueue.concurrentPerform(iterations: workers) { wkr in
-            let start = count * wkr / workers, end = count * (wkr + 1) / workers
-            for i in start..<end { work(i) }
-        }
-    }
-}

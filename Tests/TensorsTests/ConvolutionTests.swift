@@ -98,3 +98,37 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(DNNL.shared.primitivesCreated, before, "a repeated step must not build primitives")
     }
 }
+
+/// The Winograd path (3x3, stride 1, small maps, channels multiples of 16) against the
+/// reference and the direct algorithm on the same data.
+final class WinogradConvolutionTests: XCTestCase {
+    override func tearDown() { Convolution.allowWinograd = true }
+
+    func testWinogradAndDirectAgreeWithReference() {
+        var rng = TestRandom(seed: 5)
+        let g = ConvGeometry(batch: 3, inChannels: 32, height: 9, width: 5, outChannels: 16, kernel: 3, stride: 1,
+                             padding: 1)
+        let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw), dy = rng.tensor(g.outputShape, .nhwc)
+        var results: [[Float]] = []
+        var implementations: [String] = []
+        for allow in [true, false] {
+            Convolution.allowWinograd = allow
+            implementations.append(Convolution.implementation(g))
+            let y = Tensor(shape: g.outputShape, layout: .nhwc)
+            let dx = Tensor(shape: g.inputShape, layout: .nhwc), dw = Tensor(shape: g.weightShape, layout: .oihw)
+            Convolution.forward(g, x: x, weight: w, y: y)
+            Convolution.backwardData(g, dy: dy, weight: w, dx: dx)
+            Convolution.backwardWeights(g, x: x, dy: dy, dWeight: dw)
+            XCTAssertLessThanOrEqual(relativeError(y.toArray(), ReferenceConvolution.forward(g, x: x.toArray(),
+                                                                                           w: w.toArray(), bias: nil)), 1e-4)
+            XCTAssertLessThanOrEqual(relativeError(dx.toArray(), ReferenceConvolution.backwardData(g, dy: dy.toArray(),
+                                                                                                 w: w.toArray())), 1e-4)
+            XCTAssertLessThanOrEqual(relativeError(dw.toArray(), ReferenceConvolution.backwardWeights(
+                g, x: x.toArray(), dy: dy.toArray()).dw), 1e-4)
+            results.append(y.toArray())
+        }
+        XCTAssertTrue(implementations[0].contains("wino"), "expected Winograd, got \(implementations[0])")
+        XCTAssertFalse(implementations[1].contains("wino"), "expected direct, got \(implementations[1])")
+        XCTAssertLessThanOrEqual(relativeError(results[0], results[1]), 1e-4)
+    }
+}
