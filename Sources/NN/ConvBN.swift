@@ -80,7 +80,7 @@ public final class ConvBN {
     public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
         let g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
-        precondition(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
+        require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let bg = BatchNormGeometry(batch: g.batch, height: g.outHeight, width: g.outWidth, channels: outChannels,
                                    epsilon: epsilon, fuseReLU: relu)
         switch mode {
@@ -117,7 +117,7 @@ public final class ConvBN {
     /// gradient is not needed). dy is left unchanged.
     public func backward(_ dy: Tensor, pool: TensorPool) -> Tensor? {
         guard let g = geometry, let bg = bnGeometry, let x = input else {
-            preconditionFailure("\(convName): backward without a training forward")
+            fatalError("\(convName): backward without a training forward")
         }
         let c = convOut.tensor!
         let dc = pool.take(g.outputShape, .nhwc)

@@ -56,8 +56,8 @@ public final class ParameterStore: @unchecked Sendable {
     /// Registers a parameter and returns its index.
     @discardableResult
     public func register(_ name: String, shape: [Int], layout: Layout, role: ParameterRole, trainable: Bool = true) -> Int {
-        precondition(!isAllocated, "ParameterStore: cannot register \(name) after allocation")
-        precondition(names[name] == nil, "ParameterStore: duplicate name \(name)")
+        require(!isAllocated, "ParameterStore: cannot register \(name) after allocation")
+        require(names[name] == nil, "ParameterStore: duplicate name \(name)")
         let slot = Slot(name: name, shape: shape, layout: layout, offset: parameterCapacity)
         parameterCapacity += ParameterStore.padded(slot.count)
         parameterSlots.append(slot)
@@ -70,8 +70,8 @@ public final class ParameterStore: @unchecked Sendable {
     /// Registers a non-trainable buffer and returns its index.
     @discardableResult
     public func registerBuffer(_ name: String, shape: [Int], role: BufferRole) -> Int {
-        precondition(!isAllocated, "ParameterStore: cannot register \(name) after allocation")
-        precondition(names[name] == nil, "ParameterStore: duplicate name \(name)")
+        require(!isAllocated, "ParameterStore: cannot register \(name) after allocation")
+        require(names[name] == nil, "ParameterStore: duplicate name \(name)")
         let slot = Slot(name: name, shape: shape, layout: .x, offset: bufferCapacity)
         bufferCapacity += ParameterStore.padded(slot.count)
         bufferSlots.append(slot)
@@ -82,7 +82,7 @@ public final class ParameterStore: @unchecked Sendable {
 
     /// Lays out the flat buffers (zero-filled).
     public func allocate() {
-        precondition(!isAllocated, "ParameterStore: allocated twice")
+        require(!isAllocated, "ParameterStore: allocated twice")
         parameters = newFlat(parameterCapacity)
         gradients = newFlat(parameterCapacity)
         buffers = newFlat(bufferCapacity)
@@ -115,7 +115,7 @@ public final class ParameterStore: @unchecked Sendable {
     public func moment(_ name: String, _ index: Int) -> Tensor { view(moment(name), parameterSlots[index]) }
 
     private func view(_ base: UnsafeMutablePointer<Float>, _ slot: Slot) -> Tensor {
-        precondition(isAllocated, "ParameterStore: access to \(slot.name) before allocation")
+        require(isAllocated, "ParameterStore: access to \(slot.name) before allocation")
         return Tensor(viewing: base + slot.offset, shape: slot.shape, layout: slot.layout)
     }
 

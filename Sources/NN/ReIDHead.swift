@@ -100,7 +100,7 @@ public final class ReIDHead {
 
     /// map: (N, H, W, C) -> features, embeddings, logits.
     public func forward(_ map: Tensor, mode: Mode) -> ReIDOutput {
-        precondition(map.layout == .nhwc && map.shape[3] == inputDim,
+        require(map.layout == .nhwc && map.shape[3] == inputDim,
                      "ReIDHead.forward: expected (N, H, W, \(inputDim)), got \(map.shape)")
         let n = map.shape[0], d = outputDim
         mapShape = map.shape

@@ -48,7 +48,7 @@ public final class ResNet {
     /// images: (N, H, W, 3) -> feature map (N, H', W', D). In training it belongs to the
     /// last block; in inference it comes from `pool` and the caller gives it back.
     public func forward(_ images: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
-        precondition(images.layout == .nhwc && images.shape.count == 4 && images.shape[3] == 3,
+        require(images.layout == .nhwc && images.shape.count == 4 && images.shape[3] == 3,
                      "ResNet.forward: expected images (N, H, W, 3) in nhwc, got \(images.layout) \(images.shape)")
         let s = stem.forward(images, mode: mode, pool: pool)
         let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
@@ -88,7 +88,7 @@ public final class ResNet {
                 g = next
             }
         }
-        guard let pg = trainingGeometry else { preconditionFailure("ResNet.backward without a training forward") }
+        guard let pg = trainingGeometry else { fatalError("ResNet.backward without a training forward") }
         let ds = pool.take(pg.inputShape, .nhwc)
         Pooling.maxBackward(pg, dy: g, workspace: trainingWorkspace!, dx: ds)
         if g !== dMap { pool.give(g) }

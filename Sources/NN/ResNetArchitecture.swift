@@ -1,6 +1,7 @@
 // ResNetArchitecture: the channel counts of a torchvision-structured ResNet (BasicBlock
 // or Bottleneck, stride on the 3x3 convolution, 1x1 downsample), possibly pruned. It is
 // Codable so that a pruned model's file carries it and loads without its history.
+import Tensors
 import Foundation
 
 public enum BlockKind: String, Codable, Sendable {
@@ -62,7 +63,7 @@ public struct ResNetArchitecture: Codable, Hashable, Sendable {
     /// stage (four stages; widths base, 2 base, 4 base, 8 base, times 4 for bottlenecks).
     public static func resnet(block kind: BlockKind, blocks counts: [Int], baseWidth: Int = 64,
                               lastStride: Int = 2) -> ResNetArchitecture {
-        precondition(baseWidth >= 1 && (lastStride == 1 || lastStride == 2) && counts.count == 4
+        require(baseWidth >= 1 && (lastStride == 1 || lastStride == 2) && counts.count == 4
                      && counts.allSatisfy { $0 >= 1 },
                      "ResNetArchitecture: needs a positive baseWidth, lastStride 1 or 2 and four positive block counts")
         let expansion = kind == .basic ? 1 : 4

@@ -47,7 +47,7 @@ public final class ResidualBlock {
             h = next
         }
         let shortcut = downsample?.forward(x, mode: mode, pool: pool) ?? x
-        precondition(h.shape == shortcut.shape,
+        require(h.shape == shortcut.shape,
                      "\(units[0].convName): branch \(h.shape) and shortcut \(shortcut.shape) differ")
         Elementwise.add(h, shortcut, into: h, relu: true)
         if mode == .inference && shortcut !== x { pool.give(shortcut) }
@@ -57,7 +57,7 @@ public final class ResidualBlock {
 
     /// dy: gradient of the block output; it is overwritten. Returns dx from the pool.
     public func backward(_ dy: Tensor, pool: TensorPool) -> Tensor {
-        guard let output else { preconditionFailure("\(units[0].convName): backward without forward") }
+        guard let output else { fatalError("\(units[0].convName): backward without forward") }
         Elementwise.reluBackward(y: output, dy: dy, dx: dy)
         var g = dy
         for u in units.reversed() {

@@ -1,5 +1,6 @@
 // SeededRandom: a small deterministic generator (xoshiro256**) for weight
 // initialization and anything else that must be reproducible from a seed on every rank.
+import Tensors
 import Foundation
 
 public struct SeededRandom: RandomNumberGenerator, Codable, Sendable {
@@ -41,7 +42,7 @@ public struct SeededRandom: RandomNumberGenerator, Codable, Sendable {
 
     /// Uniform integer in 0..<bound.
     public mutating func int(_ bound: Int) -> Int {
-        precondition(bound > 0, "SeededRandom.int: bound must be positive, got \(bound)")
+        require(bound > 0, "SeededRandom.int: bound must be positive, got \(bound)")
         return Int(next() % UInt64(bound))
     }
 }

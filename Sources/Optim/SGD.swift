@@ -17,7 +17,7 @@ public final class SGD: Optimizer {
 
     public init(store: ParameterStore, learningRate: Float, momentum: Float = 0.9, dampening: Float = 0,
                 nesterov: Bool = false, policy: DecayPolicy = DecayPolicy()) {
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov needs momentum and no dampening")
+        require(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov needs momentum and no dampening")
         self.store = store
         self.learningRate = learningRate
         self.momentum = momentum

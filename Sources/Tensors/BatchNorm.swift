@@ -17,7 +17,7 @@ public struct BatchNormGeometry: Hashable, Sendable, CustomStringConvertible {
     public var fuseReLU: Bool
 
     public init(batch: Int, height: Int, width: Int, channels: Int, epsilon: Float = 1e-5, fuseReLU: Bool = false) {
-        precondition(batch > 0 && height > 0 && width > 0 && channels > 0,
+        require(batch > 0 && height > 0 && width > 0 && channels > 0,
                      "BatchNormGeometry: invalid sizes N\(batch) \(height)x\(width) C\(channels)")
         self.batch = batch
         self.height = height
@@ -65,7 +65,7 @@ public enum BatchNorm {
                     (Arg.mean, p.mean.bind(mean.data)), (Arg.variance, p.variance.bind(variance.data))]
         if let ws = p.workspace {
             guard let workspace, workspace.byteCount >= ws.bytes else {
-                preconditionFailure("BatchNorm.forwardTraining: \(g) needs a workspace of \(ws.bytes) bytes")
+                fatalError("BatchNorm.forwardTraining: \(g) needs a workspace of \(ws.bytes) bytes")
             }
             args.append((Arg.workspace, ws.bind(workspace.pointer)))
         }
@@ -101,7 +101,7 @@ public enum BatchNorm {
                     (Arg.diffShift, b.diffShift.bind(dBeta.data))]
         if let ws = b.workspace {
             guard let workspace, workspace.byteCount >= ws.bytes else {
-                preconditionFailure("BatchNorm.backward: \(g) needs the forward's workspace of \(ws.bytes) bytes")
+                fatalError("BatchNorm.backward: \(g) needs the forward's workspace of \(ws.bytes) bytes")
             }
             args.append((Arg.workspace, ws.bind(workspace.pointer)))
         }
@@ -113,7 +113,7 @@ public enum BatchNorm {
     public static func updateRunningStatistics(runningMean: Tensor, runningVariance: Tensor, batchMean: Tensor,
                                                batchVariance: Tensor, momentum: Float, reduction: Int) {
         let c = runningMean.count
-        precondition(runningVariance.count == c && batchMean.count == c && batchVariance.count == c,
+        require(runningVariance.count == c && batchMean.count == c && batchVariance.count == c,
                      "BatchNorm.updateRunningStatistics: sizes \(runningMean.shape), \(runningVariance.shape), "
                         + "\(batchMean.shape), \(batchVariance.shape) differ")
         let unbias = reduction > 1 ? Float(reduction) / Float(reduction - 1) : 1

@@ -48,10 +48,10 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
         self.padH = padH
         self.padW = padW
         self.hasBias = bias
-        precondition(batch > 0 && inChannels > 0 && outChannels > 0 && kernelH > 0 && kernelW > 0
+        require(batch > 0 && inChannels > 0 && outChannels > 0 && kernelH > 0 && kernelW > 0
                      && strideH > 0 && strideW > 0 && padH >= 0 && padW >= 0,
                      "ConvGeometry: invalid sizes \(self)")
-        precondition(outHeight > 0 && outWidth > 0, "ConvGeometry: empty output for \(self)")
+        require(outHeight > 0 && outWidth > 0, "ConvGeometry: empty output for \(self)")
     }
 
     public var outHeight: Int { (height + 2 * padH - kernelH) / strideH + 1 }
@@ -125,17 +125,17 @@ public enum Convolution {
 
     private static func checkBias(_ g: ConvGeometry, _ bias: Tensor?, _ what: String) {
         if g.hasBias {
-            guard let bias else { preconditionFailure("\(what): geometry has a bias but none was given") }
+            guard let bias else { fatalError("\(what): geometry has a bias but none was given") }
             expect(bias, [g.outChannels], .x, "\(what) bias")
         } else {
-            precondition(bias == nil, "\(what): a bias was given but the geometry has none")
+            require(bias == nil, "\(what): a bias was given but the geometry has none")
         }
     }
 }
 
 /// Stops with both shapes when a tensor does not have the expected shape and layout.
 func expect(_ t: Tensor, _ shape: [Int], _ layout: Layout, _ what: String) {
-    precondition(t.shape == shape && (t.layout == layout || (layout == .x && t.count == shape.reduce(1, *))),
+    require(t.shape == shape && (t.layout == layout || (layout == .x && t.count == shape.reduce(1, *))),
                  "\(what): got \(t.layout) \(t.shape), expected \(layout) \(shape)")
 }
 
@@ -234,7 +234,7 @@ final class ConvPlan {
             if made != nil { algorithm = dnnl_convolution_winograd }
         }
         if made == nil { made = ConvPlan.makeForward(g, format, dnnl_convolution_direct, biasDesc) }
-        guard let (pd, primitive) = made else { preconditionFailure("oneDNN has no forward convolution for \(g)") }
+        guard let (pd, primitive) = made else { fatalError("oneDNN has no forward convolution for \(g)") }
         self.algorithm = algorithm
         forwardPD = pd
         forwardPrimitive = primitive

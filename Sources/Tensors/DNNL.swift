@@ -69,7 +69,7 @@ public final class DNNL: @unchecked Sendable {
 
     /// Sets the number of threads oneDNN's OpenMP runtime uses from now on.
     public static func setThreads(_ n: Int) {
-        precondition(n >= 1, "DNNL.setThreads: thread count must be at least 1, got \(n)")
+        require(n >= 1, "DNNL.setThreads: thread count must be at least 1, got \(n)")
         _ = reidprune_omp_set_num_threads(Int32(n))
     }
 
@@ -121,7 +121,7 @@ public final class DNNL: @unchecked Sendable {
     static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
         if status != dnnl_success {
             let message = String(cString: dnnl_status2str(status))
-            preconditionFailure("oneDNN failed (\(message)) while \(what())")
+            fatalError("oneDNN failed (\(message)) while \(what())")
         }
     }
 
@@ -155,7 +155,7 @@ func sameDesc(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
 /// The memory descriptor a primitive descriptor chose for `query` (weights, src, ...).
 func queryDesc(_ pd: dnnl_primitive_desc_t, _ query: dnnl_query_t, _ index: Int32 = 0) -> dnnl_memory_desc_t {
     guard let md = dnnl_primitive_desc_query_md(pd, query, index) else {
-        preconditionFailure("oneDNN: primitive descriptor has no memory for query \(query)")
+        fatalError("oneDNN: primitive descriptor has no memory for query \(query)")
     }
     return md.pointee
 }

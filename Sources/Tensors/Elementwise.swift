@@ -33,7 +33,7 @@ public enum Elementwise {
     }
 
     private static func sameSize(_ a: Tensor, _ b: Tensor, _ what: String) {
-        precondition(a.count == b.count, "\(what): shapes \(a.shape) and \(b.shape) differ")
+        require(a.count == b.count, "\(what): shapes \(a.shape) and \(b.shape) differ")
     }
 
     static func reluPlan(_ count: Int) -> ReLUPlan {

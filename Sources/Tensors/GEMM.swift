@@ -9,7 +9,7 @@ public enum GEMM {
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM.sgemm: negative size m\(m) n\(n) k\(k)")
+        require(m >= 0 && n >= 0 && k >= 0, "GEMM.sgemm: negative size m\(m) n\(n) k\(k)")
         if m == 0 || n == 0 { return }
         let status = dnnl_sgemm(CChar(UInt8(ascii: transA ? "T" : "N")), CChar(UInt8(ascii: transB ? "T" : "N")),
                                 Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
@@ -19,11 +19,11 @@ public enum GEMM {
     /// C (m, n) = alpha op(A) op(B) + beta C on tensors of layout nc.
     public static func matmul(_ a: Tensor, transA: Bool = false, _ b: Tensor, transB: Bool = false,
                               into c: Tensor, alpha: Float = 1, beta: Float = 0) {
-        precondition(a.shape.count == 2 && b.shape.count == 2 && c.shape.count == 2,
+        require(a.shape.count == 2 && b.shape.count == 2 && c.shape.count == 2,
                      "GEMM.matmul: needs matrices, got \(a.shape), \(b.shape), \(c.shape)")
         let (m, k) = transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
         let (kb, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-        precondition(k == kb && c.shape == [m, n],
+        require(k == kb && c.shape == [m, n],
                      "GEMM.matmul: shapes \(a.shape)\(transA ? "ᵀ" : "") x \(b.shape)\(transB ? "ᵀ" : "") -> \(c.shape) do not fit")
         sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.data, lda: a.shape[1],
               b: b.data, ldb: b.shape[1], beta: beta, c: c.data, ldc: n)
@@ -67,12 +67,12 @@ public enum Linear {
     }
 
     private static func checkShapes(x: Tensor, weight: Tensor, bias: Tensor?, y: Tensor, _ what: String) {
-        precondition(x.shape.count == 2 && weight.shape.count == 2 && y.shape.count == 2,
+        require(x.shape.count == 2 && weight.shape.count == 2 && y.shape.count == 2,
                      "\(what): needs (N, D_in), (D_out, D_in), (N, D_out); got \(x.shape), \(weight.shape), \(y.shape)")
-        precondition(x.shape[1] == weight.shape[1] && y.shape == [x.shape[0], weight.shape[0]],
+        require(x.shape[1] == weight.shape[1] && y.shape == [x.shape[0], weight.shape[0]],
                      "\(what): input \(x.shape), weight \(weight.shape) and output \(y.shape) do not fit")
         if let bias {
-            precondition(bias.count == weight.shape[0], "\(what): bias \(bias.shape) for weight \(weight.shape)")
+            require(bias.count == weight.shape[0], "\(what): bias \(bias.shape) for weight \(weight.shape)")
         }
     }
 }

@@ -7,7 +7,7 @@ import CDNNL
 public enum LayoutConversion {
     /// x: (N, C, H, W) -> (N, H, W, C)
     public static func toNHWC(_ x: Tensor) -> Tensor {
-        precondition(x.layout == .nchw, "LayoutConversion.toNHWC: expected an nchw tensor, got \(x.layout) \(x.shape)")
+        require(x.layout == .nchw, "LayoutConversion.toNHWC: expected an nchw tensor, got \(x.layout) \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let y = Tensor(shape: [n, h, w, c], layout: .nhwc)
         plan([n, c, h, w], toNHWC: true).run(UnsafeMutableRawPointer(x.data), UnsafeMutableRawPointer(y.data))
@@ -16,7 +16,7 @@ public enum LayoutConversion {
 
     /// x: (N, H, W, C) -> (N, C, H, W)
     public static func toNCHW(_ x: Tensor) -> Tensor {
-        precondition(x.layout == .nhwc, "LayoutConversion.toNCHW: expected an nhwc tensor, got \(x.layout) \(x.shape)")
+        require(x.layout == .nhwc, "LayoutConversion.toNCHW: expected an nhwc tensor, got \(x.layout) \(x.shape)")
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let y = Tensor(shape: [n, c, h, w], layout: .nchw)
         plan([n, c, h, w], toNHWC: false).run(UnsafeMutableRawPointer(x.data), UnsafeMutableRawPointer(y.data))

@@ -23,7 +23,7 @@ public struct PoolGeometry: Hashable, Sendable, CustomStringConvertible {
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
-        precondition(batch > 0 && channels > 0 && kernel > 0 && stride > 0 && padding >= 0 && padding * 2 <= kernel
+        require(batch > 0 && channels > 0 && kernel > 0 && stride > 0 && padding >= 0 && padding * 2 <= kernel
                      && outHeight > 0 && outWidth > 0, "PoolGeometry: invalid sizes \(self)")
     }
 
@@ -51,7 +51,7 @@ public enum Pooling {
         expect(x, g.inputShape, .nhwc, "Pooling.maxForward input")
         expect(y, g.outputShape, .nhwc, "Pooling.maxForward output")
         let p = plan(g)
-        precondition(workspace.byteCount >= p.workspace.bytes, "Pooling.maxForward: workspace too small for \(g)")
+        require(workspace.byteCount >= p.workspace.bytes, "Pooling.maxForward: workspace too small for \(g)")
         DNNL.shared.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data)),
                                         (Arg.workspace, p.workspace.bind(workspace.pointer))], "\(g) forward")
     }
@@ -62,14 +62,14 @@ public enum Pooling {
         expect(dx, g.inputShape, .nhwc, "Pooling.maxBackward input gradient")
         let p = plan(g)
         let b = p.backwardPlan
-        precondition(workspace.byteCount >= p.workspace.bytes, "Pooling.maxBackward: workspace too small for \(g)")
+        require(workspace.byteCount >= p.workspace.bytes, "Pooling.maxBackward: workspace too small for \(g)")
         DNNL.shared.execute(b.primitive, [(Arg.diffDst, b.diffDst.bind(dy.data)), (Arg.diffSrc, b.diffSrc.bind(dx.data)),
                                           (Arg.workspace, b.workspace.bind(workspace.pointer))], "\(g) backward")
     }
 
     /// x: (N, H, W, C) -> y: (N, C), the mean over H and W.
     public static func globalAverageForward(x: Tensor, y: Tensor) {
-        precondition(x.layout == .nhwc, "Pooling.globalAverageForward: input must be nhwc, got \(x.layout) \(x.shape)")
+        require(x.layout == .nhwc, "Pooling.globalAverageForward: input must be nhwc, got \(x.layout) \(x.shape)")
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         expect(y, [n, c], .nc, "Pooling.globalAverageForward output")
         let scale = 1 / Float(h * w)
@@ -88,7 +88,7 @@ public enum Pooling {
 
     /// dy: (N, C) -> dx: (N, H, W, C) (overwritten), each position receiving dy / (H W).
     public static func globalAverageBackward(dy: Tensor, dx: Tensor) {
-        precondition(dx.layout == .nhwc, "Pooling.globalAverageBackward: gradient must be nhwc, got \(dx.layout) \(dx.shape)")
+        require(dx.layout == .nhwc, "Pooling.globalAverageBackward: gradient must be nhwc, got \(dx.layout) \(dx.shape)")
         let (n, h, w, c) = (dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3])
         expect(dy, [n, c], .nc, "Pooling.globalAverageBackward output gradient")
         let scale = 1 / Float(h * w)

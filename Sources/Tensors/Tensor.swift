@@ -29,7 +29,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A new zero-filled tensor.
     public init(shape: [Int], layout: Layout) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         Tensor.checkRank(shape, layout)
         self.shape = shape
         self.layout = layout
@@ -42,7 +42,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     /// A tensor filled with `values` (count must match the shape).
     public convenience init(shape: [Int], layout: Layout, values: [Float]) {
         self.init(shape: shape, layout: layout)
-        precondition(values.count == count, "Tensor: \(values.count) values for shape \(shape)")
+        require(values.count == count, "Tensor: \(values.count) values for shape \(shape)")
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
@@ -59,9 +59,9 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     private static func checkRank(_ shape: [Int], _ layout: Layout) {
         switch layout {
         case .nhwc, .nchw, .oihw:
-            precondition(shape.count == 4, "Tensor: layout \(layout) needs 4 dimensions, got shape \(shape)")
+            require(shape.count == 4, "Tensor: layout \(layout) needs 4 dimensions, got shape \(shape)")
         case .nc:
-            precondition(shape.count == 2, "Tensor: layout nc needs 2 dimensions, got shape \(shape)")
+            require(shape.count == 2, "Tensor: layout nc needs 2 dimensions, got shape \(shape)")
         case .x:
             break
         }
@@ -84,7 +84,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Copies every element of `other`, which must have the same element count.
     public func copy(from other: Tensor) {
-        precondition(other.count == count, "Tensor.copy: shapes \(other.shape) and \(shape) differ in size")
+        require(other.count == count, "Tensor.copy: shapes \(other.shape) and \(shape) differ in size")
         data.update(from: other.data, count: count)
     }
 
@@ -97,7 +97,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// The same memory seen with another shape of equal size.
     public func reshaped(_ newShape: [Int], layout newLayout: Layout) -> Tensor {
-        precondition(newShape.reduce(1, *) == count, "Tensor.reshaped: \(shape) cannot become \(newShape)")
+        require(newShape.reduce(1, *) == count, "Tensor.reshaped: \(shape) cannot become \(newShape)")
         let view = Tensor(viewing: data, shape: newShape, layout: newLayout)
         view.keepAlive = self
         return view
@@ -122,4 +122,13 @@ public final class AlignedBuffer: @unchecked Sendable {
     }
 
     deinit { pointer.deallocate() }
+}
+
+/// Stops the process with `message` when `condition` is false — in release builds too,
+/// where `precondition` would stop without saying why. For programmer errors such as
+/// shapes that do not fit; what a user can get wrong throws instead.
+@inline(__always)
+public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+                    file: StaticString = #file, line: UInt = #line) {
+    if !condition() { fatalError(message(), file: file, line: line) }
 }

@@ -5,7 +5,7 @@ import XCTest
 
 /// The largest absolute difference divided by the largest magnitude of the expected values.
 public func relativeError(_ actual: [Float], _ expected: [Float]) -> Double {
-    precondition(actual.count == expected.count, "relativeError: \(actual.count) vs \(expected.count) values")
+    require(actual.count == expected.count, "relativeError: \(actual.count) vs \(expected.count) values")
     var diff = 0.0, scale = 0.0
     for (a, e) in zip(actual, expected) {
         diff = max(diff, abs(Double(a) - Double(e)))

@@ -1,5 +1,6 @@
 // GradientCheck: central finite differences of a scalar function, compared with an
 // analytic gradient at a sample of coordinates. Used to check every kernel's backward.
+import Tensors
 import XCTest
 
 /// Central differences (f(x + h e_i) - f(x - h e_i)) / 2h at the given indices; the
@@ -30,7 +31,7 @@ public func sampleIndices(_ total: Int, count: Int = 24, seed: UInt64 = 7) -> [I
 public func checkGradient(_ name: String, at x: [Float], analytic: [Float], step: Float = 1e-2,
                           rtol: Double = 2e-2, atol: Double = 2e-3, samples: Int = 24,
                           file: StaticString = #filePath, line: UInt = #line, _ f: ([Float]) -> Double) {
-    precondition(x.count == analytic.count, "checkGradient: \(x.count) inputs but \(analytic.count) gradients")
+    require(x.count == analytic.count, "checkGradient: \(x.count) inputs but \(analytic.count) gradients")
     let idx = sampleIndices(x.count, count: samples)
     let numeric = numericalGradient(x, indices: idx, step: step, f)
     for (k, i) in idx.enumerated() {
@@ -45,7 +46,7 @@ public func checkGradient(_ name: String, at x: [Float], analytic: [Float], step
 /// Σ x_i r_i in double: the scalar whose gradient with respect to an output is `r`,
 /// used to turn a kernel's output into a loss for finite differences.
 public func dot(_ x: [Float], _ r: [Float]) -> Double {
-    precondition(x.count == r.count, "dot: \(x.count) vs \(r.count) values")
+    require(x.count == r.count, "dot: \(x.count) vs \(r.count) values")
     var s = 0.0
     for i in 0..<x.count { s += Double(x[i]) * Double(r[i]) }
     return s

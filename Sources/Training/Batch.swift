@@ -10,7 +10,7 @@ public struct Batch {
     public var camids: [Int]
 
     public init(images: Tensor, pids: [Int], camids: [Int]) {
-        precondition(images.shape.count == 4 && images.shape[0] == pids.count && pids.count == camids.count,
+        require(images.shape.count == 4 && images.shape[0] == pids.count && pids.count == camids.count,
                      "Batch: \(images.shape) images with \(pids.count) pids and \(camids.count) camids")
         self.images = images
         self.pids = pids
@@ -40,7 +40,7 @@ public final class FixedBatchSource: BatchSource {
     private var cursor = 0
 
     public init(batches: [Batch], numClasses: Int) {
-        precondition(!batches.isEmpty, "FixedBatchSource: no batches")
+        require(!batches.isEmpty, "FixedBatchSource: no batches")
         self.batches = batches
         self.numClasses = numClasses
     }

@@ -22,7 +22,7 @@ public final class MetricsLog {
     public func write(_ fields: [String: Any]) {
         guard JSONSerialization.isValidJSONObject(fields),
               let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else {
-            preconditionFailure("MetricsLog: fields are not JSON: \(fields)")
+            fatalError("MetricsLog: fields are not JSON: \(fields)")
         }
         handle.write(data + Data("\n".utf8))
     }

@@ -19,14 +19,14 @@ public final class CenterLoss {
     /// with respect to the centers into `centerGradient`.
     public func callAsFunction(features: Tensor, labels: [Int], gradient: Tensor?) -> Double {
         let (n, d) = (features.shape[0], features.shape[1])
-        precondition(d == centers.shape[1] && labels.count == n,
+        require(d == centers.shape[1] && labels.count == n,
                      "CenterLoss: features \(features.shape), centers \(centers.shape), \(labels.count) labels")
         gradient?.zero()
         centerGradient.zero()
         var total = 0.0
         for i in 0..<n {
             let y = labels[i]
-            precondition(y >= 0 && y < centers.shape[0], "CenterLoss: label \(y) outside 0..<\(centers.shape[0])")
+            require(y >= 0 && y < centers.shape[0], "CenterLoss: label \(y) outside 0..<\(centers.shape[0])")
             let f = features.data + i * d, c = centers.data + y * d
             var sq = 0.0
             for k in 0..<d { let t = Double(f[k] - c[k]); sq += t * t }

@@ -20,11 +20,11 @@ public struct ContrastiveLoss: Sendable {
     /// The loss, and its gradient with respect to the features written into `gradient`.
     public func callAsFunction(features: Tensor, labels: [Int], pairs: [(Int, Int)]? = nil,
                                gradient: Tensor?) -> Double {
-        precondition(features.shape.count == 2 && features.shape[0] == labels.count,
+        require(features.shape.count == 2 && features.shape[0] == labels.count,
                      "ContrastiveLoss: features \(features.shape) for \(labels.count) labels")
         let (n, d) = (features.shape[0], features.shape[1])
         let pairs = pairs ?? ContrastiveLoss.allPairs(n)
-        precondition(!pairs.isEmpty, "ContrastiveLoss: no pairs")
+        require(!pairs.isEmpty, "ContrastiveLoss: no pairs")
         gradient?.zero()
         var total = 0.0
         let scale = 1 / Double(pairs.count)

@@ -8,22 +8,22 @@ public struct CrossEntropyLoss: Sendable {
     public var epsilon: Float
 
     public init(epsilon: Float = 0.1) {
-        precondition(epsilon >= 0 && epsilon < 1, "CrossEntropyLoss: epsilon must be in [0, 1), got \(epsilon)")
+        require(epsilon >= 0 && epsilon < 1, "CrossEntropyLoss: epsilon must be in [0, 1), got \(epsilon)")
         self.epsilon = epsilon
     }
 
     /// Returns the loss and writes its gradient with respect to the logits into `gradient`
     /// (N, K): (softmax - targets) / N.
     public func callAsFunction(logits: Tensor, labels: [Int], gradient: Tensor?) -> Double {
-        precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
+        require(logits.shape.count == 2 && logits.shape[0] == labels.count,
                      "CrossEntropyLoss: logits \(logits.shape) for \(labels.count) labels")
         let (n, k) = (logits.shape[0], logits.shape[1])
-        if let gradient { precondition(gradient.shape == logits.shape, "CrossEntropyLoss: gradient \(gradient.shape)") }
+        if let gradient { require(gradient.shape == logits.shape, "CrossEntropyLoss: gradient \(gradient.shape)") }
         let off = Double(epsilon) / Double(k), on = 1 - Double(epsilon) + off
         var total = 0.0
         for i in 0..<n {
             let label = labels[i]
-            precondition(label >= 0 && label < k, "CrossEntropyLoss: label \(label) outside 0..<\(k)")
+            require(label >= 0 && label < k, "CrossEntropyLoss: label \(label) outside 0..<\(k)")
             let row = logits.data + i * k
             var maxv = -Double.infinity
             for j in 0..<k { maxv = max(maxv, Double(row[j])) }

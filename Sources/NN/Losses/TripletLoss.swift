@@ -37,7 +37,7 @@ public struct TripletLoss: Sendable {
     /// Also returns the fraction of anchors whose hardest negative is nearer than their
     /// hardest positive... (as `accuracy`, the share with d_an > d_ap).
     public func callAsFunction(features: Tensor, labels: [Int], gradient: Tensor?) -> (loss: Double, accuracy: Double) {
-        precondition(features.shape.count == 2 && features.shape[0] == labels.count,
+        require(features.shape.count == 2 && features.shape[0] == labels.count,
                      "TripletLoss: features \(features.shape) for \(labels.count) labels")
         let (n, d) = (features.shape[0], features.shape[1])
         let dist = TripletLoss.distances(features)
@@ -54,7 +54,7 @@ public struct TripletLoss: Sendable {
                     an = v; q = j
                 }
             }
-            precondition(q >= 0, "TripletLoss: anchor \(i) has no negative in the batch (one identity only)")
+            require(q >= 0, "TripletLoss: anchor \(i) has no negative in the batch (one identity only)")
             if an > ap { correct += 1 }
             let z = ap - an
             let slope: Double
@@ -70,7 +70,7 @@ public struct TripletLoss: Sendable {
             coefficient[i * n + q] -= slope / Double(n)
         }
         if let gradient {
-            precondition(gradient.shape == features.shape, "TripletLoss: gradient \(gradient.shape)")
+            require(gradient.shape == features.shape, "TripletLoss: gradient \(gradient.shape)")
             gradient.zero()
             for i in 0..<n {
                 for j in 0..<n where coefficient[i * n + j] != 0 && i != j {

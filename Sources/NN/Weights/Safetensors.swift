@@ -3,6 +3,7 @@
 // shape and byte range in the data section (plus optional "__metadata__" strings), then
 // the raw little-endian data. Every inconsistency is an error naming the tensor and the
 // byte offset; files are written to a temporary name and renamed.
+import Tensors
 import Foundation
 
 public enum SafetensorsDType: String, Sendable {
@@ -187,7 +188,7 @@ public struct SafetensorsWriter {
     public init() {}
 
     public mutating func add(_ name: String, floats: UnsafeBufferPointer<Float>, shape: [Int]) {
-        precondition(floats.count == shape.reduce(1, *), "SafetensorsWriter: \(name) has \(floats.count) values for \(shape)")
+        require(floats.count == shape.reduce(1, *), "SafetensorsWriter: \(name) has \(floats.count) values for \(shape)")
         header.append((name, .F32, shape, Data(buffer: floats)))
     }
 
@@ -196,7 +197,7 @@ public struct SafetensorsWriter {
     }
 
     public mutating func add(_ name: String, int64s: [Int64], shape: [Int]) {
-        precondition(int64s.count == shape.reduce(1, *), "SafetensorsWriter: \(name) has \(int64s.count) values for \(shape)")
+        require(int64s.count == shape.reduce(1, *), "SafetensorsWriter: \(name) has \(int64s.count) values for \(shape)")
         header.append((name, .I64, shape, int64s.withUnsafeBufferPointer { Data(buffer: $0) }))
     }
 
