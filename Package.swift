@@ -20,15 +20,17 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
 
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
-        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData"], swiftSettings: optimize),
+        .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
-            "Tensors", "NN", "Optim", "Training",
+            "Tensors", "NN", "Optim", "Training", "ReIDData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 
@@ -36,6 +38,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Optim", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Optim", "TestSupport"]),
+        .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

@@ -6,6 +6,7 @@
 import Foundation
 import NN
 import Optim
+import ReIDData
 import Tensors
 
 /// What one training step measured.
@@ -138,7 +139,7 @@ public final class Trainer {
             let start = Date()
             var images = 0, lossSum = 0.0
             for i in 0..<perEpoch {
-                let batch = source.next()
+                let batch = try source.next()
                 let m = step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
                 images += batch.count
                 lossSum += m.loss

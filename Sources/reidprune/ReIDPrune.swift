@@ -7,5 +7,5 @@ struct ReIDPrune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reidprune",
         abstract: "Train, prune and evaluate Siamese ResNet person re-identification models on CPUs.",
-        subcommands: [Bench.self, FLOPsCommand.self])
+        subcommands: [SynthCommand.self, FLOPsCommand.self, Bench.self])
 }

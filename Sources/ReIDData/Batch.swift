@@ -29,8 +29,8 @@ public protocol BatchSource: AnyObject {
     /// Starts epoch `epoch` (0-based); the order of its batches depends only on the seed
     /// and the epoch, so that a resumed run sees the same batches.
     func startEpoch(_ epoch: Int)
-    /// The next batch of the current epoch.
-    func next() -> Batch
+    /// The next batch of the current epoch; throws when an image cannot be read.
+    func next() throws -> Batch
 }
 
 /// A fixed list of batches, served in order every epoch (tests, benchmarks).

@@ -1,0 +1,124 @@
+// ImageCodec: JPEG decoding and encoding with libjpeg-turbo (accurate integer DCT and
+// fancy upsampling, the settings Pillow decodes with, so pixels equal Pillow's) and PNG
+// decoding and encoding with libpng. One codec per thread: TurboJPEG handles are not
+// shared between threads.
+import CPNG
+import CTurboJPEG
+import Foundation
+
+public final class ImageCodec {
+    private let decoder: tjhandle
+    private let encoder: tjhandle
+
+    public init() {
+        decoder = tjInitDecompress()
+        encoder = tjInitCompress()
+    }
+
+    deinit {
+        tjDestroy(decoder)
+        tjDestroy(encoder)
+    }
+
+    /// Reads and decodes a JPEG or PNG file; errors name the path.
+    public func decode(path: String) throws -> RGBImage {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ImageError("\(path): cannot read: \(error.localizedDescription)")
+        }
+        return try decode(data, path: path)
+    }
+
+    /// Decodes JPEG or PNG bytes (recognized by their signature).
+    public func decode(_ data: Data, path: String = "<memory>") throws -> RGBImage {
+        if data.count >= 3 && data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xD8 {
+            return try decodeJPEG(data, path: path)
+        }
+        if data.count >= 8 && Array(data.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
+            return try decodePNG(data, path: path)
+        }
+        throw ImageError("\(path): not a JPEG or PNG image (\(data.count) bytes, unknown signature)")
+    }
+
+    private func tjError(_ handle: tjhandle) -> String {
+        String(cString: tjGetErrorStr2(handle))
+    }
+
+    func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
+            let src = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
+            guard tjDecompressHeader3(decoder, src, UInt(data.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
+                throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
+            }
+            var pixels = [UInt8](repeating: 0, count: Int(w) * Int(h) * 3)
+            let status = tjDecompress2(decoder, src, UInt(data.count), &pixels, w, 0, h, Int32(TJPF_RGB.rawValue),
+                                       TJFLAG_ACCURATEDCT)
+            // A warning (status -1 with TJERR_WARNING) still yields an image, as Pillow accepts it.
+            if status != 0 && tjGetErrorCode(decoder) != Int32(TJERR_WARNING.rawValue) {
+                throw ImageError("\(path): corrupt JPEG data: \(tjError(decoder))")
+            }
+            return RGBImage(width: Int(w), height: Int(h), pixels: pixels)
+        }
+    }
+
+    func decodePNG(_ data: Data, path: String) throws -> RGBImage {
+        var image = png_image()
+        image.version = reidprune_png_image_version()
+        let ok = data.withUnsafeBytes { raw in
+            png_image_begin_read_from_memory(&image, raw.baseAddress, data.count)
+        }
+        guard ok != 0 else { throw ImageError("\(path): corrupt PNG: \(PNGMessage(image))") }
+        image.format = UInt32(reidprune_png_format_rgb())
+        var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
+        let done = data.withUnsafeBytes { _ in
+            png_image_finish_read(&image, nil, &pixels, 0, nil)
+        }
+        guard done != 0 else {
+            png_image_free(&image)
+            throw ImageError("\(path): corrupt PNG data: \(PNGMessage(image))")
+        }
+        return RGBImage(width: Int(image.width), height: Int(image.height), pixels: pixels)
+    }
+
+    /// JPEG bytes at `quality` (1-100), 4:2:0 chroma subsampling as cameras store them.
+    public func encodeJPEG(_ image: RGBImage, quality: Int) throws -> Data {
+        var out: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        let status = image.pixels.withUnsafeBufferPointer { p in
+            tjCompress2(encoder, p.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue),
+                        &out, &size, Int32(TJSAMP_420.rawValue), Int32(min(max(quality, 1), 100)), TJFLAG_ACCURATEDCT)
+        }
+        defer { tjFree(out) }
+        guard status == 0, let out else { throw ImageError("JPEG encoding failed: \(tjError(encoder))") }
+        return Data(bytes: out, count: Int(size))
+    }
+
+    /// PNG bytes of an RGB image.
+    public func encodePNG(_ image: RGBImage) throws -> Data {
+        var png = png_image()
+        png.version = reidprune_png_image_version()
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        png.format = UInt32(reidprune_png_format_rgb())
+        var size = 0
+        guard png_image_write_to_memory(&png, nil, &size, 0, image.pixels, 0, nil) != 0 else {
+            throw ImageError("PNG encoding failed: \(PNGMessage(png))")
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        guard png_image_write_to_memory(&png, &bytes, &size, 0, image.pixels, 0, nil) != 0 else {
+            throw ImageError("PNG encoding failed: \(PNGMessage(png))")
+        }
+        return Data(bytes.prefix(size))
+    }
+}
+
+/// libpng's message for a failed simplified-API call.
+private func PNGMessage(_ image: png_image) -> String {
+    var copy = image
+    return withUnsafeBytes(of: &copy.message) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,224 @@
+// SynthReID: a deterministic procedural multi-camera, multi-domain pedestrian data set,
+// written in the Market-1501 layout as JPEG with a JSON manifest, so that the readers
+// that serve real data serve it too. Identities are split into training and test
+// halves; each test identity gives one query per camera it appears in, the rest go to
+// the gallery with distractors (pid 0) and junk boxes (pid -1), as in Market-1501.
+import Foundation
+
+public struct SynthOptions: Codable, Hashable, Sendable {
+    public var domain = "mall"
+    public var ids = 100
+    public var cameras = 6
+    public var imagesPerId = 12
+    public var seed: UInt64 = 1
+    public var height = 128
+    public var width = 64
+    /// Share of identities that are look-alikes of another identity of the same split.
+    public var lookAlikes = 0.3
+    /// Share of identities used for training (the rest are test identities).
+    public var trainShare = 0.5
+    /// Distractors (pid 0) and junk (pid -1) added to the gallery, as shares of its size.
+    public var distractors = 0.1
+    public var junk = 0.04
+
+    public init() {}
+
+    public func validate() throws {
+        _ = try SynthDomain.named(domain)
+        func need(_ ok: Bool, _ what: String) throws { if !ok { throw DatasetError("synth: \(what)") } }
+        try need(ids >= 4 && ids <= 9999, "--ids must be in 4...9999, got \(ids)")
+        try need(cameras >= 2 && cameras <= 9, "--cameras must be in 2...9, got \(cameras)")
+        try need(imagesPerId >= 4, "--images-per-id must be at least 4, got \(imagesPerId)")
+        try need(height >= 32 && width >= 16, "the image size must be at least 32x16, got \(height)x\(width)")
+        try need((0...0.9).contains(lookAlikes) && (0.1...0.9).contains(trainShare) && (0...1).contains(distractors)
+                 && (0...1).contains(junk), "shares out of range")
+    }
+
+    var trainIds: Int { max(2, min(ids - 2, Int((Double(ids) * trainShare).rounded()))) }
+}
+
+public struct SynthManifest: Codable, Sendable {
+    public var generator = "SynthReID 1"
+    /// Always true: results on this data are on synthetic images.
+    public var synthetic = true
+    public var options: SynthOptions
+    public var train: Int
+    public var query: Int
+    public var gallery: Int
+    public var distractors: Int
+    public var junk: Int
+    public var trainIds: Int
+    public var testIds: Int
+    public var cameras: [CameraStyle]
+}
+
+public enum SynthReID {
+    struct Job {
+        let folder: String
+        let name: String
+        let person: SynthPerson
+        let camera: Int
+        let key: [Int]
+        let junk: Bool
+    }
+
+    /// The appearance of every identity 1...ids (index 0 unused), look-alikes included.
+    static func people(_ o: SynthOptions) -> [SynthPerson] {
+        var out: [SynthPerson] = []
+        var first = SynthRandom(o.seed, 1, 0)
+        out.append(SynthPerson.random(&first))
+        let trainIds = o.trainIds
+        for pid in 1...o.ids {
+            var rng = SynthRandom(o.seed, 1, pid)
+            let splitStart = pid <= trainIds ? 1 : trainIds + 1
+            if pid - splitStart >= 1 && rng.chance(o.lookAlikes) {
+                let parent = pid - 1 - rng.int(min(6, pid - splitStart))
+                out.append(out[parent].lookAlike(&rng))
+            } else {
+                out.append(SynthPerson.random(&rng))
+            }
+        }
+        return out
+    }
+
+    /// Writes the data set into `out` (through a temporary folder renamed at the end).
+    /// When `out` already holds a data set made with the same options it is kept as it is.
+    @discardableResult
+    public static func generate(_ o: SynthOptions, out: String, log: (String) -> Void = { _ in }) throws -> SynthManifest {
+        try o.validate()
+        let fm = FileManager.default
+        let manifestPath = out + "/manifest.json"
+        if fm.fileExists(atPath: out) {
+            if let data = fm.contents(atPath: manifestPath),
+               let existing = try? JSONDecoder().decode(SynthManifest.self, from: data), existing.options == o {
+                log("\(out): already holds this SynthReID data set; kept")
+                return existing
+            }
+            throw DatasetError("\(out): exists and is not a SynthReID data set made with these options; "
+                               + "choose another --out or remove it")
+        }
+        let domain = try SynthDomain.named(o.domain)
+        let cameras = (0..<o.cameras).map { domain.camera($0, seed: o.seed) }
+        let people = people(o)
+        var jobs: [Job] = []
+        var counts = (train: 0, query: 0, gallery: 0)
+        var frame = 0
+        func name(_ pid: Int, _ cam: Int, _ k: Int) -> String {
+            frame += 37
+            return (pid < 0 ? "-1" : String(format: "%04d", pid)) + String(format: "_c%ds1_%06d_%02d.jpg", cam + 1, frame, k)
+        }
+        for pid in 1...o.ids {
+            var rng = SynthRandom(o.seed, 6, pid)
+            let visits = min(o.cameras, max(2, min(o.imagesPerId / 2, 2 + rng.int(o.cameras - 1))))
+            var cams = Array(0..<o.cameras)
+            for i in stride(from: cams.count - 1, to: 0, by: -1) { cams.swapAt(i, rng.int(i + 1)) }
+            cams = Array(cams.prefix(visits))
+            var perCam = [Int](repeating: 2, count: visits)
+            for _ in 0..<max(0, o.imagesPerId - 2 * visits) { perCam[rng.int(visits)] += 1 }
+            let isTrain = pid <= o.trainIds
+            var k = 0
+            for (ci, cam) in cams.enumerated() {
+                for j in 0..<perCam[ci] {
+                    k += 1
+                    let folder = isTrain ? "bounding_box_train" : (j == 0 ? "query" : "bounding_box_test")
+                    if isTrain { counts.train += 1 } else if j == 0 { counts.query += 1 } else { counts.gallery += 1 }
+                    jobs.append(Job(folder: folder, name: name(pid, cam, k), person: people[pid], camera: cam,
+                                    key: [3, pid, k], junk: false))
+                }
+            }
+        }
+        let distractorCount = Int((Double(counts.gallery) * o.distractors).rounded())
+        let junkCount = Int((Double(counts.gallery) * o.junk).rounded())
+        for i in 0..<distractorCount {
+            var rng = SynthRandom(o.seed, 4, i)
+            jobs.append(Job(folder: "bounding_box_test", name: name(0, rng.int(o.cameras), i % 100),
+                            person: SynthPerson.random(&rng), camera: rng.int(o.cameras), key: [4, i], junk: false))
+        }
+        for i in 0..<junkCount {
+            var rng = SynthRandom(o.seed, 5, i)
+            let cam = rng.int(o.cameras)
+            jobs.append(Job(folder: "bounding_box_test", name: name(-1, cam, i % 100),
+                            person: people[o.trainIds + 1 + rng.int(o.ids - o.trainIds)], camera: cam, key: [5, i],
+                            junk: true))
+        }
+        let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        try? fm.removeItem(atPath: temp)
+        for folder in ["bounding_box_train", "query", "bounding_box_test"] {
+            try fm.createDirectory(atPath: temp + "/" + folder, withIntermediateDirectories: true)
+        }
+        log("SynthReID (synthetic): rendering \(jobs.count) images of domain \(o.domain) into \(out)")
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        nonisolated(unsafe) var failure: Error?
+        let lock = NSLock()
+        let jobList = jobs
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let codec = ImageCodec()
+            var i = w
+            while i < jobList.count {
+                let job = jobList[i]
+                do {
+                    var rng = SynthRandom(o.seed, job.key[0], job.key.count > 1 ? job.key[1] : 0, job.key.count > 2 ? job.key[2] : 0)
+                    let image = SynthRenderer.render(person: job.person, camera: cameras[job.camera], height: o.height,
+                                                     width: o.width, rng: &rng, junk: job.junk)
+                    let q = cameras[job.camera].qualityRange
+                    let data = try codec.encodeJPEG(image, quality: q[0] + rng.int(q[1] - q[0] + 1))
+                    try data.write(to: URL(fileURLWithPath: "\(temp)/\(job.folder)/\(job.name)"))
+                } catch {
+                    lock.lock()
+                    if failure == nil { failure = error }
+                    lock.unlock()
+                    return
+                }
+                i += workers
+            }
+        }
+        if let failure {
+            try? fm.removeItem(atPath: temp)
+            throw DatasetError("\(out): generation failed: \(failure)")
+        }
+        let manifest = SynthManifest(options: o, train: counts.train, query: counts.query,
+                                     gallery: counts.gallery + distractorCount + junkCount, distractors: distractorCount,
+                                     junk: junkCount, trainIds: o.trainIds, testIds: o.ids - o.trainIds, cameras: cameras)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: temp + "/manifest.json"))
+        guard rename(temp, out) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? fm.removeItem(atPath: temp)
+            throw DatasetError("\(out): cannot move the finished data set into place: \(reason)")
+        }
+        return manifest
+    }
+
+    /// A grid for a person to look at: rows are identities, columns cameras, the first
+    /// block of columns in `o.domain` and the second in `other` (the same people).
+    public static func preview(_ o: SynthOptions, other: String, rows: Int = 8) throws -> RGBImage {
+        try o.validate()
+        let domains = [try SynthDomain.named(o.domain), try SynthDomain.named(other)]
+        let people = people(o)
+        let gap = 4
+        let cols = o.cameras * 2
+        let gw = cols * o.width + (cols - 1) * 2 + gap * 3, gh = rows * o.height + (rows - 1) * 2
+        var grid = RGBImage(width: gw, height: gh, fill: (255, 255, 255))
+        for r in 0..<min(rows, o.ids) {
+            let pid = o.trainIds + 1 + r % max(1, o.ids - o.trainIds)
+            for (d, domain) in domains.enumerated() {
+                for cam in 0..<o.cameras {
+                    var rng = SynthRandom(o.seed, 7, pid, d * 100 + cam)
+                    let image = SynthRenderer.render(person: people[pid], camera: domain.camera(cam, seed: o.seed),
+                                                     height: o.height, width: o.width, rng: &rng)
+                    let x0 = (d * o.cameras + cam) * (o.width + 2) + d * gap * 3, y0 = r * (o.height + 2)
+                    for y in 0..<o.height {
+                        for x in 0..<o.width {
+                            let s = (y * o.width + x) * 3, t = ((y0 + y) * gw + x0 + x) * 3
+                            grid.pixels[t] = image.pixels[s]
+                            grid.pixels[t + 1] = image.pixels[s + 1]
+                            grid.pixels[t + 2] = image.pixels[s + 2]
+                        }
+                    }
+                }
+            }
+        }
+        return grid
+    }
+}
