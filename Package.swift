@@ -37,8 +37,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Optim", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Optim", "TestSupport"]),
-        .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Optim", "ReIDData", "TestSupport"]),
+        .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "NN", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

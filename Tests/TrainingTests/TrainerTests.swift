@@ -4,6 +4,7 @@
 import Foundation
 import NN
 import Optim
+import ReIDData
 import Tensors
 import TestSupport
 import Training
