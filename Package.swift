@@ -25,12 +25,13 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
-        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval"], swiftSettings: optimize),
         .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG"], swiftSettings: optimize),
+        .target(name: "ReIDEval", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
-            "Tensors", "NN", "Optim", "Training", "ReIDData",
+            "Tensors", "NN", "Optim", "Training", "ReIDData", "ReIDEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 
@@ -39,6 +40,7 @@ let package = Package(
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Optim", "ReIDData", "TestSupport"]),
         .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "NN", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "NN", "TestSupport"]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

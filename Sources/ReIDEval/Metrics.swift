@@ -1,0 +1,154 @@
+// Metrics: CMC, mAP and mINP under the torchreid / fast-reid protocol: per query,
+// gallery items with the same pid and the same camera are dropped; a query with no
+// remaining positive is skipped; CMC is the cumulative match clipped to 1 up to max
+// rank; AP is non-interpolated; mINP is (positives) / (rank of the last positive).
+// Ranks are found by counting (how many kept negatives are nearer than each positive)
+// rather than by sorting whole rows; ties go to the lower gallery index, as a stable sort.
+import Foundation
+import Tensors
+
+public struct ReIDMetrics: Codable, Sendable, Equatable {
+    /// cmc[k] is the share of valid queries with a correct match within the first k + 1.
+    public var cmc: [Double]
+    public var mAP: Double
+    public var mINP: Double
+    public var numValidQueries: Int
+    public var numQueries: Int
+    /// The max rank actually used (clipped to the gallery size).
+    public var maxRank: Int
+
+    public func rank(_ k: Int) -> Double { k <= cmc.count ? cmc[k - 1] : (cmc.last ?? 0) }
+}
+
+public struct EvaluationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+public enum Metrics {
+    /// Evaluates a distance matrix; throws when no query has a valid positive.
+    public static func evaluate(_ dist: DistanceMatrix, queryPids: [Int], galleryPids: [Int], queryCams: [Int],
+                                galleryCams: [Int], maxRank: Int = 50) throws -> ReIDMetrics {
+        try check(dist, queryPids, galleryPids, queryCams, galleryCams)
+        let (q, g) = (dist.rows, dist.cols)
+        let rankLimit = min(maxRank, g)
+        struct PerQuery { var firstRank: Int; var ap: Double; var inp: Double }
+        var results = [PerQuery?](repeating: nil, count: q)
+        results.withUnsafeMutableBufferPointer { res in
+            nonisolated(unsafe) let out = res.baseAddress!
+            dist.values.withUnsafeBufferPointer { d in
+                nonisolated(unsafe) let base = d.baseAddress!
+                parallelFor(q) { i in
+                    out[i] = Metrics.query(row: base + i * g, count: g, pid: queryPids[i], cam: queryCams[i],
+                                           galleryPids: galleryPids, galleryCams: galleryCams).map {
+                        PerQuery(firstRank: $0.firstRank, ap: $0.ap, inp: $0.inp)
+                    }
+                }
+            }
+        }
+        let valid = results.compactMap { $0 }
+        guard !valid.isEmpty else {
+            throw EvaluationError("no valid query: every query's positives were removed as same-pid same-camera "
+                                  + "gallery items (or it has none); check that query and gallery camids differ for the "
+                                  + "same person (\(q) queries, \(g) gallery items)")
+        }
+        var cmc = [Double](repeating: 0, count: rankLimit)
+        for r in valid where r.firstRank <= rankLimit {
+            for k in (r.firstRank - 1)..<rankLimit { cmc[k] += 1 }
+        }
+        let n = Double(valid.count)
+        return ReIDMetrics(cmc: cmc.map { $0 / n }, mAP: valid.map(\.ap).reduce(0, +) / n,
+                           mINP: valid.map(\.inp).reduce(0, +) / n, numValidQueries: valid.count, numQueries: q,
+                           maxRank: rankLimit)
+    }
+
+    /// For one query row: the 1-based rank of its first positive, AP and INP, or nil when
+    /// no positive remains after the same-camera exclusion.
+    static func query(row: UnsafePointer<Float>, count g: Int, pid: Int, cam: Int, galleryPids: [Int],
+                      galleryCams: [Int]) -> (firstRank: Int, ap: Double, inp: Double)? {
+        // Positives, in rank order (distance, then index).
+        var positives: [(Float, Int)] = []
+        for j in 0..<g where galleryPids[j] == pid && galleryCams[j] != cam { positives.append((row[j], j)) }
+        if positives.isEmpty { return nil }
+        positives.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        // Kept negatives before each positive: count, per positive slot, the negatives that
+        // sort before it, then accumulate.
+        var before = [Int](repeating: 0, count: positives.count + 1)
+        for j in 0..<g {
+            let gp = galleryPids[j]
+            if gp == pid { continue }  // a positive, or a same-camera same-pid item (dropped)
+            if gp == -1 { continue }  // junk never ranks
+            let v = row[j]
+            // The first positive that this negative does not precede.
+            var lo = 0, hi = positives.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                let p = positives[mid]
+                if v < p.0 || (v == p.0 && j < p.1) { hi = mid } else { lo = mid + 1 }
+            }
+            before[lo] += 1
+        }
+        var negatives = 0, ap = 0.0, lastRank = 0, firstRank = 0
+        for (k, _) in positives.enumerated() {
+            negatives += before[k]
+            let rank = negatives + k + 1
+            if k == 0 { firstRank = rank }
+            ap += Double(k + 1) / Double(rank)
+            lastRank = rank
+        }
+        return (firstRank, ap / Double(positives.count), Double(positives.count) / Double(lastRank))
+    }
+
+    static func check(_ dist: DistanceMatrix, _ qp: [Int], _ gp: [Int], _ qc: [Int], _ gc: [Int]) throws {
+        guard dist.rows == qp.count, dist.rows == qc.count, dist.cols == gp.count, dist.cols == gc.count else {
+            throw EvaluationError("distance matrix \(dist.rows) x \(dist.cols) does not fit \(qp.count) query and "
+                                  + "\(gp.count) gallery labels")
+        }
+        guard dist.rows > 0 else { throw EvaluationError("the query set is empty") }
+        guard dist.cols > 0 else { throw EvaluationError("the gallery set is empty") }
+        if let bad = dist.values.firstIndex(where: { !$0.isFinite }) {
+            throw EvaluationError("distance [\(bad / dist.cols), \(bad % dist.cols)] is \(dist.values[bad]); "
+                                  + "features contain NaN or infinite values")
+        }
+    }
+
+    /// CUHK03's single-gallery-shot protocol: CMC averaged over `repeats` draws of one
+    /// gallery image per identity (seeded); AP and INP over the whole kept gallery.
+    public static func evaluateCUHK03(_ dist: DistanceMatrix, queryPids: [Int], galleryPids: [Int], queryCams: [Int],
+                                      galleryCams: [Int], maxRank: Int = 50, repeats: Int = 10,
+                                      seed: UInt64 = 0) throws -> ReIDMetrics {
+        var full = try evaluate(dist, queryPids: queryPids, galleryPids: galleryPids, queryCams: queryCams,
+                                galleryCams: galleryCams, maxRank: maxRank)
+        let (q, g) = (dist.rows, dist.cols)
+        let rankLimit = full.maxRank
+        var cmc = [Double](repeating: 0, count: rankLimit)
+        var valid = 0
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        func random(_ n: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(n))
+        }
+        for i in 0..<q {
+            let row = Array(dist.values[(i * g)..<((i + 1) * g)])
+            let kept = (0..<g).filter { !(galleryPids[$0] == queryPids[i] && galleryCams[$0] == queryCams[i]) && galleryPids[$0] != -1 }
+            guard kept.contains(where: { galleryPids[$0] == queryPids[i] }) else { continue }
+            valid += 1
+            var groups: [Int: [Int]] = [:]
+            for j in kept { groups[galleryPids[j], default: []].append(j) }
+            let pids = groups.keys.sorted()
+            var hits = [Int](repeating: 0, count: rankLimit)
+            for _ in 0..<repeats {
+                let sample = pids.map { groups[$0]![random(groups[$0]!.count)] }
+                let positive = sample.first { galleryPids[$0] == queryPids[i] }!
+                let rank = 1 + sample.filter { $0 != positive && (row[$0] < row[positive] || (row[$0] == row[positive] && $0 < positive)) }.count
+                if rank <= rankLimit { for k in (rank - 1)..<rankLimit { hits[k] += 1 } }
+            }
+            for k in 0..<rankLimit { cmc[k] += Double(hits[k]) / Double(repeats) }
+        }
+        full.cmc = cmc.map { $0 / Double(valid) }
+        return full
+    }
+}
