@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
@@ -25,7 +26,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
-        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Yams"], swiftSettings: optimize),
         .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG"], swiftSettings: optimize),
         .target(name: "ReIDEval", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),

@@ -30,7 +30,7 @@ public final class Trainer {
     public private(set) var state = TrainingState()
     /// The run folder (metrics.jsonl, checkpoints); nil writes nothing.
     public let runDirectory: String?
-    private let log: MetricsLog?
+    public let log: MetricsLog?
     private var dLogits = ActivationBuffer(), dFeatures = ActivationBuffer(), scratch = ActivationBuffer()
 
     public init(net: ReIDNet, source: BatchSource, config: TrainerConfig, runDirectory: String?) throws {
@@ -130,8 +130,9 @@ public final class Trainer {
     }
 
     /// Trains from the current state to `config.epochs`, logging, checkpointing and
-    /// showing progress.
-    public func train() throws {
+    /// showing progress; `afterEpoch` runs after each epoch with the epochs completed
+    /// (evaluation, for example).
+    public func train(afterEpoch: ((Int) throws -> Void)? = nil) throws {
         let bar = ProgressBar(enabled: config.progress)
         let perEpoch = source.batchesPerEpoch
         while state.epoch < config.epochs {
@@ -159,6 +160,7 @@ public final class Trainer {
             state.epoch += 1
             log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(perEpoch),
                         "seconds": Date().timeIntervalSince(start)])
+            try afterEpoch?(state.epoch)
             if (config.checkpointEvery > 0 && state.epoch % config.checkpointEvery == 0) || state.epoch == config.epochs {
                 try saveCheckpoint()
             }

@@ -3,12 +3,13 @@ import ArgumentParser
 import Foundation
 import NN
 import Tensors
+import ReIDEval
 import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self])
+        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -118,4 +119,66 @@ struct BenchInfer: ParsableCommand {
         commandName: "infer", abstract: "Images/s of inference (eval-mode forward to the embedding) on random data.")
     @OptionGroup var options: ModelBenchOptions
     func run() throws { try options.run(training: false) }
+}
+
+struct BenchEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Time evaluation of a random problem from features to all metrics (and re-ranking).")
+
+    @Option(help: "Queries.") var queries = 3368
+    @Option(help: "Gallery items.") var gallery = 15913
+    @Option(help: "Feature size.") var dim = 2048
+    @Option(help: "Identities the random labels are drawn from.") var ids = 751
+    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Noise around the identity centers (larger is harder).") var noise: Float = 4
+    @Flag(help: "Also time k-reciprocal re-ranking.") var rerank = false
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() throws {
+        DNNL.setThreads(threads)
+        var state: UInt64 = 42
+        func rnd() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24) - 0.5
+        }
+        // Features near one of `ids` centers, so that the problem has structure.
+        let centers = (0..<(ids * dim)).map { _ in rnd() }
+        func make(_ n: Int, _ camOffset: Int) -> ExtractedFeatures {
+            let t = Tensor(shape: [n, dim], layout: .nc)
+            var pids: [Int] = [], cams: [Int] = []
+            for i in 0..<n {
+                let p = Int(state >> 33) % ids
+                _ = rnd()
+                pids.append(p + 1)
+                cams.append((i + camOffset) % 6)
+                for k in 0..<dim { t[i * dim + k] = centers[p * dim + k] + noise * rnd() }
+            }
+            return ExtractedFeatures(features: t, pids: pids, camids: cams)
+        }
+        let q = make(queries, 0), g = make(gallery, 3)
+        let start = Date()
+        let m = try Evaluation.evaluate(query: q, gallery: g, metric: .euclidean, rerank: false, cuhk03: false)
+        let seconds = Date().timeIntervalSince(start)
+        var result: [String: Any] = ["queries": queries, "gallery": gallery, "dim": dim, "threads": threads,
+                                     "seconds": seconds, "rank1": m.rank(1), "mAP": m.mAP,
+                                     "peak_rss_mb": ModelBenchmark.peakResidentMegabytes()]
+        if rerank {
+            let s2 = Date()
+            let r = try Evaluation.evaluate(query: q, gallery: g, metric: .euclidean, rerank: true, cuhk03: false)
+            result["rerank_seconds"] = Date().timeIntervalSince(s2)
+            result["rerank_rank1"] = r.rank(1)
+            result["rerank_mAP"] = r.mAP
+            result["peak_rss_mb"] = ModelBenchmark.peakResidentMegabytes()
+        }
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "evaluation %d x %d, %d-d, %d threads: %.3f s to all metrics (rank-1 %.3f, mAP %.3f)",
+                         queries, gallery, dim, threads, seconds, m.rank(1), m.mAP))
+            if let rs = result["rerank_seconds"] as? Double {
+                print(String(format: "re-ranking: %.1f s, peak RSS %.0f MB", rs, result["peak_rss_mb"] as! Double))
+            }
+        }
+    }
 }

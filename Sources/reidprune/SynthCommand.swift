@@ -36,7 +36,7 @@ struct SynthCommand: ParsableCommand {
         guard out != nil || preview != nil else { throw ValidationError("give --out, --preview or both") }
         if let out {
             let start = Date()
-            let m = try SynthReID.generate(o, out: out) { print($0) }
+            let m = try SynthReID.generate(o, out: out, log: Console.line)
             print(String(format: "SynthReID (synthetic) %@: train %d, query %d, gallery %d (%d distractors, %d junk), %d ids, %.1f s",
                          o.domain, m.train, m.query, m.gallery, m.distractors, m.junk, o.ids, Date().timeIntervalSince(start)))
         }

@@ -14,8 +14,9 @@ public enum ModelWeights {
     public enum Match: Sendable {
         /// Every key of the network and of the file must match.
         case strict
-        /// Backbone keys must all be present; head keys may be missing; keys the network
-        /// does not have (`fc.*`, for example) are ignored.
+        /// Backbone keys must all be present and are loaded; the head (embedding, BNNeck,
+        /// classifier) is left as initialized; keys the network does not have (`fc.*`,
+        /// for example) are ignored.
         case backbone
     }
 
@@ -44,9 +45,11 @@ public enum ModelWeights {
         let fileNames = Set(byCanonical.keys)
         var missing: [String] = [], wrongShape: [String] = []
         let headPrefixes = ["embedding.", "bnneck.", "classifier."]
+        let isHead = { (name: String) in headPrefixes.contains(where: name.hasPrefix) }
         for name in store.allNames {
+            // A backbone load takes nothing from the file's head (its classes differ).
+            if match == .backbone && isHead(name) { continue }
             guard let fileName = byCanonical[name], let entry = file.entry(fileName) else {
-                if match == .backbone && headPrefixes.contains(where: name.hasPrefix) { continue }
                 missing.append(name)
                 continue
             }
@@ -64,7 +67,7 @@ public enum ModelWeights {
             if !wrongShape.isEmpty { lines.append("wrong shapes (\(wrongShape.count)): " + wrongShape.joined(separator: "; ")) }
             throw WeightsError(lines.joined(separator: "\n"))
         }
-        for name in store.allNames {
+        for name in store.allNames where !(match == .backbone && isHead(name)) {
             guard let fileName = byCanonical[name], let (isBuffer, index) = store.lookup(name) else { continue }
             let t = isBuffer ? store.buffer(index) : store.parameter(index)
             try file.copyFloats(fileName, into: t.data, count: t.count)
@@ -72,24 +75,28 @@ public enum ModelWeights {
     }
 
     /// Builds a network from a file that carries its architecture (every file this
-    /// project writes does), then loads it strictly. `numClasses` overrides the head's
-    /// classifier (0 drops it, for extraction).
+    /// project writes does), then loads it strictly.
     public static func loadNet(_ path: String) throws -> ReIDNet {
         let file = try SafetensorsFile(path: path)
-        guard let archJSON = file.metadata[architectureKey], let headJSON = file.metadata[headKey] else {
+        guard let (arch, head) = try architecture(of: file) else {
             throw WeightsError("\(path): no '\(architectureKey)' metadata; pass the architecture (--arch) for this file")
         }
-        let decoder = JSONDecoder()
-        let arch: ResNetArchitecture, head: HeadConfig
-        do {
-            arch = try decoder.decode(ResNetArchitecture.self, from: Data(archJSON.utf8))
-            head = try decoder.decode(HeadConfig.self, from: Data(headJSON.utf8))
-        } catch {
-            throw WeightsError("\(path): unreadable architecture metadata: \(error)")
-        }
         let net = try ReIDNet(architecture: arch, head: head)
-        try load(file, into: net, match: .strict)
+        try load(file, into: net, match: .strict, ignoring: ["optimizer.", "center_loss."])
         return net
+    }
+
+    /// The architecture and head a file carries, or nil for a file without them (a
+    /// torchvision or timm checkpoint).
+    public static func architecture(of file: SafetensorsFile) throws -> (ResNetArchitecture, HeadConfig)? {
+        guard let archJSON = file.metadata[architectureKey], let headJSON = file.metadata[headKey] else { return nil }
+        let decoder = JSONDecoder()
+        do {
+            return (try decoder.decode(ResNetArchitecture.self, from: Data(archJSON.utf8)),
+                    try decoder.decode(HeadConfig.self, from: Data(headJSON.utf8)))
+        } catch {
+            throw WeightsError("\(file.path): unreadable architecture metadata: \(error)")
+        }
     }
 
     /// DataParallel and some timm exports prefix every key; the network's names do not.

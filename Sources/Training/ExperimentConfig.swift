@@ -1,0 +1,182 @@
+// ExperimentConfig: a whole recipe, typed: model, data (with an optional SynthReID
+// generation step), training, evaluation and run settings, read from a ConfigFile so
+// that every malformed or unknown key is reported with its file and name.
+import Foundation
+import NN
+import Optim
+import ReIDData
+import ReIDEval
+
+public struct ModelConfig: Sendable {
+    public var architecture: ResNetArchitecture
+    public var archName = "resnet50"
+    public var head = HeadConfig()
+    /// A safetensors file to start from (a torchvision/timm backbone or a reidprune model).
+    public var pretrained: String?
+}
+
+public struct DataConfig: Sendable {
+    public var root = "data/synth/mall"
+    public var kind: DatasetKind?
+    /// More training sets combined with the first (pids namespaced per set).
+    public var extraTrainRoots: [String] = []
+    public var cuhk03Labeled = false
+    /// Generate this SynthReID data set at `root` when it is missing.
+    public var synth: SynthOptions?
+    public var augment = AugmentConfig()
+    public var identitySampler = true
+    public var identities = 16
+    public var instances = 4
+    public var batchSize = 64
+    public var loader = LoaderOptions()
+}
+
+public struct EvalConfig: Sendable {
+    /// Evaluate every this many epochs during training (0: only at the end).
+    public var every = 0
+    public var metric = DistanceMetric.euclidean
+    public var normalize = false
+    public var flip = false
+    public var rerank = false
+    public var cuhk03 = false
+    public var batchSize = 128
+    public var maxRank = 50
+}
+
+public struct ExperimentConfig: Sendable {
+    public var model: ModelConfig
+    public var data = DataConfig()
+    public var train = TrainerConfig()
+    public var eval = EvalConfig()
+    public var runDirectory = "runs/experiment"
+    public var seed: UInt64 = 1
+    /// The merged recipe as YAML, saved in the run folder.
+    public var yaml = ""
+
+    static let archs: [String: ResNetArchitecture.Depth] = [
+        "resnet18": .resnet18, "resnet34": .resnet34, "resnet50": .resnet50, "resnet101": .resnet101,
+    ]
+
+    /// Reads every section; fails on unknown keys when `strict`.
+    public static func parse(_ file: ConfigFile, strict: Bool = true) throws -> ExperimentConfig {
+        var f = file
+        let archName = try f.string("model.arch", "resnet50")
+        guard let depth = archs[archName] else {
+            throw ConfigError("\(f.origin): key 'model.arch': '\(archName)' is not one of \(archs.keys.sorted().joined(separator: ", "))")
+        }
+        let baseWidth = try f.int("model.base_width", 64)
+        let lastStride = try f.int("model.last_stride", 1)
+        guard baseWidth >= 1, lastStride == 1 || lastStride == 2 else {
+            throw ConfigError("\(f.origin): model.base_width must be positive and model.last_stride 1 or 2")
+        }
+        var model = ModelConfig(architecture: .resnet(depth, baseWidth: baseWidth, lastStride: lastStride), archName: archName)
+        model.head.bnneck = try f.bool("model.bnneck", true)
+        model.head.embeddingDim = try f.int("model.embedding_dim", 0)
+        model.pretrained = try f.optionalString("model.pretrained")
+        var c = ExperimentConfig(model: model)
+        c.seed = UInt64(try f.int("run.seed", 1))
+        c.runDirectory = try f.string("run.dir", "runs/experiment")
+
+        // data
+        c.data.root = try f.string("data.root")
+        let kind = try f.string("data.kind", "auto")
+        if kind != "auto" {
+            guard let k = DatasetKind(rawValue: kind) else {
+                throw ConfigError("\(f.origin): key 'data.kind': '\(kind)' is not one of auto, "
+                                  + DatasetKind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            c.data.kind = k
+        }
+        c.data.extraTrainRoots = try f.strings("data.extra_train_roots", [])
+        c.data.cuhk03Labeled = try f.bool("data.cuhk03_labeled", false)
+        if f.has("data.synth") {
+            var s = SynthOptions()
+            s.domain = try f.string("data.synth.domain", s.domain)
+            s.ids = try f.int("data.synth.ids", s.ids)
+            s.cameras = try f.int("data.synth.cameras", s.cameras)
+            s.imagesPerId = try f.int("data.synth.images_per_id", s.imagesPerId)
+            s.seed = UInt64(try f.int("data.synth.seed", Int(s.seed)))
+            s.height = try f.int("data.synth.height", s.height)
+            s.width = try f.int("data.synth.width", s.width)
+            s.lookAlikes = try f.double("data.synth.look_alikes", s.lookAlikes)
+            try s.validate()
+            c.data.synth = s
+        }
+        var a = AugmentConfig()
+        a.height = try f.int("data.height", 256)
+        a.width = try f.int("data.width", 128)
+        a.flipProbability = try f.double("data.augment.flip", a.flipProbability)
+        a.padding = try f.int("data.augment.padding", a.padding)
+        a.erasingProbability = try f.double("data.augment.erasing", a.erasingProbability)
+        a.brightness = try f.double("data.augment.brightness", 0)
+        a.contrast = try f.double("data.augment.contrast", 0)
+        a.saturation = try f.double("data.augment.saturation", 0)
+        try a.validate()
+        c.data.augment = a
+        c.data.identitySampler = try f.choice("data.sampler", "identity", ["identity": true, "shuffle": false])
+        c.data.identities = try f.int("data.identities", 16)
+        c.data.instances = try f.int("data.instances", 4)
+        c.data.batchSize = try f.int("data.batch_size", 64)
+        c.data.loader.workers = try f.int("data.workers", 2)
+        c.data.loader.prefetch = try f.int("data.prefetch", 3)
+        c.data.loader.skipCorrupt = try f.bool("data.skip_corrupt", false)
+        c.data.loader.seed = c.seed
+
+        // train
+        var t = TrainerConfig()
+        t.epochs = try f.int("train.epochs", t.epochs)
+        t.optimizer = try f.choice("train.optimizer", "adam", ["sgd": .sgd, "adam": .adam, "adamw": .adamw])
+        let lr = try f.double("train.lr", 3.5e-4)
+        let warmup = try f.double("train.warmup_epochs", 10)
+        let warmupFactor = try f.double("train.warmup_factor", 0.01)
+        let decay: LRSchedule.Decay
+        switch try f.string("train.schedule", "multistep") {
+        case "multistep":
+            decay = .multiStep(milestones: try f.ints("train.milestones", [40, 70]), gamma: try f.double("train.gamma", 0.1))
+        case "cosine":
+            decay = .cosine(totalEpochs: t.epochs, minimum: try f.double("train.min_lr", 0))
+        case "constant":
+            decay = .constant
+        case let other:
+            throw ConfigError("\(f.origin): key 'train.schedule': '\(other)' is not one of constant, cosine, multistep")
+        }
+        t.schedule = LRSchedule(base: lr, warmupEpochs: warmup, warmupFactor: warmupFactor, decay: decay)
+        t.momentum = Float(try f.double("train.momentum", 0.9))
+        t.nesterov = try f.bool("train.nesterov", false)
+        t.weightDecay = Float(try f.double("train.weight_decay", 5e-4))
+        t.decayNormAndBias = try f.bool("train.decay_norm_and_bias", true)
+        t.crossEntropyWeight = Float(try f.double("train.loss.cross_entropy", 1))
+        t.labelSmoothing = Float(try f.double("train.loss.label_smoothing", 0.1))
+        t.tripletWeight = Float(try f.double("train.loss.triplet", 1))
+        t.tripletMargin = Float(try f.double("train.loss.triplet_margin", 0.3))
+        t.softMargin = try f.bool("train.loss.soft_margin", false)
+        t.contrastiveWeight = Float(try f.double("train.loss.contrastive", 0))
+        t.contrastiveMargin = Float(try f.double("train.loss.contrastive_margin", 1))
+        t.centerWeight = Float(try f.double("train.loss.center", 0))
+        t.checkpointEvery = try f.int("train.checkpoint_every", 10)
+        t.logEvery = try f.int("train.log_every", 10)
+        t.progress = try f.bool("train.progress", true)
+        t.seed = c.seed
+        try t.validate()
+        c.train = t
+
+        // eval
+        c.eval.every = try f.int("eval.every", 0)
+        c.eval.metric = try f.choice("eval.metric", "euclidean", ["euclidean": .euclidean, "cosine": .cosine])
+        c.eval.normalize = try f.bool("eval.normalize", false)
+        c.eval.flip = try f.bool("eval.flip", false)
+        c.eval.rerank = try f.bool("eval.rerank", false)
+        c.eval.cuhk03 = try f.bool("eval.cuhk03", false)
+        c.eval.batchSize = try f.int("eval.batch_size", 128)
+        c.eval.maxRank = try f.int("eval.max_rank", 50)
+
+        c.yaml = f.yaml()
+        if strict {
+            f.markUsed(prefix: "prune")
+            f.markUsed(prefix: "distributed")
+            f.markUsed(prefix: "scenario")
+            try f.rejectUnknownKeys()
+        }
+        return c
+    }
+}

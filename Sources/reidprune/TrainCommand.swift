@@ -1,0 +1,39 @@
+// `reidprune train` and `reidprune eval`: a recipe's training run, and the evaluation
+// of saved weights on a recipe's data set.
+import ArgumentParser
+import Foundation
+import NN
+import ReIDData
+import Training
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train (and evaluate) a Siamese ResNet re-ID model from a YAML recipe.")
+
+    @Option(help: "The YAML recipe.") var config: String
+    @Flag(help: "Start over even when the run folder holds a checkpoint.") var fresh = false
+    @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
+
+    func run() throws {
+        let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
+        try Experiment(config: c, log: Console.line).run(resume: !fresh)
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Extract query and gallery features of a recipe's data set and evaluate them.")
+
+    @Option(help: "The YAML recipe (its data and eval sections are used).") var config: String
+    @Option(help: "A safetensors model written by reidprune.") var weights: String
+    @Flag(help: "Print one JSON object.") var json = false
+    @Argument(help: "Overrides, key=value.") var overrides: [String] = []
+
+    func run() throws {
+        let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
+        let (dataset, synthetic) = try Experiment.prepareData(c.data, log: Console.line)
+        let net = try ModelWeights.loadNet(weights)
+        let m = try Experiment(config: c).evaluate(net, dataset)
+        printMetrics(m, json: json, synthetic: synthetic)
+    }
+}
