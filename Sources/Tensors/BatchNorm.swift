@@ -69,15 +69,15 @@ public enum BatchNorm {
             }
             args.append((Arg.workspace, ws.bind(workspace.pointer)))
         }
-        DNNL.shared.execute(p.forward, args, "training batch normalization \(g)")
+        DNNL.current.execute(p.forward, args, "training batch normalization \(g)")
     }
 
     /// x: (N, H, W, C) with running statistics (C) -> y: (N, H, W, C)
     public static func forwardInference(_ g: BatchNormGeometry, x: Tensor, gamma: Tensor, beta: Tensor,
                                         runningMean: Tensor, runningVariance: Tensor, y: Tensor) {
         checkShapes(g, x: x, y: y, vectors: [gamma, beta, runningMean, runningVariance], "BatchNorm.forwardInference")
-        let p = DNNL.shared.cached(PrimitiveKey(op: .batchNormInference, params: g.keyParams)) { BatchNormInferencePlan(g) }
-        DNNL.shared.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data)),
+        let p = DNNL.current.cached(PrimitiveKey(op: .batchNormInference, params: g.keyParams)) { BatchNormInferencePlan(g) }
+        DNNL.current.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data)),
                                         (Arg.scale, p.scale.bind(gamma.data)), (Arg.shift, p.shift.bind(beta.data)),
                                         (Arg.mean, p.mean.bind(runningMean.data)),
                                         (Arg.variance, p.variance.bind(runningVariance.data))],
@@ -105,7 +105,7 @@ public enum BatchNorm {
             }
             args.append((Arg.workspace, ws.bind(workspace.pointer)))
         }
-        DNNL.shared.execute(b.primitive, args, "backward batch normalization \(g)")
+        DNNL.current.execute(b.primitive, args, "backward batch normalization \(g)")
     }
 
     /// running = (1 - momentum) running + momentum batch, with the batch variance made
@@ -130,7 +130,7 @@ public enum BatchNorm {
     }
 
     static func trainingPlan(_ g: BatchNormGeometry) -> BatchNormTrainingPlan {
-        DNNL.shared.cached(PrimitiveKey(op: .batchNormTraining, params: g.keyParams)) { BatchNormTrainingPlan(g) }
+        DNNL.current.cached(PrimitiveKey(op: .batchNormTraining, params: g.keyParams)) { BatchNormTrainingPlan(g) }
     }
 
     static func flags(_ g: BatchNormGeometry, globalStats: Bool) -> UInt32 {

@@ -118,7 +118,7 @@ public enum Convolution {
 
     static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc) -> ConvPlan {
         let wino = format == .nhwc && ConvPlan.usesWinograd(g)
-        return DNNL.shared.cached(PrimitiveKey(op: .convolution(format), params: g.keyParams + [wino ? 1 : 0])) {
+        return DNNL.current.cached(PrimitiveKey(op: .convolution(format), params: g.keyParams + [wino ? 1 : 0])) {
             ConvPlan(g, format: format)
         }
     }
@@ -168,7 +168,7 @@ final class ActivationPort {
     /// when this port is incoming.
     func bindIncoming(_ pointer: UnsafeMutableRawPointer) -> dnnl_memory_t {
         guard let reorder else { return memory.bind(pointer) }
-        let scratch = DNNL.shared.scratch(slot, memory.bytes)
+        let scratch = DNNL.current.scratch(slot, memory.bytes)
         reorder.run(pointer, scratch)
         return memory.bind(scratch)
     }
@@ -176,12 +176,12 @@ final class ActivationPort {
     /// The memory the primitive writes; call `finishOutgoing` after it ran.
     func bindOutgoing(_ pointer: UnsafeMutableRawPointer) -> dnnl_memory_t {
         guard reorder != nil else { return memory.bind(pointer) }
-        return memory.bind(DNNL.shared.scratch(slot, memory.bytes))
+        return memory.bind(DNNL.current.scratch(slot, memory.bytes))
     }
 
     func finishOutgoing(_ pointer: UnsafeMutableRawPointer) {
         guard let reorder else { return }
-        reorder.run(DNNL.shared.scratch(slot, memory.bytes), pointer)
+        reorder.run(DNNL.current.scratch(slot, memory.bytes), pointer)
     }
 }
 
@@ -286,7 +286,7 @@ final class ConvPlan {
     /// Packs plain OIHW weights into the forward primitive's format; returns the pointer to use.
     func packForward(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         guard let forwardPack, let forwardPacked else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.shared.scratch(.weights, forwardPacked)
+        let scratch = DNNL.current.scratch(.weights, forwardPacked)
         forwardPack.run(UnsafeMutableRawPointer(weight), scratch)
         return scratch
     }
@@ -303,7 +303,7 @@ final class ConvPlan {
         var args = [(Arg.src, fSrc.bindIncoming(x)), (Arg.weights, fWeights.bind(packedWeight)),
                     (Arg.dst, fDst.bindOutgoing(y))]
         if let fBias, let bias { args.append((Arg.bias, fBias.bind(bias))) }
-        DNNL.shared.execute(forwardPrimitive, args, "forward convolution \(g)")
+        DNNL.current.execute(forwardPrimitive, args, "forward convolution \(g)")
         fDst.finishOutgoing(y)
     }
 
@@ -348,7 +348,7 @@ final class ConvPlan {
     func packBackwardData(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         let b = backwardDataPlan
         guard let pack = b.pack, let packed = b.packed else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.shared.scratch(.weights, packed)
+        let scratch = DNNL.current.scratch(.weights, packed)
         pack.run(UnsafeMutableRawPointer(weight), scratch)
         return scratch
     }
@@ -359,7 +359,7 @@ final class ConvPlan {
 
     func runBackwardData(dy: UnsafeMutableRawPointer, packedWeight: UnsafeMutableRawPointer, dx: UnsafeMutableRawPointer) {
         let b = backwardDataPlan
-        DNNL.shared.execute(b.primitive, [(Arg.diffDst, b.diffDst.bindIncoming(dy)),
+        DNNL.current.execute(b.primitive, [(Arg.diffDst, b.diffDst.bindIncoming(dy)),
                                           (Arg.weights, b.weights.bind(packedWeight)),
                                           (Arg.diffSrc, b.diffSrc.bindOutgoing(dx))], "backward-data convolution \(g)")
         b.diffSrc.finishOutgoing(dx)
@@ -414,7 +414,7 @@ final class ConvPlan {
     func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
         let b = backwardWeightsPlan
-        let target = b.packed.map { DNNL.shared.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
+        let target = b.packed.map { DNNL.current.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
         runBackwardWeights(x: UnsafeMutableRawPointer(x), dy: UnsafeMutableRawPointer(dy), packedDiffWeight: target,
                            dBias: dBias.map { UnsafeMutableRawPointer($0) })
         if let unpack = b.unpack { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
@@ -426,6 +426,6 @@ final class ConvPlan {
         var args = [(Arg.src, b.src.bindIncoming(x)), (Arg.diffDst, b.diffDst.bindIncoming(dy)),
                     (Arg.diffWeights, b.diffWeights.bind(packedDiffWeight))]
         if let diffBias = b.diffBias, let dBias { args.append((Arg.diffBias, diffBias.bind(dBias))) }
-        DNNL.shared.execute(b.primitive, args, "backward-weights convolution \(g)")
+        DNNL.current.execute(b.primitive, args, "backward-weights convolution \(g)")
     }
 }

@@ -36,36 +36,45 @@ struct PrimitiveKey: Hashable {
     let params: [Int]
 }
 
-/// The oneDNN engine and stream of this process and the cache of primitives built on them.
+/// The calling thread's oneDNN context: a stream on the process's CPU engine, the cache
+/// of primitives built on it, and scratch buffers. Each thread that runs kernels gets its
+/// own (a primitive's bound memory and a stream serve one thread at a time), so several
+/// networks can run on several threads, as the in-process multi-rank tests do.
 public final class DNNL: @unchecked Sendable {
-    public static let shared = DNNL()
+    nonisolated(unsafe) private static let engineHandle: dnnl_engine_t = {
+        var e: dnnl_engine_t?
+        DNNL.check(dnnl_engine_create(&e, dnnl_cpu, 0), "creating the CPU engine")
+        return e!
+    }()
+
+    private static let contextKey = "reidprune.dnnl.context"
+
+    /// This thread's context, created on first use.
+    public static var current: DNNL {
+        let dict = Thread.current.threadDictionary
+        if let c = dict[contextKey] as? DNNL { return c }
+        let c = DNNL()
+        dict[contextKey] = c
+        return c
+    }
 
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
-    private let lock = NSLock()
     private var cache: [PrimitiveKey: AnyObject] = [:]
     private var created = 0
 
     private init() {
-        var e: dnnl_engine_t?
-        DNNL.check(dnnl_engine_create(&e, dnnl_cpu, 0), "creating the CPU engine")
-        engine = e!
+        engine = DNNL.engineHandle
         var s: dnnl_stream_t?
         DNNL.check(dnnl_stream_create(&s, engine, dnnl_stream_default_flags.rawValue), "creating the stream")
         stream = s!
     }
 
-    /// The number of oneDNN primitives built so far; a training step that re-creates none
-    /// leaves it unchanged.
-    public var primitivesCreated: Int {
-        lock.lock(); defer { lock.unlock() }
-        return created
-    }
+    /// The number of oneDNN primitives this thread built so far; a training step that
+    /// re-creates none leaves it unchanged.
+    public var primitivesCreated: Int { created }
 
-    func noteCreated() {
-        lock.lock(); defer { lock.unlock() }
-        created += 1
-    }
+    func noteCreated() { created += 1 }
 
     /// Sets the number of threads oneDNN's OpenMP runtime uses from now on.
     public static func setThreads(_ n: Int) {
@@ -82,8 +91,8 @@ public final class DNNL: @unchecked Sendable {
         return "\(v.major).\(v.minor).\(v.patch)"
     }
 
-    /// Scratch buffers shared by every kernel for data that lives only during one call
-    /// (kernels run one at a time on the one stream).
+    /// Scratch buffers shared by the thread's kernels for data that lives only during one
+    /// call (kernels run one at a time on the thread's stream).
     enum ScratchSlot: Int, CaseIterable {
         /// Weights packed into a primitive's format.
         case weights
@@ -95,7 +104,6 @@ public final class DNNL: @unchecked Sendable {
 
     /// The slot's buffer, grown to at least `bytes`.
     func scratch(_ slot: ScratchSlot, _ bytes: Int) -> UnsafeMutableRawPointer {
-        lock.lock(); defer { lock.unlock() }
         if let b = scratchBuffers[slot.rawValue], b.byteCount >= bytes { return b.pointer }
         let buffer = AlignedBuffer(byteCount: bytes)
         scratchBuffers[slot.rawValue] = buffer
@@ -104,16 +112,8 @@ public final class DNNL: @unchecked Sendable {
 
     /// The cached object for `key`, built by `make` the first time.
     func cached<T: AnyObject>(_ key: PrimitiveKey, _ make: () -> T) -> T {
-        lock.lock()
-        if let hit = cache[key] {
-            lock.unlock()
-            return hit as! T
-        }
-        lock.unlock()
+        if let hit = cache[key] { return hit as! T }
         let value = make()
-        lock.lock()
-        defer { lock.unlock() }
-        if let raced = cache[key] { return raced as! T }
         cache[key] = value
         return value
     }
@@ -180,13 +180,13 @@ final class BoundMemory {
         bytes = byteSize(md)
         var m: dnnl_memory_t?
         var d = md
-        DNNL.check(dnnl_memory_create(&m, &d, DNNL.shared.engine, nil), "creating a memory object")
+        DNNL.check(dnnl_memory_create(&m, &d, DNNL.current.engine, nil), "creating a memory object")
         memory = m!
     }
 
     /// Points the memory object at `pointer` and returns it, ready for an argument list.
     func bind(_ pointer: UnsafeMutableRawPointer) -> dnnl_memory_t {
-        DNNL.check(dnnl_memory_set_data_handle_v2(memory, pointer, DNNL.shared.stream), "binding memory")
+        DNNL.check(dnnl_memory_set_data_handle_v2(memory, pointer, DNNL.current.stream), "binding memory")
         return memory
     }
 
@@ -198,13 +198,13 @@ final class BoundMemory {
 /// A primitive descriptor and primitive, or nil when oneDNN has no implementation.
 func tryMakePrimitive(_ desc: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
     var pd: dnnl_primitive_desc_t?
-    guard dnnl_primitive_desc_create(&pd, desc, nil, DNNL.shared.engine, hint) == dnnl_success, let pd else { return nil }
+    guard dnnl_primitive_desc_create(&pd, desc, nil, DNNL.current.engine, hint) == dnnl_success, let pd else { return nil }
     var prim: dnnl_primitive_t?
     guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else {
         dnnl_primitive_desc_destroy(pd)
         return nil
     }
-    DNNL.shared.noteCreated()
+    DNNL.current.noteCreated()
     return (pd, prim)
 }
 
@@ -212,10 +212,10 @@ func tryMakePrimitive(_ desc: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = n
 func makePrimitive(_ desc: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil, attr: dnnl_primitive_attr_t? = nil,
                    _ what: String) -> (dnnl_primitive_desc_t, dnnl_primitive_t) {
     var pd: dnnl_primitive_desc_t?
-    DNNL.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNL.shared.engine, hint), "creating \(what)")
+    DNNL.check(dnnl_primitive_desc_create(&pd, desc, attr, DNNL.current.engine, hint), "creating \(what)")
     var prim: dnnl_primitive_t?
     DNNL.check(dnnl_primitive_create(&prim, pd!), "creating \(what)")
-    DNNL.shared.noteCreated()
+    DNNL.current.noteCreated()
     return (pd!, prim!)
 }
 
@@ -229,18 +229,18 @@ final class ReorderPlan {
     init(from src: dnnl_memory_desc_t, to dst: dnnl_memory_desc_t) {
         var s = src, d = dst
         var pd: dnnl_primitive_desc_t?
-        let engine = DNNL.shared.engine
+        let engine = DNNL.current.engine
         DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "creating a reorder")
         var prim: dnnl_primitive_t?
         DNNL.check(dnnl_primitive_create(&prim, pd!), "creating a reorder")
         dnnl_primitive_desc_destroy(pd)
-        DNNL.shared.noteCreated()
+        DNNL.current.noteCreated()
         primitive = prim!
         from = BoundMemory(src)
         to = BoundMemory(dst)
     }
 
     func run(_ src: UnsafeMutableRawPointer, _ dst: UnsafeMutableRawPointer) {
-        DNNL.shared.execute(primitive, [(Arg.src, from.bind(src)), (Arg.dst, to.bind(dst))], "reordering")
+        DNNL.current.execute(primitive, [(Arg.src, from.bind(src)), (Arg.dst, to.bind(dst))], "reordering")
     }
 }

@@ -9,7 +9,7 @@ public enum Elementwise {
     public static func reluForward(x: Tensor, y: Tensor) {
         sameSize(x, y, "Elementwise.reluForward")
         let p = reluPlan(x.count)
-        DNNL.shared.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data))], "ReLU forward")
+        DNNL.current.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data))], "ReLU forward")
     }
 
     /// dx = dy where y > 0, else 0, from the forward output y. `dx` may be `dy`.
@@ -18,7 +18,7 @@ public enum Elementwise {
         sameSize(dy, dx, "Elementwise.reluBackward")
         let p = reluPlan(y.count)
         let b = p.backwardPlan
-        DNNL.shared.execute(b.primitive, [(Arg.dst, b.dst.bind(y.data)), (Arg.diffDst, b.diffDst.bind(dy.data)),
+        DNNL.current.execute(b.primitive, [(Arg.dst, b.dst.bind(y.data)), (Arg.diffDst, b.diffDst.bind(dy.data)),
                                           (Arg.diffSrc, b.diffSrc.bind(dx.data))], "ReLU backward")
     }
 
@@ -27,8 +27,8 @@ public enum Elementwise {
     public static func add(_ a: Tensor, _ b: Tensor, into y: Tensor, relu: Bool = false) {
         sameSize(a, b, "Elementwise.add")
         sameSize(a, y, "Elementwise.add")
-        let p = DNNL.shared.cached(PrimitiveKey(op: .add, params: [a.count, relu ? 1 : 0])) { AddPlan(a.count, relu: relu) }
-        DNNL.shared.execute(p.primitive, [(1, p.a.bind(a.data)), (2, p.b.bind(b.data)), (Arg.dst, p.dst.bind(y.data))],
+        let p = DNNL.current.cached(PrimitiveKey(op: .add, params: [a.count, relu ? 1 : 0])) { AddPlan(a.count, relu: relu) }
+        DNNL.current.execute(p.primitive, [(1, p.a.bind(a.data)), (2, p.b.bind(b.data)), (Arg.dst, p.dst.bind(y.data))],
                             "residual add")
     }
 
@@ -37,7 +37,7 @@ public enum Elementwise {
     }
 
     static func reluPlan(_ count: Int) -> ReLUPlan {
-        DNNL.shared.cached(PrimitiveKey(op: .relu, params: [count])) { ReLUPlan(count) }
+        DNNL.current.cached(PrimitiveKey(op: .relu, params: [count])) { ReLUPlan(count) }
     }
 }
 

@@ -24,7 +24,7 @@ public enum LayoutConversion {
     }
 
     private static func plan(_ logical: [Int], toNHWC: Bool) -> ReorderPlan {
-        DNNL.shared.cached(PrimitiveKey(op: .reorder, params: logical + [toNHWC ? 1 : 0])) {
+        DNNL.current.cached(PrimitiveKey(op: .reorder, params: logical + [toNHWC ? 1 : 0])) {
             let nchw = memoryDesc(logical, dnnl_nchw), nhwc = memoryDesc(logical, dnnl_nhwc)
             return toNHWC ? ReorderPlan(from: nchw, to: nhwc) : ReorderPlan(from: nhwc, to: nchw)
         }

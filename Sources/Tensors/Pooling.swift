@@ -52,7 +52,7 @@ public enum Pooling {
         expect(y, g.outputShape, .nhwc, "Pooling.maxForward output")
         let p = plan(g)
         require(workspace.byteCount >= p.workspace.bytes, "Pooling.maxForward: workspace too small for \(g)")
-        DNNL.shared.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data)),
+        DNNL.current.execute(p.forward, [(Arg.src, p.src.bind(x.data)), (Arg.dst, p.dst.bind(y.data)),
                                         (Arg.workspace, p.workspace.bind(workspace.pointer))], "\(g) forward")
     }
 
@@ -63,7 +63,7 @@ public enum Pooling {
         let p = plan(g)
         let b = p.backwardPlan
         require(workspace.byteCount >= p.workspace.bytes, "Pooling.maxBackward: workspace too small for \(g)")
-        DNNL.shared.execute(b.primitive, [(Arg.diffDst, b.diffDst.bind(dy.data)), (Arg.diffSrc, b.diffSrc.bind(dx.data)),
+        DNNL.current.execute(b.primitive, [(Arg.diffDst, b.diffDst.bind(dy.data)), (Arg.diffSrc, b.diffSrc.bind(dx.data)),
                                           (Arg.workspace, b.workspace.bind(workspace.pointer))], "\(g) backward")
     }
 
@@ -104,7 +104,7 @@ public enum Pooling {
     }
 
     static func plan(_ g: PoolGeometry) -> MaxPoolPlan {
-        DNNL.shared.cached(PrimitiveKey(op: .maxPool, params: [g.batch, g.height, g.width, g.channels, g.kernel,
+        DNNL.current.cached(PrimitiveKey(op: .maxPool, params: [g.batch, g.height, g.width, g.channels, g.kernel,
                                                                g.stride, g.padding])) { MaxPoolPlan(g) }
     }
 }
