@@ -31,6 +31,9 @@ public final class ConvBN {
     private var input: Tensor?
     private var geometry: ConvGeometry?
     private var bnGeometry: BatchNormGeometry?
+    /// When set, batch statistics are summed over every rank (SyncBN).
+    public weak var statisticsReducer: StatisticsReducer?
+    private var syncStats: (mean: [Double], invstd: [Double], rows: Int)?
 
     public init(store: ParameterStore, conv convName: String, bn bnName: String, inChannels: Int, outChannels: Int,
                 kernel: Int, stride: Int = 1, padding: Int = 0, relu: Bool) {
@@ -77,7 +80,7 @@ public final class ConvBN {
     /// x: (N, H, W, C) -> (N, H', W', K). In training the returned tensor belongs to this
     /// unit (kept for backward, overwritten by the next forward); in inference it comes
     /// from `pool` and the caller gives it back.
-    public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
+    public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
         let g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
@@ -92,14 +95,27 @@ public final class ConvBN {
             Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
             let y = bnOut.get(g.outputShape, .nhwc)
             let m = mean.get([outChannels], .x), v = variance.get([outChannels], .x)
-            if relu, workspace == nil || workspace!.byteCount < BatchNorm.workspaceBytes(bg) {
-                workspace = BatchNorm.makeWorkspace(bg)
+            var reduction = bg.reduction
+            if let reducer = statisticsReducer {
+                let s = try SyncBatchNorm.forward(x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
+                                                  epsilon: epsilon, relu: relu, reducer: reducer)
+                syncStats = s
+                for k in 0..<outChannels {
+                    m[k] = Float(s.mean[k])
+                    v[k] = Float(1 / (s.invstd[k] * s.invstd[k]) - Double(epsilon))
+                }
+                reduction = s.rows
+            } else {
+                syncStats = nil
+                if relu, workspace == nil || workspace!.byteCount < BatchNorm.workspaceBytes(bg) {
+                    workspace = BatchNorm.makeWorkspace(bg)
+                }
+                BatchNorm.forwardTraining(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
+                                          mean: m, variance: v, workspace: relu ? workspace : nil)
             }
-            BatchNorm.forwardTraining(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
-                                      mean: m, variance: v, workspace: relu ? workspace : nil)
             BatchNorm.updateRunningStatistics(runningMean: store.buffer(runningMean),
                                               runningVariance: store.buffer(runningVariance), batchMean: m,
-                                              batchVariance: v, momentum: momentum, reduction: bg.reduction)
+                                              batchVariance: v, momentum: momentum, reduction: reduction)
             store.buffer(batchCount)[0] += 1
             return y
         case .inference:
@@ -115,16 +131,25 @@ public final class ConvBN {
     /// dy: (N, H', W', K), the gradient of this unit's output (of the ReLU when fused).
     /// Writes the parameter gradients and returns dx from the pool (nil when the input
     /// gradient is not needed). dy is left unchanged.
-    public func backward(_ dy: Tensor, pool: TensorPool) -> Tensor? {
+    public func backward(_ dy: Tensor, pool: TensorPool) throws -> Tensor? {
         guard let g = geometry, let bg = bnGeometry, let x = input else {
             fatalError("\(convName): backward without a training forward")
         }
         let c = convOut.tensor!
         let dc = pool.take(g.outputShape, .nhwc)
-        BatchNorm.backward(bg, x: c, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
-                           mean: mean.tensor!, variance: variance.tensor!, workspace: relu ? workspace : nil, dx: dc,
-                           dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
+        if let s = syncStats, let reducer = statisticsReducer {
+            try SyncBatchNorm.backward(x: c, y: bnOut.tensor!, dy: dy, gamma: store.parameter(gamma), mean: s.mean,
+                                       invstd: s.invstd, rows: s.rows, relu: relu, dx: dc, dGamma: store.gradient(gamma),
+                                       dBeta: store.gradient(beta), reducer: reducer)
+        } else {
+            BatchNorm.backward(bg, x: c, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
+                               mean: mean.tensor!, variance: variance.tensor!, workspace: relu ? workspace : nil, dx: dc,
+                               dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
+        }
+        store.gradientReady(gamma)
+        store.gradientReady(beta)
         Convolution.backwardWeights(g, x: x, dy: dc, dWeight: store.gradient(weight))
+        store.gradientReady(weight)
         var dx: Tensor?
         if needsInputGradient {
             let t = pool.take(g.inputShape, .nhwc)

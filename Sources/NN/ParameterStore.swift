@@ -128,6 +128,14 @@ public final class ParameterStore: @unchecked Sendable {
     /// Number of parameter values (trainable and frozen), padding excluded.
     public var parameterCount: Int { parameterSlots.reduce(0) { $0 + $1.count } }
 
+    /// Called with a parameter index as soon as backward has written its gradient (the
+    /// trainer starts allreducing a bucket when all of its slots are ready).
+    public var onGradientReady: ((Int) -> Void)?
+
+    /// Layers call this after writing parameter `index`'s gradient.
+    @inline(__always)
+    public func gradientReady(_ index: Int) { onGradientReady?(index) }
+
     public func zeroGradients() { gradients.update(repeating: 0, count: parameterCapacity) }
 
     /// A checksum of parameters and buffers: the sum and the position-weighted sum of

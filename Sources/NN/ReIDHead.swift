@@ -45,6 +45,9 @@ public final class ReIDHead {
     private var pooled = ActivationSlot(), features = ActivationSlot(), embeddings = ActivationSlot()
     private var logits = ActivationSlot(), batchMean = ActivationSlot(), batchVariance = ActivationSlot()
     private var mapShape: [Int] = []
+    /// When set, BNNeck's batch statistics are summed over every rank (SyncBN).
+    public weak var statisticsReducer: StatisticsReducer?
+    private var syncStats: (mean: [Double], invstd: [Double], rows: Int)?
 
     public init(store: ParameterStore, inputDim: Int, config: HeadConfig) {
         self.store = store
@@ -99,7 +102,7 @@ public final class ReIDHead {
     }
 
     /// map: (N, H, W, C) -> features, embeddings, logits.
-    public func forward(_ map: Tensor, mode: Mode) -> ReIDOutput {
+    public func forward(_ map: Tensor, mode: Mode) throws -> ReIDOutput {
         require(map.layout == .nhwc && map.shape[3] == inputDim,
                      "ReIDHead.forward: expected (N, H, W, \(inputDim)), got \(map.shape)")
         let n = map.shape[0], d = outputDim
@@ -119,11 +122,24 @@ public final class ReIDHead {
             switch mode {
             case .training:
                 let m = batchMean.get([d], .x), v = batchVariance.get([d], .x)
-                BatchNorm.forwardTraining(bg, x: f4, gamma: store.parameter(g), beta: store.parameter(b), y: e4,
-                                          mean: m, variance: v)
+                var reduction = n
+                if let reducer = statisticsReducer {
+                    let s = try SyncBatchNorm.forward(x: f, gamma: store.parameter(g), beta: store.parameter(b), y: e,
+                                                      epsilon: epsilon, relu: false, reducer: reducer)
+                    syncStats = s
+                    for k in 0..<d {
+                        m[k] = Float(s.mean[k])
+                        v[k] = Float(1 / (s.invstd[k] * s.invstd[k]) - Double(epsilon))
+                    }
+                    reduction = s.rows
+                } else {
+                    syncStats = nil
+                    BatchNorm.forwardTraining(bg, x: f4, gamma: store.parameter(g), beta: store.parameter(b), y: e4,
+                                              mean: m, variance: v)
+                }
                 BatchNorm.updateRunningStatistics(runningMean: store.buffer(neckMean!),
                                                   runningVariance: store.buffer(neckVariance!), batchMean: m,
-                                                  batchVariance: v, momentum: momentum, reduction: n)
+                                                  batchVariance: v, momentum: momentum, reduction: reduction)
                 store.buffer(neckCount!)[0] += 1
             case .inference:
                 BatchNorm.forwardInference(bg, x: f4, gamma: store.parameter(g), beta: store.parameter(b),
@@ -142,7 +158,7 @@ public final class ReIDHead {
 
     /// Gradients of the losses with respect to features, embeddings and logits (any may
     /// be nil; the given tensors are overwritten) -> gradient of the feature map, from the pool.
-    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor?, dLogits: Tensor?, pool: TensorPool) -> Tensor {
+    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor?, dLogits: Tensor?, pool: TensorPool) throws -> Tensor {
         let n = mapShape[0], d = outputDim
         let p = pooled.tensor!
         let f = embeddingWeight != nil ? features.tensor! : p
@@ -159,16 +175,25 @@ public final class ReIDHead {
         } else if let c = classifier {
             store.gradient(c).zero()
         }
+        if let c = classifier { store.gradientReady(c) }
         // Through BNNeck to the features.
         var df = de
         if let g = neckGamma, let b = neckBeta {
             let bg = neckGeometry(n)
             df = pool.take([n, d], .nc)
-            BatchNorm.backward(bg, x: f.reshaped(bg.shape, layout: .nhwc), dy: de.reshaped(bg.shape, layout: .nhwc),
-                               gamma: store.parameter(g), beta: store.parameter(b), mean: batchMean.tensor!,
-                               variance: batchVariance.tensor!, dx: df.reshaped(bg.shape, layout: .nhwc),
-                               dGamma: store.gradient(g), dBeta: store.gradient(b))
+            if let s = syncStats, let reducer = statisticsReducer {
+                try SyncBatchNorm.backward(x: f, y: e, dy: de, gamma: store.parameter(g), mean: s.mean, invstd: s.invstd,
+                                           rows: s.rows, relu: false, dx: df, dGamma: store.gradient(g),
+                                           dBeta: store.gradient(b), reducer: reducer)
+            } else {
+                BatchNorm.backward(bg, x: f.reshaped(bg.shape, layout: .nhwc), dy: de.reshaped(bg.shape, layout: .nhwc),
+                                   gamma: store.parameter(g), beta: store.parameter(b), mean: batchMean.tensor!,
+                                   variance: batchVariance.tensor!, dx: df.reshaped(bg.shape, layout: .nhwc),
+                                   dGamma: store.gradient(g), dBeta: store.gradient(b))
+            }
             store.gradient(b).zero()
+            store.gradientReady(g)
+            store.gradientReady(b)
             pool.give(de)
         }
         if let dFeatures { Elementwise.add(df, dFeatures, into: df) }
@@ -177,6 +202,8 @@ public final class ReIDHead {
         if let w = embeddingWeight, let b = embeddingBias {
             dp = pool.take([n, inputDim], .nc)
             Linear.backwardWeights(x: p, dy: df, dWeight: store.gradient(w), dBias: store.gradient(b))
+            store.gradientReady(w)
+            store.gradientReady(b)
             Linear.backwardData(dy: df, weight: store.parameter(w), dx: dp)
             pool.give(df)
         }

@@ -28,18 +28,24 @@ public final class ReIDNet {
     }
 
     /// images: (N, H, W, 3) normalized -> features, embeddings and (training) logits.
-    public func forward(_ images: Tensor, mode: Mode) -> ReIDOutput {
-        let map = backbone.forward(images, mode: mode, pool: pool)
-        let out = head.forward(map, mode: mode)
+    public func forward(_ images: Tensor, mode: Mode) throws -> ReIDOutput {
+        let map = try backbone.forward(images, mode: mode, pool: pool)
+        let out = try head.forward(map, mode: mode)
         if mode == .inference { pool.give(map) }
         return out
     }
 
+    /// Sums batch statistics over every rank (SyncBN) when set; nil computes them per rank.
+    public func setStatisticsReducer(_ reducer: StatisticsReducer?) {
+        for u in backbone.units { u.statisticsReducer = reducer }
+        head.statisticsReducer = reducer
+    }
+
     /// Writes every parameter gradient from the loss gradients of the last training
     /// forward (each may be nil; the given tensors are overwritten).
-    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor? = nil, dLogits: Tensor?) {
-        let dMap = head.backward(dFeatures: dFeatures, dEmbeddings: dEmbeddings, dLogits: dLogits, pool: pool)
-        backbone.backward(dMap, pool: pool)
+    public func backward(dFeatures: Tensor?, dEmbeddings: Tensor? = nil, dLogits: Tensor?) throws {
+        let dMap = try head.backward(dFeatures: dFeatures, dEmbeddings: dEmbeddings, dLogits: dLogits, pool: pool)
+        try backbone.backward(dMap, pool: pool)
         pool.give(dMap)
     }
 }

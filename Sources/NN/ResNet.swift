@@ -47,10 +47,10 @@ public final class ResNet {
 
     /// images: (N, H, W, 3) -> feature map (N, H', W', D). In training it belongs to the
     /// last block; in inference it comes from `pool` and the caller gives it back.
-    public func forward(_ images: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
+    public func forward(_ images: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
         require(images.layout == .nhwc && images.shape.count == 4 && images.shape[3] == 3,
                      "ResNet.forward: expected images (N, H, W, 3) in nhwc, got \(images.layout) \(images.shape)")
-        let s = stem.forward(images, mode: mode, pool: pool)
+        let s = try stem.forward(images, mode: mode, pool: pool)
         let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
         let bytes = Pooling.workspaceBytes(g)
         var h: Tensor
@@ -70,7 +70,7 @@ public final class ResNet {
         }
         for stage in blocks {
             for block in stage {
-                let next = block.forward(h, mode: mode, pool: pool)
+                let next = try block.forward(h, mode: mode, pool: pool)
                 if mode == .inference { pool.give(h) }
                 h = next
             }
@@ -79,11 +79,11 @@ public final class ResNet {
     }
 
     /// dMap: gradient of the feature map (overwritten). Writes every parameter gradient.
-    public func backward(_ dMap: Tensor, pool: TensorPool) {
+    public func backward(_ dMap: Tensor, pool: TensorPool) throws {
         var g = dMap
         for stage in blocks.reversed() {
             for block in stage.reversed() {
-                let next = block.backward(g, pool: pool)
+                let next = try block.backward(g, pool: pool)
                 if g !== dMap { pool.give(g) }
                 g = next
             }
@@ -92,7 +92,7 @@ public final class ResNet {
         let ds = pool.take(pg.inputShape, .nhwc)
         Pooling.maxBackward(pg, dy: g, workspace: trainingWorkspace!, dx: ds)
         if g !== dMap { pool.give(g) }
-        _ = stem.backward(ds, pool: pool)
+        _ = try stem.backward(ds, pool: pool)
         pool.give(ds)
     }
 }

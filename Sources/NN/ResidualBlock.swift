@@ -39,14 +39,14 @@ public final class ResidualBlock {
 
     /// x: (N, H, W, C) -> (N, H', W', K). In inference the output comes from `pool`
     /// (the caller gives it back, and gives back x when done with it).
-    public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) -> Tensor {
+    public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
         var h = x
         for u in units {
-            let next = u.forward(h, mode: mode, pool: pool)
+            let next = try u.forward(h, mode: mode, pool: pool)
             if mode == .inference && h !== x { pool.give(h) }
             h = next
         }
-        let shortcut = downsample?.forward(x, mode: mode, pool: pool) ?? x
+        let shortcut = try downsample?.forward(x, mode: mode, pool: pool) ?? x
         require(h.shape == shortcut.shape,
                      "\(units[0].convName): branch \(h.shape) and shortcut \(shortcut.shape) differ")
         Elementwise.add(h, shortcut, into: h, relu: true)
@@ -56,17 +56,17 @@ public final class ResidualBlock {
     }
 
     /// dy: gradient of the block output; it is overwritten. Returns dx from the pool.
-    public func backward(_ dy: Tensor, pool: TensorPool) -> Tensor {
+    public func backward(_ dy: Tensor, pool: TensorPool) throws -> Tensor {
         guard let output else { fatalError("\(units[0].convName): backward without forward") }
         Elementwise.reluBackward(y: output, dy: dy, dx: dy)
         var g = dy
         for u in units.reversed() {
-            let next = u.backward(g, pool: pool)!
+            let next = try u.backward(g, pool: pool)!
             if g !== dy { pool.give(g) }
             g = next
         }
         if let downsample {
-            let ds = downsample.backward(dy, pool: pool)!
+            let ds = try downsample.backward(dy, pool: pool)!
             Elementwise.add(g, ds, into: g)
             pool.give(ds)
         } else {

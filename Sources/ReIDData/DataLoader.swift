@@ -139,7 +139,10 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         let images = Tensor(shape: [indices.count, h, w, 3], layout: .nhwc)
         for (j, i) in indices.enumerated() {
             let image = try decode(i, codec: codec)
-            var rng = AugmentRandom(seed: options.seed, epoch: epoch, index: (batchIndex * 4099 + j) * world + rank)
+            // Keyed by the image's position in the global batch, so that any number of ranks
+            // augments the global batch exactly as one rank would.
+            let position = batchIndex * sampler.batchSize + rank * indices.count + j
+            var rng = AugmentRandom(seed: options.seed, epoch: epoch, index: position)
             Augmentation.apply(image, config: augment, rng: &rng, into: images.data + j * h * w * 3)
         }
         return Batch(images: images, pids: indices.map { labels[$0] }, camids: indices.map { records[$0].camid })

@@ -156,7 +156,13 @@ public struct ExperimentConfig: Sendable {
         t.checkpointEvery = try f.int("train.checkpoint_every", 10)
         t.logEvery = try f.int("train.log_every", 10)
         t.progress = try f.bool("train.progress", true)
+        t.maxIterations = try f.int("train.max_iterations", 0)
         t.seed = c.seed
+        t.distributed.syncBN = try f.bool("distributed.sync_bn", false)
+        t.distributed.syncMode = try f.choice("distributed.sync_mode", "blocking",
+                                              ["blocking": SyncMode.blocking, "overlapped": .overlapped])
+        t.distributed.bucketBytes = Int(try f.double("distributed.bucket_mb", 25) * 1_048_576)
+        t.distributed.checksumEvery = try f.int("distributed.checksum_every", 100)
         try t.validate()
         c.train = t
 
@@ -173,7 +179,6 @@ public struct ExperimentConfig: Sendable {
         c.yaml = f.yaml()
         if strict {
             f.markUsed(prefix: "prune")
-            f.markUsed(prefix: "distributed")
             f.markUsed(prefix: "scenario")
             try f.rejectUnknownKeys()
         }

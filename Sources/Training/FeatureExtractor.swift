@@ -30,10 +30,10 @@ public enum FeatureExtractor {
         var row = 0
         try SplitLoader(records: records, augment: augment, batchSize: batchSize).forEach { batch in
             let n = batch.count
-            let e = net.forward(batch.images, mode: .inference).embeddings
+            let e = try net.forward(batch.images, mode: .inference).embeddings
             (out.data + row * d).update(from: e.data, count: n * d)
             if flip {
-                let f = net.forward(flipped(batch.images), mode: .inference).embeddings
+                let f = try net.forward(flipped(batch.images), mode: .inference).embeddings
                 let dst = out.data + row * d
                 for i in 0..<(n * d) { dst[i] = (dst[i] + f.data[i]) / 2 }
             }

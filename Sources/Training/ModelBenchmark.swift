@@ -1,6 +1,8 @@
 // ModelBenchmark: images/s of a full training step (forward, ID and triplet losses,
-// backward, optimizer step) or of inference, on random data, with the process's peak
-// resident memory, for `reidprune bench train|infer`.
+// backward, gradient allreduce across ranks, optimizer step) or of inference, on random
+// data, with the share of the step spent in gradient sync and the process's peak
+// resident memory, for `reidprune bench train|infer` (under mpirun too).
+import Distributed
 import Foundation
 import NN
 import Optim
@@ -12,53 +14,74 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var arch: String
     public var height: Int
     public var width: Int
+    /// The global batch (over all ranks).
     public var batch: Int
     public var threads: Int
+    public var ranks: Int
+    public var sync: String
     public var steps: Int
     public var images_per_s: Double
     public var ms_per_step: Double
+    /// Median share of a training step spent in gradient communication.
+    public var sync_share: Double
     public var peak_rss_mb: Double
 }
 
 public enum ModelBenchmark {
     /// Runs `warmup` untimed and `steps` timed steps; reports the median step time.
+    /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
-                           batch: Int, threads: Int, steps: Int, warmup: Int = 2) throws -> ModelBenchmarkResult {
+                           batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
+                           sync: SyncMode = .blocking) throws -> ModelBenchmarkResult {
         DNNL.setThreads(threads)
+        let perRank = batch / comm.size
         let classes = max(2, batch / 4)
         let net = try ReIDNet(architecture: architecture, head: HeadConfig(bnneck: true, numClasses: training ? 751 : 0))
-        var state: UInt32 = 7
-        let images = Tensor(shape: [batch, height, width, 3], layout: .nhwc)
+        var state: UInt32 = 7 &+ UInt32(comm.rank)
+        let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count {
             state = state &* 1_664_525 &+ 1_013_904_223
             images[i] = Float(state >> 8) / Float(1 << 24) * 4 - 2
         }
-        let pids = (0..<batch).map { $0 * classes / batch }
+        let pids = (0..<perRank).map { (comm.rank * perRank + $0) * classes / batch }
         let sample = Batch(images: images, pids: pids, camids: pids.map { $0 % 6 })
-        var body: () -> Void
+        var body: () throws -> Double
         if training {
             var config = TrainerConfig()
             config.optimizer = .adam
             config.schedule = LRSchedule(base: 3.5e-4)
             config.progress = false
+            config.distributed.syncMode = sync
+            config.distributed.checksumEvery = 0
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: 751),
-                                      config: config, runDirectory: nil)
-            body = { trainer.step(sample) }
+                                      config: config, runDirectory: nil, comm: comm)
+            body = {
+                try trainer.step(sample)
+                return trainer.sync.lastSeconds
+            }
         } else {
-            body = { _ = net.forward(images, mode: .inference) }
+            body = {
+                _ = try net.forward(images, mode: .inference)
+                return 0
+            }
         }
-        for _ in 0..<warmup { body() }
-        var times: [Double] = []
+        for _ in 0..<warmup { _ = try body() }
+        var times: [Double] = [], shares: [Double] = []
         for _ in 0..<steps {
+            try comm.barrier()
             let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            let syncSeconds = try body()
+            let t = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            times.append(t)
+            shares.append(syncSeconds / t)
         }
         times.sort()
+        shares.sort()
         let median = times[times.count / 2]
         return ModelBenchmarkResult(mode: training ? "train" : "infer", arch: archName, height: height, width: width,
-                                    batch: batch, threads: threads, steps: steps,
-                                    images_per_s: Double(batch) / median, ms_per_step: median * 1e3,
+                                    batch: perRank * comm.size, threads: threads, ranks: comm.size, sync: sync.rawValue,
+                                    steps: steps, images_per_s: Double(perRank * comm.size) / median,
+                                    ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
                                     peak_rss_mb: peakResidentMegabytes())
     }
 

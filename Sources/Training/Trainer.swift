@@ -1,8 +1,12 @@
-// Trainer: the single-process training loop: forward the Siamese network over a batch,
-// the configured losses (identity cross-entropy on the logits, batch-hard triplet,
-// contrastive and center losses on the features before BNNeck), backward, optimizer
-// step; the learning-rate schedule per iteration, a progress bar, JSON-lines metrics and
-// checkpoints in the run folder, and resuming from a checkpoint.
+// Trainer: the training loop of one rank: forward the Siamese network over this rank's
+// slice of the global batch, the configured losses (identity cross-entropy on the
+// logits; batch-hard triplet, contrastive and center losses on the features before
+// BNNeck, mined over the whole global batch by gathering every rank's features),
+// backward, gradient allreduce, optimizer step; the learning-rate schedule per
+// iteration; on the root, a progress bar, JSON-lines metrics and checkpoints. Each
+// rank's loss gradients are those of the global-batch loss, so the summed gradients of
+// N ranks equal one rank's on the whole batch.
+import Distributed
 import Foundation
 import NN
 import Optim
@@ -32,8 +36,14 @@ public final class Trainer {
     public let runDirectory: String?
     public let log: MetricsLog?
     private var dLogits = ActivationBuffer(), dFeatures = ActivationBuffer(), scratch = ActivationBuffer()
+    public let comm: Communicator
+    public let sync: GradientSync
+    private let reducer: CommunicatorReducer
+    /// Seconds of the last step, and of it in gradient communication.
+    public private(set) var lastStepSeconds = 0.0
 
-    public init(net: ReIDNet, source: BatchSource, config: TrainerConfig, runDirectory: String?) throws {
+    public init(net: ReIDNet, source: BatchSource, config: TrainerConfig, runDirectory: String?,
+                comm: Communicator = LocalCommunicator()) throws {
         try config.validate()
         guard net.headConfig.numClasses == source.numClasses || config.crossEntropyWeight == 0 else {
             throw ConfigError("the classifier has \(net.headConfig.numClasses) classes but the data has "
@@ -42,7 +52,12 @@ public final class Trainer {
         self.net = net
         self.config = config
         self.source = source
-        self.runDirectory = runDirectory
+        self.comm = comm
+        self.runDirectory = comm.isRoot ? runDirectory : nil
+        sync = GradientSync(store: net.store, comm: comm, mode: config.distributed.syncMode,
+                            bucketBytes: config.distributed.bucketBytes)
+        reducer = CommunicatorReducer(comm)
+        net.setStatisticsReducer(config.distributed.syncBN ? reducer : nil)
         let policy = DecayPolicy(weightDecay: config.weightDecay, decayNormAndBias: config.decayNormAndBias)
         let lr = Float(config.schedule.rate(at: 0))
         switch config.optimizer {
@@ -57,75 +72,167 @@ public final class Trainer {
         centerLoss = config.centerWeight > 0
             ? CenterLoss(numClasses: source.numClasses, dim: net.head.outputDim, seed: config.seed) : nil
         state.rng = SeededRandom(seed: config.seed)
-        if let runDirectory {
+        var failure = ""
+        var log: MetricsLog?
+        if let runDirectory = self.runDirectory {
             do {
                 try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+                log = try MetricsLog(path: runDirectory + "/metrics.jsonl")
             } catch {
-                throw ConfigError("\(runDirectory): cannot create the run folder: \(error.localizedDescription)")
+                failure = "\(runDirectory): cannot create the run folder or its metrics log: \(error)"
             }
-            log = try MetricsLog(path: runDirectory + "/metrics.jsonl")
-        } else {
-            log = nil
         }
+        self.log = log
+        // Every rank learns whether the root could set up, so none waits for a root that failed.
+        failure = try comm.broadcast(string: failure)
+        if !failure.isEmpty { throw ConfigError(failure) }
+        try broadcastModel()
+        try verifyConsistency(when: "at start")
     }
 
     /// Path of the checkpoint the run writes and resumes from.
     public var checkpointPath: String? { runDirectory.map { $0 + "/checkpoint.safetensors" } }
 
-    /// Continues from a checkpoint (model, optimizer, schedule position, RNG).
+    /// Continues from a checkpoint (model, optimizer, schedule position, RNG): the root
+    /// reads it and every rank receives it, so only the root needs the file.
+    /// - Important: Collective — every rank calls this, in the same order.
     public func resume(from path: String) throws {
-        state = try Checkpoint.load(from: path, net: net, optimizer: optimizer, centerLoss: centerLoss)
+        var failure = ""
+        if comm.isRoot {
+            do {
+                state = try Checkpoint.load(from: path, net: net, optimizer: optimizer, centerLoss: centerLoss)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        failure = try comm.broadcast(string: failure)
+        if !failure.isEmpty { throw ConfigError(failure) }
+        try broadcastModel(includingMoments: true)
+        let encoded = try comm.broadcast(string: String(decoding: try JSONEncoder().encode(state), as: UTF8.self))
+        state = try JSONDecoder().decode(TrainingState.self, from: Data(encoded.utf8))
+        optimizer.stepCount = state.optimizerSteps
+        try verifyConsistency(when: "after resuming")
     }
 
-    /// Writes the run's checkpoint now.
+    /// Writes the run's checkpoint now (BN running statistics averaged over ranks first).
+    /// - Important: Collective — every rank calls this, in the same order.
     public func saveCheckpoint() throws {
-        guard let checkpointPath else { return }
+        try averageRunningStatistics()
         state.optimizerSteps = optimizer.stepCount
+        guard let checkpointPath else { return }
         try Checkpoint.save(to: checkpointPath, net: net, optimizer: optimizer, state: state, centerLoss: centerLoss)
     }
 
-    /// One step on one batch: forward, losses, backward, optimizer update.
+    /// The root's parameters and buffers (and optimizer moments) on every rank.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func broadcastModel(includingMoments: Bool = false) throws {
+        guard comm.size > 1 else { return }
+        let s = net.store
+        try comm.broadcast(s.parameters, count: s.parameterCapacity, root: 0)
+        try comm.broadcast(s.buffers, count: s.bufferCapacity, root: 0)
+        if includingMoments {
+            for name in optimizer.momentNames { try comm.broadcast(s.moment(name), count: s.parameterCapacity, root: 0) }
+        }
+        if let centerLoss { try comm.broadcast(centerLoss.centers.data, count: centerLoss.centers.count, root: 0) }
+    }
+
+    /// BN running statistics averaged over ranks (they differ without SyncBN).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func averageRunningStatistics() throws {
+        guard comm.size > 1 else { return }
+        let s = net.store
+        for (i, slot) in s.bufferSlots.enumerated() where s.bufferRoles[i] != .batchCount {
+            try comm.allreduce(s.buffers + slot.offset, count: slot.count, op: .average)
+        }
+    }
+
+    /// Compares a checksum of parameters and buffers across ranks; a mismatch names the
+    /// ranks and the first slot that differs.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func verifyConsistency(when: String) throws {
+        guard comm.size > 1 else { return }
+        let c = net.store.checksum()
+        let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)),
+                                             Int(bitPattern: UInt(c.weighted.bitPattern))])
+        guard sums.contains(where: { $0 != sums[0] }) else { return }
+        let slots = try comm.allgather(floats: net.store.slotChecksums().map { Float($0) })
+        let names = net.store.parameterSlots.map(\.name) + net.store.bufferSlots.map(\.name)
+        let bad = (1..<sums.count).filter { sums[$0] != sums[0] }
+        let first = names.indices.first { i in bad.contains { slots[$0][i] != slots[0][i] } }
+        throw CommunicationError("replicas diverged \(when): ranks \(bad.map(String.init).joined(separator: ", ")) differ "
+                                 + "from rank 0" + (first.map { ", first in '\(names[$0])'" } ?? ""))
+    }
+
+    /// One step on this rank's slice of a global batch: forward, losses of the global
+    /// batch, backward, gradient allreduce, optimizer update.
+    /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
-    public func step(_ batch: Batch, epochProgress: Double? = nil) -> StepMetrics {
+    public func step(_ batch: Batch, epochProgress: Double? = nil) throws -> StepMetrics {
+        let stepStart = DispatchTime.now().uptimeNanoseconds
         let epochPosition = epochProgress ?? Double(state.epoch)
         let lr = config.schedule.rate(at: epochPosition)
         optimizer.learningRate = Float(lr)
-        let out = net.forward(batch.images, mode: .training)
+        let out = try net.forward(batch.images, mode: .training)
         let n = batch.count, d = out.features.shape[1]
+        // The global batch: every rank's features and labels, this rank's rows at `offset`.
+        let counts = try comm.allgather(ints: [n]).map { $0[0] }
+        let total = counts.reduce(0, +), offset = counts[..<comm.rank].reduce(0, +)
         var m = StepMetrics(loss: 0, crossEntropy: 0, triplet: 0, contrastive: 0, center: 0, accuracy: 0,
                             learningRate: lr)
         var gl: Tensor?
+        var local = [0.0, 0.0]  // cross-entropy sum, correct predictions
         if config.crossEntropyWeight > 0, let logits = out.logits {
             let g = dLogits.get([n, logits.shape[1]])
-            m.crossEntropy = CrossEntropyLoss(epsilon: config.labelSmoothing)(logits: logits, labels: batch.pids,
-                                                                             gradient: g)
-            scale(g, config.crossEntropyWeight)
-            m.accuracy = Trainer.accuracy(logits, batch.pids)
+            let ce = CrossEntropyLoss(epsilon: config.labelSmoothing)(logits: logits, labels: batch.pids, gradient: g)
+            scale(g, config.crossEntropyWeight * Float(n) / Float(total))
+            local = [ce * Double(n), Trainer.accuracy(logits, batch.pids) * Double(n)]
             gl = g
         }
+        try local.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 2, op: .sum) }
+        m.crossEntropy = local[0] / Double(total)
+        m.accuracy = local[1] / Double(total)
         let gf = dFeatures.get([n, d])
         gf.zero()
-        let tmp = scratch.get([n, d])
-        if config.tripletWeight > 0 {
-            m.triplet = TripletLoss(margin: config.tripletMargin, softMargin: config.softMargin)(
-                features: out.features, labels: batch.pids, gradient: tmp).loss
-            axpy(gf, tmp, config.tripletWeight)
-        }
-        if config.contrastiveWeight > 0 {
-            m.contrastive = ContrastiveLoss(margin: config.contrastiveMargin)(features: out.features,
-                                                                              labels: batch.pids, gradient: tmp)
-            axpy(gf, tmp, config.contrastiveWeight)
-        }
-        if let centerLoss {
-            m.center = centerLoss(features: out.features, labels: batch.pids, gradient: tmp)
-            axpy(gf, tmp, config.centerWeight)
+        let metric = config.tripletWeight > 0 || config.contrastiveWeight > 0 || centerLoss != nil
+        if metric {
+            let features: Tensor, labels: [Int]
+            if comm.size > 1 {
+                features = Tensor(shape: [total, d], layout: .nc, values: try comm.allgather(floats: out.features.toArray()).flatMap { $0 })
+                labels = try comm.allgather(ints: batch.pids).flatMap { $0 }
+            } else {
+                (features, labels) = (out.features, batch.pids)
+            }
+            let tmp = scratch.get([total, d])
+            let own = { (weight: Float) in
+                let src = tmp.data + offset * d
+                for i in 0..<(n * d) { gf[i] += weight * src[i] }
+            }
+            if config.tripletWeight > 0 {
+                m.triplet = TripletLoss(margin: config.tripletMargin, softMargin: config.softMargin)(
+                    features: features, labels: labels, gradient: tmp).loss
+                own(config.tripletWeight)
+            }
+            if config.contrastiveWeight > 0 {
+                m.contrastive = ContrastiveLoss(margin: config.contrastiveMargin)(features: features, labels: labels,
+                                                                                  gradient: tmp)
+                own(config.contrastiveWeight)
+            }
+            if let centerLoss {
+                m.center = centerLoss(features: features, labels: labels, gradient: tmp)
+                own(config.centerWeight)
+            }
         }
         m.loss = Double(config.crossEntropyWeight) * m.crossEntropy + Double(config.tripletWeight) * m.triplet
             + Double(config.contrastiveWeight) * m.contrastive + Double(config.centerWeight) * m.center
-        net.backward(dFeatures: gf, dLogits: gl)
+        sync.beginBackward()
+        try net.backward(dFeatures: gf, dLogits: gl)
+        try sync.finishBackward()
         optimizer.step()
         centerLoss?.step(learningRate: config.centerLearningRate)
         state.iteration += 1
+        let every = config.distributed.checksumEvery
+        if every > 0 && state.iteration % every == 0 { try verifyConsistency(when: "at iteration \(state.iteration)") }
+        lastStepSeconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
         return m
     }
 
@@ -133,19 +240,21 @@ public final class Trainer {
     /// showing progress; `afterEpoch` runs after each epoch with the epochs completed
     /// (evaluation, for example).
     public func train(afterEpoch: ((Int) throws -> Void)? = nil) throws {
-        let bar = ProgressBar(enabled: config.progress)
+        let bar = ProgressBar(enabled: config.progress && comm.isRoot)
         let perEpoch = source.batchesPerEpoch
         while state.epoch < config.epochs {
+            if config.maxIterations > 0 && state.iteration >= config.maxIterations { break }
             source.startEpoch(state.epoch)
             let start = Date()
             var images = 0, lossSum = 0.0
             for i in 0..<perEpoch {
+                if config.maxIterations > 0 && state.iteration >= config.maxIterations { break }
                 let batch = try source.next()
-                let m = step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
+                let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
                 images += batch.count
                 lossSum += m.loss
                 let elapsed = Date().timeIntervalSince(start)
-                let rate = Double(images) / max(elapsed, 1e-9)
+                let rate = Double(images * comm.size) / max(elapsed, 1e-9)
                 let remaining = Double(perEpoch - i - 1 + (config.epochs - state.epoch - 1) * perEpoch)
                     * elapsed / Double(i + 1)
                 bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
@@ -154,7 +263,8 @@ public final class Trainer {
                     log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
                                 "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
                                 "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
-                                "lr": m.learningRate, "images_per_s": rate])
+                                "lr": m.learningRate, "images_per_s": rate, "sync_seconds": sync.lastSeconds,
+                                "step_seconds": lastStepSeconds])
                 }
             }
             state.epoch += 1
@@ -165,6 +275,7 @@ public final class Trainer {
                 try saveCheckpoint()
             }
         }
+        if config.maxIterations > 0 && state.iteration >= config.maxIterations { try saveCheckpoint() }
         bar.finish()
     }
 

@@ -36,6 +36,9 @@ public struct TrainerConfig: Codable, Sendable {
     public var seed: UInt64 = 1
     /// Show a progress bar on stderr when it is a terminal.
     public var progress = true
+    /// Stop after this many iterations in total (0: run every epoch); for smoke tests.
+    public var maxIterations = 0
+    public var distributed = DistributedOptions()
 
     public init() {}
 
@@ -54,6 +57,20 @@ public struct TrainerConfig: Codable, Sendable {
                  "at least one loss must have a positive weight")
         try need(checkpointEvery >= 0 && logEvery >= 1, "checkpoint_every/log_every", "must be non-negative / positive")
     }
+}
+
+/// How ranks cooperate during training.
+public struct DistributedOptions: Codable, Sendable {
+    /// Sum BN batch statistics over all ranks.
+    public var syncBN = false
+    /// How gradients are allreduced: blocking after backward (measured faster on one
+    /// node) or overlapped with backward (for clusters with network hardware).
+    public var syncMode = SyncMode.blocking
+    public var bucketBytes = 25 << 20
+    /// Compare a parameter checksum across ranks every this many steps (0: only at start
+    /// and after structural changes).
+    public var checksumEvery = 100
+    public init() {}
 }
 
 public struct ConfigError: Error, CustomStringConvertible {

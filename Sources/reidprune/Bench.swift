@@ -1,6 +1,7 @@
 // `reidprune bench ...`: speed measurements (release builds only give meaningful numbers).
 import ArgumentParser
 import Foundation
+import Distributed
 import NN
 import Tensors
 import ReIDEval
@@ -79,6 +80,7 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Threads for oneDNN.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
     @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
+    @Option(help: "Gradient sync across ranks: blocking or overlapped.") var sync = "blocking"
     @Flag(help: "One JSON object instead of a line of text.") var json = false
 
     func validate() throws {
@@ -91,16 +93,27 @@ struct ModelBenchOptions: ParsableArguments {
     }
 
     func run(training: Bool) throws {
+        guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be blocking or overlapped") }
         let architecture = ResNetArchitecture.resnet(ResNetArchitecture.Depth(name: arch)!, lastStride: lastStride)
-        let r = try ModelBenchmark.run(training: training, architecture: architecture, archName: arch, height: height,
-                                       width: width, batch: batch, threads: threads, steps: steps)
+        var result: ModelBenchmarkResult?
+        try Ranks.run { comm in
+            guard batch % comm.size == 0 else {
+                throw ValidationError("--batch \(batch) does not split over \(comm.size) ranks")
+            }
+            let r = try ModelBenchmark.run(training: training, architecture: architecture, archName: arch, height: height,
+                                           width: width, batch: batch, threads: threads, steps: steps, comm: comm,
+                                           sync: mode)
+            if comm.isRoot { result = r }
+        }
+        guard let r = result else { return }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(r), as: UTF8.self))
         } else {
-            print(String(format: "%@ %@ %dx%d batch %d, %d threads: %.2f images/s (%.1f ms/step), peak RSS %.0f MB",
-                         r.mode, r.arch, r.height, r.width, r.batch, r.threads, r.images_per_s, r.ms_per_step,
+            print(String(format: "%@ %@ %dx%d batch %d, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
+                         + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", r.mode, r.arch, r.height, r.width,
+                         r.batch, r.ranks, r.threads, r.images_per_s, r.ms_per_step, 100 * r.sync_share, r.sync,
                          r.peak_rss_mb))
         }
     }

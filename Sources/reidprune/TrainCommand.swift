@@ -15,8 +15,10 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
-        let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
-        try Experiment(config: c, log: Console.line).run(resume: !fresh)
+        try Ranks.run { comm in
+            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
+            try Experiment(config: c, comm: comm, log: Console.line).run(resume: !fresh)
+        }
     }
 }
 
@@ -30,10 +32,13 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "Overrides, key=value.") var overrides: [String] = []
 
     func run() throws {
-        let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
-        let (dataset, synthetic) = try Experiment.prepareData(c.data, log: Console.line)
-        let net = try ModelWeights.loadNet(weights)
-        let m = try Experiment(config: c).evaluate(net, dataset)
-        printMetrics(m, json: json, synthetic: synthetic)
+        try Ranks.run { comm in
+            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
+            let experiment = Experiment(config: c, comm: comm, log: Console.line)
+            let (dataset, synthetic) = try experiment.prepareData()
+            let net = try ModelWeights.loadNet(weights)
+            let m = try experiment.evaluate(net, dataset)
+            if comm.isRoot { printMetrics(m, json: json, synthetic: synthetic) }
+        }
     }
 }

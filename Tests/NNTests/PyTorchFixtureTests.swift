@@ -57,7 +57,7 @@ final class PyTorchFixtureTests: XCTestCase {
         for c in Self.cases {
             let file = try Self.fixture(c.file)
             let (net, x, _) = try makeNet(c, file)
-            let out = net.forward(x, mode: .inference)
+            let out = try net.forward(x, mode: .inference)
             try check(out.features, file, "eval.features", tolerance: c.tolerance)
             try check(out.embeddings, file, "eval.embeddings", tolerance: c.tolerance)
             XCTAssertNil(out.logits)
@@ -67,7 +67,7 @@ final class PyTorchFixtureTests: XCTestCase {
     /// Forward, losses and backward in training mode; returns the net with its gradients.
     func trainStep(_ c: Case, _ file: SafetensorsFile) throws -> ReIDNet {
         let (net, x, labels) = try makeNet(c, file)
-        let out = net.forward(x, mode: .training)
+        let out = try net.forward(x, mode: .training)
         try check(out.features, file, "train.features", tolerance: c.tolerance)
         try check(out.embeddings, file, "train.embeddings", tolerance: c.tolerance)
         try check(out.logits!, file, "train.logits", tolerance: c.tolerance)
@@ -77,7 +77,7 @@ final class PyTorchFixtureTests: XCTestCase {
         let tri = TripletLoss(margin: 0.3)(features: out.features, labels: labels, gradient: dFeatures).loss
         XCTAssertEqual(ce, Double(try file.floats("loss.ce")[0]), accuracy: c.tolerance * max(1, ce), c.file)
         XCTAssertEqual(tri, Double(try file.floats("loss.triplet")[0]), accuracy: c.tolerance * max(1, tri), c.file)
-        net.backward(dFeatures: dFeatures, dLogits: dLogits)
+        try net.backward(dFeatures: dFeatures, dLogits: dLogits)
         return net
     }
 

@@ -41,9 +41,9 @@ final class TrainerTests: XCTestCase {
         config.progress = false
         let trainer = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4),
                                   config: config, runDirectory: nil)
-        let first = trainer.step(batch).loss
+        let first = try trainer.step(batch).loss
         var last = first
-        for _ in 0..<150 { last = trainer.step(batch).loss }
+        for _ in 0..<150 { last = try trainer.step(batch).loss }
         XCTAssertLessThan(last, 0.05 * first, "loss went from \(first) to \(last)")
     }
 

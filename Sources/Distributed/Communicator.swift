@@ -1,0 +1,107 @@
+// Communicator: what ranks exchange during data-parallel training, independent of the
+// transport: allreduce, reduce to the root, broadcast, gather and allgather of bytes,
+// barrier, and a non-blocking allreduce for overlapping communication with backward.
+// Implemented by LocalCommunicator (one rank), ThreadCommunicator (ranks as threads, for
+// tests) and the Open MPI communicator in DistributedMPI.
+
+public enum ReduceOp: Sendable {
+    case sum
+    /// The sum divided by the number of ranks.
+    case average
+    case max
+}
+
+public struct CommunicationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// A non-blocking collective in flight.
+public protocol PendingCollective: AnyObject {
+    /// Lets the transport make progress; true once the result is in place.
+    func test() throws -> Bool
+    /// Waits for completion.
+    func wait() throws
+}
+
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// The rank among the ranks on this node.
+    var localRank: Int { get }
+
+    /// - Important: Collective — every rank calls this, in the same order.
+    func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws
+    /// - Important: Collective — every rank calls this, in the same order.
+    func allreduce(_ buffer: UnsafeMutablePointer<Double>, count: Int, op: ReduceOp) throws
+    /// Starts an in-place allreduce; the buffer must stay untouched until it completes.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws -> PendingCollective
+    /// In place at the root; other ranks' buffers are left as they were.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func reduceToRoot(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws
+    /// - Important: Collective — every rank calls this, in the same order.
+    func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
+    /// Every rank ends with the root's bytes (their length need not be known in advance).
+    /// - Important: Collective — every rank calls this, in the same order.
+    func broadcast(_ bytes: [UInt8], root: Int) throws -> [UInt8]
+    /// Every rank's bytes, in rank order, on every rank.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func allgather(_ bytes: [UInt8]) throws -> [[UInt8]]
+    /// Every rank's bytes at the root (nil elsewhere).
+    /// - Important: Collective — every rank calls this, in the same order.
+    func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
+    /// - Important: Collective — every rank calls this, in the same order.
+    func barrier() throws
+}
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    /// Allgather of Float arrays.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func allgather(floats: [Float]) throws -> [[Float]] {
+        try allgather(floats.withUnsafeBytes { Array($0) }).map { bytes in
+            bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+    }
+
+    /// Allgather of Int arrays.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func allgather(ints: [Int]) throws -> [[Int]] {
+        try allgather(ints.map(Int64.init).withUnsafeBytes { Array($0) }).map { bytes in
+            bytes.withUnsafeBytes { $0.bindMemory(to: Int64.self).map(Int.init) }
+        }
+    }
+
+    /// Broadcast of a Codable value from the root.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func broadcast(string: String, root: Int = 0) throws -> String {
+        String(decoding: try broadcast(Array(string.utf8), root: root), as: UTF8.self)
+    }
+}
+
+/// A world of one: every collective is the identity.
+public final class LocalCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public var localRank: Int { 0 }
+
+    final class Done: PendingCollective {
+        func test() throws -> Bool { true }
+        func wait() throws {}
+    }
+
+    public func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws {}
+    public func allreduce(_ buffer: UnsafeMutablePointer<Double>, count: Int, op: ReduceOp) throws {}
+    public func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws -> PendingCollective {
+        Done()
+    }
+    public func reduceToRoot(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws {}
+    public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
+    public func broadcast(_ bytes: [UInt8], root: Int) throws -> [UInt8] { bytes }
+    public func allgather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
+    public func barrier() throws {}
+}

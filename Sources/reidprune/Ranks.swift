@@ -1,0 +1,28 @@
+// Ranks: how the command line runs an action on every MPI rank: the communicator of
+// this process (a world of one without mpirun), output on the root only, and a failure
+// on any rank reported with its rank and turned into the end of the whole job.
+import Distributed
+import DistributedMPI
+import Foundation
+
+enum Ranks {
+    /// Runs `body` with this process's communicator. An error on a rank of a multi-rank
+    /// job is printed with the rank and aborts every rank (the launcher exits non-zero);
+    /// on a single rank it is rethrown for the usual error message.
+    static func run(_ body: (Communicator) throws -> Void) throws {
+        let comm = try MPICommunicator.shared()
+        do {
+            try body(comm)
+        } catch {
+            guard comm.size > 1 else { throw error }
+            FileHandle.standardError.write(Data("reidprune: rank \(comm.rank) of \(comm.size) failed: \(error)\n".utf8))
+            comm.abort(code: 1)
+        }
+    }
+
+    /// A line on stdout from the root only.
+    static func rootLine(_ comm: Communicator) -> (String) -> Void {
+        let root = comm.isRoot
+        return { if root { Console.line($0) } }
+    }
+}
