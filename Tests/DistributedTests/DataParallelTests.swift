@@ -1,0 +1,96 @@
+// Data-parallel training equals single-rank training: with SyncBN, 3 steps on 2 or 3
+// ranks (in-process, on threads) end with the parameters of 3 steps on 1 rank over the
+// same global batch; the gradient buckets cover the buffer; a diverged replica is named.
+import Distributed
+import Foundation
+import NN
+import Optim
+import ReIDData
+import Tensors
+import TestSupport
+import Training
+import XCTest
+
+final class DataParallelTests: XCTestCase {
+    /// A global batch of 12 images: 6 identities x 2.
+    static func globalBatch(step: Int) -> Batch {
+        var rng = TestRandom(seed: 100 + UInt64(step))
+        let images = rng.tensor([12, 64, 32, 3], .nhwc)
+        let pids = (0..<12).map { $0 / 2 }
+        return Batch(images: images, pids: pids, camids: pids.map { $0 % 2 })
+    }
+
+    static func slice(_ b: Batch, rank: Int, world: Int) -> Batch {
+        let per = b.count / world, size = 64 * 32 * 3
+        let t = Tensor(shape: [per, 64, 32, 3], layout: .nhwc)
+        t.data.update(from: b.images.data + rank * per * size, count: per * size)
+        return Batch(images: t, pids: Array(b.pids[(rank * per)..<((rank + 1) * per)]),
+                     camids: Array(b.camids[(rank * per)..<((rank + 1) * per)]))
+    }
+
+    static func config(sync: SyncMode = .blocking) -> TrainerConfig {
+        var c = TrainerConfig()
+        c.optimizer = .sgd
+        c.schedule = LRSchedule(base: 0.05)
+        c.progress = false
+        c.distributed.syncBN = true
+        c.distributed.syncMode = sync
+        c.distributed.checksumEvery = 1
+        c.distributed.bucketBytes = 64 << 10  // several buckets even for a tiny network
+        return c
+    }
+
+    /// Parameters and buffers after 3 steps on `world` ranks (rank 0's copy).
+    static func train(world: Int, sync: SyncMode = .blocking) throws -> [Float] {
+        let lock = NSLock()
+        nonisolated(unsafe) var out: [Float] = []
+        try ThreadWorld(size: world).run { rank, comm in
+            let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 6),
+                                  seed: 7 + UInt64(rank))  // different seeds: the root's weights must be broadcast
+            let batches = (0..<3).map { slice(globalBatch(step: $0), rank: rank, world: world) }
+            let trainer = try Trainer(net: net, source: FixedBatchSource(batches: batches, numClasses: 6),
+                                      config: config(sync: sync), runDirectory: nil, comm: comm)
+            for b in batches { try trainer.step(b) }
+            if rank == 0 {
+                let s = net.store
+                lock.lock()
+                out = Array(UnsafeBufferPointer(start: s.parameters, count: s.parameterCapacity))
+                    + Array(UnsafeBufferPointer(start: s.buffers, count: s.bufferCapacity))
+                lock.unlock()
+            }
+        }
+        return out
+    }
+
+    func testTwoAndThreeRanksWithSyncBNMatchOneRank() throws {
+        let one = try Self.train(world: 1)
+        for world in [2, 3] {
+            let many = try Self.train(world: world)
+            XCTAssertLessThanOrEqual(relativeError(many, one), 1e-5, "\(world) ranks")
+        }
+        let overlapped = try Self.train(world: 2, sync: .overlapped)
+        XCTAssertLessThanOrEqual(relativeError(overlapped, one), 1e-5, "overlapped gradient sync")
+    }
+
+    func testBucketsCoverTheGradientBufferFromTheEnd() throws {
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 8), head: HeadConfig(bnneck: true, numClasses: 6))
+        let sync = GradientSync(store: net.store, comm: LocalCommunicator(), mode: .blocking, bucketBytes: 100 << 10)
+        XCTAssertGreaterThan(sync.buckets.count, 3)
+        XCTAssertEqual(sync.buckets.first?.upperBound, net.store.parameterCapacity, "the head's bucket comes first")
+        XCTAssertEqual(sync.buckets.last?.lowerBound, 0)
+        for (a, b) in zip(sync.buckets, sync.buckets.dropFirst()) { XCTAssertEqual(b.upperBound, a.lowerBound) }
+    }
+
+    func testDivergedReplicaIsNamed() {
+        XCTAssertThrowsError(try ThreadWorld(size: 2).run { rank, comm in
+            let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 6))
+            let batch = Self.slice(Self.globalBatch(step: 0), rank: rank, world: 2)
+            let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [batch], numClasses: 6),
+                                      config: Self.config(), runDirectory: nil, comm: comm)
+            if rank == 1 { net.store.parameter(net.store.lookup("layer2.1.conv1.weight")!.index)[3] += 1 }
+            try trainer.verifyConsistency(when: "in the test")
+        }) { error in
+            XCTAssertTrue("\(error)".contains("ranks 1 differ from rank 0, first in 'layer2.1.conv1.weight'"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,142 @@
+// Multi-process runs of the built executable under mpirun: 3 training steps with SyncBN
+// on 2 and 3 ranks (oversubscribed) end with the parameters of 1 rank on the same global
+// batch, with checksums compared at every step; a rank that dies ends the whole job
+// within seconds, non-zero, naming the rank.
+import Foundation
+import NN
+import TestSupport
+import XCTest
+
+final class MPILaunchTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        try XCTSkipIf(Self.which("mpirun") == nil, "mpirun is not installed (launch/setup installs openmpi-bin)")
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-mpi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let config = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data:
+              root: \(dir.path)/data
+              synth: {domain: mall, ids: 12, cameras: 2, images_per_id: 6, seed: 3, height: 64, width: 32}
+              height: 64
+              width: 32
+              identities: 6
+              instances: 2
+              workers: 1
+            train: {epochs: 1, max_iterations: 3, optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
+            distributed: {sync_bn: true, checksum_every: 1}
+            eval: {batch_size: 32}
+            """
+        try config.write(to: dir.appendingPathComponent("tiny.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws { if let dir { try? FileManager.default.removeItem(at: dir) } }
+
+    static func which(_ tool: String) -> String? {
+        for p in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        where FileManager.default.isExecutableFile(atPath: "\(p)/\(tool)") { return "\(p)/\(tool)" }
+        return nil
+    }
+
+    /// The reidprune executable built beside this test bundle.
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("reidprune").path
+    }
+
+    static let mpiFlags = ["--allow-run-as-root", "--oversubscribe", "--mca", "pml", "ob1", "--bind-to", "none",
+                           "-x", "OMP_NUM_THREADS=1"]
+
+    /// Runs a command; returns (status, combined output).
+    @discardableResult
+    func run(_ args: [String], timeout: TimeInterval = 120) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: args[0])
+        p.arguments = Array(args.dropFirst())
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func train(ranks: Int) throws -> [String: [Float]] {
+        let runDir = dir.appendingPathComponent("run\(ranks)").path
+        let cmd = [Self.executable, "train", "--config", dir.appendingPathComponent("tiny.yaml").path, "run.dir=\(runDir)"]
+        let (status, out) = ranks == 1 ? try run(cmd)
+            : try run([Self.which("mpirun")!] + Self.mpiFlags + ["-np", "\(ranks)"] + cmd)
+        XCTAssertEqual(status, 0, "\(ranks) ranks failed:\n\(out)")
+        if ranks > 1 { XCTAssertTrue(out.contains("\(ranks) ranks, global batch 12"), out) }
+        let file = try SafetensorsFile(path: runDir + "/model.safetensors")
+        var tensors: [String: [Float]] = [:]
+        for name in file.names { tensors[name] = try file.floats(name) }
+        return tensors
+    }
+
+    func testTwoAndThreeRanksMatchOneRank() throws {
+        let one = try train(ranks: 1)
+        for ranks in [2, 3] {
+            let many = try train(ranks: ranks)
+            XCTAssertEqual(Set(many.keys), Set(one.keys))
+            let a = one.keys.sorted().flatMap { one[$0]! }, b = one.keys.sorted().flatMap { many[$0]! }
+            XCTAssertLessThanOrEqual(relativeError(b, a), 1e-5, "\(ranks) ranks vs 1")
+        }
+    }
+
+    func testKilledRankEndsTheJobNamingIt() throws {
+        let runDir = dir.appendingPathComponent("killed").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.which("mpirun")!)
+        p.arguments = Self.mpiFlags + ["-np", "2", Self.executable, "train", "--config",
+                                       dir.appendingPathComponent("tiny.yaml").path, "run.dir=\(runDir)",
+                                       "train.max_iterations=0", "train.epochs=100000"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        // Wait for training to run, then kill rank 1.
+        var victim: Int32?
+        let deadline = Date().addingTimeInterval(60)
+        while victim == nil && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            if let log = try? String(contentsOfFile: runDir + "/metrics.jsonl", encoding: .utf8), log.contains("\"epoch\"") {
+                victim = Self.rankProcess(rank: 1, marker: runDir)
+            }
+        }
+        guard let victim else {
+            p.terminate()
+            XCTFail("training did not start")
+            return
+        }
+        kill(victim, SIGKILL)
+        let killed = Date()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { p.waitUntilExit(); done.signal() }
+        if done.wait(timeout: .now() + 30) == .timedOut {
+            p.terminate()
+            XCTFail("the job hung after rank 1 died")
+            return
+        }
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(killed), 15)
+        XCTAssertTrue(out.contains("rank 1"), "the launcher names the rank:\n\(out.suffix(1500))")
+    }
+
+    /// The PID of the process of `rank` whose command line mentions `marker`.
+    static func rankProcess(rank: Int, marker: String) -> Int32? {
+        guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for pid in pids.compactMap({ Int32($0) }) {
+            guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                  String(decoding: cmd, as: UTF8.self).contains(marker),
+                  String(decoding: cmd, as: UTF8.self).contains("reidprune"),
+                  let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            if String(decoding: env, as: UTF8.self).split(separator: "\0").contains("OMPI_COMM_WORLD_RANK=\(rank)") {
+                return pid
+            }
+        }
+        return nil
+    }
+}
