@@ -10,7 +10,7 @@ import Training
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self])
+        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self])
 }
 
 struct BenchOps: ParsableCommand {
