@@ -26,15 +26,16 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
-        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Yams"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Pruning", "Yams"], swiftSettings: optimize),
         .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG"], swiftSettings: optimize),
         .target(name: "ReIDEval", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Distributed", swiftSettings: optimize),
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"], swiftSettings: optimize),
+        .target(name: "Pruning", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
-            "Tensors", "NN", "Optim", "Training", "ReIDData", "ReIDEval", "Distributed", "DistributedMPI",
+            "Tensors", "NN", "Optim", "Training", "ReIDData", "ReIDEval", "Distributed", "DistributedMPI", "Pruning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "NN", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI", "Training", "NN",
                                                              "ReIDData", "Optim", "TestSupport"]),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning", "NN", "Optim", "TestSupport"]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

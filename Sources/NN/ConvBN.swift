@@ -31,6 +31,10 @@ public final class ConvBN {
     private var input: Tensor?
     private var geometry: ConvGeometry?
     private var bnGeometry: BatchNormGeometry?
+    /// Observers for data-driven pruning criteria: the unit's output after each forward,
+    /// and (output, gradient of the output) during backward.
+    public var onForward: ((Tensor) -> Void)?
+    public var onBackward: ((Tensor, Tensor) -> Void)?
     /// When set, batch statistics are summed over every rank (SyncBN).
     public weak var statisticsReducer: StatisticsReducer?
     private var syncStats: (mean: [Double], invstd: [Double], rows: Int)?
@@ -117,6 +121,7 @@ public final class ConvBN {
                                               runningVariance: store.buffer(runningVariance), batchMean: m,
                                               batchVariance: v, momentum: momentum, reduction: reduction)
             store.buffer(batchCount)[0] += 1
+            onForward?(y)
             return y
         case .inference:
             let c = pool.take(g.outputShape, .nhwc)
@@ -124,6 +129,7 @@ public final class ConvBN {
             BatchNorm.forwardInference(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta),
                                        runningMean: store.buffer(runningMean),
                                        runningVariance: store.buffer(runningVariance), y: c)
+            onForward?(c)
             return c
         }
     }
@@ -136,6 +142,7 @@ public final class ConvBN {
             fatalError("\(convName): backward without a training forward")
         }
         let c = convOut.tensor!
+        onBackward?(bnOut.tensor!, dy)
         let dc = pool.take(g.outputShape, .nhwc)
         if let s = syncStats, let reducer = statisticsReducer {
             try SyncBatchNorm.backward(x: c, y: bnOut.tensor!, dy: dy, gamma: store.parameter(gamma), mean: s.mean,

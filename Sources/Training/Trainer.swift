@@ -172,13 +172,30 @@ public final class Trainer {
         let epochPosition = epochProgress ?? Double(state.epoch)
         let lr = config.schedule.rate(at: epochPosition)
         optimizer.learningRate = Float(lr)
+        var m = try forwardBackward(batch, synchronize: true)
+        m.learningRate = lr
+        optimizer.step()
+        centerLoss?.step(learningRate: config.centerLearningRate)
+        state.iteration += 1
+        let every = config.distributed.checksumEvery
+        if every > 0 && state.iteration % every == 0 { try verifyConsistency(when: "at iteration \(state.iteration)") }
+        lastStepSeconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+        return m
+    }
+
+    /// Forward, losses of the global batch and backward, writing this rank's gradients
+    /// (summed over ranks when `synchronize`); no update. Pruning criteria that need
+    /// gradients run this.
+    /// - Important: Collective — every rank calls this, in the same order.
+    @discardableResult
+    public func forwardBackward(_ batch: Batch, synchronize: Bool) throws -> StepMetrics {
         let out = try net.forward(batch.images, mode: .training)
         let n = batch.count, d = out.features.shape[1]
         // The global batch: every rank's features and labels, this rank's rows at `offset`.
         let counts = try comm.allgather(ints: [n]).map { $0[0] }
         let total = counts.reduce(0, +), offset = counts[..<comm.rank].reduce(0, +)
         var m = StepMetrics(loss: 0, crossEntropy: 0, triplet: 0, contrastive: 0, center: 0, accuracy: 0,
-                            learningRate: lr)
+                            learningRate: Double(optimizer.learningRate))
         var gl: Tensor?
         var local = [0.0, 0.0]  // cross-entropy sum, correct predictions
         if config.crossEntropyWeight > 0, let logits = out.logits {
@@ -224,15 +241,9 @@ public final class Trainer {
         }
         m.loss = Double(config.crossEntropyWeight) * m.crossEntropy + Double(config.tripletWeight) * m.triplet
             + Double(config.contrastiveWeight) * m.contrastive + Double(config.centerWeight) * m.center
-        sync.beginBackward()
+        if synchronize { sync.beginBackward() }
         try net.backward(dFeatures: gf, dLogits: gl)
-        try sync.finishBackward()
-        optimizer.step()
-        centerLoss?.step(learningRate: config.centerLearningRate)
-        state.iteration += 1
-        let every = config.distributed.checksumEvery
-        if every > 0 && state.iteration % every == 0 { try verifyConsistency(when: "at iteration \(state.iteration)") }
-        lastStepSeconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+        if synchronize { try sync.finishBackward() }
         return m
     }
 

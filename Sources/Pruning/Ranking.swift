@@ -1,0 +1,114 @@
+// Ranking: from scores to a PrunePlan. Layer-wise ranking removes the same share of
+// every group's channels; global ranking removes the lowest normalized scores across all
+// groups (normalizers: none, per-group L2, mean, max). Both stop at a FLOPs target (a
+// fraction of the unpruned model's) or a channel count, never take a group below its
+// floor (at least one channel, or a configured share), and can round every group's
+// width up to a multiple of 8.
+import Foundation
+import NN
+
+public enum RankingMode: String, Codable, Sendable { case global, layerwise }
+public enum Normalizer: String, Codable, CaseIterable, Sendable { case none, l2, mean, max }
+
+public struct RankingOptions: Codable, Sendable {
+    public var mode = RankingMode.global
+    public var normalizer = Normalizer.l2
+    public var scope = PruneScope.inner
+    /// Stop when the network's FLOPs are at most this fraction of `referenceFLOPs`.
+    public var targetFLOPs: Double? = 0.5
+    /// Or stop after removing this many channels.
+    public var removeChannels: Int?
+    /// FLOPs that `targetFLOPs` is a fraction of (the unpruned model's); nil: the
+    /// network being pruned.
+    public var referenceFLOPs: Int?
+    /// Each group keeps at least this share of its channels (and at least one).
+    public var floor = 0.0
+    /// Round each kept width up to a multiple of this (1: no rounding).
+    public var roundTo = 1
+    public var height = 256
+    public var width = 128
+    public init() {}
+}
+
+public enum Ranking {
+    static func flops(_ arch: ResNetArchitecture, _ o: RankingOptions) -> Int {
+        FLOPsCounter.count(arch, height: o.height, width: o.width).flops
+    }
+
+    /// Scores divided by their L2 norm.
+    public static func normalizedL2(_ s: [Double]) -> [Double] { normalized(s, .l2) }
+
+    static func normalized(_ s: [Double], _ n: Normalizer) -> [Double] {
+        let d: Double
+        switch n {
+        case .none: d = 1
+        case .l2: d = s.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        case .mean: d = s.reduce(0, +) / Double(max(s.count, 1))
+        case .max: d = s.max() ?? 1
+        }
+        return d > 0 ? s.map { $0 / d } : s
+    }
+
+    /// A plan for `net` from per-group scores (indexed like `map.groups`).
+    public static func plan(scores: [[Double]], net: ReIDNet, map: GroupMap, options o: RankingOptions,
+                            criterion: String) throws -> PrunePlan {
+        let arch = net.architecture
+        let prunable = Set(map.prunable(o.scope))
+        let before = flops(arch, o)
+        let target = o.targetFLOPs.map { Int(Double(o.referenceFLOPs ?? before) * $0) }
+        guard target != nil || o.removeChannels != nil else { throw PruningError("ranking needs a FLOPs target or a channel count") }
+        if let t = o.targetFLOPs, !(t > 0 && t <= 1) { throw PruningError("target FLOPs must be in (0, 1], got \(t)") }
+        let floors = map.groups.map { max(1, Int((Double($0.channels) * o.floor).rounded(.up))) }
+        // Order of each group's channels from least to most important (ties: lower index first).
+        let order = scores.map { s in s.indices.sorted { s[$0] < s[$1] || (s[$0] == s[$1] && $0 < $1) } }
+        var counts = map.groups.map(\.channels)
+        func done(_ removed: Int) -> Bool {
+            if let target { return flops(arch.withGroupCounts(counts, map: map), o) <= target }
+            return removed >= o.removeChannels!
+        }
+        switch o.mode {
+        case .global:
+            var candidates: [(Double, Int, Int)] = []  // (normalized score, group, rank within group)
+            for g in prunable {
+                let n = normalized(scores[g], o.normalizer)
+                for (r, c) in order[g].enumerated() { candidates.append((n[c], g, r)) }
+            }
+            candidates.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+            var removed = 0
+            for (_, g, _) in candidates {
+                if done(removed) { break }
+                if counts[g] <= floors[g] { continue }
+                counts[g] -= 1
+                removed += 1
+            }
+        case .layerwise:
+            func apply(_ ratio: Double) -> [Int] {
+                map.groups.indices.map { g in
+                    prunable.contains(g) ? max(floors[g], map.groups[g].channels - Int((ratio * Double(map.groups[g].channels)).rounded())) : map.groups[g].channels
+                }
+            }
+            var lo = 0.0, hi = 1.0
+            for _ in 0..<40 {
+                let mid = (lo + hi) / 2
+                counts = apply(mid)
+                let removed = zip(map.groups, counts).reduce(0) { $0 + $1.0.channels - $1.1 }
+                if done(removed) { hi = mid } else { lo = mid }
+            }
+            counts = apply(hi)
+        }
+        if o.roundTo > 1 {
+            for g in prunable {
+                let full = map.groups[g].channels
+                counts[g] = min(full, (counts[g] + o.roundTo - 1) / o.roundTo * o.roundTo)
+            }
+        }
+        var kept: [String: [Int]] = [:]
+        for g in prunable where counts[g] < map.groups[g].channels {
+            kept[map.groups[g].name] = Array(order[g].suffix(counts[g])).sorted()
+        }
+        let after = arch.withGroupCounts(counts, map: map)
+        return PrunePlan(before: arch, after: after, head: net.headConfig, kept: kept, criterion: criterion,
+                         ranking: "\(o.mode.rawValue)/\(o.normalizer.rawValue)/\(o.scope.rawValue)",
+                         flopsBefore: before, flopsAfter: flops(after, o))
+    }
+}

@@ -1,0 +1,119 @@
+// PruneRound: one pruning round across ranks. Every rank builds the same channel groups;
+// data criteria accumulate over each rank's own batches; the per-channel sums are
+// reduced to the root (entropy: the pooled activations are gathered), which ranks the
+// channels and encodes one PrunePlan; the plan is broadcast and every rank applies the
+// same surgery, then the ranks compare a checksum of the cut network.
+import Distributed
+import Foundation
+import NN
+import Pruning
+import ReIDData
+import Tensors
+
+public struct PruneSettings: Sendable {
+    public var criterion = CriterionKind.taylor
+    public var ranking = RankingOptions()
+    /// Batches (per rank) a data criterion accumulates over.
+    public var batches = 20
+    /// Entropy histogram bins.
+    public var bins = 32
+    /// Fold removed channels' constant outputs into consumers' BN running means.
+    public var fold = true
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+public struct PruneOutcome {
+    public var plan: PrunePlan
+    public var net: ReIDNet
+    /// Per-group scores the root ranked (empty on other ranks).
+    public var scores: [[Double]]
+}
+
+public enum PruneRound {
+    /// Scores, ranks and cuts. `batch` supplies this rank's batches for data criteria;
+    /// `trainer` runs their forward and backward (gradient criteria).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public static func run(net: ReIDNet, settings: PruneSettings, comm: Communicator, trainer: Trainer?,
+                           batch: () throws -> Batch) throws -> PruneOutcome {
+        let map = GroupMap.build(net.architecture, head: net.headConfig)
+        var scores: [[Double]] = []
+        if settings.criterion.needsData {
+            let data = DataCriterion(settings.criterion, net: net, map: map, bins: settings.bins)
+            defer { data.detach() }
+            for _ in 0..<settings.batches {
+                let b = try batch()
+                if settings.criterion.needsGradients {
+                    guard let trainer else { throw PruningError("\(settings.criterion.rawValue) needs a trainer for gradients") }
+                    try trainer.forwardBackward(b, synchronize: false)
+                } else {
+                    _ = try net.forward(b.images, mode: .inference)
+                }
+                data.batchDone(images: b.count)
+            }
+            if settings.criterion == .entropy {
+                // Every rank's pooled activations at the root, which computes the entropies.
+                var perGroup: [[Double]] = []
+                for (g, group) in map.groups.enumerated() {
+                    let all = try comm.gather(data.pooled[g].withUnsafeBytes { Array($0) }, root: 0)
+                    if let all {
+                        let values = all.flatMap { b in b.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+                        perGroup.append(DataCriterion.entropy(values, channels: group.channels, bins: settings.bins))
+                    }
+                }
+                scores = perGroup
+            } else {
+                var flat = data.sums.flatMap { $0.map { Float($0) } }
+                try flat.withUnsafeMutableBufferPointer { try comm.reduceToRoot($0.baseAddress!, count: $0.count, op: .sum) }
+                var offset = 0
+                scores = map.groups.map { g in
+                    defer { offset += g.channels }
+                    return flat[offset..<(offset + g.channels)].map(Double.init)
+                }
+                if settings.criterion == .taylor {
+                    // Molchanov et al. normalize each layer's Taylor scores by their L2 norm.
+                    scores = scores.map { Ranking.normalizedL2($0) }
+                }
+            }
+        } else if comm.isRoot {
+            scores = WeightCriterion.scores(settings.criterion, net: net, map: map, seed: settings.seed)
+        }
+        var bytes: [UInt8] = []
+        var failure = ""
+        if comm.isRoot {
+            do {
+                bytes = try Ranking.plan(scores: scores, net: net, map: map, options: settings.ranking,
+                                         criterion: settings.criterion.rawValue).encoded()
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        failure = try comm.broadcast(string: failure)
+        if !failure.isEmpty { throw PruningError(failure) }
+        bytes = try comm.broadcast(bytes, root: 0)
+        let plan = try PrunePlan.decode(bytes)
+        let cut = try Surgery.apply(plan, to: net, fold: settings.fold)
+        // Every rank must now hold the same network.
+        let c = cut.store.checksum()
+        let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)), Int(bitPattern: UInt(c.weighted.bitPattern))])
+        if let bad = sums.indices.first(where: { sums[$0] != sums[0] }) {
+            throw PruningError("after pruning, rank \(bad)'s network differs from rank 0's")
+        }
+        return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [])
+    }
+
+    /// One line per round: FLOPs, parameters, channels per group, score distribution.
+    public static func describe(_ o: PruneOutcome, height: Int, width: Int) -> [String: Any] {
+        let before = FLOPsCounter.count(o.plan.before, head: o.plan.head, height: height, width: width)
+        let after = FLOPsCounter.count(o.plan.after, head: o.plan.head, height: height, width: width)
+        let all = o.scores.flatMap { $0 }.sorted()
+        func q(_ p: Double) -> Double { all.isEmpty ? 0 : all[min(all.count - 1, Int(p * Double(all.count - 1)))] }
+        let map = GroupMap.build(o.plan.before, head: o.plan.head)
+        let counts = o.plan.counts(map)
+        let widths = Dictionary(uniqueKeysWithValues: map.groups.enumerated().map { ($1.name, counts[$0]) })
+        return ["event": "prune", "criterion": o.plan.criterion, "ranking": o.plan.ranking,
+                "gflops_before": Double(before.flops) / 1e9, "gflops_after": Double(after.flops) / 1e9,
+                "params_before": before.params, "params_after": after.params, "channels": widths,
+                "score_quantiles": [q(0), q(0.25), q(0.5), q(0.75), q(1)]]
+    }
+}
