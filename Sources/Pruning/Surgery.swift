@@ -88,14 +88,15 @@ public enum Surgery {
             guard !removed.isEmpty, let bn = group.producers.first?[1] else { continue }
             let gamma = param("\(bn).weight"), beta = param("\(bn).bias")
             let mean = buffer("\(bn).running_mean"), variance = buffer("\(bn).running_var")
-            var constant: [Int: Float] = [:]
-            for c in removed {
+            // In channel order: every rank must sum in the same order to get the same bits.
+            var constant: [(Int, Float)] = []
+            for c in removed.sorted() {
                 let k = max(0, beta[c] - gamma[c] * mean[c] / (variance[c] + 1e-5).squareRoot())
-                if k != 0 { constant[c] = k }
+                if k != 0 { constant.append((c, k)) }
             }
             guard !constant.isEmpty else { continue }
             // Consumers: convolutions whose input axis is this group.
-            for (name, axes) in map.axes where axes.1 == g && name.hasSuffix(".weight") {
+            for (name, axes) in map.axes.sorted(by: { $0.key < $1.key }) where axes.1 == g && name.hasSuffix(".weight") {
                 let convName = String(name.dropLast(".weight".count))
                 let consumerBN = convName.hasSuffix(".downsample.0")
                     ? String(convName.dropLast(2)) + ".1"

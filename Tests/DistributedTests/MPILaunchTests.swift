@@ -85,6 +85,26 @@ final class MPILaunchTests: XCTestCase {
         }
     }
 
+    func testPruningOnTwoAndThreeRanksGivesIdenticalPlans() throws {
+        _ = try train(ranks: 1)
+        let weights = dir.appendingPathComponent("run1/model.safetensors").path
+        var plans: [Data] = []
+        for ranks in [1, 2, 3] {
+            let out = dir.appendingPathComponent("pruned\(ranks)").path
+            let cmd = [Self.executable, "prune", "--config", dir.appendingPathComponent("tiny.yaml").path,
+                       "--weights", weights, "--criterion", "taylor", "--batches", "3", "--target-flops", "0.6",
+                       "--out", out + ".safetensors", "--plan", out + ".json"]
+            let (status, text) = ranks == 1 ? try run(cmd)
+                : try run([Self.which("mpirun")!] + Self.mpiFlags + ["-np", "\(ranks)"] + cmd)
+            XCTAssertEqual(status, 0, "\(ranks) ranks:\n\(text)")
+            plans.append(try Data(contentsOf: URL(fileURLWithPath: out + ".json")))
+        }
+        XCTAssertEqual(plans[1], plans[2], "2 and 3 ranks decide byte-identical plans")
+        XCTAssertEqual(plans[0], plans[1], "and the same as one rank over the same global batches")
+        let cut = try SafetensorsFile(path: dir.appendingPathComponent("pruned3.safetensors").path)
+        XCTAssertNotNil(cut.metadata["reidprune.pruning_history"])
+    }
+
     func testKilledRankEndsTheJobNamingIt() throws {
         let runDir = dir.appendingPathComponent("killed").path
         let p = Process()
