@@ -121,17 +121,47 @@ public final class ConvBN {
                                               runningVariance: store.buffer(runningVariance), batchMean: m,
                                               batchVariance: v, momentum: momentum, reduction: reduction)
             store.buffer(batchCount)[0] += 1
+            store.parametersChanged()
             onForward?(y)
             return y
         case .inference:
-            let c = pool.take(g.outputShape, .nhwc)
-            Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
-            BatchNorm.forwardInference(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta),
-                                       runningMean: store.buffer(runningMean),
-                                       runningVariance: store.buffer(runningVariance), y: c)
-            onForward?(c)
-            return c
+            return infer(x, pool: pool, into: nil)
         }
+    }
+
+    private var folded: (version: Int, weight: Tensor, bias: Tensor)?
+
+    /// The convolution with BN folded in: w' = w gamma / sigma, b' = beta - mu gamma / sigma
+    /// (recomputed only when the store changed).
+    func foldedParameters() -> (weight: Tensor, bias: Tensor) {
+        if let f = folded, f.version == store.version { return (f.weight, f.bias) }
+        let w = store.parameter(weight), g = store.parameter(gamma), b = store.parameter(beta)
+        let m = store.buffer(runningMean), v = store.buffer(runningVariance)
+        let fw = folded?.weight.shape == w.shape ? folded!.weight : Tensor(shape: w.shape, layout: .oihw)
+        let fb = folded?.bias.count == outChannels ? folded!.bias : Tensor(shape: [outChannels], layout: .x)
+        let per = w.count / outChannels
+        for k in 0..<outChannels {
+            let scale = g[k] / (v[k] + epsilon).squareRoot()
+            for t in 0..<per { fw[k * per + t] = w[k * per + t] * scale }
+            fb[k] = b[k] - m[k] * scale
+        }
+        folded = (store.version, fw, fb)
+        return (fw, fb)
+    }
+
+    /// Inference: one convolution with BN folded in and ReLU fused; with `into`, the
+    /// result is added to `into`'s values before the ReLU (the residual addition) and
+    /// written there. The output comes from `pool` unless `into` is given.
+    public func infer(_ x: Tensor, pool: TensorPool, into shortcut: Tensor?) -> Tensor {
+        var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
+                             outChannels: outChannels, kernel: kernel, stride: stride, padding: padding, bias: true)
+        g.postOps = shortcut != nil ? .sumRelu : (relu ? .relu : .none)
+        require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
+        let (w, b) = foldedParameters()
+        let y = shortcut ?? pool.take(g.outputShape, .nhwc)
+        Convolution.forward(g, x: x, weight: w, bias: b, y: y)
+        onForward?(y)
+        return y
     }
 
     /// dy: (N, H', W', K), the gradient of this unit's output (of the ReLU when fused).

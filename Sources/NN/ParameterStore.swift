@@ -128,6 +128,13 @@ public final class ParameterStore: @unchecked Sendable {
     /// Number of parameter values (trainable and frozen), padding excluded.
     public var parameterCount: Int { parameterSlots.reduce(0) { $0 + $1.count } }
 
+    /// Bumped whenever parameters or buffers change (optimizer steps, loads, training
+    /// forwards that update BN statistics), so that derived copies (BN folded into
+    /// convolutions for inference) know when to recompute.
+    public private(set) var version = 0
+
+    public func parametersChanged() { version &+= 1 }
+
     /// Called with a parameter index as soon as backward has written its gradient (the
     /// trainer starts allreducing a bucket when all of its slots are ready).
     public var onGradientReady: ((Int) -> Void)?

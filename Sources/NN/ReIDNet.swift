@@ -25,6 +25,7 @@ public final class ReIDNet {
         var rng = SeededRandom(seed: seed)
         backbone.initialize(&rng)
         self.head.initialize(&rng)
+        store.parametersChanged()
     }
 
     /// images: (N, H, W, 3) normalized -> features, embeddings and (training) logits.

@@ -71,7 +71,7 @@ public final class ResNet {
         for stage in blocks {
             for block in stage {
                 let next = try block.forward(h, mode: mode, pool: pool)
-                if mode == .inference { pool.give(h) }
+                if mode == .inference && next !== h { pool.give(h) }
                 h = next
             }
         }

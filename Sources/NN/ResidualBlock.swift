@@ -40,6 +40,7 @@ public final class ResidualBlock {
     /// x: (N, H, W, C) -> (N, H', W', K). In inference the output comes from `pool`
     /// (the caller gives it back, and gives back x when done with it).
     public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
+        if mode == .inference { return infer(x, pool: pool) }
         var h = x
         for u in units {
             let next = try u.forward(h, mode: mode, pool: pool)
@@ -53,6 +54,23 @@ public final class ResidualBlock {
         if mode == .inference && shortcut !== x { pool.give(shortcut) }
         if mode == .training { output = h }
         return h
+    }
+
+    /// Inference: the last convolution adds its result into the shortcut (the downsample's
+    /// output, or x itself, which is then the block's output) and applies the ReLU, in
+    /// one kernel. The result is x or a pool tensor; the caller gives x back unless it is
+    /// the result.
+    func infer(_ x: Tensor, pool: TensorPool) -> Tensor {
+        var h = x
+        for u in units.dropLast() {
+            let next = u.infer(h, pool: pool, into: nil)
+            if h !== x { pool.give(h) }
+            h = next
+        }
+        let shortcut = downsample?.infer(x, pool: pool, into: nil) ?? x
+        let out = units.last!.infer(h, pool: pool, into: shortcut)
+        if h !== x { pool.give(h) }
+        return out
     }
 
     /// dy: gradient of the block output; it is overwritten. Returns dx from the pool.

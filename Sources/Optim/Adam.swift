@@ -55,5 +55,6 @@ public final class Adam: Optimizer {
                 }
             }
         }
+        store.parametersChanged()
     }
 }

@@ -47,5 +47,6 @@ public final class SGD: Optimizer {
             }
         }
         stepCount += 1
+        store.parametersChanged()
     }
 }

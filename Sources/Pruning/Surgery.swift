@@ -68,6 +68,7 @@ public enum Surgery {
                 for (i, o) in keep.enumerated() { dst[i] -= shift[o] }
             }
         }
+        new.parametersChanged()
         return cut
     }
 

@@ -26,6 +26,17 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var padH: Int
     public var padW: Int
     public var hasBias: Bool
+    /// What the forward pass does after the convolution, inside the same kernel.
+    public var postOps = PostOps.none
+
+    /// Operations fused into the forward convolution (inference with BN folded in).
+    public enum PostOps: Int, Hashable, Sendable {
+        case none
+        /// y = relu(conv(x) + b)
+        case relu
+        /// y = relu(conv(x) + b + y): the residual addition, into the shortcut's values.
+        case sumRelu
+    }
 
     public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
                 kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = false) {
@@ -67,11 +78,12 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         "N\(batch) C\(inChannels) \(height)x\(width) -> K\(outChannels) k\(kernelH)x\(kernelW) s\(strideH) p\(padH)"
-            + (hasBias ? " +bias" : "")
+            + (hasBias ? " +bias" : "") + (postOps == .relu ? " +relu" : postOps == .sumRelu ? " +sum+relu" : "")
     }
 
     var keyParams: [Int] {
-        [batch, inChannels, height, width, outChannels, kernelH, kernelW, strideH, strideW, padH, padW, hasBias ? 1 : 0]
+        [batch, inChannels, height, width, outChannels, kernelH, kernelW, strideH, strideW, padH, padW, hasBias ? 1 : 0,
+         postOps.rawValue]
     }
 }
 
@@ -212,7 +224,7 @@ final class ConvPlan {
     /// ResNet-50 at 256x128 that is layer2 to layer4). A deterministic rule,
     /// so that every rank computes with the same algorithm.
     static func usesWinograd(_ g: ConvGeometry) -> Bool {
-        winogradEnabled && g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1
+        winogradEnabled && g.postOps != .sumRelu && g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1
             && g.padW == 1 && g.inChannels % 16 == 0 && g.outChannels % 16 == 0 && g.height * g.width <= ConvPlan.winogradMaxPositions
     }
 
@@ -262,11 +274,24 @@ final class ConvPlan {
         var bias = biasDesc
         var desc = dnnl_convolution_desc_t()
         let s = strides(g), p = padding(g)
+        // forward_inference would make Winograd expect pre-transformed weights (a costly
+        // reorder per call); the training descriptor transforms inside the kernel.
+        let prop = dnnl_forward_training
         let status = g.hasBias
-            ? dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &weights, &bias, &dst, s, p, p)
-            : dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, alg, &src, &weights, nil, &dst, s, p, p)
+            ? dnnl_convolution_forward_desc_init(&desc, prop, alg, &src, &weights, &bias, &dst, s, p, p)
+            : dnnl_convolution_forward_desc_init(&desc, prop, alg, &src, &weights, nil, &dst, s, p, p)
         guard status == dnnl_success else { return nil }
-        return tryMakePrimitive(&desc)
+        guard g.postOps != .none else { return tryMakePrimitive(&desc) }
+        var attr: dnnl_primitive_attr_t?
+        var ops: dnnl_post_ops_t?
+        DNNL.check(dnnl_primitive_attr_create(&attr), "creating convolution attributes")
+        DNNL.check(dnnl_post_ops_create(&ops), "creating post-ops")
+        if g.postOps == .sumRelu { DNNL.check(dnnl_post_ops_append_sum(ops, 1), "appending a sum") }
+        DNNL.check(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "appending ReLU")
+        DNNL.check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting post-ops")
+        dnnl_post_ops_destroy(ops)
+        defer { dnnl_primitive_attr_destroy(attr) }
+        return tryMakePrimitive(&desc, attr: attr)
     }
 
     /// Activations in channels-last or left to the primitive (`dnnl_format_tag_any`).

@@ -196,9 +196,10 @@ final class BoundMemory {
 }
 
 /// A primitive descriptor and primitive, or nil when oneDNN has no implementation.
-func tryMakePrimitive(_ desc: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
+func tryMakePrimitive(_ desc: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil,
+                      attr: dnnl_primitive_attr_t? = nil) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
     var pd: dnnl_primitive_desc_t?
-    guard dnnl_primitive_desc_create(&pd, desc, nil, DNNL.current.engine, hint) == dnnl_success, let pd else { return nil }
+    guard dnnl_primitive_desc_create(&pd, desc, attr, DNNL.current.engine, hint) == dnnl_success, let pd else { return nil }
     var prim: dnnl_primitive_t?
     guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else {
         dnnl_primitive_desc_destroy(pd)

@@ -6,6 +6,7 @@ import Distributed
 import Foundation
 import NN
 import Optim
+import Pruning
 import ReIDData
 import Tensors
 
@@ -83,6 +84,22 @@ public enum ModelBenchmark {
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
                                     peak_rss_mb: peakResidentMegabytes())
+    }
+
+    /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs
+    /// (of a freshly initialized network: what matters here is the widths' speed).
+    public static func prunedArchitecture(_ arch: ResNetArchitecture, fraction: Double, height: Int, width: Int,
+                                          roundTo: Int, scope: PruneScope = .inner) throws -> ResNetArchitecture {
+        let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true))
+        let map = GroupMap.build(arch, head: net.headConfig)
+        var o = RankingOptions()
+        o.targetFLOPs = fraction
+        o.height = height
+        o.width = width
+        o.roundTo = roundTo
+        o.scope = scope
+        return try Ranking.plan(scores: WeightCriterion.scores(.l1, net: net, map: map), net: net, map: map, options: o,
+                                criterion: "l1").after
     }
 
     /// VmHWM from /proc/self/status (Linux), in MB.

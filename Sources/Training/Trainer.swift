@@ -134,6 +134,7 @@ public final class Trainer {
             for name in optimizer.momentNames { try comm.broadcast(s.moment(name), count: s.parameterCapacity, root: 0) }
         }
         if let centerLoss { try comm.broadcast(centerLoss.centers.data, count: centerLoss.centers.count, root: 0) }
+        s.parametersChanged()
     }
 
     /// BN running statistics averaged over ranks (they differ without SyncBN).
@@ -144,6 +145,7 @@ public final class Trainer {
         for (i, slot) in s.bufferSlots.enumerated() where s.bufferRoles[i] != .batchCount {
             try comm.allreduce(s.buffers + slot.offset, count: slot.count, op: .average)
         }
+        s.parametersChanged()
     }
 
     /// Compares a checksum of parameters and buffers across ranks; a mismatch names the

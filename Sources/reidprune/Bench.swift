@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Distributed
 import NN
+import Pruning
 import Tensors
 import ReIDEval
 import Training
@@ -81,6 +82,10 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
     @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
     @Option(help: "Gradient sync across ranks: blocking or overlapped.") var sync = "blocking"
+    @Option(help: "Prune the model first (L1, global ranking, inner groups) to this fraction of its FLOPs.")
+    var pruneTo: Double?
+    @Option(help: "With --prune-to: round kept widths up to a multiple of this.") var roundTo = 1
+    @Option(help: "With --prune-to: inner (free groups) or all (residual groups too).") var pruneScope = "inner"
     @Flag(help: "One JSON object instead of a line of text.") var json = false
 
     func validate() throws {
@@ -94,7 +99,13 @@ struct ModelBenchOptions: ParsableArguments {
 
     func run(training: Bool) throws {
         guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be blocking or overlapped") }
-        let architecture = ResNetArchitecture.resnet(ResNetArchitecture.Depth(name: arch)!, lastStride: lastStride)
+        var architecture = ResNetArchitecture.resnet(ResNetArchitecture.Depth(name: arch)!, lastStride: lastStride)
+        if let pruneTo {
+            guard pruneTo > 0 && pruneTo <= 1 else { throw ValidationError("--prune-to must be in (0, 1]") }
+            guard let scope = PruneScope(rawValue: pruneScope) else { throw ValidationError("--prune-scope inner|all") }
+            architecture = try ModelBenchmark.prunedArchitecture(architecture, fraction: pruneTo, height: height, width: width,
+                                                                 roundTo: roundTo, scope: scope)
+        }
         var result: ModelBenchmarkResult?
         try Ranks.run { comm in
             guard batch % comm.size == 0 else {

@@ -56,6 +56,7 @@ final class PruningTests: XCTestCase {
             let t = s.buffer(i)
             for k in 0..<t.count { t[k] = slot.name.hasSuffix("running_var") ? rng.uniform(0.5, 2) : rng.uniform(-0.2, 0.2) }
         }
+        s.parametersChanged()
         return n
     }
 
@@ -79,6 +80,7 @@ final class PruningTests: XCTestCase {
                 }
             }
         }
+        s.parametersChanged()
     }
 
     func plan(_ n: ReIDNet, groups: [String], seed: UInt64 = 1) throws -> PrunePlan {

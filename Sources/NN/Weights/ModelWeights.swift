@@ -72,6 +72,7 @@ public enum ModelWeights {
             let t = isBuffer ? store.buffer(index) : store.parameter(index)
             try file.copyFloats(fileName, into: t.data, count: t.count)
         }
+        store.parametersChanged()
     }
 
     /// Builds a network from a file that carries its architecture (every file this
