@@ -5,6 +5,7 @@
 import Distributed
 import Foundation
 import NN
+import Pruning
 import ReIDData
 import ReIDEval
 import Tensors
@@ -69,9 +70,12 @@ public final class Experiment {
         head.numClasses = numClasses
         guard let path = m.pretrained else { return try ReIDNet(architecture: m.architecture, head: head, seed: seed) }
         let file = try SafetensorsFile(path: path)
-        let arch = try ModelWeights.architecture(of: file)?.0 ?? m.architecture
-        let net = try ReIDNet(architecture: arch, head: head, seed: seed)
-        try ModelWeights.load(file, into: net, match: .backbone, ignoring: ["optimizer.", "center_loss."])
+        let saved = try ModelWeights.architecture(of: file)
+        let net = try ReIDNet(architecture: saved?.0 ?? m.architecture, head: head, seed: seed)
+        // The same identities (a model trained on this data): everything, classifier included;
+        // otherwise (another data set, an ImageNet backbone): the backbone only.
+        let sameHead = saved.map { $0.1 == head } ?? false
+        try ModelWeights.load(file, into: net, match: sameHead ? .strict : .backbone, ignoring: ["optimizer.", "center_loss."])
         return net
     }
 
@@ -101,7 +105,26 @@ public final class Experiment {
         }
         let (dataset, synthetic) = try prepareData()
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
-        let net = try Experiment.buildNet(c.model, numClasses: dataset.numTrainPids, seed: c.seed)
+        let checkpoint = dir + "/checkpoint.safetensors"
+        let present = try comm.broadcast(string: FileManager.default.fileExists(atPath: checkpoint) ? "y" : "")
+        let resuming = resume && !present.isEmpty
+        var net = try Experiment.buildNet(c.model, numClasses: dataset.numTrainPids, seed: c.seed)
+        let unprunedFLOPs = FLOPsCounter.count(net.architecture, height: c.data.augment.height,
+                                               width: c.data.augment.width).flops
+        if resuming {
+            // The checkpoint carries the architecture it was pruned to.
+            var text = ""
+            if comm.isRoot, let (arch, _) = try ModelWeights.architecture(of: try SafetensorsFile(path: checkpoint)) {
+                text = String(decoding: try JSONEncoder().encode(arch), as: UTF8.self)
+            }
+            text = try comm.broadcast(string: text)
+            if !text.isEmpty {
+                let arch = try JSONDecoder().decode(ResNetArchitecture.self, from: Data(text.utf8))
+                if arch != net.architecture {
+                    net = try ReIDNet(architecture: arch, head: net.headConfig, seed: c.seed)
+                }
+            }
+        }
         let sampler: BatchSampler = c.data.identitySampler
             ? try IdentitySampler(pids: dataset.train.map(\.pid), identities: c.data.identities,
                                   instances: c.data.instances, seed: c.seed)
@@ -109,12 +132,12 @@ public final class Experiment {
         let loader = try DataLoader(records: dataset.train, labelMap: dataset.labelMap, sampler: sampler,
                                     augment: c.data.augment, options: c.data.loader, rank: comm.rank, world: comm.size)
         defer { loader.shutdown() }
-        let trainer = try Trainer(net: net, source: loader, config: c.train, runDirectory: dir, comm: comm)
-        let checkpoint = dir + "/checkpoint.safetensors"
-        let haveCheckpoint = try comm.broadcast(string: FileManager.default.fileExists(atPath: checkpoint) ? "y" : "")
-        if resume && !haveCheckpoint.isEmpty {
+        var trainer = try Trainer(net: net, source: loader, config: c.train, runDirectory: dir, comm: comm)
+        var history: [PrunePlan] = []
+        if resuming {
             try trainer.resume(from: checkpoint)
-            log("resumed from \(checkpoint) at epoch \(trainer.state.epoch)")
+            if let h = trainer.state.notes["pruning_history"] { history = try PrunePlan.decodeHistory(h) }
+            log("resumed from \(checkpoint) at epoch \(trainer.state.epoch)" + (history.isEmpty ? "" : " after \(history.count) pruning round(s)"))
         }
         if comm.size > 1 {
             log("\(comm.size) ranks, global batch \(sampler.batchSize), \(sampler.batchSize / comm.size) images per rank, "
@@ -122,26 +145,48 @@ public final class Experiment {
         }
         let start = Date()
         var last: ReIDMetrics?
-        try trainer.train { epoch in
+        let evaluateEvery = { (epoch: Int) throws in
             if c.eval.every > 0 && epoch % c.eval.every == 0 && epoch < c.train.epochs {
                 try trainer.averageRunningStatistics()
-                let m = try self.evaluate(net, dataset)
+                let m = try self.evaluate(trainer.net, dataset)
                 trainer.log?.write(Experiment.metricsFields(m, epoch: epoch))
                 self.log(Experiment.describe(m, prefix: "epoch \(epoch)", synthetic: synthetic))
             }
         }
+        if let schedule = c.prune {
+            for (r, epoch) in schedule.epochs.enumerated() where r >= history.count {
+                try trainer.train(until: epoch, afterEpoch: evaluateEvery)
+                if c.train.maxIterations > 0 && trainer.state.iteration >= c.train.maxIterations { break }
+                let (outcome, after) = try pruneRound(r, schedule: schedule, trainer: trainer, loader: loader,
+                                                      dataset: dataset, unprunedFLOPs: unprunedFLOPs, synthetic: synthetic)
+                history.append(outcome.plan)
+                let state = trainer.state, steps = trainer.optimizer.stepCount
+                net = outcome.net
+                trainer = try Trainer(net: net, source: loader, config: c.train, runDirectory: dir, comm: comm)
+                trainer.adopt(state, optimizerSteps: steps)
+                trainer.setNote("pruning_history", try PrunePlan.encodeHistory(history))
+                var fields = PruneRound.describe(outcome, height: c.data.augment.height, width: c.data.augment.width)
+                fields["epoch"] = state.epoch
+                fields["round"] = r + 1
+                if let after { fields["after"] = Experiment.metricsFields(after, epoch: state.epoch) }
+                trainer.log?.write(fields)
+            }
+        }
+        try trainer.train(afterEpoch: evaluateEvery)
         let seconds = Date().timeIntervalSince(start)
         log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s over %d batches", c.train.epochs,
                    seconds, loader.waitSeconds, loader.batchesServed))
         try trainer.averageRunningStatistics()
-        last = try evaluate(net, dataset)
+        last = try evaluate(trainer.net, dataset)
         let m = last!
         trainer.log?.write(Experiment.metricsFields(m, epoch: trainer.state.epoch))
         log(Experiment.describe(m, prefix: "final", synthetic: synthetic))
         if comm.isRoot {
-            try ModelWeights.save(net, to: dir + "/model.safetensors", metadata: ["synthetic": synthetic ? "true" : "false"])
+            var meta = ["synthetic": synthetic ? "true" : "false"]
+            if !history.isEmpty { meta["reidprune.pruning_history"] = try PrunePlan.encodeHistory(history) }
+            try ModelWeights.save(trainer.net, to: dir + "/model.safetensors", metadata: meta)
         }
-        let cost = FLOPsCounter.count(net.architecture, head: net.headConfig, height: c.data.augment.height,
+        let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: c.data.augment.height,
                                       width: c.data.augment.width)
         let result = RunResult(dataset: dataset.name, synthetic: synthetic, arch: c.model.archName, params: cost.params,
                                gflops: Double(cost.flops) / 1e9, epochs: c.train.epochs, rank1: m.rank(1),
@@ -151,6 +196,45 @@ public final class Experiment {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if comm.isRoot { try AtomicFile.write(try encoder.encode(result), to: dir + "/results.json") }
         return result
+    }
+
+    /// One round of the schedule: evaluate, score, cut, evaluate again (when asked).
+    /// - Important: Collective — every rank calls this, in the same order.
+    func pruneRound(_ r: Int, schedule: PruneSchedule, trainer: Trainer, loader: DataLoader, dataset: ReIDDataset,
+                    unprunedFLOPs: Int, synthetic: Bool) throws -> (PruneOutcome, ReIDMetrics?) {
+        var settings = schedule.settings
+        settings.ranking.targetFLOPs = schedule.target(round: r + 1)
+        settings.ranking.referenceFLOPs = unprunedFLOPs
+        if schedule.evaluate {
+            try trainer.averageRunningStatistics()
+            let m = try evaluate(trainer.net, dataset)
+            trainer.log?.write(Experiment.metricsFields(m, epoch: trainer.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
+            log(Experiment.describe(m, prefix: "before pruning round \(r + 1)", synthetic: synthetic))
+        }
+        // The criterion's batches come from a pass of its own over the training data.
+        var epoch = 1_000_000 + r * 1000, served = 0
+        loader.startEpoch(epoch)
+        let outcome = try PruneRound.run(net: trainer.net, settings: settings, comm: comm, trainer: trainer) {
+            if served == loader.batchesPerEpoch {
+                epoch += 1
+                served = 0
+                loader.startEpoch(epoch)
+            }
+            served += 1
+            return try loader.next()
+        }
+        let before = FLOPsCounter.count(outcome.plan.before, height: settings.ranking.height, width: settings.ranking.width)
+        let after = FLOPsCounter.count(outcome.plan.after, height: settings.ranking.height, width: settings.ranking.width)
+        log(String(format: "pruning round %d (%@, %@): %.3f -> %.3f GFLOPs (%.1f%% of the unpruned), %.2f M -> %.2f M parameters",
+                   r + 1, outcome.plan.criterion, outcome.plan.ranking, Double(before.flops) / 1e9, Double(after.flops) / 1e9,
+                   100 * Double(after.flops) / Double(unprunedFLOPs), Double(before.params) / 1e6, Double(after.params) / 1e6))
+        var metrics: ReIDMetrics?
+        if schedule.evaluate {
+            let m = try evaluate(outcome.net, dataset)
+            log(Experiment.describe(m, prefix: "after pruning round \(r + 1)", synthetic: synthetic))
+            metrics = m
+        }
+        return (outcome, metrics)
     }
 
     /// Query/gallery metrics of a network on the data set's test splits: every rank

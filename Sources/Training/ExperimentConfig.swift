@@ -4,6 +4,7 @@
 import Foundation
 import NN
 import Optim
+import Pruning
 import ReIDData
 import ReIDEval
 
@@ -43,15 +44,65 @@ public struct EvalConfig: Sendable {
     public var maxRank = 50
 }
 
+/// An iterative pruning schedule inside a training run: `steps` rounds, the first after
+/// `startEpoch` epochs and then every `every` epochs, each to target^(r / steps) of the
+/// unpruned model's FLOPs, fine-tuning in between.
+public struct PruneSchedule: Sendable {
+    public var settings = PruneSettings()
+    public var steps = 1
+    public var startEpoch = 0
+    public var every = 1
+    /// Evaluate right before and right after each round.
+    public var evaluate = true
+
+    /// The epochs after which rounds 1...steps run.
+    public var epochs: [Int] { (0..<steps).map { startEpoch + $0 * every } }
+
+    public func target(round r: Int) -> Double {
+        pow(settings.ranking.targetFLOPs ?? 1, Double(r) / Double(steps))
+    }
+}
+
 public struct ExperimentConfig: Sendable {
     public var model: ModelConfig
     public var data = DataConfig()
     public var train = TrainerConfig()
     public var eval = EvalConfig()
+    public var prune: PruneSchedule?
     public var runDirectory = "runs/experiment"
     public var seed: UInt64 = 1
     /// The merged recipe as YAML, saved in the run folder.
     public var yaml = ""
+
+    static func parsePrune(_ f: inout ConfigFile, _ c: ExperimentConfig) throws -> PruneSchedule {
+        var p = PruneSchedule()
+        let names = Dictionary(uniqueKeysWithValues: CriterionKind.allCases.map { ($0.rawValue, $0) })
+        p.settings.criterion = try f.choice("prune.criterion", "taylor", names)
+        p.settings.ranking.mode = try f.choice("prune.ranking", "global", ["global": RankingMode.global, "layerwise": .layerwise])
+        p.settings.ranking.normalizer = try f.choice("prune.normalizer", "l2", Dictionary(uniqueKeysWithValues:
+            Normalizer.allCases.map { ($0.rawValue, $0) }))
+        p.settings.ranking.scope = try f.choice("prune.scope", "inner", ["inner": PruneScope.inner, "all": .all])
+        let target = try f.double("prune.target_flops", 0.5)
+        guard target > 0 && target <= 1 else { throw ConfigError("\(f.origin): key 'prune.target_flops': must be in (0, 1]") }
+        p.settings.ranking.targetFLOPs = target
+        p.settings.ranking.floor = try f.double("prune.floor", 0)
+        p.settings.ranking.roundTo = try f.int("prune.round_to", 1)
+        p.settings.ranking.height = c.data.augment.height
+        p.settings.ranking.width = c.data.augment.width
+        p.settings.batches = try f.int("prune.batches", 20)
+        p.settings.bins = try f.int("prune.bins", 32)
+        p.settings.fold = try f.bool("prune.fold", true)
+        p.settings.seed = c.seed
+        p.steps = try f.int("prune.steps", 1)
+        p.startEpoch = try f.int("prune.start_epoch", 0)
+        p.every = try f.int("prune.every", 1)
+        p.evaluate = try f.bool("prune.evaluate", true)
+        guard p.steps >= 1, p.startEpoch >= 0, p.every >= 1, p.epochs.last! <= c.train.epochs else {
+            throw ConfigError("\(f.origin): prune.steps/start_epoch/every: rounds must fall within train.epochs "
+                              + "(\(c.train.epochs)); got start \(p.startEpoch), every \(p.every), steps \(p.steps)")
+        }
+        return p
+    }
 
     static let archs: [String: ResNetArchitecture.Depth] = [
         "resnet18": .resnet18, "resnet34": .resnet34, "resnet50": .resnet50, "resnet101": .resnet101,
@@ -176,9 +227,9 @@ public struct ExperimentConfig: Sendable {
         c.eval.batchSize = try f.int("eval.batch_size", 128)
         c.eval.maxRank = try f.int("eval.max_rank", 50)
 
+        if f.has("prune") { c.prune = try parsePrune(&f, c) }
         c.yaml = f.yaml()
         if strict {
-            f.markUsed(prefix: "prune")
             f.markUsed(prefix: "scenario")
             try f.rejectUnknownKeys()
         }

@@ -90,6 +90,15 @@ public final class Trainer {
         try verifyConsistency(when: "at start")
     }
 
+    /// Keeps a string in the training state (saved with every checkpoint).
+    public func setNote(_ key: String, _ value: String) { state.notes[key] = value }
+
+    /// Continues a run another trainer started (after pruning replaced the network).
+    public func adopt(_ previous: TrainingState, optimizerSteps: Int) {
+        state = previous
+        optimizer.stepCount = optimizerSteps
+    }
+
     /// Path of the checkpoint the run writes and resumes from.
     public var checkpointPath: String? { runDirectory.map { $0 + "/checkpoint.safetensors" } }
 
@@ -252,16 +261,21 @@ public final class Trainer {
     /// Trains from the current state to `config.epochs`, logging, checkpointing and
     /// showing progress; `afterEpoch` runs after each epoch with the epochs completed
     /// (evaluation, for example).
-    public func train(afterEpoch: ((Int) throws -> Void)? = nil) throws {
+    public func train(until lastEpoch: Int? = nil, afterEpoch: ((Int) throws -> Void)? = nil) throws {
         let bar = ProgressBar(enabled: config.progress && comm.isRoot)
         let perEpoch = source.batchesPerEpoch
-        while state.epoch < config.epochs {
+        let stop = min(lastEpoch ?? config.epochs, config.epochs)
+        while state.epoch < stop {
             if config.maxIterations > 0 && state.iteration >= config.maxIterations { break }
             source.startEpoch(state.epoch)
             let start = Date()
             var images = 0, lossSum = 0.0
+            var interrupted = false
             for i in 0..<perEpoch {
-                if config.maxIterations > 0 && state.iteration >= config.maxIterations { break }
+                if config.maxIterations > 0 && state.iteration >= config.maxIterations {
+                    interrupted = true
+                    break
+                }
                 let batch = try source.next()
                 let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
                 images += batch.count
@@ -280,6 +294,8 @@ public final class Trainer {
                                 "step_seconds": lastStepSeconds])
                 }
             }
+            // A run stopped by max_iterations resumes this epoch from its start.
+            if interrupted { break }
             state.epoch += 1
             log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(perEpoch),
                         "seconds": Date().timeIntervalSince(start)])

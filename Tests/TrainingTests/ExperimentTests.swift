@@ -1,0 +1,53 @@
+// A whole recipe on a tiny SynthReID set: training with an iterative pruning schedule
+// reaches the FLOPs target in two rounds, saves the pruned model with its history, and a
+// run stopped between the rounds resumes with the pruned architecture and finishes the
+// schedule.
+import Foundation
+import NN
+import Pruning
+import ReIDData
+import Training
+import XCTest
+
+final class ExperimentTests: XCTestCase {
+    func testIterativePruningScheduleAndResume() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-exp-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let recipe = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data:
+              root: \(dir.path)/data
+              synth: {domain: street, ids: 12, cameras: 2, images_per_id: 6, seed: 5, height: 64, width: 32}
+              height: 64
+              width: 32
+              identities: 6
+              instances: 2
+              workers: 1
+            train: {epochs: 3, optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false, checkpoint_every: 1}
+            prune: {criterion: l1, scope: all, target_flops: 0.6, steps: 2, start_epoch: 1, every: 1}
+            run: {dir: \(dir.path)/run}
+            """
+        let path = dir.appendingPathComponent("recipe.yaml").path
+        try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+        var lines: [String] = []
+        // Stop after 4 iterations: epoch 1 (3 iterations), round 1, one iteration of epoch 2.
+        let first = try ExperimentConfig.parse(try ConfigFile.load(path, overrides: ["train.max_iterations=4"]))
+        try Experiment(config: first, log: { lines.append($0) }).run()
+        XCTAssertEqual(lines.filter { $0.hasPrefix("pruning round") }.count, 1, lines.joined(separator: "\n"))
+        lines.removeAll()
+        let second = try ExperimentConfig.parse(try ConfigFile.load(path))
+        let result = try Experiment(config: second, log: { lines.append($0) }).run()
+        XCTAssertTrue(lines.contains { $0.contains("after 1 pruning round(s)") }, lines.joined(separator: "\n"))
+        XCTAssertEqual(lines.filter { $0.hasPrefix("pruning round 2") }.count, 1)
+        let model = try SafetensorsFile(path: dir.path + "/run/model.safetensors")
+        let history = try PrunePlan.decodeHistory(model.metadata["reidprune.pruning_history"]!)
+        XCTAssertEqual(history.count, 2)
+        let unpruned = FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4, lastStride: 1), height: 64, width: 32).flops
+        XCTAssertLessThanOrEqual(Double(history[1].flopsAfter), 0.6 * Double(unpruned))
+        XCTAssertEqual(try PrunePlan.replay(history, from: .resnet(.resnet18, baseWidth: 4, lastStride: 1)),
+                       try ModelWeights.loadNet(dir.path + "/run/model.safetensors").architecture)
+        XCTAssertEqual(result.gflops, Double(history[1].flopsAfter) / 1e9, accuracy: 1e-9)
+        XCTAssertTrue(result.synthetic)
+    }
+}
