@@ -147,9 +147,10 @@ public final class ParameterStore: @unchecked Sendable {
 
     /// A checksum of parameters and buffers: the sum and the position-weighted sum of
     /// every value in double, so equal stores give equal pairs and a moved value shows.
-    public func checksum() -> (sum: Double, weighted: Double) {
+    public func checksum(includeBuffers: Bool = true) -> (sum: Double, weighted: Double) {
         var s = 0.0, w = 0.0
-        for (base, capacity) in [(parameters!, parameterCapacity), (buffers!, bufferCapacity)] {
+        let regions = [(parameters!, parameterCapacity)] + (includeBuffers ? [(buffers!, bufferCapacity)] : [])
+        for (base, capacity) in regions {
             for i in 0..<capacity {
                 let v = Double(base[i])
                 s += v
@@ -160,8 +161,9 @@ public final class ParameterStore: @unchecked Sendable {
     }
 
     /// Per-slot checksums of parameters then buffers, to find the first slot that differs.
-    public func slotChecksums() -> [Double] {
-        parameterSlots.map { sum(parameters + $0.offset, $0.count) } + bufferSlots.map { sum(buffers + $0.offset, $0.count) }
+    public func slotChecksums(includeBuffers: Bool = true) -> [Double] {
+        parameterSlots.map { sum(parameters + $0.offset, $0.count) }
+            + (includeBuffers ? bufferSlots.map { sum(buffers + $0.offset, $0.count) } : [])
     }
 
     private func sum(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Double {

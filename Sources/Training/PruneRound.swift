@@ -40,7 +40,15 @@ public enum PruneRound {
         var scores: [[Double]] = []
         if settings.criterion.needsData {
             let data = DataCriterion(settings.criterion, net: net, map: map, bins: settings.bins)
-            defer { data.detach() }
+            // Scoring must not change the model: training-mode passes update BN running
+            // statistics (per rank, without SyncBN), so they are put back afterwards.
+            let store = net.store
+            let saved = Array(UnsafeBufferPointer(start: store.buffers, count: store.bufferCapacity))
+            defer {
+                data.detach()
+                saved.withUnsafeBufferPointer { store.buffers.update(from: $0.baseAddress!, count: saved.count) }
+                store.parametersChanged()
+            }
             for _ in 0..<settings.batches {
                 let b = try batch()
                 if settings.criterion.needsGradients {

@@ -160,14 +160,14 @@ public final class Trainer {
     /// Compares a checksum of parameters and buffers across ranks; a mismatch names the
     /// ranks and the first slot that differs.
     /// - Important: Collective — every rank calls this, in the same order.
-    public func verifyConsistency(when: String) throws {
+    public func verifyConsistency(when: String, includeBuffers: Bool = true) throws {
         guard comm.size > 1 else { return }
-        let c = net.store.checksum()
+        let c = net.store.checksum(includeBuffers: includeBuffers)
         let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)),
                                              Int(bitPattern: UInt(c.weighted.bitPattern))])
         guard sums.contains(where: { $0 != sums[0] }) else { return }
-        let slots = try comm.allgather(floats: net.store.slotChecksums().map { Float($0) })
-        let names = net.store.parameterSlots.map(\.name) + net.store.bufferSlots.map(\.name)
+        let slots = try comm.allgather(floats: net.store.slotChecksums(includeBuffers: includeBuffers).map { Float($0) })
+        let names = net.store.parameterSlots.map(\.name) + (includeBuffers ? net.store.bufferSlots.map(\.name) : [])
         let bad = (1..<sums.count).filter { sums[$0] != sums[0] }
         let first = names.indices.first { i in bad.contains { slots[$0][i] != slots[0][i] } }
         throw CommunicationError("replicas diverged \(when): ranks \(bad.map(String.init).joined(separator: ", ")) differ "
@@ -189,7 +189,11 @@ public final class Trainer {
         centerLoss?.step(learningRate: config.centerLearningRate)
         state.iteration += 1
         let every = config.distributed.checksumEvery
-        if every > 0 && state.iteration % every == 0 { try verifyConsistency(when: "at iteration \(state.iteration)") }
+        // Without SyncBN each rank's BN running statistics follow its own batches (they are
+        // averaged before evaluation and checkpoints), so only parameters must agree here.
+        if every > 0 && state.iteration % every == 0 {
+            try verifyConsistency(when: "at iteration \(state.iteration)", includeBuffers: config.distributed.syncBN)
+        }
         lastStepSeconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
         return m
     }

@@ -86,6 +86,7 @@ struct ModelBenchOptions: ParsableArguments {
     var pruneTo: Double?
     @Option(help: "With --prune-to: round kept widths up to a multiple of this.") var roundTo = 1
     @Option(help: "With --prune-to: inner (free groups) or all (residual groups too).") var pruneScope = "inner"
+    @Option(help: "Measure the (possibly pruned) architecture this reidprune model file carries.") var weights: String?
     @Flag(help: "One JSON object instead of a line of text.") var json = false
 
     func validate() throws {
@@ -100,6 +101,7 @@ struct ModelBenchOptions: ParsableArguments {
     func run(training: Bool) throws {
         guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be blocking or overlapped") }
         var architecture = ResNetArchitecture.resnet(ResNetArchitecture.Depth(name: arch)!, lastStride: lastStride)
+        if let weights { architecture = try ModelWeights.loadNet(weights).architecture }
         if let pruneTo {
             guard pruneTo > 0 && pruneTo <= 1 else { throw ValidationError("--prune-to must be in (0, 1]") }
             guard let scope = PruneScope(rawValue: pruneScope) else { throw ValidationError("--prune-scope inner|all") }

@@ -94,3 +94,33 @@ final class DataParallelTests: XCTestCase {
         }
     }
 }
+
+/// A pruning round on 2 ranks without SyncBN: the criterion's training-mode passes must
+/// not leave the ranks' BN statistics apart, so every rank cuts the same network.
+final class PruneRoundTests: XCTestCase {
+    func testTaylorRoundWithoutSyncBNCutsTheSameNetworkOnEveryRank() throws {
+        let lock = NSLock()
+        nonisolated(unsafe) var sums: [Double] = []
+        try ThreadWorld(size: 2).run { rank, comm in
+            let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 6))
+            var config = DataParallelTests.config()
+            config.distributed.syncBN = false
+            let batches = (0..<2).map { DataParallelTests.slice(DataParallelTests.globalBatch(step: $0), rank: rank, world: 2) }
+            let trainer = try Trainer(net: net, source: FixedBatchSource(batches: batches, numClasses: 6), config: config,
+                                      runDirectory: nil, comm: comm)
+            var settings = PruneSettings()
+            settings.criterion = .taylor
+            settings.batches = 2
+            settings.ranking.height = 64
+            settings.ranking.width = 32
+            var i = 0
+            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, trainer: trainer) {
+                defer { i += 1 }
+                return batches[i % 2]
+            }
+            lock.lock(); sums.append(outcome.net.store.checksum().weighted); lock.unlock()
+        }
+        XCTAssertEqual(sums.count, 2)
+        XCTAssertEqual(sums[0], sums[1])
+    }
+}
