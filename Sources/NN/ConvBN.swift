@@ -104,10 +104,7 @@ public final class ConvBN {
                 let s = try SyncBatchNorm.forward(x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
                                                   epsilon: epsilon, relu: relu, reducer: reducer)
                 syncStats = s
-                for k in 0..<outChannels {
-                    m[k] = Float(s.mean[k])
-                    v[k] = Float(1 / (s.invstd[k] * s.invstd[k]) - Double(epsilon))
-                }
+                SyncBatchNorm.store(s, epsilon: epsilon, mean: m, variance: v)
                 reduction = s.rows
             } else {
                 syncStats = nil

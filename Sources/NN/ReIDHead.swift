@@ -127,10 +127,7 @@ public final class ReIDHead {
                     let s = try SyncBatchNorm.forward(x: f, gamma: store.parameter(g), beta: store.parameter(b), y: e,
                                                       epsilon: epsilon, relu: false, reducer: reducer)
                     syncStats = s
-                    for k in 0..<d {
-                        m[k] = Float(s.mean[k])
-                        v[k] = Float(1 / (s.invstd[k] * s.invstd[k]) - Double(epsilon))
-                    }
+                    SyncBatchNorm.store(s, epsilon: epsilon, mean: m, variance: v)
                     reduction = s.rows
                 } else {
                     syncStats = nil

@@ -60,6 +60,14 @@ enum SyncBatchNorm {
         return (mean, invstd, Int(m))
     }
 
+    /// Writes the batch mean and (biased) variance a synchronized forward used.
+    static func store(_ s: (mean: [Double], invstd: [Double], rows: Int), epsilon: Float, mean: Tensor, variance: Tensor) {
+        for k in 0..<s.mean.count {
+            mean[k] = Float(s.mean[k])
+            variance[k] = Float(1 / (s.invstd[k] * s.invstd[k]) - Double(epsilon))
+        }
+    }
+
     /// Backward with global sums: writes dx and the local parts of dgamma and dbeta (the
     /// trainer's gradient allreduce adds the other ranks' parts).
     static func backward(x: Tensor, y: Tensor, dy: Tensor, gamma: Tensor, mean: [Double], invstd: [Double], rows m: Int,

@@ -212,17 +212,8 @@ public final class Experiment {
             log(Experiment.describe(m, prefix: "before pruning round \(r + 1)", synthetic: synthetic))
         }
         // The criterion's batches come from a pass of its own over the training data.
-        var epoch = 1_000_000 + r * 1000, served = 0
-        loader.startEpoch(epoch)
-        let outcome = try PruneRound.run(net: trainer.net, settings: settings, comm: comm, trainer: trainer) {
-            if served == loader.batchesPerEpoch {
-                epoch += 1
-                served = 0
-                loader.startEpoch(epoch)
-            }
-            served += 1
-            return try loader.next()
-        }
+        let outcome = try PruneRound.run(net: trainer.net, settings: settings, comm: comm, trainer: trainer,
+                                         batch: loader.batches(fromEpoch: 1_000_000 + r * 1000))
         let before = FLOPsCounter.count(outcome.plan.before, height: settings.ranking.height, width: settings.ranking.width)
         let after = FLOPsCounter.count(outcome.plan.after, height: settings.ranking.height, width: settings.ranking.width)
         log(String(format: "pruning round %d (%@, %@): %.3f -> %.3f GFLOPs (%.1f%% of the unpruned), %.2f M -> %.2f M parameters",

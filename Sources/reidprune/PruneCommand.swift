@@ -65,24 +65,14 @@ struct PruneCommand: ParsableCommand {
                                                   instances: c.data.instances, seed: c.seed)
                 let l = try DataLoader(records: dataset.train, labelMap: dataset.labelMap, sampler: sampler,
                                        augment: c.data.augment, options: c.data.loader, rank: comm.rank, world: comm.size)
-                l.startEpoch(0)
                 loader = l
                 if kind.needsGradients {
                     trainer = try Trainer(net: net, source: l, config: c.train, runDirectory: nil, comm: comm)
                 }
             }
             defer { loader?.shutdown() }
-            var epoch = 0, served = 0
-            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, trainer: trainer) {
-                guard let loader else { throw ValidationError("no data") }
-                if served == loader.batchesPerEpoch {
-                    epoch += 1
-                    served = 0
-                    loader.startEpoch(epoch)
-                }
-                served += 1
-                return try loader.next()
-            }
+            let next = loader?.batches(fromEpoch: 0) ?? { throw ValidationError("no data") }
+            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, trainer: trainer, batch: next)
             if comm.isRoot {
                 var history = try file.metadata["reidprune.pruning_history"].map { try PrunePlan.decodeHistory($0) } ?? []
                 history.append(outcome.plan)
