@@ -12,6 +12,25 @@ import Tensors
 
 public enum CriterionKind: String, Codable, CaseIterable, Sendable {
     case l1, l2, taylor, bnTaylor = "bn_taylor", bnScale = "bn_scale", fpgm, entropy, random
+    /// Auto-balanced (Ding et al. 2018): training with a regularizer that penalizes the
+    /// filters L1 ranks weak and stimulates the strong ones, then an L1 cut.
+    case autoBalanced = "auto_balanced"
+    /// Progressive soft filter pruning (He et al. 2018): the lowest-L2 filters are zeroed at
+    /// every epoch but keep training, at a rate rising exponentially to the target, then an
+    /// L2 cut.
+    case softFilter = "soft_filter"
+
+    /// The criterion that ranks the final cut.
+    public var cutCriterion: CriterionKind {
+        switch self {
+        case .autoBalanced: return .l1
+        case .softFilter: return .l2
+        default: return self
+        }
+    }
+
+    /// Whether the criterion acts during training before its cut.
+    public var trainsBeforeCut: Bool { self == .autoBalanced || self == .softFilter }
 
     /// Whether scores come from batches of data (accumulated per rank, then summed).
     public var needsData: Bool { self == .taylor || self == .bnTaylor || self == .entropy }
@@ -53,8 +72,8 @@ public enum WeightCriterion {
                     }
                 case .random:
                     break
-                case .taylor, .bnTaylor, .entropy:
-                    preconditionFailure("WeightCriterion: \(kind.rawValue) needs data")
+                case .taylor, .bnTaylor, .entropy, .autoBalanced, .softFilter:
+                    preconditionFailure("WeightCriterion: \(kind.rawValue) is not a weight score (use its cutCriterion)")
                 }
             }
             if kind == .random { for c in 0..<g.channels { score[c] = rng.uniform() } }

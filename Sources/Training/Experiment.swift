@@ -153,9 +153,16 @@ public final class Experiment {
                 self.log(Experiment.describe(m, prefix: "epoch \(epoch)", synthetic: synthetic))
             }
         }
+        if let schedule = c.prune, history.isEmpty {
+            try installTrainingTimeCriterion(schedule, trainer: trainer)
+        }
         if let schedule = c.prune {
             for (r, epoch) in schedule.epochs.enumerated() where r >= history.count {
-                try trainer.train(until: epoch, afterEpoch: evaluateEvery)
+                try trainer.train(until: epoch) { e in
+                    try self.softZeroing?(e, trainer)
+                    try evaluateEvery(e)
+                }
+                softZeroing = nil
                 if c.train.maxIterations > 0 && trainer.state.iteration >= c.train.maxIterations { break }
                 let (outcome, after) = try pruneRound(r, schedule: schedule, trainer: trainer, loader: loader,
                                                       dataset: dataset, unprunedFLOPs: unprunedFLOPs, synthetic: synthetic)
@@ -196,6 +203,52 @@ public final class Experiment {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if comm.isRoot { try AtomicFile.write(try encoder.encode(result), to: dir + "/results.json") }
         return result
+    }
+
+    /// After each epoch before the cut: soft filter pruning's zeroing (nil otherwise).
+    var softZeroing: ((Int, Trainer) throws -> Void)?
+
+    /// Training-time criteria: network slimming's BN L1 penalty, the auto-balanced
+    /// regularizer (weak sets re-ranked every epoch) and soft filter pruning's progressive
+    /// zeroing, active until the schedule's cut.
+    func installTrainingTimeCriterion(_ schedule: PruneSchedule, trainer: Trainer) throws {
+        let net = trainer.net
+        let map = GroupMap.build(net.architecture, head: net.headConfig)
+        let groups = map.prunable(schedule.settings.ranking.scope)
+        let cutEpoch = schedule.startEpoch
+        let target = schedule.settings.ranking.targetFLOPs ?? 1
+        var weak: [[Int]] = []
+        var weakEpoch = -1
+        let kind = schedule.settings.criterion
+        if schedule.bnL1 > 0 || kind == .autoBalanced {
+            trainer.beforeUpdate = { [unowned trainer] in
+                guard trainer.state.epoch < cutEpoch else { return }
+                if schedule.bnL1 > 0 {
+                    TrainingTimeCriteria.addBNScalePenalty(net, map: map, groups: groups, lambda: schedule.bnL1)
+                }
+                if kind == .autoBalanced {
+                    let scores = WeightCriterion.scores(.l1, net: net, map: map)
+                    if weakEpoch != trainer.state.epoch {
+                        weak = try TrainingTimeCriteria.weakChannels(scores: scores, net: net, map: map, fraction: target,
+                                                                     options: schedule.settings.ranking)
+                        weakEpoch = trainer.state.epoch
+                    }
+                    TrainingTimeCriteria.addAutoBalancedPenalty(net, map: map, weak: weak, scores: scores, alpha: schedule.alpha)
+                }
+            }
+        }
+        if kind == .softFilter {
+            // Final per-group removal shares from a layer-wise cut at the target.
+            let scores = WeightCriterion.scores(.l2, net: net, map: map)
+            let finalWeak = try TrainingTimeCriteria.weakChannels(scores: scores, net: net, map: map, fraction: target,
+                                                                  options: schedule.settings.ranking)
+            let finalShares = map.groups.indices.map { Double(finalWeak[$0].count) / Double(map.groups[$0].channels) }
+            softZeroing = { epoch, trainer in
+                guard epoch <= cutEpoch else { return }
+                let shares = finalShares.map { TrainingTimeCriteria.softRate(final: $0, epoch: epoch, total: cutEpoch, k: schedule.softK) }
+                TrainingTimeCriteria.zeroWeakest(trainer.net, map: map, groups: groups, shares: shares)
+            }
+        }
     }
 
     /// One round of the schedule: evaluate, score, cut, evaluate again (when asked).

@@ -54,6 +54,12 @@ public struct PruneSchedule: Sendable {
     public var every = 1
     /// Evaluate right before and right after each round.
     public var evaluate = true
+    /// Auto-balanced regularizer strength.
+    public var alpha: Float = 1e-3
+    /// Network slimming's L1 penalty on the BN scales of prunable groups (0: off).
+    public var bnL1: Float = 0
+    /// Soft filter pruning's exponential rate constant.
+    public var softK = 4.0
 
     /// The epochs after which rounds 1...steps run.
     public var epochs: [Int] { (0..<steps).map { startEpoch + $0 * every } }
@@ -97,6 +103,13 @@ public struct ExperimentConfig: Sendable {
         p.startEpoch = try f.int("prune.start_epoch", 0)
         p.every = try f.int("prune.every", 1)
         p.evaluate = try f.bool("prune.evaluate", true)
+        p.alpha = Float(try f.double("prune.alpha", 1e-3))
+        p.bnL1 = Float(try f.double("prune.bn_l1", 0))
+        p.softK = try f.double("prune.soft_k", 4)
+        if p.settings.criterion.trainsBeforeCut && p.steps != 1 {
+            throw ConfigError("\(f.origin): key 'prune.steps': \(p.settings.criterion.rawValue) acts during training and "
+                              + "cuts once at prune.start_epoch; set steps to 1")
+        }
         guard p.steps >= 1, p.startEpoch >= 0, p.every >= 1, p.epochs.last! <= c.train.epochs else {
             throw ConfigError("\(f.origin): prune.steps/start_epoch/every: rounds must fall within train.epochs "
                               + "(\(c.train.epochs)); got start \(p.startEpoch), every \(p.every), steps \(p.steps)")

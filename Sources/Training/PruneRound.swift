@@ -84,7 +84,7 @@ public enum PruneRound {
                 }
             }
         } else if comm.isRoot {
-            scores = WeightCriterion.scores(settings.criterion, net: net, map: map, seed: settings.seed)
+            scores = WeightCriterion.scores(settings.criterion.cutCriterion, net: net, map: map, seed: settings.seed)
         }
         var bytes: [UInt8] = []
         var failure = ""

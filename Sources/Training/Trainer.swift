@@ -90,6 +90,10 @@ public final class Trainer {
         try verifyConsistency(when: "at start")
     }
 
+    /// Runs after the gradients are summed and before the optimizer step (training-time
+    /// pruning regularizers add to the gradients here; every rank computes the same).
+    public var beforeUpdate: (() throws -> Void)?
+
     /// Keeps a string in the training state (saved with every checkpoint).
     public func setNote(_ key: String, _ value: String) { state.notes[key] = value }
 
@@ -185,6 +189,7 @@ public final class Trainer {
         optimizer.learningRate = Float(lr)
         var m = try forwardBackward(batch, synchronize: true)
         m.learningRate = lr
+        try beforeUpdate?()
         optimizer.step()
         centerLoss?.step(learningRate: config.centerLearningRate)
         state.iteration += 1

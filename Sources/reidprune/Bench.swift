@@ -5,13 +5,14 @@ import Distributed
 import NN
 import Pruning
 import Tensors
+import ReIDData
 import ReIDEval
 import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self])
+        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self, BenchData.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -205,6 +206,50 @@ struct BenchEval: ParsableCommand {
             if let rs = result["rerank_seconds"] as? Double {
                 print(String(format: "re-ranking: %.1f s, peak RSS %.0f MB", rs, result["peak_rss_mb"] as! Double))
             }
+        }
+    }
+}
+
+struct BenchData: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Decode + augment images/s on one thread, for SynthReID JPEG crops at a given size.")
+
+    @Option(help: "Crop height.") var height = 128
+    @Option(help: "Crop width.") var width = 64
+    @Option(help: "Images to process.") var images = 2000
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() throws {
+        DNNL.setThreads(1)
+        // A small SynthReID set at the crop size, in memory as JPEG bytes.
+        var options = SynthOptions()
+        options.height = height
+        options.width = width
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-benchdata-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        options.ids = 40
+        options.imagesPerId = 8
+        try SynthReID.generate(options, out: tmp)
+        let files = try DatasetReader.read(root: tmp).train.map(\.path)
+        let blobs = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        var augment = AugmentConfig()
+        augment.height = height
+        augment.width = width
+        let codec = ImageCodec()
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: height * width * 3)
+        defer { out.deallocate() }
+        let start = Date()
+        for i in 0..<images {
+            let image = try codec.decode(blobs[i % blobs.count])
+            var rng = AugmentRandom(seed: 1, epoch: 0, index: i)
+            Augmentation.apply(image, config: augment, rng: &rng, into: out)
+        }
+        let rate = Double(images) / Date().timeIntervalSince(start)
+        if json {
+            print("{\"bench\":\"data\",\"height\":\(height),\"width\":\(width),\"images_per_s_per_core\":\(rate)}")
+        } else {
+            print(String(format: "decode + augment %dx%d JPEG crops (flip, pad-crop, erasing, normalize): %.0f images/s on one core",
+                         height, width, rate))
         }
     }
 }

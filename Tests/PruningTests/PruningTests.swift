@@ -270,3 +270,47 @@ final class PruningTests: XCTestCase {
         for (g, c) in p.counts(map).enumerated() where map.groups[g].kind == .inner { XCTAssertEqual(c % 8, 0) }
     }
 }
+
+/// Training-time criteria: slimming's BN penalty, the auto-balanced regularizer and soft
+/// filter pruning's rate and zeroing, on hand-built values.
+final class TrainingTimeCriteriaTests: XCTestCase {
+    func testPenaltiesAndSoftZeroing() throws {
+        let n = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 3))
+        let map = GroupMap.build(n.architecture, head: n.headConfig)
+        let g = map.index(of: "layer1.0.conv1")!
+        let s = n.store
+        let gi = s.lookup("layer1.0.bn1.weight")!.index, wi = s.lookup("layer1.0.conv1.weight")!.index
+        let gamma = s.parameter(gi)
+        for c in 0..<4 { gamma[c] = [0.5, -2, 0, 1][c] }
+        s.zeroGradients()
+        TrainingTimeCriteria.addBNScalePenalty(n, map: map, groups: [g], lambda: 0.1)
+        XCTAssertEqual(s.gradient(gi).toArray(), [0.1, -0.1, 0, 0.1])
+
+        // Filters with L1 norms 36, 72, 108, 144; channels 0 and 1 weak: theta = alpha (1 - k/2) = 1, 0.5;
+        // strong ones share -1.5: -0.75 each. Gradient += 2 theta w.
+        let w = s.parameter(wi)
+        for c in 0..<4 { for t in 0..<36 { w[c * 36 + t] = Float(c + 1) } }
+        s.zeroGradients()
+        var weak = map.groups.map { _ in [Int]() }
+        weak[g] = [1, 0]
+        let scores = WeightCriterion.scores(.l1, net: n, map: map)
+        TrainingTimeCriteria.addAutoBalancedPenalty(n, map: map, weak: weak, scores: scores, alpha: 1)
+        let grad = s.gradient(wi)
+        XCTAssertEqual(grad[0], 2 * 1 * 1)
+        XCTAssertEqual(grad[36], 2 * 0.5 * 2)
+        XCTAssertEqual(grad[72], 2 * -0.75 * 3)
+        XCTAssertEqual(grad[108], 2 * -0.75 * 4)
+
+        XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.5, epoch: 0, total: 10), 0)
+        XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.5, epoch: 10, total: 10), 0.5, accuracy: 1e-12)
+        XCTAssertLessThan(TrainingTimeCriteria.softRate(final: 0.5, epoch: 5, total: 10), 0.5)
+        XCTAssertGreaterThan(TrainingTimeCriteria.softRate(final: 0.5, epoch: 5, total: 10), 0.25, "exponential: fast early")
+
+        var shares = map.groups.map { _ in 0.0 }
+        shares[g] = 0.5
+        TrainingTimeCriteria.zeroWeakest(n, map: map, groups: [g], shares: shares)
+        XCTAssertEqual((0..<36).map { w[$0] }, Array(repeating: 0, count: 36), "the weakest filter is zeroed")
+        XCTAssertEqual((36..<72).map { w[$0] }, Array(repeating: 0, count: 36))
+        XCTAssertEqual(w[72], 3, "stronger filters stay")
+    }
+}

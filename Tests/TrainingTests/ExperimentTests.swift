@@ -50,4 +50,34 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(result.gflops, Double(history[1].flopsAfter) / 1e9, accuracy: 1e-9)
         XCTAssertTrue(result.synthetic)
     }
+
+    func testTrainingTimeCriteriaCutAtTheirEpoch() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-exp-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for criterion in ["soft_filter", "auto_balanced"] {
+            let recipe = """
+                model: {arch: resnet18, base_width: 4, last_stride: 1}
+                data:
+                  root: \(dir.path)/data
+                  synth: {domain: campus, ids: 12, cameras: 2, images_per_id: 6, seed: 6, height: 64, width: 32}
+                  height: 64
+                  width: 32
+                  identities: 6
+                  instances: 2
+                  workers: 1
+                train: {epochs: 3, optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
+                prune: {criterion: \(criterion), target_flops: 0.6, steps: 1, start_epoch: 2, bn_l1: 0.0001, evaluate: false}
+                run: {dir: \(dir.path)/\(criterion)}
+                """
+            let path = dir.appendingPathComponent("\(criterion).yaml").path
+            try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+            var lines: [String] = []
+            let result = try Experiment(config: try ExperimentConfig.parse(try ConfigFile.load(path)),
+                                        log: { lines.append($0) }).run()
+            XCTAssertTrue(lines.contains { $0.hasPrefix("pruning round 1 (\(criterion)") }, lines.joined(separator: "\n"))
+            let unpruned = FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4, lastStride: 1), height: 64, width: 32).flops
+            XCTAssertLessThanOrEqual(result.gflops * 1e9, 0.6 * Double(unpruned) + 1, criterion)
+        }
+    }
 }
