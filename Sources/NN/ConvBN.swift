@@ -127,6 +127,8 @@ public final class ConvBN {
     }
 
     private var folded: (version: Int, weight: Tensor, bias: Tensor)?
+    /// Folded weights packed for the inference geometry last used.
+    private var packed: (version: Int, weights: Convolution.PackedWeights)?
 
     /// The convolution with BN folded in: w' = w gamma / sigma, b' = beta - mu gamma / sigma
     /// (recomputed only when the store changed).
@@ -155,8 +157,11 @@ public final class ConvBN {
         g.postOps = shortcut != nil ? .sumRelu : (relu ? .relu : .none)
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let (w, b) = foldedParameters()
+        if packed == nil || packed!.version != store.version || packed!.weights.geometry != g {
+            packed = (store.version, Convolution.pack(g, weight: w))
+        }
         let y = shortcut ?? pool.take(g.outputShape, .nhwc)
-        Convolution.forward(g, x: x, weight: w, bias: b, y: y)
+        Convolution.forward(g, x: x, packed: packed!.weights, bias: b, y: y)
         onForward?(y)
         return y
     }

@@ -116,6 +116,42 @@ public enum Convolution {
         plan(g).backwardWeights(x: x.data, dy: dy.data, dWeight: dWeight.data, dBias: dBias?.data)
     }
 
+    /// Weights reordered into the forward primitive's format, to be reused across calls
+    /// while the weights do not change (inference).
+    public final class PackedWeights: @unchecked Sendable {
+        public let geometry: ConvGeometry
+        let buffer: AlignedBuffer?
+        let plain: Tensor?
+        init(geometry: ConvGeometry, buffer: AlignedBuffer?, plain: Tensor?) {
+            self.geometry = geometry
+            self.buffer = buffer
+            self.plain = plain
+        }
+    }
+
+    /// weight: (K, C, KH, KW) -> the forward primitive's format for this geometry.
+    public static func pack(_ g: ConvGeometry, weight: Tensor) -> PackedWeights {
+        expect(weight, g.weightShape, .oihw, "Convolution.pack weight")
+        let p = plan(g)
+        guard let reorder = p.forwardPack, let bytes = p.forwardPacked else {
+            return PackedWeights(geometry: g, buffer: nil, plain: weight.clone())
+        }
+        let buffer = AlignedBuffer(byteCount: bytes)
+        reorder.run(UnsafeMutableRawPointer(weight.data), buffer.pointer)
+        return PackedWeights(geometry: g, buffer: buffer, plain: nil)
+    }
+
+    /// Forward with weights packed by `pack` for the same geometry.
+    public static func forward(_ g: ConvGeometry, x: Tensor, packed: PackedWeights, bias: Tensor? = nil, y: Tensor) {
+        require(packed.geometry == g, "Convolution.forward: weights packed for \(packed.geometry), used for \(g)")
+        expect(x, g.inputShape, .nhwc, "Convolution.forward input")
+        expect(y, g.outputShape, .nhwc, "Convolution.forward output")
+        checkBias(g, bias, "Convolution.forward")
+        let w = packed.buffer?.pointer ?? UnsafeMutableRawPointer(packed.plain!.data)
+        plan(g).runForward(x: UnsafeMutableRawPointer(x.data), packedWeight: w,
+                           bias: bias.map { UnsafeMutableRawPointer($0.data) }, y: UnsafeMutableRawPointer(y.data))
+    }
+
     /// Whether 3x3 stride-1 convolutions on small maps may use the Winograd kernel
     /// (default: yes, unless REIDPRUNE_WINOGRAD=0). Set it before the first convolution
     /// of a geometry: plans are cached with the choice they were made with.
@@ -220,12 +256,14 @@ final class ConvPlan {
 
     /// Whether channels-last convolutions of this geometry use Winograd: 3x3, stride 1,
     /// padding 1, channel counts multiples of 16 and a map of at most 256 positions
-    /// (measured: there the kernel's gain outweighs the activation reorders; on
+    /// and a batch of at least 8 (measured: there the kernel's gain outweighs the weight
+    /// transform and the activation reorders it needs each call; on
     /// ResNet-50 at 256x128 that is layer2 to layer4). A deterministic rule,
     /// so that every rank computes with the same algorithm.
     static func usesWinograd(_ g: ConvGeometry) -> Bool {
         winogradEnabled && g.postOps != .sumRelu && g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1
             && g.padW == 1 && g.inChannels % 16 == 0 && g.outChannels % 16 == 0 && g.height * g.width <= ConvPlan.winogradMaxPositions
+            && g.batch >= 8
     }
 
     static let winogradMaxPositions = 512

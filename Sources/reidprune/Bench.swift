@@ -94,12 +94,13 @@ struct ModelBenchOptions: ParsableArguments {
         guard ResNetArchitecture.Depth(name: arch) != nil else {
             throw ValidationError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch)'")
         }
-        guard height >= 32, width >= 32, batch >= 2, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
-            throw ValidationError("need --height/--width >= 32, --batch >= 2, --threads/--steps >= 1, --last-stride 1 or 2")
+        guard height >= 32, width >= 32, batch >= 1, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
+            throw ValidationError("need --height/--width >= 32, --batch >= 1, --threads/--steps >= 1, --last-stride 1 or 2")
         }
     }
 
     func run(training: Bool) throws {
+        if training && batch < 2 { throw ValidationError("training needs --batch of at least 2 (the triplet loss compares images)") }
         guard let mode = SyncMode(rawValue: sync) else { throw ValidationError("--sync must be blocking or overlapped") }
         var architecture = ResNetArchitecture.resnet(ResNetArchitecture.Depth(name: arch)!, lastStride: lastStride)
         if let weights { architecture = try ModelWeights.loadNet(weights).architecture }

@@ -44,6 +44,15 @@ final class MPILaunchTests: XCTestCase {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("reidprune").path
     }
 
+    /// This process's environment without what an MPI initialization in it (another test
+    /// starts a singleton world) leaves behind, which would make a child mpirun think it
+    /// runs inside that world.
+    static var cleanEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
+        }
+    }
+
     static let mpiFlags = ["--allow-run-as-root", "--oversubscribe", "--mca", "pml", "ob1", "--bind-to", "none",
                            "-x", "OMP_NUM_THREADS=1"]
 
@@ -53,6 +62,7 @@ final class MPILaunchTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
+        p.environment = Self.cleanEnvironment
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
@@ -109,6 +119,7 @@ final class MPILaunchTests: XCTestCase {
         let runDir = dir.appendingPathComponent("killed").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.which("mpirun")!)
+        p.environment = Self.cleanEnvironment
         p.arguments = Self.mpiFlags + ["-np", "2", Self.executable, "train", "--config",
                                        dir.appendingPathComponent("tiny.yaml").path, "run.dir=\(runDir)",
                                        "train.max_iterations=0", "train.epochs=100000"]
