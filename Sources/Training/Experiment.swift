@@ -216,7 +216,7 @@ public final class Experiment {
         let map = GroupMap.build(net.architecture, head: net.headConfig)
         let groups = map.prunable(schedule.settings.ranking.scope)
         let cutEpoch = schedule.startEpoch
-        let target = schedule.settings.ranking.targetFLOPs ?? 1
+        let target = schedule.settings.ranking.targetFLOPs ?? 0.5
         var weak: [[Int]] = []
         var weakEpoch = -1
         let kind = schedule.settings.criterion
@@ -256,7 +256,7 @@ public final class Experiment {
     func pruneRound(_ r: Int, schedule: PruneSchedule, trainer: Trainer, loader: DataLoader, dataset: ReIDDataset,
                     unprunedFLOPs: Int, synthetic: Bool) throws -> (PruneOutcome, ReIDMetrics?) {
         var settings = schedule.settings
-        settings.ranking.targetFLOPs = schedule.target(round: r + 1)
+        if settings.ranking.targetFLOPs != nil { settings.ranking.targetFLOPs = schedule.target(round: r + 1) }
         settings.ranking.referenceFLOPs = unprunedFLOPs
         if schedule.evaluate {
             try trainer.averageRunningStatistics()

@@ -91,6 +91,13 @@ public struct ExperimentConfig: Sendable {
         let target = try f.double("prune.target_flops", 0.5)
         guard target > 0 && target <= 1 else { throw ConfigError("\(f.origin): key 'prune.target_flops': must be in (0, 1]") }
         p.settings.ranking.targetFLOPs = target
+        // Or stop each round after removing this many channels (the FLOPs target then does not apply).
+        if f.has("prune.remove_channels") {
+            let n = try f.int("prune.remove_channels")
+            guard n >= 1 else { throw ConfigError("\(f.origin): key 'prune.remove_channels': must be at least 1") }
+            p.settings.ranking.removeChannels = n
+            p.settings.ranking.targetFLOPs = nil
+        }
         p.settings.ranking.floor = try f.double("prune.floor", 0)
         p.settings.ranking.roundTo = try f.int("prune.round_to", 1)
         p.settings.ranking.height = c.data.augment.height

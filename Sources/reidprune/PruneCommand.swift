@@ -19,6 +19,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Normalizer for global ranking: none, l2, mean, max.") var normalizer = "l2"
     @Option(help: "Groups: inner (free groups, as in the study) or all (residual groups too).") var scope = "inner"
     @Option(help: "Keep at most this fraction of the model's FLOPs.") var targetFlops = 0.5
+    @Option(help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
     @Option(help: "Batches per rank for data-driven criteria.") var batches = 20
     @Option(help: "Keep at least this share of each group.") var floor = 0.0
     @Option(help: "Round kept widths up to a multiple of this.") var roundTo = 1
@@ -48,7 +49,8 @@ struct PruneCommand: ParsableCommand {
             settings.ranking.mode = mode
             settings.ranking.normalizer = norm
             settings.ranking.scope = sc
-            settings.ranking.targetFLOPs = targetFlops
+            settings.ranking.targetFLOPs = removeChannels == nil ? targetFlops : nil
+            settings.ranking.removeChannels = removeChannels
             settings.ranking.floor = floor
             settings.ranking.roundTo = roundTo
             settings.ranking.height = c.data.augment.height

@@ -227,6 +227,25 @@ final class PruningTests: XCTestCase {
         // Image 0: channel 0: (1 - 1)/2 = 0; channel 1: (2 + 2)/2 = 2; 2: 3; 3: 4. Image 1: channel 0: (2 - 2)/2 = 0.
         XCTAssertEqual(taylor.sums[g], [0, 2, 3, 4])
         taylor.detach()
+        // BN Taylor: (gamma dgamma + beta dbeta)^2 per batch, summed over batches.
+        let bn = DataCriterion(.bnTaylor, net: n, map: map)
+        let s = n.store
+        let gi = s.lookup("layer1.0.bn1.weight")!.index, bi = s.lookup("layer1.0.bn1.bias")!.index
+        for c in 0..<4 {
+            s.parameter(gi)[c] = Float(c + 1); s.gradient(gi)[c] = 0.5
+            s.parameter(bi)[c] = 1; s.gradient(bi)[c] = Float(c)
+        }
+        bn.batchDone(images: 2)
+        bn.batchDone(images: 2)
+        // Channel c: (0.5 (c + 1) + c)^2, twice.
+        XCTAssertEqual(bn.sums[g], (0..<4).map { c in 2 * pow(0.5 * Double(c + 1) + Double(c), 2) })
+        XCTAssertEqual(bn.images, 4)
+        bn.detach()
+        // Random: uniform in [0, 1), the same for the same seed.
+        let r1 = WeightCriterion.scores(.random, net: n, map: map, seed: 5), r2 = WeightCriterion.scores(.random, net: n, map: map, seed: 5)
+        XCTAssertEqual(r1, r2)
+        XCTAssertTrue(r1.flatMap { $0 }.allSatisfy { $0 >= 0 && $0 < 1 })
+        XCTAssertNotEqual(r1, WeightCriterion.scores(.random, net: n, map: map, seed: 6))
         // Entropy: values 0, 1 equally often in 2 bins -> ln 2; a constant channel -> 0.
         let e = DataCriterion.entropy([0, 5, 1, 5, 0, 5, 1, 5], channels: 2, bins: 2)
         XCTAssertEqual(e[0], log(2), accuracy: 1e-12)
@@ -261,6 +280,14 @@ final class PruningTests: XCTestCase {
                 XCTAssertEqual(try PrunePlan.replay([p], from: n.architecture), p.after)
             }
         }
+        // A channel count instead of a FLOPs target.
+        var byCount = RankingOptions()
+        byCount.targetFLOPs = nil
+        byCount.removeChannels = 50
+        byCount.height = 64
+        byCount.width = 32
+        let counted = try Ranking.plan(scores: scores, net: n, map: map, options: byCount, criterion: "l1")
+        XCTAssertEqual(zip(map.groups, counted.counts(map)).reduce(0) { $0 + $1.0.channels - $1.1 }, 50)
         var o = RankingOptions()
         o.mode = .layerwise
         o.roundTo = 8
