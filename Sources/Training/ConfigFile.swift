@@ -84,6 +84,16 @@ public struct ConfigFile {
         tree[first] = sub
     }
 
+    /// The same recipe with `tree` merged over it (sections and keys replaced).
+    public func merging(_ tree: [String: Any], origin suffix: String) -> ConfigFile {
+        var r = root
+        ConfigFile.merge(&r, tree)
+        return ConfigFile(root: r, origin: origin + " + " + suffix)
+    }
+
+    /// The raw subtree at `key` (nil when absent).
+    public func subtree(_ key: String) -> Any? { raw(key) }
+
     // MARK: typed access
 
     func raw(_ key: String) -> Any? {

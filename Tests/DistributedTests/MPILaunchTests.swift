@@ -115,6 +115,74 @@ final class MPILaunchTests: XCTestCase {
         XCTAssertNotNil(cut.metadata["reidprune.pruning_history"])
     }
 
+    func testMiniatureScenarioOnTwoRanks() throws {
+        let d = dir.path
+        let recipe = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data: {root: \(d)/unused, height: 64, width: 32, identities: 6, instances: 2, workers: 1}
+            train: {optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
+            prune: {batches: 2}
+            scenario:
+              source: {root: \(d)/src, synth: {domain: campus, ids: 16, cameras: 2, images_per_id: 6, seed: 8, height: 64, width: 32}}
+              targets:
+                - {root: \(d)/tgt, synth: {domain: mall, ids: 12, cameras: 2, images_per_id: 6, seed: 9, height: 64, width: 32}}
+                - {root: \(d)/tgt2, synth: {domain: street, ids: 12, cameras: 2, images_per_id: 6, seed: 10, height: 64, width: 32}}
+              source_epochs: 1
+              target_epochs: 1
+              retrain_epochs: 1
+              criteria: [taylor, l1]
+              baselines: [resnet18, resnet34]
+              target_flops: 0.5
+              dir: \(d)/scenario
+            """
+        let config = dir.appendingPathComponent("scenario.yaml").path
+        try recipe.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, out) = try run([Self.which("mpirun")!] + Self.mpiFlags + ["-np", "2", Self.executable, "scenario",
+                                                                             "--config", config])
+        XCTAssertEqual(status, 0, out)
+        struct Doc: Decodable {
+            struct Row: Decodable {
+                let scenario: String, method: String, stage: String, params: Int, gflops: Double
+                let rank1: [String: Double], mAP: [String: Double]
+            }
+            let synthetic: Bool
+            let rows: [Row]
+        }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(contentsOf: URL(fileURLWithPath: d + "/scenario/report.json")))
+        XCTAssertTrue(doc.synthetic)
+        XCTAssertEqual(doc.rows.count, 2 + 2 * 4, "two baselines, four scenarios per criterion")
+        XCTAssertEqual(Set(doc.rows.map(\.scenario)), ["baseline", "1", "2", "3", "4"])
+        let report = try String(contentsOfFile: d + "/scenario/report.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("Synthetic data"))
+        for plot in ["rank1_vs_gflops", "map_vs_gflops", "rank1_vs_params", "map_vs_params"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: d + "/scenario/\(plot).svg"), plot)
+        }
+        let full = FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4, lastStride: 1), height: 64, width: 32).flops
+        for row in doc.rows {
+            let model = d + "/scenario/\(row.stage)/model.safetensors"
+            let net = try ModelWeights.loadNet(model)
+            let cost = FLOPsCounter.count(net.architecture, head: net.headConfig, height: 64, width: 32)
+            XCTAssertEqual(row.gflops, Double(cost.flops) / 1e9, accuracy: 1e-12, row.stage)
+            XCTAssertEqual(row.params, cost.params, row.stage)
+            XCTAssertEqual(Set(row.rank1.keys), ["synthreid-mall", "synthreid-street"])
+            if row.scenario != "baseline" { XCTAssertLessThanOrEqual(Double(cost.flops), 0.5 * Double(full) * 1.0001, row.stage) }
+        }
+        // The report's metrics equal a separate extraction and evaluation of the same weights.
+        let row = doc.rows.first { $0.stage == "s3-taylor" }!
+        let weights = d + "/scenario/s3-taylor/model.safetensors"
+        for split in ["query", "gallery"] {
+            let (s, o) = try run([Self.executable, "extract", "--weights", weights, "--data", d + "/tgt", "--split", split,
+                                  "--height", "64", "--width", "32", "--out", d + "/\(split).safetensors"])
+            XCTAssertEqual(s, 0, o)
+        }
+        let (s, o) = try run([Self.executable, "evaluate", "--query", d + "/query.safetensors", "--gallery",
+                              d + "/gallery.safetensors", "--json"])
+        XCTAssertEqual(s, 0, o)
+        let m = try JSONSerialization.jsonObject(with: Data(o.utf8)) as! [String: Any]
+        XCTAssertEqual(m["rank1"] as! Double, row.rank1["synthreid-mall"]!, accuracy: 1e-9)
+        XCTAssertEqual(m["mAP"] as! Double, row.mAP["synthreid-mall"]!, accuracy: 1e-6)
+    }
+
     func testKilledRankEndsTheJobNamingIt() throws {
         let runDir = dir.appendingPathComponent("killed").path
         let p = Process()

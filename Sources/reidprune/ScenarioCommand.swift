@@ -1,0 +1,24 @@
+// `reidprune scenario`: the design scenarios of the pruning study as resumable stages
+// in one run folder, ending with report.md, report.json and SVG plots.
+import ArgumentParser
+import Foundation
+import Training
+
+struct ScenarioCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scenario", abstract: "Run the pruning design scenarios (resumable stages) and write their report.")
+
+    @Option(help: "The scenario recipe (a training recipe with a scenario: section).") var config: String
+    @Argument(help: "Overrides, key=value.") var overrides: [String] = []
+
+    func run() throws {
+        try Ranks.run { comm in
+            let c = try ScenarioConfig.parse(try ConfigFile.load(config, overrides: overrides))
+            let rows = try Scenario(config: c, comm: comm, log: Console.line).run()
+            if comm.isRoot {
+                Console.line("wrote \(c.directory)/report.md (\(rows.count) models)")
+                if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { Console.line(text) }
+            }
+        }
+    }
+}
