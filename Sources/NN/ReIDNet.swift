@@ -14,7 +14,9 @@ public final class ReIDNet {
 
     /// Builds the network, lays out its store and initializes it from `seed` as PyTorch
     /// would (Kaiming normal convolutions, unit BN, small-normal classifier).
-    public init(architecture: ResNetArchitecture, head: HeadConfig, seed: UInt64 = 0) throws {
+    /// `zeroInitResidual` starts each block's last BN scale at zero (torchvision's option),
+    /// which lets deep bottleneck networks train from scratch.
+    public init(architecture: ResNetArchitecture, head: HeadConfig, seed: UInt64 = 0, zeroInitResidual: Bool = false) throws {
         try architecture.validate()
         self.architecture = architecture
         self.headConfig = head
@@ -23,7 +25,7 @@ public final class ReIDNet {
         self.head = ReIDHead(store: store, inputDim: architecture.featureDim, config: head)
         store.allocate()
         var rng = SeededRandom(seed: seed)
-        backbone.initialize(&rng)
+        backbone.initialize(&rng, zeroInitResidual: zeroInitResidual)
         self.head.initialize(&rng)
         store.parametersChanged()
     }

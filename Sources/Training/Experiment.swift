@@ -68,7 +68,9 @@ public final class Experiment {
     public static func buildNet(_ m: ModelConfig, numClasses: Int, seed: UInt64) throws -> ReIDNet {
         var head = m.head
         head.numClasses = numClasses
-        guard let path = m.pretrained else { return try ReIDNet(architecture: m.architecture, head: head, seed: seed) }
+        guard let path = m.pretrained else {
+            return try ReIDNet(architecture: m.architecture, head: head, seed: seed, zeroInitResidual: m.zeroInitResidual)
+        }
         let file = try SafetensorsFile(path: path)
         let saved = try ModelWeights.architecture(of: file)
         let net = try ReIDNet(architecture: saved?.0 ?? m.architecture, head: head, seed: seed)

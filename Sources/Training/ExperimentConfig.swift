@@ -14,6 +14,8 @@ public struct ModelConfig: Sendable {
     public var head = HeadConfig()
     /// A safetensors file to start from (a torchvision/timm backbone or a reidprune model).
     public var pretrained: String?
+    /// Start each block's last BN scale at zero (for training deep networks from scratch).
+    public var zeroInitResidual = false
 }
 
 public struct DataConfig: Sendable {
@@ -144,6 +146,7 @@ public struct ExperimentConfig: Sendable {
         model.head.bnneck = try f.bool("model.bnneck", true)
         model.head.embeddingDim = try f.int("model.embedding_dim", 0)
         model.pretrained = try f.optionalString("model.pretrained")
+        model.zeroInitResidual = try f.bool("model.zero_init_residual", false)
         var c = ExperimentConfig(model: model)
         c.seed = UInt64(try f.int("run.seed", 1))
         c.runDirectory = try f.string("run.dir", "runs/experiment")
