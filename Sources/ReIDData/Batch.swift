@@ -29,6 +29,8 @@ public protocol BatchSource: AnyObject {
     /// Starts epoch `epoch` (0-based); the order of its batches depends only on the seed
     /// and the epoch, so that a resumed run sees the same batches.
     func startEpoch(_ epoch: Int)
+    /// Starts epoch `epoch` at batch `first` (a run resumed in the middle of an epoch).
+    func startEpoch(_ epoch: Int, at first: Int)
     /// The next batch of the current epoch; throws when an image cannot be read.
     func next() throws -> Batch
 }
@@ -47,6 +49,7 @@ public final class FixedBatchSource: BatchSource {
 
     public var batchesPerEpoch: Int { batches.count }
     public func startEpoch(_ epoch: Int) { cursor = 0 }
+    public func startEpoch(_ epoch: Int, at first: Int) { cursor = first % batches.count }
 
     public func next() -> Batch {
         defer { cursor = (cursor + 1) % batches.count }

@@ -86,14 +86,16 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
 
     public var batchesPerEpoch: Int { sampler.batches(epoch: 0).count }
 
-    public func startEpoch(_ e: Int) {
+    public func startEpoch(_ e: Int) { startEpoch(e, at: 0) }
+
+    public func startEpoch(_ e: Int, at first: Int) {
         let batches = sampler.batches(epoch: e).map { sampler.slice($0, rank: rank, world: world) }
         condition.lock()
         epoch = e
         plan = batches
         ready.removeAll()
-        nextToProduce = 0
-        nextToConsume = 0
+        nextToProduce = min(first, batches.count)
+        nextToConsume = min(first, batches.count)
         generation += 1
         condition.broadcast()
         condition.unlock()

@@ -14,11 +14,25 @@ public struct TrainingState: Codable, Sendable {
     /// Iterations completed over the whole run.
     public var iteration = 0
     public var optimizerSteps = 0
+    /// Batches of the current epoch already trained (a checkpoint written mid-epoch).
+    public var batchInEpoch = 0
     public var rng = SeededRandom(seed: 1)
     /// Extra strings stages may keep (a scenario's stage name, the pruning history).
     public var notes: [String: String] = [:]
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, notes }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        iteration = try c.decode(Int.self, forKey: .iteration)
+        optimizerSteps = try c.decode(Int.self, forKey: .optimizerSteps)
+        batchInEpoch = try c.decodeIfPresent(Int.self, forKey: .batchInEpoch) ?? 0
+        rng = try c.decode(SeededRandom.self, forKey: .rng)
+        notes = try c.decode([String: String].self, forKey: .notes)
+    }
 }
 
 public enum Checkpoint {

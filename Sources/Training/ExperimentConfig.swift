@@ -229,6 +229,7 @@ public struct ExperimentConfig: Sendable {
         t.centerWeight = Float(try f.double("train.loss.center", 0))
         t.checkpointEvery = try f.int("train.checkpoint_every", 10)
         t.logEvery = try f.int("train.log_every", 10)
+        t.checkpointIterations = try f.int("train.checkpoint_iterations", 0)
         t.progress = try f.bool("train.progress", true)
         t.maxIterations = try f.int("train.max_iterations", 0)
         t.seed = c.seed

@@ -276,11 +276,13 @@ public final class Trainer {
         let stop = min(lastEpoch ?? config.epochs, config.epochs)
         while state.epoch < stop {
             if config.maxIterations > 0 && state.iteration >= config.maxIterations { break }
-            source.startEpoch(state.epoch)
+            // A checkpoint written mid-epoch resumes at the next batch of the same epoch.
+            let first = min(state.batchInEpoch, perEpoch)
+            source.startEpoch(state.epoch, at: first)
             let start = Date()
             var images = 0, lossSum = 0.0
             var interrupted = false
-            for i in 0..<perEpoch {
+            for i in first..<perEpoch {
                 if config.maxIterations > 0 && state.iteration >= config.maxIterations {
                     interrupted = true
                     break
@@ -289,10 +291,14 @@ public final class Trainer {
                 let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
                 images += batch.count
                 lossSum += m.loss
+                state.batchInEpoch = i + 1
+                if config.checkpointIterations > 0 && state.iteration % config.checkpointIterations == 0 && i + 1 < perEpoch {
+                    try saveCheckpoint()
+                }
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = Double(images * comm.size) / max(elapsed, 1e-9)
                 let remaining = Double(perEpoch - i - 1 + (config.epochs - state.epoch - 1) * perEpoch)
-                    * elapsed / Double(i + 1)
+                    * elapsed / Double(i + 1 - first)
                 bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
                            imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
                 if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
@@ -303,10 +309,11 @@ public final class Trainer {
                                 "step_seconds": lastStepSeconds])
                 }
             }
-            // A run stopped by max_iterations resumes this epoch from its start.
+            // A run stopped by max_iterations resumes at the batch where it stopped.
             if interrupted { break }
             state.epoch += 1
-            log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(perEpoch),
+            state.batchInEpoch = 0
+            log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(max(perEpoch - first, 1)),
                         "seconds": Date().timeIntervalSince(start)])
             try afterEpoch?(state.epoch)
             if (config.checkpointEvery > 0 && state.epoch % config.checkpointEvery == 0) || state.epoch == config.epochs {

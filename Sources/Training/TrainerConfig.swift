@@ -31,6 +31,9 @@ public struct TrainerConfig: Codable, Sendable {
     public var centerLearningRate: Float = 0.5
     /// Save a checkpoint every this many epochs (and at the end); 0 only at the end.
     public var checkpointEvery = 10
+    /// Also save a checkpoint every this many iterations (0: only at epoch ends), so that
+    /// an interrupted run resumes at that iteration.
+    public var checkpointIterations = 0
     /// Append a metrics line every this many iterations.
     public var logEvery = 10
     public var seed: UInt64 = 1

@@ -86,6 +86,36 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(files.filter { $0.contains("tmp") }, [], "no temporary file is left behind")
     }
 
+    func testResumeInTheMiddleOfAnEpochMatchesUninterruptedRun() throws {
+        let batches = (0..<3).map { Self.randomBatch(seed: 20 + UInt64($0)) }
+        var config = TrainerConfig()
+        config.optimizer = .adam
+        config.schedule = LRSchedule(base: 0.001, decay: .cosine(totalEpochs: 3, minimum: 0))
+        config.epochs = 3
+        config.progress = false
+        let straight = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                   config: config, runDirectory: tmp.appendingPathComponent("a").path)
+        try straight.train()
+
+        var interrupted = config
+        interrupted.maxIterations = 5  // epoch 0 (3 batches) and 2 batches of epoch 1
+        interrupted.checkpointIterations = 1
+        let dir = tmp.appendingPathComponent("b").path
+        let first = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                config: interrupted, runDirectory: dir)
+        try first.train()
+        let second = try Trainer(net: try Self.tinyNet(seed: 42), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                 config: config, runDirectory: dir)
+        try second.resume(from: dir + "/checkpoint.safetensors")
+        XCTAssertEqual(second.state.epoch, 1)
+        XCTAssertEqual(second.state.batchInEpoch, 2)
+        try second.train()
+        XCTAssertEqual(second.state.iteration, 9)
+        let a = straight.net.store, b = second.net.store
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.parameters, count: a.parameterCapacity)),
+                       Array(UnsafeBufferPointer(start: b.parameters, count: b.parameterCapacity)))
+    }
+
     func testResumeWithWrongOptimizerNamesMissingState() throws {
         let batch = Self.randomBatch(seed: 3)
         var config = TrainerConfig()
