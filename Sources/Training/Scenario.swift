@@ -124,6 +124,7 @@ public final class Scenario {
     public func run() throws -> [ScenarioRow] {
         let c = config
         let target = c.targets[0]
+        let mainArch = c.recipe.subtree("model.arch") as? String ?? "resnet50"
         var finals: [(scenario: String, method: String, stage: String, model: String)] = []
         let source = try stage("source", stageConfig("source", data: c.source, epochs: c.sourceEpochs,
                                                     pretrained: c.sourcePretrained, prune: nil))
@@ -132,9 +133,9 @@ public final class Scenario {
         if needsTargetFT {
             targetFT = try stage("target", stageConfig("target", data: target, epochs: c.targetEpochs, pretrained: source,
                                                       prune: nil))
-            finals.append(("baseline", "unpruned", "target", targetFT!))
+            finals.append(("baseline", "unpruned \(mainArch)", "target", targetFT!))
         }
-        for arch in c.baselines where arch != (c.recipe.subtree("model.arch") as? String ?? "resnet50") {
+        for arch in c.baselines where arch != mainArch {
             let s = try stage("source-\(arch)", stageConfig("source-\(arch)", data: c.source, epochs: c.sourceEpochs,
                                                            pretrained: nil, arch: arch, prune: nil))
             let t = try stage("target-\(arch)", stageConfig("target-\(arch)", data: target, epochs: c.targetEpochs,
