@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // ReIDPrune: Siamese ResNet re-identification training, data-parallel over MPI ranks,
-// with structured filter pruning. See README.md for the commands, DESIGN notes in docs.
+// with structured filter pruning. README.md lists the commands and the modules.
 import PackageDescription
 
 let optimize: [SwiftSetting] = []

@@ -17,12 +17,11 @@ public struct TripletLoss: Sendable {
 
     /// Pairwise distances (N, N) with torchreid's clamping.
     public static func distances(_ f: Tensor) -> [Double] {
-        let (n, d) = (f.shape[0], f.shape[1])
+        let n = f.shape[0]
         let gram = Tensor(shape: [n, n], layout: .nc)
         GEMM.matmul(f, f, transB: true, into: gram)
         var sq = [Double](repeating: 0, count: n)
         for i in 0..<n { sq[i] = Double(gram[i * n + i]) }
-        _ = d
         var dist = [Double](repeating: 0, count: n * n)
         for i in 0..<n {
             for j in 0..<n {
@@ -33,9 +32,9 @@ public struct TripletLoss: Sendable {
         return dist
     }
 
-    /// The loss, and its gradient with respect to the features written into `gradient`.
-    /// Also returns the fraction of anchors whose hardest negative is nearer than their
-    /// hardest positive... (as `accuracy`, the share with d_an > d_ap).
+    /// The loss, and its gradient with respect to the features written into `gradient`;
+    /// `accuracy` is the share of anchors whose hardest negative lies farther than their
+    /// hardest positive.
     public func callAsFunction(features: Tensor, labels: [Int], gradient: Tensor?) -> (loss: Double, accuracy: Double) {
         require(features.shape.count == 2 && features.shape[0] == labels.count,
                      "TripletLoss: features \(features.shape) for \(labels.count) labels")
