@@ -25,9 +25,7 @@ public final class ConvBN {
 
     private var convOut = ActivationSlot()
     private var bnOut = ActivationSlot()
-    private var mean = ActivationSlot()
-    private var variance = ActivationSlot()
-    private var workspace: AlignedBuffer?
+    private let norm: TrainingNorm
     private var input: Tensor?
     private var geometry: ConvGeometry?
     private var bnGeometry: BatchNormGeometry?
@@ -36,8 +34,10 @@ public final class ConvBN {
     public var onForward: ((Tensor) -> Void)?
     public var onBackward: ((Tensor, Tensor) -> Void)?
     /// When set, batch statistics are summed over every rank (SyncBN).
-    public weak var statisticsReducer: StatisticsReducer?
-    private var syncStats: (mean: [Double], invstd: [Double], rows: Int)?
+    public var statisticsReducer: StatisticsReducer? {
+        get { norm.reducer }
+        set { norm.reducer = newValue }
+    }
 
     public init(store: ParameterStore, conv convName: String, bn bnName: String, inChannels: Int, outChannels: Int,
                 kernel: Int, stride: Int = 1, padding: Int = 0, relu: Bool) {
@@ -50,6 +50,7 @@ public final class ConvBN {
         self.stride = stride
         self.padding = padding
         self.relu = relu
+        norm = TrainingNorm(relu: relu)
         weight = store.register("\(convName).weight", shape: [outChannels, inChannels, kernel, kernel], layout: .oihw,
                                 role: .convWeight)
         gamma = store.register("\(bnName).weight", shape: [outChannels], layout: .x, role: .normWeight)
@@ -98,26 +99,9 @@ public final class ConvBN {
             let c = convOut.get(g.outputShape, .nhwc)
             Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
             let y = bnOut.get(g.outputShape, .nhwc)
-            let m = mean.get([outChannels], .x), v = variance.get([outChannels], .x)
-            var reduction = bg.reduction
-            if let reducer = statisticsReducer {
-                let s = try SyncBatchNorm.forward(x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
-                                                  epsilon: epsilon, relu: relu, reducer: reducer)
-                syncStats = s
-                SyncBatchNorm.store(s, epsilon: epsilon, mean: m, variance: v)
-                reduction = s.rows
-            } else {
-                syncStats = nil
-                if relu, workspace == nil || workspace!.byteCount < BatchNorm.workspaceBytes(bg) {
-                    workspace = BatchNorm.makeWorkspace(bg)
-                }
-                BatchNorm.forwardTraining(bg, x: c, gamma: store.parameter(gamma), beta: store.parameter(beta), y: y,
-                                          mean: m, variance: v, workspace: relu ? workspace : nil)
-            }
-            BatchNorm.updateRunningStatistics(runningMean: store.buffer(runningMean),
-                                              runningVariance: store.buffer(runningVariance), batchMean: m,
-                                              batchVariance: v, momentum: momentum, reduction: reduction)
-            store.buffer(batchCount)[0] += 1
+            try norm.forward(bg, x: c, y: y, gamma: store.parameter(gamma), beta: store.parameter(beta),
+                             runningMean: store.buffer(runningMean), runningVariance: store.buffer(runningVariance),
+                             batchCount: store.buffer(batchCount), momentum: momentum)
             store.parametersChanged()
             onForward?(y)
             return y
@@ -176,15 +160,8 @@ public final class ConvBN {
         let c = convOut.tensor!
         onBackward?(bnOut.tensor!, dy)
         let dc = pool.take(g.outputShape, .nhwc)
-        if let s = syncStats, let reducer = statisticsReducer {
-            try SyncBatchNorm.backward(x: c, y: bnOut.tensor!, dy: dy, gamma: store.parameter(gamma), mean: s.mean,
-                                       invstd: s.invstd, rows: s.rows, relu: relu, dx: dc, dGamma: store.gradient(gamma),
-                                       dBeta: store.gradient(beta), reducer: reducer)
-        } else {
-            BatchNorm.backward(bg, x: c, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
-                               mean: mean.tensor!, variance: variance.tensor!, workspace: relu ? workspace : nil, dx: dc,
-                               dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
-        }
+        try norm.backward(bg, x: c, y: bnOut.tensor!, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
+                          dx: dc, dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
         store.gradientReady(gamma)
         store.gradientReady(beta)
         Convolution.backwardWeights(g, x: x, dy: dc, dWeight: store.gradient(weight))

@@ -43,11 +43,14 @@ public final class ReIDHead {
     public var epsilon: Float = 1e-5
 
     private var pooled = ActivationSlot(), features = ActivationSlot(), embeddings = ActivationSlot()
-    private var logits = ActivationSlot(), batchMean = ActivationSlot(), batchVariance = ActivationSlot()
+    private var logits = ActivationSlot()
+    private let neck = TrainingNorm(relu: false)
     private var mapShape: [Int] = []
     /// When set, BNNeck's batch statistics are summed over every rank (SyncBN).
-    public weak var statisticsReducer: StatisticsReducer?
-    private var syncStats: (mean: [Double], invstd: [Double], rows: Int)?
+    public var statisticsReducer: StatisticsReducer? {
+        get { neck.reducer }
+        set { neck.reducer = newValue }
+    }
 
     public init(store: ParameterStore, inputDim: Int, config: HeadConfig) {
         self.store = store
@@ -121,23 +124,9 @@ public final class ReIDHead {
             let f4 = f.reshaped(bg.shape, layout: .nhwc), e4 = e.reshaped(bg.shape, layout: .nhwc)
             switch mode {
             case .training:
-                let m = batchMean.get([d], .x), v = batchVariance.get([d], .x)
-                var reduction = n
-                if let reducer = statisticsReducer {
-                    let s = try SyncBatchNorm.forward(x: f, gamma: store.parameter(g), beta: store.parameter(b), y: e,
-                                                      epsilon: epsilon, relu: false, reducer: reducer)
-                    syncStats = s
-                    SyncBatchNorm.store(s, epsilon: epsilon, mean: m, variance: v)
-                    reduction = s.rows
-                } else {
-                    syncStats = nil
-                    BatchNorm.forwardTraining(bg, x: f4, gamma: store.parameter(g), beta: store.parameter(b), y: e4,
-                                              mean: m, variance: v)
-                }
-                BatchNorm.updateRunningStatistics(runningMean: store.buffer(neckMean!),
-                                                  runningVariance: store.buffer(neckVariance!), batchMean: m,
-                                                  batchVariance: v, momentum: momentum, reduction: reduction)
-                store.buffer(neckCount!)[0] += 1
+                try neck.forward(bg, x: f4, y: e4, gamma: store.parameter(g), beta: store.parameter(b),
+                                 runningMean: store.buffer(neckMean!), runningVariance: store.buffer(neckVariance!),
+                                 batchCount: store.buffer(neckCount!), momentum: momentum)
             case .inference:
                 BatchNorm.forwardInference(bg, x: f4, gamma: store.parameter(g), beta: store.parameter(b),
                                            runningMean: store.buffer(neckMean!),
@@ -178,16 +167,10 @@ public final class ReIDHead {
         if let g = neckGamma, let b = neckBeta {
             let bg = neckGeometry(n)
             df = pool.take([n, d], .nc)
-            if let s = syncStats, let reducer = statisticsReducer {
-                try SyncBatchNorm.backward(x: f, y: e, dy: de, gamma: store.parameter(g), mean: s.mean, invstd: s.invstd,
-                                           rows: s.rows, relu: false, dx: df, dGamma: store.gradient(g),
-                                           dBeta: store.gradient(b), reducer: reducer)
-            } else {
-                BatchNorm.backward(bg, x: f.reshaped(bg.shape, layout: .nhwc), dy: de.reshaped(bg.shape, layout: .nhwc),
-                                   gamma: store.parameter(g), beta: store.parameter(b), mean: batchMean.tensor!,
-                                   variance: batchVariance.tensor!, dx: df.reshaped(bg.shape, layout: .nhwc),
-                                   dGamma: store.gradient(g), dBeta: store.gradient(b))
-            }
+            let shape = bg.shape
+            try neck.backward(bg, x: f.reshaped(shape, layout: .nhwc), y: e.reshaped(shape, layout: .nhwc),
+                              dy: de.reshaped(shape, layout: .nhwc), gamma: store.parameter(g), beta: store.parameter(b),
+                              dx: df.reshaped(shape, layout: .nhwc), dGamma: store.gradient(g), dBeta: store.gradient(b))
             store.gradient(b).zero()
             store.gradientReady(g)
             store.gradientReady(b)
