@@ -38,7 +38,6 @@ public enum ModelBenchmark {
         let perRank = batch / comm.size
         let classes = max(2, batch / 4)
         let net = try ReIDNet(architecture: architecture, head: HeadConfig(bnneck: true, numClasses: training ? 751 : 0))
-        DNNL.setThreads(threads)
         var state: UInt32 = 7 &+ UInt32(comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count {

@@ -278,26 +278,19 @@ enum SynthRenderer {
         var k = (-r...r).map { Float(exp(-Double($0 * $0) / (2 * sigma * sigma))) }
         let s = k.reduce(0, +)
         k = k.map { $0 / s }
-        var tmp = src, out = src
+        return pass(pass(src, w, h, k, r, horizontal: true), w, h, k, r, horizontal: false)
+    }
+
+    /// One separable pass of `kernel` (radius r) along rows or columns, edges clamped.
+    static func pass(_ src: [Float], _ w: Int, _ h: Int, _ kernel: [Float], _ r: Int, horizontal: Bool) -> [Float] {
+        var out = src
         for y in 0..<h {
             for x in 0..<w {
                 for ch in 0..<3 {
                     var acc: Float = 0
-                    for (j, kv) in k.enumerated() {
-                        let xx = min(max(x + j - r, 0), w - 1)
-                        acc += kv * src[(y * w + xx) * 3 + ch]
-                    }
-                    tmp[(y * w + x) * 3 + ch] = acc
-                }
-            }
-        }
-        for y in 0..<h {
-            for x in 0..<w {
-                for ch in 0..<3 {
-                    var acc: Float = 0
-                    for (j, kv) in k.enumerated() {
-                        let yy = min(max(y + j - r, 0), h - 1)
-                        acc += kv * tmp[(yy * w + x) * 3 + ch]
+                    for (j, kv) in kernel.enumerated() {
+                        let (xx, yy) = horizontal ? (min(max(x + j - r, 0), w - 1), y) : (x, min(max(y + j - r, 0), h - 1))
+                        acc += kv * src[(yy * w + xx) * 3 + ch]
                     }
                     out[(y * w + x) * 3 + ch] = acc
                 }
