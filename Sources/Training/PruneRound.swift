@@ -102,11 +102,7 @@ public enum PruneRound {
         let plan = try PrunePlan.decode(bytes)
         let cut = try Surgery.apply(plan, to: net, fold: settings.fold)
         // Every rank must now hold the same network.
-        let c = cut.store.checksum()
-        let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)), Int(bitPattern: UInt(c.weighted.bitPattern))])
-        if let bad = sums.indices.first(where: { sums[$0] != sums[0] }) {
-            throw PruningError("after pruning, rank \(bad)'s network differs from rank 0's")
-        }
+        try verifyReplicas(cut.store, comm: comm, when: "after pruning")
         return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [])
     }
 

@@ -165,17 +165,7 @@ public final class Trainer {
     /// ranks and the first slot that differs.
     /// - Important: Collective — every rank calls this, in the same order.
     public func verifyConsistency(when: String, includeBuffers: Bool = true) throws {
-        guard comm.size > 1 else { return }
-        let c = net.store.checksum(includeBuffers: includeBuffers)
-        let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)),
-                                             Int(bitPattern: UInt(c.weighted.bitPattern))])
-        guard sums.contains(where: { $0 != sums[0] }) else { return }
-        let slots = try comm.allgather(floats: net.store.slotChecksums(includeBuffers: includeBuffers).map { Float($0) })
-        let names = net.store.parameterSlots.map(\.name) + (includeBuffers ? net.store.bufferSlots.map(\.name) : [])
-        let bad = (1..<sums.count).filter { sums[$0] != sums[0] }
-        let first = names.indices.first { i in bad.contains { slots[$0][i] != slots[0][i] } }
-        throw CommunicationError("replicas diverged \(when): ranks \(bad.map(String.init).joined(separator: ", ")) differ "
-                                 + "from rank 0" + (first.map { ", first in '\(names[$0])'" } ?? ""))
+        try verifyReplicas(net.store, comm: comm, when: when, includeBuffers: includeBuffers)
     }
 
     /// One step on this rank's slice of a global batch: forward, losses of the global
@@ -356,4 +346,20 @@ struct ActivationBuffer {
         tensor = t
         return t
     }
+}
+
+/// Compares a checksum of `store` (parameters, and buffers when asked) across ranks; a
+/// mismatch names the ranks and the first slot that differs.
+/// - Important: Collective — every rank calls this, in the same order.
+func verifyReplicas(_ store: ParameterStore, comm: Communicator, when: String, includeBuffers: Bool = true) throws {
+    guard comm.size > 1 else { return }
+    let c = store.checksum(includeBuffers: includeBuffers)
+    let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)), Int(bitPattern: UInt(c.weighted.bitPattern))])
+    guard sums.contains(where: { $0 != sums[0] }) else { return }
+    let slots = try comm.allgather(floats: store.slotChecksums(includeBuffers: includeBuffers).map { Float($0) })
+    let names = store.parameterSlots.map(\.name) + (includeBuffers ? store.bufferSlots.map(\.name) : [])
+    let bad = (1..<sums.count).filter { sums[$0] != sums[0] }
+    let first = names.indices.first { i in bad.contains { slots[$0][i] != slots[0][i] } }
+    throw CommunicationError("replicas diverged \(when): ranks \(bad.map(String.init).joined(separator: ", ")) differ "
+                             + "from rank 0" + (first.map { ", first in '\(names[$0])'" } ?? ""))
 }
