@@ -1,6 +1,8 @@
 // Communicator: what ranks exchange during data-parallel training, independent of the
 // transport: allreduce, reduce to the root, broadcast, gather and allgather of bytes,
 // barrier, and a non-blocking allreduce for overlapping communication with backward.
+// The typed vocabulary built on these (Codable broadcast, onRoot, gathers) is in
+// Communicator+Coordination.swift.
 // Implemented by LocalCommunicator (one rank), ThreadCommunicator (ranks as threads, for
 // tests) and the Open MPI communicator in DistributedMPI.
 
@@ -53,32 +55,6 @@ public protocol Communicator: AnyObject {
     func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
     /// - Important: Collective — every rank calls this, in the same order.
     func barrier() throws
-}
-
-extension Communicator {
-    public var isRoot: Bool { rank == 0 }
-
-    /// Allgather of Float arrays.
-    /// - Important: Collective — every rank calls this, in the same order.
-    public func allgather(floats: [Float]) throws -> [[Float]] {
-        try allgather(floats.withUnsafeBytes { Array($0) }).map { bytes in
-            bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
-    }
-
-    /// Allgather of Int arrays.
-    /// - Important: Collective — every rank calls this, in the same order.
-    public func allgather(ints: [Int]) throws -> [[Int]] {
-        try allgather(ints.map(Int64.init).withUnsafeBytes { Array($0) }).map { bytes in
-            bytes.withUnsafeBytes { $0.bindMemory(to: Int64.self).map(Int.init) }
-        }
-    }
-
-    /// Broadcast of a Codable value from the root.
-    /// - Important: Collective — every rank calls this, in the same order.
-    public func broadcast(string: String, root: Int = 0) throws -> String {
-        String(decoding: try broadcast(Array(string.utf8), root: root), as: UTF8.self)
-    }
 }
 
 /// A world of one: every collective is the identity.

@@ -182,3 +182,12 @@ public final class DataCriterion {
         }
     }
 }
+
+extension DataCriterion {
+    /// The scores ranking reads, from the per-channel sums every rank accumulated (summed
+    /// over ranks): Taylor scores are L2-normalized within each group (Molchanov et al.);
+    /// the other sums are scores as they are.
+    public static func scores(_ kind: CriterionKind, sums: [[Double]]) -> [[Double]] {
+        kind == .taylor ? sums.map { Ranking.normalizedL2($0) } : sums
+    }
+}

@@ -36,7 +36,20 @@ public struct PruningError: Error, CustomStringConvertible {
 }
 
 extension PrunePlan {
-    /// The plans of a run, in order, as saved in checkpoint metadata.
+    /// The metadata key of a model file's pruning history.
+    public static let historyMetadataKey = "reidprune.pruning_history"
+
+    /// The pruning history a model file's metadata carries (empty when it has none).
+    public static func history(in metadata: [String: String]) throws -> [PrunePlan] {
+        try metadata[historyMetadataKey].map(decodeHistory) ?? []
+    }
+
+    /// Model-file metadata that carries `history` (nothing for an empty history).
+    public static func metadata(for history: [PrunePlan]) throws -> [String: String] {
+        history.isEmpty ? [:] : [historyMetadataKey: try encodeHistory(history)]
+    }
+
+    /// The plans of a run, in order, as saved in model metadata.
     public static func encodeHistory(_ plans: [PrunePlan]) throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]

@@ -64,6 +64,15 @@ public enum TrainingTimeCriteria {
         }
     }
 
+    /// Soft filter pruning's final removal share of every group: a layer-wise cut of the
+    /// L2 filter norms at `fraction` of the FLOPs.
+    public static func softFinalShares(_ net: ReIDNet, map: GroupMap, fraction: Double,
+                                       options: RankingOptions) throws -> [Double] {
+        let scores = WeightCriterion.scores(.l2, net: net, map: map)
+        let weak = try weakChannels(scores: scores, net: net, map: map, fraction: fraction, options: options)
+        return map.groups.indices.map { Double(weak[$0].count) / Double(map.groups[$0].channels) }
+    }
+
     /// Progressive rate at epoch `epoch` of `total`: final (1 - e^{-k t/T}) / (1 - e^{-k}).
     public static func softRate(final: Double, epoch: Int, total: Int, k: Double = 4) -> Double {
         guard total > 0 else { return final }

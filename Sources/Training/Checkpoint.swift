@@ -1,10 +1,11 @@
 // Checkpoint: everything a run needs to continue where it stopped, in one safetensors
 // file written to a temporary name and renamed: the model (with its architecture), the
 // optimizer moments ("optimizer.<moment>.<parameter>"), center-loss centers, and in the
-// metadata the epoch, iteration, optimizer step count, schedule and RNG state.
+// metadata the epoch, iteration, optimizer step count, RNG state and pruning history.
 import Foundation
 import NN
 import Optim
+import Pruning
 import Tensors
 
 /// Where a run is: saved in every checkpoint.
@@ -17,12 +18,12 @@ public struct TrainingState: Codable, Sendable {
     /// Batches of the current epoch already trained (a checkpoint written mid-epoch).
     public var batchInEpoch = 0
     public var rng = SeededRandom(seed: 1)
-    /// Extra strings stages may keep (a scenario's stage name, the pruning history).
-    public var notes: [String: String] = [:]
+    /// The pruning rounds applied so far, in order (replayable on a fresh model).
+    public var pruningHistory: [PrunePlan] = []
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, notes }
+    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, notes }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -31,7 +32,22 @@ public struct TrainingState: Codable, Sendable {
         optimizerSteps = try c.decode(Int.self, forKey: .optimizerSteps)
         batchInEpoch = try c.decodeIfPresent(Int.self, forKey: .batchInEpoch) ?? 0
         rng = try c.decode(SeededRandom.self, forKey: .rng)
-        notes = try c.decode([String: String].self, forKey: .notes)
+        if let history = try c.decodeIfPresent([PrunePlan].self, forKey: .pruningHistory) {
+            pruningHistory = history
+        } else if let text = try c.decodeIfPresent([String: String].self, forKey: .notes)?["pruning_history"] {
+            // Checkpoints of earlier versions kept the history as a JSON string among free-form notes.
+            pruningHistory = try PrunePlan.decodeHistory(text)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(iteration, forKey: .iteration)
+        try c.encode(optimizerSteps, forKey: .optimizerSteps)
+        try c.encode(batchInEpoch, forKey: .batchInEpoch)
+        try c.encode(rng, forKey: .rng)
+        try c.encode(pruningHistory, forKey: .pruningHistory)
     }
 }
 
@@ -58,6 +74,14 @@ public enum Checkpoint {
         encoder.outputFormatting = [.sortedKeys]
         w.metadata[stateKey] = String(decoding: try encoder.encode(state), as: UTF8.self)
         try w.write(to: path)
+    }
+
+    /// The (possibly pruned) architecture a checkpoint's network has.
+    public static func architecture(at path: String) throws -> ResNetArchitecture {
+        guard let (arch, _) = try ModelWeights.architecture(of: try SafetensorsFile(path: path)) else {
+            throw WeightsError("\(path): not a checkpoint (no architecture metadata)")
+        }
+        return arch
     }
 
     /// Loads a checkpoint into a network of the same architecture and an optimizer over

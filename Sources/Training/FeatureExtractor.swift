@@ -8,19 +8,6 @@ import ReIDData
 import ReIDEval
 import Tensors
 
-public struct ExtractedFeatures {
-    /// (N, D)
-    public var features: Tensor
-    public var pids: [Int]
-    public var camids: [Int]
-
-    public init(features: Tensor, pids: [Int], camids: [Int]) {
-        self.features = features
-        self.pids = pids
-        self.camids = camids
-    }
-}
-
 public enum FeatureExtractor {
     public static func extract(net: ReIDNet, records: [ImageRecord], augment: AugmentConfig, batchSize: Int,
                                flip: Bool = false, normalize: Bool = false) throws -> ExtractedFeatures {
@@ -57,55 +44,41 @@ public enum FeatureExtractor {
         }
         return out
     }
-
-    /// Writes features, pids and camids as a safetensors file (F32, I64, I64).
-    public static func save(_ f: ExtractedFeatures, to path: String, metadata: [String: String] = [:]) throws {
-        var w = SafetensorsWriter()
-        w.add("features", floats: UnsafeBufferPointer(f.features.buffer), shape: f.features.shape)
-        w.add("pids", int64s: f.pids.map(Int64.init), shape: [f.pids.count])
-        w.add("camids", int64s: f.camids.map(Int64.init), shape: [f.camids.count])
-        w.metadata = metadata
-        try w.write(to: path)
-    }
-
-    /// Reads a features file; errors name the missing tensor or the mismatch.
-    public static func load(_ path: String) throws -> ExtractedFeatures {
-        let file = try SafetensorsFile(path: path)
-        for key in ["features", "pids", "camids"] where file.entry(key) == nil {
-            throw WeightsError("\(path): missing tensor '\(key)' (a features file holds features, pids and camids)")
-        }
-        let e = file.entry("features")!
-        guard e.shape.count == 2 else { throw WeightsError("\(path): 'features' must be (N, D), got \(e.shape)") }
-        let features = Tensor(shape: e.shape, layout: .nc, values: try file.floats("features"))
-        let pids = try file.int64s("pids").map { Int($0) }, camids = try file.int64s("camids").map { Int($0) }
-        guard pids.count == e.shape[0], camids.count == e.shape[0] else {
-            throw WeightsError("\(path): \(e.shape[0]) features but \(pids.count) pids and \(camids.count) camids")
-        }
-        if let bad = features.toArray().firstIndex(where: { !$0.isFinite }) {
-            throw WeightsError("\(path): feature \(bad / e.shape[1]) holds NaN or infinite values")
-        }
-        return ExtractedFeatures(features: features, pids: pids, camids: camids)
-    }
 }
 
-public enum Evaluation {
-    /// Metrics of query against gallery features under the configured protocol.
-    public static func evaluate(query: ExtractedFeatures, gallery: ExtractedFeatures, metric: DistanceMetric,
-                                rerank: Bool, cuhk03: Bool, maxRank: Int = 50) throws -> ReIDMetrics {
-        guard query.features.shape[1] == gallery.features.shape[1] else {
-            throw EvaluationError("query features have \(query.features.shape[1]) dimensions but gallery features "
-                                  + "\(gallery.features.shape[1])")
+extension FeatureExtractor {
+    /// Eval-mode features of one split (query, gallery or train) of the data set at `data`
+    /// with the model in `weights`, written to `out` (`reidprune extract`); `arch` names
+    /// the architecture of a file without reidprune metadata (a torchvision/timm
+    /// backbone). Returns a line describing what was written.
+    public static func extract(weights: String, arch: String?, data: String, split: String, out: String,
+                               height: Int, width: Int, batchSize: Int, flip: Bool, normalize: Bool) throws -> String {
+        var augment = AugmentConfig()
+        augment.height = height
+        augment.width = width
+        let file = try SafetensorsFile(path: weights)
+        let net: ReIDNet
+        if try ModelWeights.architecture(of: file) != nil {
+            net = try ModelWeights.loadNet(weights)
+        } else {
+            guard let arch, let depth = ResNetArchitecture.Depth(name: arch) else {
+                throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101")
+            }
+            net = try ReIDNet(architecture: .resnet(depth), head: HeadConfig(bnneck: false))
+            try ModelWeights.load(file, into: net, match: .backbone)
         }
-        guard query.features.shape[0] > 0 else { throw EvaluationError("the query set is empty") }
-        guard gallery.features.shape[0] > 0 else { throw EvaluationError("the gallery set is empty") }
-        let dist = rerank
-            ? ReRanking.rerank(query: query.features, gallery: gallery.features, metric: metric)
-            : DistanceMatrix.compute(query: query.features, gallery: gallery.features, metric: metric)
-        if cuhk03 {
-            return try Metrics.evaluateCUHK03(dist, queryPids: query.pids, galleryPids: gallery.pids,
-                                              queryCams: query.camids, galleryCams: gallery.camids, maxRank: maxRank)
+        let dataset = try DatasetReader.read(root: data)
+        let records: [ImageRecord]
+        switch split {
+        case "query": records = dataset.query
+        case "gallery": records = dataset.gallery
+        case "train": records = dataset.train
+        default: throw DatasetError("--split must be query, gallery or train, got '\(split)'")
         }
-        return try Metrics.evaluate(dist, queryPids: query.pids, galleryPids: gallery.pids, queryCams: query.camids,
-                                    galleryCams: gallery.camids, maxRank: maxRank)
+        guard !records.isEmpty else { throw DatasetError("\(data): the \(split) split is empty") }
+        let f = try extract(net: net, records: records, augment: augment, batchSize: batchSize, flip: flip,
+                            normalize: normalize)
+        try f.save(to: out, metadata: ["split": split, "data": data])
+        return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
     }
 }

@@ -32,78 +32,74 @@ public struct PruneOutcome {
 
 public enum PruneRound {
     /// Scores, ranks and cuts. `batch` supplies this rank's batches for data criteria;
-    /// `trainer` runs their forward and backward (gradient criteria).
+    /// `gradients` runs forward and backward on one of them without an update (needed
+    /// by gradient criteria only).
     /// - Important: Collective — every rank calls this, in the same order.
-    public static func run(net: ReIDNet, settings: PruneSettings, comm: Communicator, trainer: Trainer?,
-                           batch: () throws -> Batch) throws -> PruneOutcome {
+    public static func run(net: ReIDNet, settings: PruneSettings, comm: Communicator,
+                           gradients: ((Batch) throws -> Void)?, batch: () throws -> Batch) throws -> PruneOutcome {
         let map = GroupMap.build(net.architecture, head: net.headConfig)
-        var scores: [[Double]] = []
+        let scores: [[Double]]
         if settings.criterion.needsData {
-            let data = DataCriterion(settings.criterion, net: net, map: map, bins: settings.bins)
-            // Scoring must not change the model: training-mode passes update BN running
-            // statistics (per rank, without SyncBN), so they are put back afterwards.
-            let store = net.store
-            let saved = Array(UnsafeBufferPointer(start: store.buffers, count: store.bufferCapacity))
-            defer {
-                data.detach()
-                saved.withUnsafeBufferPointer { store.buffers.update(from: $0.baseAddress!, count: saved.count) }
-                store.parametersChanged()
-            }
-            for _ in 0..<settings.batches {
-                let b = try batch()
-                if settings.criterion.needsGradients {
-                    guard let trainer else { throw PruningError("\(settings.criterion.rawValue) needs a trainer for gradients") }
-                    try trainer.forwardBackward(b, synchronize: false)
-                } else {
-                    _ = try net.forward(b.images, mode: .inference)
-                }
-                data.batchDone(images: b.count)
-            }
-            if settings.criterion == .entropy {
-                // Every rank's pooled activations at the root, which computes the entropies.
-                var perGroup: [[Double]] = []
-                for (g, group) in map.groups.enumerated() {
-                    let all = try comm.gather(data.pooled[g].withUnsafeBytes { Array($0) }, root: 0)
-                    if let all {
-                        let values = all.flatMap { b in b.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
-                        perGroup.append(DataCriterion.entropy(values, channels: group.channels, bins: settings.bins))
-                    }
-                }
-                scores = perGroup
-            } else {
-                var flat = data.sums.flatMap { $0.map { Float($0) } }
-                try flat.withUnsafeMutableBufferPointer { try comm.reduceToRoot($0.baseAddress!, count: $0.count, op: .sum) }
-                var offset = 0
-                scores = map.groups.map { g in
-                    defer { offset += g.channels }
-                    return flat[offset..<(offset + g.channels)].map(Double.init)
-                }
-                if settings.criterion == .taylor {
-                    // Molchanov et al. normalize each layer's Taylor scores by their L2 norm.
-                    scores = scores.map { Ranking.normalizedL2($0) }
-                }
-            }
-        } else if comm.isRoot {
-            scores = WeightCriterion.scores(settings.criterion.cutCriterion, net: net, map: map, seed: settings.seed)
+            scores = try dataScores(net: net, map: map, settings: settings, comm: comm, gradients: gradients, batch: batch)
+        } else {
+            scores = comm.isRoot ? WeightCriterion.scores(settings.criterion.cutCriterion, net: net, map: map,
+                                                          seed: settings.seed) : []
         }
-        var bytes: [UInt8] = []
-        var failure = ""
-        if comm.isRoot {
-            do {
-                bytes = try Ranking.plan(scores: scores, net: net, map: map, options: settings.ranking,
-                                         criterion: settings.criterion.rawValue).encoded()
-            } catch {
-                failure = "\(error)"
-            }
+        let plan = try comm.onRoot {
+            try Ranking.plan(scores: scores, net: net, map: map, options: settings.ranking,
+                             criterion: settings.criterion.rawValue)
         }
-        failure = try comm.broadcast(string: failure)
-        if !failure.isEmpty { throw PruningError(failure) }
-        bytes = try comm.broadcast(bytes, root: 0)
-        let plan = try PrunePlan.decode(bytes)
         let cut = try Surgery.apply(plan, to: net, fold: settings.fold)
         // Every rank must now hold the same network.
-        try verifyReplicas(cut.store, comm: comm, when: "after pruning")
+        try Replicas.verify(cut.store, comm: comm, when: "after pruning")
         return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [])
+    }
+
+    /// A data criterion's scores at the root (empty elsewhere): every rank accumulates
+    /// over its own batches; sums are reduced to the root, entropy's pooled activations
+    /// gathered there.
+    /// - Important: Collective — every rank calls this, in the same order.
+    static func dataScores(net: ReIDNet, map: GroupMap, settings: PruneSettings, comm: Communicator,
+                           gradients: ((Batch) throws -> Void)?, batch: () throws -> Batch) throws -> [[Double]] {
+        let data = DataCriterion(settings.criterion, net: net, map: map, bins: settings.bins)
+        // Scoring must not change the model: training-mode passes update BN running
+        // statistics (per rank, without SyncBN), so they are put back afterwards.
+        let store = net.store
+        let saved = Array(UnsafeBufferPointer(start: store.buffers, count: store.bufferCapacity))
+        defer {
+            data.detach()
+            saved.withUnsafeBufferPointer { store.buffers.update(from: $0.baseAddress!, count: saved.count) }
+            store.parametersChanged()
+        }
+        for _ in 0..<settings.batches {
+            let b = try batch()
+            if settings.criterion.needsGradients {
+                guard let gradients else {
+                    throw PruningError("\(settings.criterion.rawValue) needs gradients: no training step was given")
+                }
+                try gradients(b)
+            } else {
+                _ = try net.forward(b.images, mode: .inference)
+            }
+            data.batchDone(images: b.count)
+        }
+        if settings.criterion == .entropy {
+            var perGroup: [[Double]] = []
+            for (g, group) in map.groups.enumerated() {
+                if let all = try comm.gather(floats: data.pooled[g]) {
+                    perGroup.append(DataCriterion.entropy(all.flatMap { $0 }, channels: group.channels, bins: settings.bins))
+                }
+            }
+            return perGroup
+        }
+        var flat = data.sums.flatMap { $0.map { Float($0) } }
+        try flat.withUnsafeMutableBufferPointer { try comm.reduceToRoot($0.baseAddress!, count: $0.count, op: .sum) }
+        var offset = 0
+        let sums = map.groups.map { g in
+            defer { offset += g.channels }
+            return flat[offset..<(offset + g.channels)].map(Double.init)
+        }
+        return comm.isRoot ? DataCriterion.scores(settings.criterion, sums: sums) : []
     }
 
     /// One line per round: FLOPs, parameters, channels per group, score distribution.

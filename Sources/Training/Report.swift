@@ -2,7 +2,9 @@
 // the parameters, GFLOPs, measured inference latency, rank-1 and mAP, as a table for the
 // terminal, report.md and report.json. Results on SynthReID are labelled synthetic.
 import Foundation
+import Tensors
 import NN
+import Pruning
 
 public struct ReportRow: Codable, Sendable {
     public var name: String
@@ -30,7 +32,7 @@ public enum Report {
             let r = try JSONDecoder().decode(RunResult.self, from: data)
             let file = try SafetensorsFile(path: dir + "/model.safetensors")
             let arch = try ModelWeights.loadNet(dir + "/model.safetensors").architecture
-            let history = file.metadata["reidprune.pruning_history"].map { (try? PrunePlanCount.count($0)) ?? 0 } ?? 0
+            let history = try PrunePlan.history(in: file.metadata).count
             let b32 = try ModelBenchmark.run(training: false, architecture: arch, archName: r.arch, height: height,
                                              width: width, batch: 32, threads: threads, steps: 5)
             let b1 = try ModelBenchmark.run(training: false, architecture: arch, archName: r.arch, height: height,
@@ -66,10 +68,3 @@ public enum Report {
     }
 }
 
-/// Counts the plans in a pruning-history string.
-enum PrunePlanCount {
-    static func count(_ text: String) throws -> Int {
-        guard let a = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] else { return 0 }
-        return a.count
-    }
-}

@@ -108,8 +108,7 @@ public final class Scenario {
     /// - Important: Collective — every rank calls this, in the same order.
     func stage(_ name: String, _ c: ExperimentConfig) throws -> String {
         let dir = c.runDirectory
-        let done = try comm.broadcast(string: FileManager.default.fileExists(atPath: dir + "/results.json") ? "y" : "")
-        if done.isEmpty {
+        if !(try comm.broadcast(FileManager.default.fileExists(atPath: dir + "/results.json"))) {
             log("== stage \(name)")
             try Experiment(config: c, comm: comm, log: log).run()
         } else {
@@ -198,7 +197,7 @@ public final class Scenario {
                 let experiment = Experiment(config: stageCfg, comm: comm, log: { _ in })
                 let (dataset, syn) = try experiment.prepareData()
                 synthetic = synthetic || syn
-                let m = try experiment.evaluate(net, dataset)
+                let m = try experiment.evaluator(dataset).evaluate(net)
                 row.rank1[dataset.name] = m.rank(1)
                 row.mAP[dataset.name] = m.mAP
             }

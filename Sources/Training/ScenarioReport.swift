@@ -2,6 +2,7 @@
 // scenario and method with parameters, GFLOPs, latency, rank-1 and mAP), report.json,
 // and SVG scatter plots of rank-1 and mAP against GFLOPs and against parameters.
 import Foundation
+import Tensors
 import NN
 
 public enum ScenarioReport {

@@ -1,11 +1,10 @@
-// Trainer: the training loop of one rank: forward the Siamese network over this rank's
-// slice of the global batch, the configured losses (identity cross-entropy on the
-// logits; batch-hard triplet, contrastive and center losses on the features before
-// BNNeck, mined over the whole global batch by gathering every rank's features),
-// backward, gradient allreduce, optimizer step; the learning-rate schedule per
-// iteration; on the root, a progress bar, JSON-lines metrics and checkpoints. Each
-// rank's loss gradients are those of the global-batch loss, so the summed gradients of
-// N ranks equal one rank's on the whole batch.
+// Trainer: one rank's training session. A step forwards the Siamese network over this
+// rank's slice of the global batch, computes the losses of the global batch (triplet,
+// contrastive and center losses mined over every rank's features), backpropagates,
+// allreduces the gradients and steps the optimizer, so N ranks' summed gradients equal
+// one rank's on the whole batch. The loop is short: periodic work (evaluation,
+// checkpoints, pruning rounds, training-time criteria) runs as TrainingHooks, and a
+// pruning round swaps the network and optimizer state in place (`replaceNetwork`).
 import Distributed
 import Foundation
 import NN
@@ -26,22 +25,27 @@ public struct StepMetrics: Sendable {
 }
 
 public final class Trainer {
-    public let net: ReIDNet
+    public private(set) var net: ReIDNet
     public let config: TrainerConfig
     public let source: BatchSource
-    public let optimizer: Optimizer
-    public let centerLoss: CenterLoss?
-    public private(set) var state = TrainingState()
+    public private(set) var optimizer: Optimizer
+    public private(set) var centerLoss: CenterLoss?
+    public internal(set) var state = TrainingState()
     /// The run folder (metrics.jsonl, checkpoints); nil writes nothing.
     public let runDirectory: String?
     public let log: MetricsLog?
     private var dLogits = ActivationBuffer(), dFeatures = ActivationBuffer(), scratch = ActivationBuffer()
     public let comm: Communicator
-    public let sync: GradientSync
+    public private(set) var sync: GradientSync
     private let reducer: CommunicatorReducer
+    /// Periodic work, in order; the checkpoint hook stays last.
+    public private(set) var hooks: [TrainingHook] = [CheckpointHook()]
     /// Seconds of the last step, and of it in gradient communication.
     public private(set) var lastStepSeconds = 0.0
 
+    /// Sets up the run folder on the root, sends the root's model to every rank and
+    /// checks that the replicas agree.
+    /// - Important: Collective — every rank calls this, in the same order.
     public init(net: ReIDNet, source: BatchSource, config: TrainerConfig, runDirectory: String?,
                 comm: Communicator = LocalCommunicator()) throws {
         try config.validate()
@@ -54,12 +58,35 @@ public final class Trainer {
         self.source = source
         self.comm = comm
         self.runDirectory = comm.isRoot ? runDirectory : nil
-        sync = GradientSync(store: net.store, comm: comm, mode: config.distributed.syncMode,
-                            bucketBytes: config.distributed.bucketBytes)
         reducer = CommunicatorReducer(comm)
+        (optimizer, sync, centerLoss) = Trainer.parts(for: net, config: config, classes: source.numClasses, comm: comm,
+                                                      reducer: reducer)
+        state.rng = SeededRandom(seed: config.seed)
+        // Every rank learns whether the root could set up, so none waits for a root that failed.
+        var made: MetricsLog?
+        try comm.onRoot {
+            guard let folder = runDirectory else { return }
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                made = try MetricsLog(path: folder + "/metrics.jsonl")
+            } catch {
+                throw ConfigError("\(folder): cannot create the run folder or its metrics log: \(error)")
+            }
+        }
+        log = made
+        try Replicas.broadcast(net.store, extra: centerLoss.map { [$0.centers] } ?? [], comm: comm)
+        try verifyConsistency(when: "at start")
+    }
+
+    /// The optimizer, gradient sync and center loss over `net`'s store.
+    private static func parts(for net: ReIDNet, config: TrainerConfig, classes: Int, comm: Communicator,
+                              reducer: CommunicatorReducer) -> (Optimizer, GradientSync, CenterLoss?) {
+        let sync = GradientSync(store: net.store, comm: comm, mode: config.distributed.syncMode,
+                                bucketBytes: config.distributed.bucketBytes)
         net.setStatisticsReducer(config.distributed.syncBN ? reducer : nil)
         let policy = DecayPolicy(weightDecay: config.weightDecay, decayNormAndBias: config.decayNormAndBias)
         let lr = Float(config.schedule.rate(at: 0))
+        let optimizer: Optimizer
         switch config.optimizer {
         case .sgd:
             optimizer = SGD(store: net.store, learningRate: lr, momentum: config.momentum, nesterov: config.nesterov,
@@ -69,104 +96,37 @@ public final class Trainer {
         case .adamw:
             optimizer = Adam(store: net.store, learningRate: lr, decoupled: true, policy: policy)
         }
-        centerLoss = config.centerWeight > 0
-            ? CenterLoss(numClasses: source.numClasses, dim: net.head.outputDim, seed: config.seed) : nil
-        state.rng = SeededRandom(seed: config.seed)
-        var failure = ""
-        var log: MetricsLog?
-        if let runDirectory = self.runDirectory {
-            do {
-                try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-                log = try MetricsLog(path: runDirectory + "/metrics.jsonl")
-            } catch {
-                failure = "\(runDirectory): cannot create the run folder or its metrics log: \(error)"
-            }
-        }
-        self.log = log
-        // Every rank learns whether the root could set up, so none waits for a root that failed.
-        failure = try comm.broadcast(string: failure)
-        if !failure.isEmpty { throw ConfigError(failure) }
-        try broadcastModel()
-        try verifyConsistency(when: "at start")
+        let centerLoss = config.centerWeight > 0
+            ? CenterLoss(numClasses: classes, dim: net.head.outputDim, seed: config.seed) : nil
+        return (optimizer, sync, centerLoss)
     }
 
-    /// Runs after the gradients are summed and before the optimizer step (training-time
-    /// pruning regularizers add to the gradients here; every rank computes the same).
-    public var beforeUpdate: (() throws -> Void)?
+    /// Adds periodic work; it runs after the hooks added before it and before the checkpoint.
+    public func register(_ hook: TrainingHook) { hooks.insert(hook, at: hooks.count - 1) }
 
-    /// Keeps a string in the training state (saved with every checkpoint).
-    public func setNote(_ key: String, _ value: String) { state.notes[key] = value }
-
-    /// Continues a run another trainer started (after pruning replaced the network).
-    public func adopt(_ previous: TrainingState, optimizerSteps: Int) {
-        state = previous
-        optimizer.stepCount = optimizerSteps
-    }
-
-    /// Path of the checkpoint the run writes and resumes from.
-    public var checkpointPath: String? { runDirectory.map { $0 + "/checkpoint.safetensors" } }
-
-    /// Continues from a checkpoint (model, optimizer, schedule position, RNG): the root
-    /// reads it and every rank receives it, so only the root needs the file.
+    /// Continues the session with `cut`, the network a pruning round left (its store
+    /// carries the remapped optimizer moments): a new optimizer, gradient sync and center
+    /// loss over its store; the training state and step count go on.
     /// - Important: Collective — every rank calls this, in the same order.
-    public func resume(from path: String) throws {
-        var failure = ""
-        if comm.isRoot {
-            do {
-                state = try Checkpoint.load(from: path, net: net, optimizer: optimizer, centerLoss: centerLoss)
-            } catch {
-                failure = "\(error)"
-            }
-        }
-        failure = try comm.broadcast(string: failure)
-        if !failure.isEmpty { throw ConfigError(failure) }
-        try broadcastModel(includingMoments: true)
-        let encoded = try comm.broadcast(string: String(decoding: try JSONEncoder().encode(state), as: UTF8.self))
-        state = try JSONDecoder().decode(TrainingState.self, from: Data(encoded.utf8))
-        optimizer.stepCount = state.optimizerSteps
-        try verifyConsistency(when: "after resuming")
-    }
-
-    /// Writes the run's checkpoint now (BN running statistics averaged over ranks first).
-    /// - Important: Collective — every rank calls this, in the same order.
-    public func saveCheckpoint() throws {
-        try averageRunningStatistics()
-        state.optimizerSteps = optimizer.stepCount
-        guard let checkpointPath else { return }
-        try Checkpoint.save(to: checkpointPath, net: net, optimizer: optimizer, state: state, centerLoss: centerLoss)
-    }
-
-    /// The root's parameters and buffers (and optimizer moments) on every rank.
-    /// - Important: Collective — every rank calls this, in the same order.
-    public func broadcastModel(includingMoments: Bool = false) throws {
-        guard comm.size > 1 else { return }
-        let s = net.store
-        try comm.broadcast(s.parameters, count: s.parameterCapacity, root: 0)
-        try comm.broadcast(s.buffers, count: s.bufferCapacity, root: 0)
-        if includingMoments {
-            for name in optimizer.momentNames { try comm.broadcast(s.moment(name), count: s.parameterCapacity, root: 0) }
-        }
-        if let centerLoss { try comm.broadcast(centerLoss.centers.data, count: centerLoss.centers.count, root: 0) }
-        s.parametersChanged()
-    }
-
-    /// BN running statistics averaged over ranks (they differ without SyncBN).
-    /// - Important: Collective — every rank calls this, in the same order.
-    public func averageRunningStatistics() throws {
-        guard comm.size > 1 else { return }
-        let s = net.store
-        for (i, slot) in s.bufferSlots.enumerated() where s.bufferRoles[i] != .batchCount {
-            try comm.allreduce(s.buffers + slot.offset, count: slot.count, op: .average)
-        }
-        s.parametersChanged()
+    public func replaceNetwork(_ cut: ReIDNet) throws {
+        let steps = optimizer.stepCount
+        net = cut
+        (optimizer, sync, centerLoss) = Trainer.parts(for: cut, config: config, classes: source.numClasses, comm: comm,
+                                                      reducer: reducer)
+        optimizer.stepCount = steps
+        try verifyConsistency(when: "after replacing the network")
     }
 
     /// Compares a checksum of parameters and buffers across ranks; a mismatch names the
     /// ranks and the first slot that differs.
     /// - Important: Collective — every rank calls this, in the same order.
     public func verifyConsistency(when: String, includeBuffers: Bool = true) throws {
-        try verifyReplicas(net.store, comm: comm, when: when, includeBuffers: includeBuffers)
+        try Replicas.verify(net.store, comm: comm, when: when, includeBuffers: includeBuffers)
     }
+
+    /// BN running statistics averaged over ranks (they differ without SyncBN).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func averageRunningStatistics() throws { try Replicas.averageRunningStatistics(net.store, comm: comm) }
 
     /// One step on this rank's slice of a global batch: forward, losses of the global
     /// batch, backward, gradient allreduce, optimizer update.
@@ -179,7 +139,7 @@ public final class Trainer {
         optimizer.learningRate = Float(lr)
         var m = try forwardBackward(batch, synchronize: true)
         m.learningRate = lr
-        try beforeUpdate?()
+        for hook in hooks { try hook.beforeUpdate(self) }
         optimizer.step()
         centerLoss?.step(learningRate: config.centerLearningRate)
         state.iteration += 1
@@ -257,61 +217,63 @@ public final class Trainer {
         return m
     }
 
-    /// Trains from the current state to `config.epochs`, logging, checkpointing and
-    /// showing progress; `afterEpoch` runs after each epoch with the epochs completed
-    /// (evaluation, for example).
-    public func train(until lastEpoch: Int? = nil, afterEpoch: ((Int) throws -> Void)? = nil) throws {
+    /// Forward and backward of this rank's batch without synchronizing or updating:
+    /// the gradients data-driven pruning criteria read.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func accumulateGradients(_ batch: Batch) throws { try forwardBackward(batch, synchronize: false) }
+
+    /// True once `train.max_iterations` (when set) is reached.
+    public var reachedMaxIterations: Bool { config.maxIterations > 0 && state.iteration >= config.maxIterations }
+
+    /// Trains from the current state to `config.epochs`, running the hooks; stops early
+    /// at `train.max_iterations` (a rerun resumes at that batch).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func train() throws {
         let bar = ProgressBar(enabled: config.progress && comm.isRoot)
+        while !reachedMaxIterations {
+            for hook in hooks { try hook.beforeEpoch(self) }
+            guard state.epoch < config.epochs, try trainEpoch(bar) else { break }
+            for hook in hooks { try hook.afterEpoch(self) }
+        }
+        for hook in hooks { try hook.afterTrain(self) }
+        bar.finish()
+    }
+
+    /// One epoch from `state.batchInEpoch` (a checkpoint written mid-epoch resumes at the
+    /// next batch); false when max_iterations stopped it.
+    private func trainEpoch(_ bar: ProgressBar) throws -> Bool {
         let perEpoch = source.batchesPerEpoch
-        let stop = min(lastEpoch ?? config.epochs, config.epochs)
-        while state.epoch < stop {
-            if config.maxIterations > 0 && state.iteration >= config.maxIterations { break }
-            // A checkpoint written mid-epoch resumes at the next batch of the same epoch.
-            let first = min(state.batchInEpoch, perEpoch)
-            source.startEpoch(state.epoch, at: first)
-            let start = Date()
-            var images = 0, lossSum = 0.0
-            var interrupted = false
-            for i in first..<perEpoch {
-                if config.maxIterations > 0 && state.iteration >= config.maxIterations {
-                    interrupted = true
-                    break
-                }
-                let batch = try source.next()
-                let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
-                images += batch.count
-                lossSum += m.loss
-                state.batchInEpoch = i + 1
-                if config.checkpointIterations > 0 && state.iteration % config.checkpointIterations == 0 && i + 1 < perEpoch {
-                    try saveCheckpoint()
-                }
-                let elapsed = Date().timeIntervalSince(start)
-                let rate = Double(images * comm.size) / max(elapsed, 1e-9)
-                let remaining = Double(perEpoch - i - 1 + (config.epochs - state.epoch - 1) * perEpoch)
-                    * elapsed / Double(i + 1 - first)
-                bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
-                           imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
-                if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
-                    log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
-                                "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
-                                "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
-                                "lr": m.learningRate, "images_per_s": rate, "sync_seconds": sync.lastSeconds,
-                                "step_seconds": lastStepSeconds])
-                }
-            }
-            // A run stopped by max_iterations resumes at the batch where it stopped.
-            if interrupted { break }
-            state.epoch += 1
-            state.batchInEpoch = 0
-            log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(max(perEpoch - first, 1)),
-                        "seconds": Date().timeIntervalSince(start)])
-            try afterEpoch?(state.epoch)
-            if (config.checkpointEvery > 0 && state.epoch % config.checkpointEvery == 0) || state.epoch == config.epochs {
-                try saveCheckpoint()
+        let first = min(state.batchInEpoch, perEpoch)
+        source.startEpoch(state.epoch, at: first)
+        let start = Date()
+        var images = 0, lossSum = 0.0
+        for i in first..<perEpoch {
+            if reachedMaxIterations { return false }
+            let batch = try source.next()
+            let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
+            images += batch.count
+            lossSum += m.loss
+            state.batchInEpoch = i + 1
+            for hook in hooks { try hook.afterStep(self) }
+            let elapsed = Date().timeIntervalSince(start)
+            let rate = Double(images * comm.size) / max(elapsed, 1e-9)
+            let remaining = Double(perEpoch - i - 1 + (config.epochs - state.epoch - 1) * perEpoch)
+                * elapsed / Double(i + 1 - first)
+            bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
+                       imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
+            if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
+                log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
+                            "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
+                            "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
+                            "lr": m.learningRate, "images_per_s": rate, "sync_seconds": sync.lastSeconds,
+                            "step_seconds": lastStepSeconds])
             }
         }
-        if config.maxIterations > 0 && state.iteration >= config.maxIterations { try saveCheckpoint() }
-        bar.finish()
+        state.epoch += 1
+        state.batchInEpoch = 0
+        log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(max(perEpoch - first, 1)),
+                    "seconds": Date().timeIntervalSince(start)])
+        return true
     }
 
     static func accuracy(_ logits: Tensor, _ labels: [Int]) -> Double {
@@ -329,11 +291,6 @@ public final class Trainer {
     private func scale(_ t: Tensor, _ a: Float) {
         if a != 1 { for i in 0..<t.count { t[i] *= a } }
     }
-
-    /// y += a x
-    private func axpy(_ y: Tensor, _ x: Tensor, _ a: Float) {
-        for i in 0..<y.count { y[i] += a * x[i] }
-    }
 }
 
 /// A tensor kept between steps and reallocated only when its shape changes.
@@ -346,20 +303,4 @@ struct ActivationBuffer {
         tensor = t
         return t
     }
-}
-
-/// Compares a checksum of `store` (parameters, and buffers when asked) across ranks; a
-/// mismatch names the ranks and the first slot that differs.
-/// - Important: Collective — every rank calls this, in the same order.
-func verifyReplicas(_ store: ParameterStore, comm: Communicator, when: String, includeBuffers: Bool = true) throws {
-    guard comm.size > 1 else { return }
-    let c = store.checksum(includeBuffers: includeBuffers)
-    let sums = try comm.allgather(ints: [Int(bitPattern: UInt(c.sum.bitPattern)), Int(bitPattern: UInt(c.weighted.bitPattern))])
-    guard sums.contains(where: { $0 != sums[0] }) else { return }
-    let slots = try comm.allgather(floats: store.slotChecksums(includeBuffers: includeBuffers).map { Float($0) })
-    let names = store.parameterSlots.map(\.name) + (includeBuffers ? store.bufferSlots.map(\.name) : [])
-    let bad = (1..<sums.count).filter { sums[$0] != sums[0] }
-    let first = names.indices.first { i in bad.contains { slots[$0][i] != slots[0][i] } }
-    throw CommunicationError("replicas diverged \(when): ranks \(bad.map(String.init).joined(separator: ", ")) differ "
-                             + "from rank 0" + (first.map { ", first in '\(names[$0])'" } ?? ""))
 }

@@ -1,9 +1,16 @@
 // Console: unbuffered output lines, so that progress shows as it happens even when
-// stdout is a file or a pipe (mpirun's, a log's).
+// stdout is a file or a pipe (mpirun's, a log's), and one-line JSON objects.
 import Foundation
 
 enum Console {
     static func line(_ s: String) {
         FileHandle.standardOutput.write(Data((s + "\n").utf8))
+    }
+
+    /// `value` as one line of JSON with sorted keys.
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }

@@ -1,8 +1,10 @@
 // `reidprune flops`: MACs, FLOPs and parameters per layer and in total for an
 // architecture (or the architecture a weights file carries) at an input size.
+// Also imports NN, whose FLOPs counter and architectures the command prints.
 import ArgumentParser
 import Foundation
 import NN
+import Training
 
 struct FLOPsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +22,8 @@ struct FLOPsCommand: ParsableCommand {
     @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
     @Flag(help: "Include the re-ID head (embedding, BNNeck) stored in --weights.") var head = false
     @Flag(help: "Print one JSON object instead of a table.") var json = false
+
+    func pad(_ s: String, _ n: Int, right: Bool = false) -> String { TextColumns.pad(s, n, right: right) }
 
     func run() throws {
         let architecture: ResNetArchitecture

@@ -1,6 +1,7 @@
 // Ranks: how the command line runs an action on every MPI rank: the communicator of
 // this process (a world of one without mpirun), output on the root only, and a failure
 // on any rank reported with its rank and turned into the end of the whole job.
+// Also imports Distributed, for the communicator type.
 import Distributed
 import DistributedMPI
 import Foundation

@@ -1,5 +1,6 @@
 // `reidprune synth`: writes a SynthReID data set (Market-1501 layout, JPEG, manifest)
 // and optionally a preview grid.
+// Also imports ReIDData, where SynthReID lives.
 import ArgumentParser
 import Foundation
 import ReIDData

@@ -2,8 +2,6 @@
 // of saved weights on a recipe's data set.
 import ArgumentParser
 import Foundation
-import NN
-import ReIDData
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -34,11 +32,8 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try Ranks.run { comm in
             let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
-            let experiment = Experiment(config: c, comm: comm, log: Console.line)
-            let (dataset, synthetic) = try experiment.prepareData()
-            let net = try ModelWeights.loadNet(weights)
-            let m = try experiment.evaluate(net, dataset)
-            if comm.isRoot { printMetrics(m, json: json, synthetic: synthetic) }
+            let (m, synthetic) = try Experiment(config: c, comm: comm, log: Console.line).evaluate(weights: weights)
+            if comm.isRoot { Console.line(json ? try m.json(synthetic: synthetic) : m.text(synthetic: synthetic)) }
         }
     }
 }

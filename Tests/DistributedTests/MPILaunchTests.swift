@@ -3,6 +3,7 @@
 // batch, with checksums compared at every step; a rank that dies ends the whole job
 // within seconds, non-zero, naming the rank.
 import Foundation
+import Tensors
 import NN
 import TestSupport
 import XCTest

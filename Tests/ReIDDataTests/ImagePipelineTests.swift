@@ -2,6 +2,7 @@
 // Pillow's; augmentation is deterministic, flips and erases as configured, and
 // normalizes with ImageNet statistics.
 import Foundation
+import Tensors
 import NN
 import ReIDData
 import XCTest

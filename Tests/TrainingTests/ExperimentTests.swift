@@ -3,6 +3,7 @@
 // run stopped between the rounds resumes with the pruned architecture and finishes the
 // schedule.
 import Foundation
+import Tensors
 import NN
 import Pruning
 import ReIDData
@@ -41,7 +42,7 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.contains("after 1 pruning round(s)") }, lines.joined(separator: "\n"))
         XCTAssertEqual(lines.filter { $0.hasPrefix("pruning round 2") }.count, 1)
         let model = try SafetensorsFile(path: dir.path + "/run/model.safetensors")
-        let history = try PrunePlan.decodeHistory(model.metadata["reidprune.pruning_history"]!)
+        let history = try PrunePlan.history(in: model.metadata)
         XCTAssertEqual(history.count, 2)
         let unpruned = FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4, lastStride: 1), height: 64, width: 32).flops
         XCTAssertLessThanOrEqual(Double(history[1].flopsAfter), 0.6 * Double(unpruned))

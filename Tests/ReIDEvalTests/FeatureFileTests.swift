@@ -1,10 +1,8 @@
 // Feature files: a round trip, and the errors for a missing tensor, NaN features,
 // feature sizes that differ and an empty query set.
 import Foundation
-import NN
 import ReIDEval
 import Tensors
-import Training
 import XCTest
 
 final class FeatureFileTests: XCTestCase {
@@ -15,8 +13,8 @@ final class FeatureFileTests: XCTestCase {
         let f = ExtractedFeatures(features: Tensor(shape: [2, 3], layout: .nc, values: [1, 0, 0, 0, 1, 0]), pids: [4, 5],
                                   camids: [0, 1])
         let path = dir.appendingPathComponent("q.safetensors").path
-        try FeatureExtractor.save(f, to: path)
-        let back = try FeatureExtractor.load(path)
+        try f.save(to: path)
+        let back = try ExtractedFeatures(contentsOf: path)
         XCTAssertEqual(back.features.toArray(), f.features.toArray())
         XCTAssertEqual(back.pids, [4, 5])
         XCTAssertEqual(back.camids, [0, 1])
@@ -26,7 +24,7 @@ final class FeatureFileTests: XCTestCase {
         w.add("pids", int64s: [1], shape: [1])
         let missing = dir.appendingPathComponent("missing.safetensors").path
         try w.write(to: missing)
-        XCTAssertThrowsError(try FeatureExtractor.load(missing)) { XCTAssertTrue("\($0)".contains("missing tensor 'camids'"), "\($0)") }
+        XCTAssertThrowsError(try ExtractedFeatures(contentsOf: missing)) { XCTAssertTrue("\($0)".contains("missing tensor 'camids'"), "\($0)") }
 
         var n = SafetensorsWriter()
         n.add("features", floats: [1, .nan], shape: [1, 2])
@@ -34,7 +32,7 @@ final class FeatureFileTests: XCTestCase {
         n.add("camids", int64s: [0], shape: [1])
         let nan = dir.appendingPathComponent("nan.safetensors").path
         try n.write(to: nan)
-        XCTAssertThrowsError(try FeatureExtractor.load(nan)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
+        XCTAssertThrowsError(try ExtractedFeatures(contentsOf: nan)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
 
         let other = ExtractedFeatures(features: Tensor(shape: [1, 4], layout: .nc), pids: [4], camids: [1])
         XCTAssertThrowsError(try Evaluation.evaluate(query: f, gallery: other, metric: .euclidean, rerank: false, cuhk03: false)) {

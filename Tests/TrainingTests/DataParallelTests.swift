@@ -114,7 +114,7 @@ final class PruneRoundTests: XCTestCase {
             settings.ranking.height = 64
             settings.ranking.width = 32
             var i = 0
-            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, trainer: trainer) {
+            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer.accumulateGradients) {
                 defer { i += 1 }
                 return batches[i % 2]
             }

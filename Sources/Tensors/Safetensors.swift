@@ -3,7 +3,6 @@
 // shape and byte range in the data section (plus optional "__metadata__" strings), then
 // the raw little-endian data. Every inconsistency is an error naming the tensor and the
 // byte offset; files are written to a temporary name and renamed.
-import Tensors
 import Foundation
 
 public enum SafetensorsDType: String, Sendable {

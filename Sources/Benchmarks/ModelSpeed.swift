@@ -1,0 +1,54 @@
+// ModelSpeed: what `reidprune bench train` and `bench infer` measure: the architecture
+// named on the command line (or carried by a model file), optionally pruned first to a
+// FLOPs fraction, timed by the library's ModelBenchmark on every rank.
+import Foundation
+import NN
+import Pruning
+import Distributed
+import Training
+
+public struct BenchmarkError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+public enum ModelSpeed {
+    /// The architecture to time: `weights`' (possibly pruned) one, else `arch` with
+    /// `lastStride`; pruned first (L1, global ranking) to `pruneTo` of its FLOPs when given.
+    public static func architecture(arch: String, lastStride: Int, weights: String?, pruneTo: Double?, roundTo: Int,
+                                    scope: String, height: Int, width: Int) throws -> ResNetArchitecture {
+        guard let depth = ResNetArchitecture.Depth(name: arch) else {
+            throw BenchmarkError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch)'")
+        }
+        var architecture = ResNetArchitecture.resnet(depth, lastStride: lastStride)
+        if let weights { architecture = try ModelWeights.loadNet(weights).architecture }
+        guard let pruneTo else { return architecture }
+        guard pruneTo > 0 && pruneTo <= 1 else { throw BenchmarkError("--prune-to must be in (0, 1]") }
+        guard let pruneScope = PruneScope(rawValue: scope) else { throw BenchmarkError("--prune-scope must be inner or all") }
+        return try ModelBenchmark.prunedArchitecture(architecture, fraction: pruneTo, height: height, width: width,
+                                                     roundTo: roundTo, scope: pruneScope)
+    }
+
+    /// Times training or inference steps of `architecture` across the ranks of `comm`.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
+                           batch: Int, threads: Int, steps: Int, sync: String,
+                           comm: Communicator) throws -> ModelBenchmarkResult {
+        guard let mode = SyncMode(rawValue: sync) else { throw BenchmarkError("--sync must be blocking or overlapped") }
+        if training && batch < 2 {
+            throw BenchmarkError("training needs --batch of at least 2 (the triplet loss compares images)")
+        }
+        guard batch % comm.size == 0 else { throw BenchmarkError("--batch \(batch) does not split over \(comm.size) ranks") }
+        return try ModelBenchmark.run(training: training, architecture: architecture, archName: archName, height: height,
+                                      width: width, batch: batch, threads: threads, steps: steps, comm: comm, sync: mode)
+    }
+}
+
+extension ModelBenchmarkResult {
+    /// One line for the console.
+    public var text: String {
+        String(format: "%@ %@ %dx%d batch %d, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
+               + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch, height, width, batch, ranks,
+               threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb)
+    }
+}

@@ -1,0 +1,41 @@
+// Evaluation: metrics of query against gallery features under the torchreid protocol
+// (distances, optional k-reciprocal re-ranking, CMC/mAP/mINP or CUHK03's single-shot CMC).
+import Foundation
+
+public enum Evaluation {
+    /// Metrics of query against gallery features under the configured protocol.
+    public static func evaluate(query: ExtractedFeatures, gallery: ExtractedFeatures, metric: DistanceMetric,
+                                rerank: Bool, cuhk03: Bool, maxRank: Int = 50) throws -> ReIDMetrics {
+        guard query.features.shape[1] == gallery.features.shape[1] else {
+            throw EvaluationError("query features have \(query.features.shape[1]) dimensions but gallery features "
+                                  + "\(gallery.features.shape[1])")
+        }
+        guard query.features.shape[0] > 0 else { throw EvaluationError("the query set is empty") }
+        guard gallery.features.shape[0] > 0 else { throw EvaluationError("the gallery set is empty") }
+        let dist = rerank
+            ? ReRanking.rerank(query: query.features, gallery: gallery.features, metric: metric)
+            : DistanceMatrix.compute(query: query.features, gallery: gallery.features, metric: metric)
+        if cuhk03 {
+            return try Metrics.evaluateCUHK03(dist, queryPids: query.pids, galleryPids: gallery.pids,
+                                              queryCams: query.camids, galleryCams: gallery.camids, maxRank: maxRank)
+        }
+        return try Metrics.evaluate(dist, queryPids: query.pids, galleryPids: gallery.pids, queryCams: query.camids,
+                                    galleryCams: gallery.camids, maxRank: maxRank)
+    }
+}
+
+extension Evaluation {
+    /// Metrics of two feature files (`reidprune evaluate`); `metric` is euclidean or cosine.
+    public static func evaluate(queryFile: String, galleryFile: String, metric: String, normalize: Bool, rerank: Bool,
+                                cuhk03: Bool, maxRank: Int) throws -> ReIDMetrics {
+        guard let m = DistanceMetric(rawValue: metric) else {
+            throw EvaluationError("--metric must be euclidean or cosine, got '\(metric)'")
+        }
+        let q = try ExtractedFeatures(contentsOf: queryFile), g = try ExtractedFeatures(contentsOf: galleryFile)
+        if normalize {
+            DistanceMatrix.normalize(q.features)
+            DistanceMatrix.normalize(g.features)
+        }
+        return try evaluate(query: q, gallery: g, metric: m, rerank: rerank, cuhk03: cuhk03, maxRank: maxRank)
+    }
+}

@@ -1,0 +1,47 @@
+// ExtractedFeatures: the features of one split with their labels, features (N, D), pids
+// and camids, and their safetensors file (F32 features, I64 pids and camids) that
+// `reidprune extract` writes and `reidprune evaluate` reads.
+import Foundation
+import Tensors
+
+public struct ExtractedFeatures {
+    /// (N, D)
+    public var features: Tensor
+    public var pids: [Int]
+    public var camids: [Int]
+
+    public init(features: Tensor, pids: [Int], camids: [Int]) {
+        self.features = features
+        self.pids = pids
+        self.camids = camids
+    }
+
+    /// Writes features, pids and camids as a safetensors file (F32, I64, I64).
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        var w = SafetensorsWriter()
+        w.add("features", floats: UnsafeBufferPointer(features.buffer), shape: features.shape)
+        w.add("pids", int64s: pids.map(Int64.init), shape: [pids.count])
+        w.add("camids", int64s: camids.map(Int64.init), shape: [camids.count])
+        w.metadata = metadata
+        try w.write(to: path)
+    }
+
+    /// Reads a features file; errors name the missing tensor or the mismatch.
+    public init(contentsOf path: String) throws {
+        let file = try SafetensorsFile(path: path)
+        for key in ["features", "pids", "camids"] where file.entry(key) == nil {
+            throw WeightsError("\(path): missing tensor '\(key)' (a features file holds features, pids and camids)")
+        }
+        let e = file.entry("features")!
+        guard e.shape.count == 2 else { throw WeightsError("\(path): 'features' must be (N, D), got \(e.shape)") }
+        let features = Tensor(shape: e.shape, layout: .nc, values: try file.floats("features"))
+        let pids = try file.int64s("pids").map { Int($0) }, camids = try file.int64s("camids").map { Int($0) }
+        guard pids.count == e.shape[0], camids.count == e.shape[0] else {
+            throw WeightsError("\(path): \(e.shape[0]) features but \(pids.count) pids and \(camids.count) camids")
+        }
+        if let bad = features.toArray().firstIndex(where: { !$0.isFinite }) {
+            throw WeightsError("\(path): feature \(bad / e.shape[1]) holds NaN or infinite values")
+        }
+        self.init(features: features, pids: pids, camids: camids)
+    }
+}

@@ -1,0 +1,73 @@
+// DistributedEvaluator: query/gallery metrics of a network on a data set's test splits
+// across ranks: every rank extracts the features of its share of each split, the root
+// gathers them and computes the metrics (ReIDEval), and every rank receives the result.
+import Distributed
+import Foundation
+import NN
+import ReIDData
+import ReIDEval
+import Tensors
+
+public struct DistributedEvaluator {
+    public let dataset: ReIDDataset
+    public let eval: EvalConfig
+    /// The test-time image size and normalization (the recipe's data.augment).
+    public let augment: AugmentConfig
+    public let comm: Communicator
+
+    public init(dataset: ReIDDataset, eval: EvalConfig, augment: AugmentConfig, comm: Communicator) {
+        self.dataset = dataset
+        self.eval = eval
+        self.augment = augment
+        self.comm = comm
+    }
+
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func evaluate(_ net: ReIDNet) throws -> ReIDMetrics {
+        let q = try gathered(try extract(net, share(dataset.query)))
+        let g = try gathered(try extract(net, share(dataset.gallery)))
+        return try comm.onRoot {
+            guard let q, let g else { throw EvaluationError("the root received no features") }
+            return try Evaluation.evaluate(query: q, gallery: g, metric: eval.metric, rerank: eval.rerank,
+                                           cuhk03: eval.cuhk03, maxRank: eval.maxRank)
+        }
+    }
+
+    /// This rank's contiguous share of `records`.
+    func share(_ r: [ImageRecord]) -> [ImageRecord] {
+        Array(r[(r.count * comm.rank / comm.size)..<(r.count * (comm.rank + 1) / comm.size)])
+    }
+
+    func extract(_ net: ReIDNet, _ records: [ImageRecord]) throws -> ExtractedFeatures {
+        try FeatureExtractor.extract(net: net, records: records, augment: augment, batchSize: eval.batchSize,
+                                     flip: eval.flip, normalize: eval.normalize)
+    }
+
+    /// Every rank's features at the root, in rank order (nil elsewhere).
+    /// - Important: Collective — every rank calls this, in the same order.
+    func gathered(_ f: ExtractedFeatures) throws -> ExtractedFeatures? {
+        if comm.size == 1 { return f }
+        let d = f.features.shape[1]
+        let feats = try comm.gather(floats: f.features.toArray())
+        let pids = try comm.gather(ints: f.pids), cams = try comm.gather(ints: f.camids)
+        guard let feats, let pids, let cams else { return nil }
+        let values = feats.flatMap { $0 }
+        return ExtractedFeatures(features: Tensor(shape: [values.count / d, d], layout: .nc, values: values),
+                                 pids: pids.flatMap { $0 }, camids: cams.flatMap { $0 })
+    }
+}
+
+extension ReIDMetrics {
+    /// The metrics-log line of an evaluation.
+    func logFields(epoch: Int) -> [String: Any] {
+        ["event": "eval", "epoch": epoch, "rank1": rank(1), "rank5": rank(5), "rank10": rank(10),
+         "mAP": mAP, "mINP": mINP, "num_valid_queries": numValidQueries]
+    }
+
+    /// One line for the console: rank-1/5/10, mAP and mINP, marked when the data is synthetic.
+    public func summary(_ prefix: String, synthetic: Bool) -> String {
+        String(format: "%@%@: rank-1 %.1f%%  rank-5 %.1f%%  rank-10 %.1f%%  mAP %.1f%%  mINP %.1f%%  (%d valid queries)",
+               prefix, synthetic ? " [synthetic data]" : "", 100 * rank(1), 100 * rank(5), 100 * rank(10),
+               100 * mAP, 100 * mINP, numValidQueries)
+    }
+}

@@ -1,0 +1,54 @@
+// PruneFile: one-shot pruning of a saved model (`reidprune prune`): every rank scores
+// (data criteria on its own batches of the recipe's training data), the root ranks and
+// broadcasts one plan, every rank cuts, and the root writes the pruned model with its
+// architecture and its pruning history extended by this round.
+import Distributed
+import Foundation
+import NN
+import Pruning
+import ReIDData
+import Tensors
+
+public enum PruneFile {
+    /// Prunes `weights` with the recipe's `prune:` settings and writes the cut model to `out` (and the plan as JSON to `planPath`).
+    /// Returns the root's one-line summary (empty elsewhere).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public static func run(config c: ExperimentConfig, weights: String, out: String, planPath: String?,
+                           comm: Communicator, log: @escaping (String) -> Void) throws -> String {
+        guard let settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
+        let net = try ModelWeights.loadNet(weights)
+        let metadata = try SafetensorsFile(path: weights).metadata
+        let history = try PrunePlan.history(in: metadata)
+        let synthetic = metadata["synthetic"]
+        let kind = settings.criterion
+        var trainer: Trainer?
+        var loader: DataLoader?
+        defer { loader?.shutdown() }
+        if kind.needsData {
+            let experiment = Experiment(config: c, comm: comm, log: log)
+            let (dataset, _) = try experiment.prepareData()
+            guard net.headConfig.numClasses == dataset.numTrainPids || !kind.needsGradients else {
+                throw PruningError("\(weights) classifies \(net.headConfig.numClasses) identities but the recipe's "
+                                   + "training split has \(dataset.numTrainPids); gradient criteria need the matching data")
+            }
+            let l = try experiment.makeLoader(dataset)
+            loader = l
+            if kind.needsGradients { trainer = try Trainer(net: net, source: l, config: c.train, runDirectory: nil, comm: comm) }
+        }
+        let next = loader?.batches(fromEpoch: 0) ?? { throw PruningError("\(kind.rawValue) needs data") }
+        let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer?.accumulateGradients,
+                                         batch: next)
+        return try comm.onRoot {
+            var meta = try PrunePlan.metadata(for: history + [outcome.plan])
+            if let synthetic { meta["synthetic"] = synthetic }
+            try ModelWeights.save(outcome.net, to: out, metadata: meta)
+            if let planPath { try AtomicFile.write(Data(try outcome.plan.encoded()), to: planPath) }
+            let p = outcome.plan, h = c.data.augment.height, w = c.data.augment.width
+            let before = FLOPsCounter.count(p.before, head: p.head, height: h, width: w)
+            let after = FLOPsCounter.count(p.after, head: p.head, height: h, width: w)
+            return String(format: "pruned with %@ (%@): %.3f -> %.3f GFLOPs (%.1f%%), %d -> %d parameters; wrote %@",
+                          p.criterion, p.ranking, Double(before.flops) / 1e9, Double(after.flops) / 1e9,
+                          100 * Double(after.flops) / Double(before.flops), before.params, after.params, out)
+        }
+    }
+}

@@ -1,0 +1,25 @@
+// `reidprune evaluate`: metrics of query against gallery feature files.
+// Also imports ReIDEval, which reads the feature files and computes the metrics.
+import ArgumentParser
+import Foundation
+import ReIDEval
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate", abstract: "CMC rank-1/5/10/20, mAP and mINP of query against gallery features.")
+
+    @Option(help: "Query features (safetensors: features, pids, camids).") var query: String
+    @Option(help: "Gallery features.") var gallery: String
+    @Option(help: "euclidean or cosine.") var metric = "euclidean"
+    @Flag(help: "L2-normalize features first.") var normalize = false
+    @Flag(help: "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3).") var rerank = false
+    @Flag(help: "CUHK03 single-gallery-shot CMC (10 seeded repeats).") var cuhk03 = false
+    @Option(help: "Max rank of the CMC.") var maxRank = 50
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let m = try Evaluation.evaluate(queryFile: query, galleryFile: gallery, metric: metric, normalize: normalize,
+                                        rerank: rerank, cuhk03: cuhk03, maxRank: maxRank)
+        Console.line(json ? try m.json(synthetic: false) : m.text(synthetic: false))
+    }
+}

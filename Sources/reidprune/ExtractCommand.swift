@@ -1,0 +1,26 @@
+// `reidprune extract`: features of a data set split to a safetensors file.
+import ArgumentParser
+import Foundation
+import Training
+
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract", abstract: "Write eval-mode features of a data set split (features, pids, camids).")
+
+    @Option(help: "Model weights (safetensors).") var weights: String
+    @Option(help: "Architecture for a file without reidprune metadata (a torchvision/timm backbone).") var arch: String?
+    @Option(help: "Data set folder (any supported layout).") var data: String
+    @Option(help: "Split: query, gallery or train.") var split: String
+    @Option(help: "Output safetensors file.") var out: String
+    @Option(help: "Input height.") var height = 256
+    @Option(help: "Input width.") var width = 128
+    @Option(help: "Images per batch.") var batchSize = 64
+    @Flag(help: "Average with the horizontally flipped images.") var flip = false
+    @Flag(help: "L2-normalize the features.") var normalize = false
+
+    func run() throws {
+        Console.line(try FeatureExtractor.extract(weights: weights, arch: arch, data: data, split: split, out: out,
+                                                  height: height, width: width, batchSize: batchSize, flip: flip,
+                                                  normalize: normalize))
+    }
+}

@@ -1,0 +1,75 @@
+// The coordination vocabulary on 3 thread ranks: a typed broadcast delivers the root's
+// Codable value; onRoot runs only on the root and delivers its value, or its error to
+// every rank with the same message; typed gathers keep rank order.
+import Distributed
+import Foundation
+import XCTest
+
+final class CoordinationTests: XCTestCase {
+    struct Decision: Codable, Equatable {
+        var name: String
+        var kept: [String: [Int]]
+        var ratio: Double
+    }
+
+    struct Refused: Error, CustomStringConvertible {
+        var description: String { "data/x.yaml: key 'train.lr': must be positive" }
+    }
+
+    func testTypedBroadcastAndOnRootValue() throws {
+        let lock = NSLock()
+        nonisolated(unsafe) var seen: [Int: (Decision, Bool, Int, [[Float]]?, [String]?)] = [:]
+        nonisolated(unsafe) var calls = 0
+        try ThreadWorld(size: 3).run { rank, comm in
+            let mine = Decision(name: "rank \(rank)", kept: ["layer1.0": [rank, 7]], ratio: 0.1 * Double(rank + 1))
+            let decided = try comm.broadcast(mine)
+            let flag = try comm.broadcast(rank == 0)
+            let value = try comm.onRoot { () -> Int in
+                lock.lock(); calls += 1; lock.unlock()
+                return 42
+            }
+            let floats = try comm.gather(floats: [Float(rank), 0.5])
+            let names = try comm.gather("r\(rank)", root: 0)
+            lock.lock(); seen[rank] = (decided, flag, value, floats, names); lock.unlock()
+        }
+        XCTAssertEqual(calls, 1, "onRoot runs its closure on the root only")
+        for r in 0..<3 {
+            let (d, flag, value, floats, names) = seen[r]!
+            XCTAssertEqual(d, Decision(name: "rank 0", kept: ["layer1.0": [0, 7]], ratio: 0.1))
+            XCTAssertTrue(flag, "rank \(r) holds the root's flag")
+            XCTAssertEqual(value, 42)
+            XCTAssertEqual(floats, r == 0 ? [[0, 0.5], [1, 0.5], [2, 0.5]] : nil)
+            XCTAssertEqual(names, r == 0 ? ["r0", "r1", "r2"] : nil)
+        }
+    }
+
+    func testOnRootErrorReachesEveryRankWithTheSameMessage() throws {
+        let lock = NSLock()
+        nonisolated(unsafe) var messages: [Int: String] = [:]
+        nonisolated(unsafe) var rootKeptItsType = false
+        try ThreadWorld(size: 3).run { rank, comm in
+            do {
+                try comm.onRoot { throw Refused() }
+                XCTFail("rank \(rank) went on after the root failed")
+            } catch {
+                lock.lock()
+                messages[rank] = "\(error)"
+                if rank == 0 { rootKeptItsType = error is Refused }
+                lock.unlock()
+            }
+            // The world is still usable: the failure was delivered, not a broken collective.
+            try comm.barrier()
+        }
+        XCTAssertTrue(rootKeptItsType, "the root rethrows its own error")
+        XCTAssertEqual(Set(messages.values), ["data/x.yaml: key 'train.lr': must be positive"])
+        XCTAssertEqual(messages.count, 3)
+    }
+
+    func testOneRankWorld() throws {
+        let comm = LocalCommunicator()
+        XCTAssertEqual(try comm.broadcast([1.5, 2.5]), [1.5, 2.5])
+        XCTAssertEqual(try comm.onRoot { "done" }, "done")
+        XCTAssertThrowsError(try comm.onRoot { throw Refused() }) { XCTAssertTrue($0 is Refused) }
+        XCTAssertEqual(try comm.gather(ints: [3, 4]), [[3, 4]])
+    }
+}
