@@ -20,10 +20,12 @@ public struct TrainingState: Codable, Sendable {
     public var rng = SeededRandom(seed: 1)
     /// The pruning rounds applied so far, in order (replayable on a fresh model).
     public var pruningHistory: [PrunePlan] = []
+    /// Length of metrics.jsonl when the checkpoint was written (a resume drops the rows after it).
+    public var metricsBytes: UInt64?
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, notes }
+    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, notes }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,6 +34,7 @@ public struct TrainingState: Codable, Sendable {
         optimizerSteps = try c.decode(Int.self, forKey: .optimizerSteps)
         batchInEpoch = try c.decodeIfPresent(Int.self, forKey: .batchInEpoch) ?? 0
         rng = try c.decode(SeededRandom.self, forKey: .rng)
+        metricsBytes = try c.decodeIfPresent(UInt64.self, forKey: .metricsBytes)
         if let history = try c.decodeIfPresent([PrunePlan].self, forKey: .pruningHistory) {
             pruningHistory = history
         } else if let text = try c.decodeIfPresent([String: String].self, forKey: .notes)?["pruning_history"] {
@@ -48,6 +51,7 @@ public struct TrainingState: Codable, Sendable {
         try c.encode(batchInEpoch, forKey: .batchInEpoch)
         try c.encode(rng, forKey: .rng)
         try c.encode(pruningHistory, forKey: .pruningHistory)
+        try c.encodeIfPresent(metricsBytes, forKey: .metricsBytes)
     }
 }
 

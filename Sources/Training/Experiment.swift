@@ -106,15 +106,25 @@ public final class Experiment {
     }
 
     /// Trains and evaluates: recipe -> data -> network -> session (with its hooks) ->
-    /// result. A run folder holding a checkpoint is resumed from it.
+    /// result. A run folder holding a checkpoint is resumed from it. The root holds the
+    /// run folder's lock for the whole run.
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func run(resume: Bool = true) throws -> RunResult {
-        let c = config
+        var lock: RunLock?
         try comm.onRoot {
-            try FileManager.default.createDirectory(atPath: c.runDirectory, withIntermediateDirectories: true)
-            try AtomicFile.write(Data(c.yaml.utf8), to: c.runDirectory + "/config.yaml")
+            let l = try RunLock(folder: config.runDirectory)
+            if let dead = l.tookOverFrom { log("run.dir '\(config.runDirectory)': took over the lock left by \(dead)") }
+            let stale = l.removeStaleTemporaries()
+            if !stale.isEmpty { log("run.dir '\(config.runDirectory)': removed \(stale.count) temporary file(s) left by a stopped run") }
+            lock = l
         }
+        return try withExtendedLifetime(lock) { try runLocked(resume: resume) }
+    }
+
+    /// - Important: Collective — every rank calls this, in the same order.
+    private func runLocked(resume: Bool) throws -> RunResult {
+        let c = config
         let (dataset, synthetic) = try prepareData()
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
@@ -130,6 +140,8 @@ public final class Experiment {
             let rounds = trainer.state.pruningHistory.count
             log("resumed from \(checkpoint) at epoch \(trainer.state.epoch)" + (rounds == 0 ? "" : " after \(rounds) pruning round(s)"))
         }
+        // Written once the run is sure to go on, so a refused start leaves the folder as it was.
+        try comm.onRoot { try AtomicFile.write(Data(c.yaml.utf8), to: c.runDirectory + "/config.yaml") }
         if comm.size > 1 {
             log("\(comm.size) ranks, global batch \(loader.sampler.batchSize), \(loader.sampler.batchSize / comm.size) images per rank, "
                 + "SyncBN \(c.train.distributed.syncBN ? "on" : "off"), gradient sync \(c.train.distributed.syncMode.rawValue)")

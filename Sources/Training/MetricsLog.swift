@@ -27,5 +27,19 @@ public final class MetricsLog {
         handle.write(data + Data("\n".utf8))
     }
 
+    /// Bytes written so far (checkpoints record it, so a resume can drop what followed).
+    public var size: UInt64 { handle.offsetInFile }
+
+    /// Drops everything after the first `bytes` bytes: the rows a resumed run will write again.
+    public func truncate(to bytes: UInt64) throws {
+        guard bytes < size else { return }
+        do {
+            try handle.truncate(atOffset: bytes)
+            try handle.seekToEnd()
+        } catch {
+            throw ConfigError("\(path): cannot drop the rows after the checkpoint: \(error.localizedDescription)")
+        }
+    }
+
     deinit { try? handle.close() }
 }

@@ -19,6 +19,8 @@ extension Trainer {
         try Replicas.broadcast(net.store, moments: optimizer.momentNames, extra: centerLoss.map { [$0.centers] } ?? [],
                                comm: comm)
         optimizer.stepCount = state.optimizerSteps
+        // The rows logged after this checkpoint will be logged again.
+        if let bytes = state.metricsBytes { try log?.truncate(to: bytes) }
         try verifyConsistency(when: "after resuming")
     }
 
@@ -28,6 +30,7 @@ extension Trainer {
         try averageRunningStatistics()
         state.optimizerSteps = optimizer.stepCount
         guard let checkpointPath else { return }
+        state.metricsBytes = log?.size
         try Checkpoint.save(to: checkpointPath, net: net, optimizer: optimizer, state: state, centerLoss: centerLoss)
     }
 }

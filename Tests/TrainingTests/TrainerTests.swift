@@ -116,6 +116,28 @@ final class TrainerTests: XCTestCase {
                        Array(UnsafeBufferPointer(start: b.parameters, count: b.parameterCapacity)))
     }
 
+    func testResumeDropsMetricsRowsWrittenAfterTheCheckpoint() throws {
+        let batches = (0..<2).map { Self.randomBatch(seed: 30 + UInt64($0)) }
+        var config = TrainerConfig()
+        config.epochs = 2
+        config.progress = false
+        config.logEvery = 1
+        let dir = tmp.appendingPathComponent("log").path
+        try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4), config: config,
+                    runDirectory: dir).train()
+        let path = dir + "/metrics.jsonl"
+        let atCheckpoint = try String(contentsOfFile: path, encoding: .utf8)
+        // A run that died after its checkpoint had logged rows that the resumed run logs again.
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"event\":\"train\",\"iteration\":5}\n".utf8))
+        try handle.close()
+        let resumed = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                  config: config, runDirectory: dir)
+        try resumed.resume(from: dir + "/checkpoint.safetensors")
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), atCheckpoint)
+    }
+
     func testResumeWithWrongOptimizerNamesMissingState() throws {
         let batch = Self.randomBatch(seed: 3)
         var config = TrainerConfig()

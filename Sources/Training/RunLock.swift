@@ -1,0 +1,86 @@
+// RunLock: one run per run folder. The root holds an advisory lock (flock) on
+// `<run.dir>/.lock` for the run's life, with its host and PID written inside; a second
+// run on the folder fails at once naming the holder. The kernel drops the lock when its
+// process dies, so a lock file left by a dead process is taken over, with a note.
+import Foundation
+
+public final class RunLock {
+    public let path: String
+    private let fd: Int32
+    /// "host pid N" of the dead process whose lock file was taken over, if any.
+    public let tookOverFrom: String?
+    /// Whether the lock made the folder (then a run that wrote nothing leaves no folder).
+    private let created: Bool
+
+    /// Locks `folder` (created when missing); throws naming the holder when another live
+    /// process holds it.
+    public init(folder: String) throws {
+        var isFolder: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
+        if exists && !isFolder.boolValue { throw ConfigError("run.dir '\(folder)' is a file, not a folder") }
+        created = !exists
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigError("run.dir '\(folder)': cannot create the run folder (\(RunLock.reason(error)))")
+        }
+        path = folder + "/.lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ConfigError("run.dir '\(folder)': cannot create its lock file: \(String(cString: strerror(errno)))")
+        }
+        let previous = RunLock.contents(fd)
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw ConfigError("run.dir '\(folder)' is in use by another run (\(previous.isEmpty ? "holder unknown" : previous)); "
+                              + "wait for it or choose another run.dir")
+        }
+        tookOverFrom = previous.isEmpty ? nil : previous
+        let me = "host \(ProcessInfo.processInfo.hostName) pid \(getpid())"
+        _ = ftruncate(fd, 0)
+        _ = me.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    deinit {
+        _ = ftruncate(fd, 0)
+        let folder = (path as NSString).deletingLastPathComponent
+        if created, (try? FileManager.default.contentsOfDirectory(atPath: folder)) == [".lock"] {
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+
+    /// Removes temporary files that writers of this folder left when they died (a
+    /// holder of the lock is the folder's only writer, so every one found is stale).
+    /// Returns their names.
+    @discardableResult
+    public func removeStaleTemporaries() -> [String] {
+        let folder = (path as NSString).deletingLastPathComponent
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let stale = names.filter { $0.hasPrefix(".") && $0.contains(".tmp-") }
+        for name in stale { try? FileManager.default.removeItem(atPath: folder + "/" + name) }
+        return stale.sorted()
+    }
+
+    private static func contents(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = pread(fd, &buffer, buffer.count, 0)
+        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+    }
+
+    /// The reason of a file-system error in a few words, without Foundation's dump.
+    static func reason(_ error: Error) -> String {
+        let e = error as NSError
+        if let u = e.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(u.code)))
+        }
+        if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
+        switch e.code {
+        case NSFileWriteFileExistsError, 516: return "a file of that name exists"
+        case NSFileWriteNoPermissionError: return "permission denied"
+        case NSFileWriteOutOfSpaceError: return "no space left on device"
+        default: return e.localizedDescription
+        }
+    }
+}
