@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "OptimTests", dependencies: ["Optim", "NN", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Optim", "ReIDData", "Pruning", "TestSupport"]),
         .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "NN", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "NN", "TestSupport"]),
+        .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "NN", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI", "Training", "NN",
                                                              "ReIDData", "Optim", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NN", "Optim", "TestSupport"]),

@@ -24,7 +24,8 @@ public enum ReRanking {
         let all = Tensor(shape: [n, d], layout: .nc)
         all.data.update(from: query.data, count: q * d)
         (all.data + q * d).update(from: gallery.data, count: g * d)
-        let k = o.k1 + 1
+        // Neighbors kept per row: the k1 + 1 nearest, or k2 when query expansion reaches further.
+        let k = min(n, max(o.k1 + 1, o.k2))
         var top = [Int32](repeating: 0, count: n * k)
         var rowMax = [Float](repeating: 0, count: n)
         var queryRows = [Float](repeating: 0, count: q * g)  // squared distances, normalized later
@@ -88,18 +89,18 @@ public enum ReRanking {
             }
             return s / max(rowMax[i], 1e-12)
         }
-        func neighbors(_ i: Int, _ count: Int) -> ArraySlice<Int32> { top[(i * k)..<(i * k + count)] }
+        func neighbors(_ i: Int, _ count: Int) -> ArraySlice<Int32> { top[(i * k)..<(i * k + min(count, k))] }
         func reciprocal(_ i: Int, _ count: Int) -> [Int] {
             neighbors(i, count).map(Int.init).filter { f in neighbors(f, count).contains(Int32(i)) }
         }
 
         // 2. Sparse Gaussian-weighted k-reciprocal vectors V.
-        let half = Int((Double(o.k1) / 2).rounded()) + 1
+        let half = Int((Double(o.k1) / 2).rounded(.toNearestOrEven)) + 1  // as np.around
         var V = [[(Int, Float)]](repeating: [], count: n)
         V.withUnsafeMutableBufferPointer { vb in
             nonisolated(unsafe) let vptr = vb.baseAddress!
             parallelFor(n) { i in
-                let base = reciprocal(i, k)
+                let base = reciprocal(i, o.k1 + 1)
                 var expansion = Set(base)
                 let baseSet = Set(base)
                 for c in base {
