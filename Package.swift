@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "NN", "Optim", "ReIDData", "Pruning",
                                                           "TestSupport"]),
         .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "NN", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "Tensors", "TestSupport"]),
+        .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI", "Training", "NN", "Tensors",
                                                              "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NN", "Optim", "TestSupport"]),

@@ -1,12 +1,22 @@
-// A kernel called with mismatched shapes stops with a message that prints both shapes.
-// The crash happens in a child process: this test binary re-runs itself on the probe
-// test with REIDPRUNE_SHAPE_PROBE set, and the parent reads the child's stderr.
+// A kernel called with mismatched shapes stops the process with a message that prints
+// both shapes (`require`, which stops in release builds too). The stop happens in a child
+// process: the test re-runs this test binary on itself with REIDPRUNE_SHAPE_PROBE naming
+// the call to make, and checks how the child ended and what it wrote to stderr.
 import Foundation
 import Tensors
 import XCTest
 
 final class ShapeCheckTests: XCTestCase {
+    static let probeVariable = "REIDPRUNE_SHAPE_PROBE"
+    static let testName = "TensorsTests.ShapeCheckTests/testMismatchedShapesStopWithBothShapes"
+
     func testMismatchedShapesStopWithBothShapes() throws {
+        if let probe = ProcessInfo.processInfo.environment[Self.probeVariable] {
+            // In the child: the call below must not return.
+            Self.mismatchedCall(probe)
+            XCTFail("probe \(probe) returned instead of stopping the process")
+            return
+        }
         let cases = [
             ("conv", ["got nhwc [2, 5, 5, 4], expected nhwc [2, 5, 5, 3]"]),
             ("bn", ["got nhwc [1, 4, 4, 8], expected nhwc [1, 4, 4, 6]"]),
@@ -14,17 +24,19 @@ final class ShapeCheckTests: XCTestCase {
             ("gemm", ["[4, 5] x [6, 2] -> [4, 2]"]),
         ]
         for (probe, fragments) in cases {
-            let (status, stderr) = try runProbe(probe)
-            XCTAssertNotEqual(status, 0, "probe \(probe) should stop the process")
+            let (reason, status, stderr) = try runChild(probe)
+            // A stop traps (a signal); a failed assertion in the child would exit with status 1.
+            XCTAssertEqual(reason, .uncaughtSignal, "probe \(probe) should stop the process; it exited with "
+                           + "status \(status):\n\(stderr.suffix(800))")
+            XCTAssertTrue(stderr.contains("Fatal error"), "probe \(probe): no fatal error:\n\(stderr.suffix(800))")
             for f in fragments {
                 XCTAssertTrue(stderr.contains(f), "probe \(probe): stderr lacks '\(f)':\n\(stderr.suffix(800))")
             }
         }
     }
 
-    /// Only does something in the child process started by the test above.
-    func testShapeProbe() {
-        guard let probe = ProcessInfo.processInfo.environment["REIDPRUNE_SHAPE_PROBE"] else { return }
+    /// Makes the kernel call named `probe` with shapes that do not fit.
+    static func mismatchedCall(_ probe: String) {
         switch probe {
         case "conv":
             let g = ConvGeometry(batch: 2, inChannels: 3, height: 5, width: 5, outChannels: 2, kernel: 3, padding: 1)
@@ -46,12 +58,14 @@ final class ShapeCheckTests: XCTestCase {
         }
     }
 
-    private func runProbe(_ probe: String) throws -> (Int32, String) {
+    /// Runs this test alone in a child process of the test binary, in probe mode.
+    private func runChild(_ probe: String) throws -> (Process.TerminationReason, Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["TensorsTests.ShapeCheckTests/testShapeProbe"]
+        process.arguments = [Self.testName]
         var env = ProcessInfo.processInfo.environment
-        env["REIDPRUNE_SHAPE_PROBE"] = probe
+        env[Self.probeVariable] = probe
+        env["SWIFT_BACKTRACE"] = "enable=no"  // the message is what matters; skip the slow backtrace
         process.environment = env
         let err = Pipe()
         process.standardError = err
@@ -59,6 +73,6 @@ final class ShapeCheckTests: XCTestCase {
         try process.run()
         let data = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (process.terminationReason, process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
