@@ -112,3 +112,18 @@ public enum Ranking {
                          flopsBefore: before, flopsAfter: flops(after, o))
     }
 }
+
+extension Ranking {
+    /// What a plan fell short of, in one line, when its FLOPs target was not reached
+    /// (every prunable group at its floor, or widths rounded up); nil when it was.
+    public static func shortfall(_ plan: PrunePlan, options o: RankingOptions) -> String? {
+        guard let t = o.targetFLOPs else { return nil }
+        let reference = Double(o.referenceFLOPs ?? plan.flopsBefore)
+        guard Double(plan.flopsAfter) > reference * t else { return nil }
+        let reached = 100 * Double(plan.flopsAfter) / reference
+        var why = "every prunable group (scope \(o.scope.rawValue)) is at its floor (prune.floor \(o.floor), at least one channel)"
+        if o.roundTo > 1 { why += " or rounded up to a multiple of \(o.roundTo)" }
+        return String(format: "the FLOPs target %.1f%% was not reached: pruning stopped at %.1f%% because %@",
+                      100 * t, reached, why)
+    }
+}

@@ -38,6 +38,7 @@ public enum PruneFile {
         let next = loader?.batches(fromEpoch: 0) ?? { throw PruningError("\(kind.rawValue) needs data") }
         let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer?.accumulateGradients,
                                          batch: next)
+        if let shortfall = outcome.shortfall { log("warning: \(shortfall)") }
         return try comm.onRoot {
             var meta = try PrunePlan.metadata(for: history + [outcome.plan])
             if let synthetic { meta["synthetic"] = synthetic }

@@ -28,6 +28,8 @@ public struct PruneOutcome {
     public var net: ReIDNet
     /// Per-group scores the root ranked (empty on other ranks).
     public var scores: [[Double]]
+    /// Why the FLOPs target was not reached, when it was not.
+    public var shortfall: String?
 }
 
 public enum PruneRound {
@@ -52,7 +54,8 @@ public enum PruneRound {
         let cut = try Surgery.apply(plan, to: net, fold: settings.fold)
         // Every rank must now hold the same network.
         try Replicas.verify(cut.store, comm: comm, when: "after pruning")
-        return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [])
+        return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [],
+                            shortfall: Ranking.shortfall(plan, options: settings.ranking))
     }
 
     /// A data criterion's scores at the root (empty elsewhere): every rank accumulates

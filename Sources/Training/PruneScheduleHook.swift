@@ -55,6 +55,7 @@ final class PruneScheduleHook: TrainingHook {
         say(String(format: "pruning round %d (%@, %@): %.3f -> %.3f GFLOPs (%.1f%% of the unpruned), %.2f M -> %.2f M parameters",
                    r + 1, outcome.plan.criterion, outcome.plan.ranking, Double(before.flops) / 1e9, Double(after.flops) / 1e9,
                    100 * Double(after.flops) / Double(unprunedFLOPs), Double(before.params) / 1e6, Double(after.params) / 1e6))
+        if let shortfall = outcome.shortfall { say("warning: pruning round \(r + 1): \(shortfall)") }
         var fields = PruneRound.describe(outcome, height: settings.ranking.height, width: settings.ranking.width)
         fields["epoch"] = t.state.epoch
         fields["round"] = r + 1

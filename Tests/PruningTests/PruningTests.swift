@@ -278,8 +278,19 @@ final class PruningTests: XCTestCase {
                 }
                 XCTAssertLessThanOrEqual(limit - Double(p.flopsAfter), Double(largestStep), "\(scope) \(target)")
                 XCTAssertEqual(try PrunePlan.replay([p], from: n.architecture), p.after)
+                XCTAssertNil(Ranking.shortfall(p, options: o), "a reached target is no shortfall")
             }
         }
+        // A target below what the floors allow: the plan stops at the floors and says so.
+        var low = RankingOptions()
+        low.targetFLOPs = 0.01
+        low.height = 64
+        low.width = 32
+        let floored = try Ranking.plan(scores: scores, net: n, map: map, options: low, criterion: "l1")
+        for g in map.prunable(.inner) { XCTAssertEqual(floored.counts(map)[g], 1) }
+        let message = try XCTUnwrap(Ranking.shortfall(floored, options: low))
+        XCTAssertTrue(message.hasPrefix("the FLOPs target 1.0% was not reached: pruning stopped at "), message)
+        XCTAssertTrue(message.contains("at its floor (prune.floor 0.0, at least one channel)"), message)
         // A channel count instead of a FLOPs target.
         var byCount = RankingOptions()
         byCount.targetFLOPs = nil
