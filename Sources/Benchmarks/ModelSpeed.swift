@@ -13,20 +13,26 @@ public struct BenchmarkError: Error, CustomStringConvertible {
 }
 
 public enum ModelSpeed {
-    /// The architecture to time: `weights`' (possibly pruned) one, else `arch` with
-    /// `lastStride`; pruned first (L1, global ranking) to `pruneTo` of its FLOPs when given.
-    public static func architecture(arch: String, lastStride: Int, weights: String?, pruneTo: Double?, roundTo: Int,
-                                    scope: String, height: Int, width: Int) throws -> ResNetArchitecture {
-        guard let depth = ResNetArchitecture.Depth(name: arch) else {
-            throw BenchmarkError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch)'")
+    /// The architecture to time and its name: `weights`' (possibly pruned) one (which
+    /// `arch`, when given, must match), else `arch` (default resnet50) with `lastStride`;
+    /// pruned first (L1, global ranking) to `pruneTo` of its FLOPs when given.
+    public static func architecture(arch: String?, lastStride: Int, weights: String?, pruneTo: Double?, roundTo: Int,
+                                    scope: String, height: Int, width: Int) throws -> (ResNetArchitecture, String) {
+        var architecture: ResNetArchitecture
+        if let weights {
+            architecture = try ModelWeights.loadNet(weights, expected: arch).architecture
+        } else {
+            guard let depth = ResNetArchitecture.Depth(name: arch ?? "resnet50") else {
+                throw BenchmarkError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch ?? "")'")
+            }
+            architecture = .resnet(depth, lastStride: lastStride)
         }
-        var architecture = ResNetArchitecture.resnet(depth, lastStride: lastStride)
-        if let weights { architecture = try ModelWeights.loadNet(weights).architecture }
-        guard let pruneTo else { return architecture }
+        let name = architecture.depthName
+        guard let pruneTo else { return (architecture, name) }
         guard pruneTo > 0 && pruneTo <= 1 else { throw BenchmarkError("--prune-to must be in (0, 1]") }
         guard let pruneScope = PruneScope(rawValue: scope) else { throw BenchmarkError("--prune-scope must be inner or all") }
-        return try ModelBenchmark.prunedArchitecture(architecture, fraction: pruneTo, height: height, width: width,
-                                                     roundTo: roundTo, scope: pruneScope)
+        return (try ModelBenchmark.prunedArchitecture(architecture, fraction: pruneTo, height: height, width: width,
+                                                      roundTo: roundTo, scope: pruneScope), name)
     }
 
     /// Times training or inference steps of `architecture` across the ranks of `comm`.

@@ -45,6 +45,20 @@ public struct ResNetArchitecture: Codable, Hashable, Sendable {
         }
     }
 
+    /// The torchvision depth this architecture has (block kind and blocks per stage),
+    /// whatever its widths (pruned or not), or nil for another layout.
+    public var depth: Depth? {
+        Depth.allCases.first { d in
+            let reference = ResNetArchitecture.resnet(d, baseWidth: 1)
+            return reference.block == block && reference.stages.map(\.blocks.count) == stages.map(\.blocks.count)
+        }
+    }
+
+    /// A name for messages: the depth's ("resnet50"), or the block kind and counts.
+    public var depthName: String {
+        depth?.name ?? "\(block.rawValue) ResNet with \(stages.map { String($0.blocks.count) }.joined(separator: "/")) blocks"
+    }
+
     /// torchvision's ResNet of this depth; `baseWidth` scales every width (64 is
     /// torchvision's, tests use 4 or 8); `lastStride` 1 keeps layer4 at layer3's
     /// resolution, as re-ID models usually do.

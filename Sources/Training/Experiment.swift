@@ -74,6 +74,10 @@ public final class Experiment {
         }
         let file = try SafetensorsFile(path: path)
         let saved = try ModelWeights.architecture(of: file)
+        if let arch = saved?.0, arch.depthName != m.archName {
+            throw WeightsError("model.pretrained '\(path)' holds a (possibly pruned) \(arch.depthName), not the "
+                               + "model.arch \(m.archName) of the recipe")
+        }
         let net = try ReIDNet(architecture: saved?.0 ?? m.architecture, head: head, seed: seed)
         // The same identities (a model trained on this data): everything, classifier included;
         // otherwise (another data set, an ImageNet backbone): the backbone only.
@@ -222,7 +226,7 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(weights: String) throws -> (metrics: ReIDMetrics, synthetic: Bool) {
         let (dataset, synthetic) = try prepareData()
-        let net = try ModelWeights.loadNet(weights)
+        let net = try ModelWeights.loadNet(weights, expected: config.model.archName)
         return (try evaluator(dataset).evaluate(net), synthetic)
     }
 }

@@ -59,7 +59,7 @@ extension FeatureExtractor {
         let file = try SafetensorsFile(path: weights)
         let net: ReIDNet
         if try ModelWeights.architecture(of: file) != nil {
-            net = try ModelWeights.loadNet(weights)
+            net = try ModelWeights.loadNet(weights, expected: arch)
         } else {
             guard let arch, let depth = ResNetArchitecture.Depth(name: arch) else {
                 throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101")

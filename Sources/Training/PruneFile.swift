@@ -16,7 +16,7 @@ public enum PruneFile {
     public static func run(config c: ExperimentConfig, weights: String, out: String, planPath: String?,
                            comm: Communicator, log: @escaping (String) -> Void) throws -> String {
         guard let settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
-        let net = try ModelWeights.loadNet(weights)
+        let net = try ModelWeights.loadNet(weights, expected: c.model.archName)
         let metadata = try SafetensorsFile(path: weights).metadata
         let history = try PrunePlan.history(in: metadata)
         let synthetic = metadata["synthetic"]

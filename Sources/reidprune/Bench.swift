@@ -32,7 +32,8 @@ struct BenchOps: ParsableCommand {
 
 /// Options shared by `bench train` and `bench infer`.
 struct ModelBenchOptions: ParsableArguments {
-    @Option(help: "Architecture: resnet18, resnet34, resnet50 or resnet101.") var arch: String = "resnet50"
+    @Option(help: "Architecture: resnet18, resnet34, resnet50 or resnet101 (default resnet50; with --weights, it must be the file's).")
+    var arch: String?
     @Option(help: "Input height.") var height: Int = 256
     @Option(help: "Input width.") var width: Int = 128
     @Option(help: "Batch size.") var batch: Int = 32
@@ -54,10 +55,10 @@ struct ModelBenchOptions: ParsableArguments {
     }
 
     func run(training: Bool) throws {
-        let architecture = try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
+        let (architecture, name) = try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
                                                        roundTo: roundTo, scope: pruneScope, height: height, width: width)
         try Ranks.run { comm in
-            let r = try ModelSpeed.run(training: training, architecture: architecture, archName: arch, height: height,
+            let r = try ModelSpeed.run(training: training, architecture: architecture, archName: name, height: height,
                                        width: width, batch: batch, threads: threads, steps: steps, sync: sync, comm: comm)
             if comm.isRoot { Console.line(json ? try Console.json(r) : r.text) }
         }

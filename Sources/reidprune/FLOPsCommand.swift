@@ -11,8 +11,8 @@ struct FLOPsCommand: ParsableCommand {
         commandName: "flops",
         abstract: "Count MACs, FLOPs (= 2 x MACs) and parameters per layer and per model.")
 
-    @Option(help: "Architecture: resnet18, resnet34, resnet50 or resnet101 (ignored with --weights).")
-    var arch: String = "resnet50"
+    @Option(help: "Architecture: resnet18, resnet34, resnet50 or resnet101 (default resnet50; with --weights, it must be the file's).")
+    var arch: String?
 
     @Option(help: "A safetensors file written by reidprune; its (possibly pruned) architecture is counted.")
     var weights: String?
@@ -29,12 +29,12 @@ struct FLOPsCommand: ParsableCommand {
         let architecture: ResNetArchitecture
         var headConfig: HeadConfig?
         if let weights {
-            let net = try ModelWeights.loadNet(weights)
+            let net = try ModelWeights.loadNet(weights, expected: arch)
             architecture = net.architecture
             headConfig = head ? net.headConfig : nil
         } else {
-            guard let depth = ResNetArchitecture.Depth(name: arch) else {
-                throw ValidationError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch)'")
+            guard let depth = ResNetArchitecture.Depth(name: arch ?? "resnet50") else {
+                throw ValidationError("--arch must be one of resnet18, resnet34, resnet50, resnet101; got '\(arch ?? "")'")
             }
             guard lastStride == 1 || lastStride == 2 else { throw ValidationError("--last-stride must be 1 or 2") }
             architecture = .resnet(depth, lastStride: lastStride)

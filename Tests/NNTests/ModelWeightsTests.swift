@@ -54,6 +54,20 @@ final class ModelWeightsTests: XCTestCase {
         XCTAssertEqual(file.entry("bn1.num_batches_tracked")?.dtype, .I64)
         XCTAssertEqual(try file.int64s("bn1.num_batches_tracked"), [7])
         XCTAssertEqual(file.entry("layer2.0.conv1.weight")?.shape, [3, 4, 3, 3])
+        // The pruned file is still a ResNet-18: the name a recipe or --arch must give.
+        XCTAssertEqual(arch.depthName, "resnet18")
+        XCTAssertNoThrow(try ModelWeights.loadNet(path, expected: "resnet18"))
+        XCTAssertThrowsError(try ModelWeights.loadNet(path, expected: "resnet34")) { error in
+            XCTAssertTrue("\(error)".contains("holds a (possibly pruned) resnet18, not the resnet34"), "\(error)")
+        }
+    }
+
+    func testDepthNamesOfEveryDepth() {
+        for depth in ResNetArchitecture.Depth.allCases {
+            XCTAssertEqual(ResNetArchitecture.resnet(depth, baseWidth: 8, lastStride: 1).depthName, depth.name)
+        }
+        let odd = ResNetArchitecture.resnet(block: .bottleneck, blocks: [1, 1, 1, 1], baseWidth: 8)
+        XCTAssertEqual(odd.depthName, "bottleneck ResNet with 1/1/1/1 blocks")
     }
 
     /// Writes a copy of a saved model with one tensor changed by `edit`.

@@ -77,10 +77,17 @@ public enum ModelWeights {
 
     /// Builds a network from a file that carries its architecture (every file this
     /// project writes does), then loads it strictly.
-    public static func loadNet(_ path: String) throws -> ReIDNet {
+    /// `expected` (a depth name such as "resnet50", from a recipe's model.arch or an
+    /// --arch option) must match the depth the file carries.
+    public static func loadNet(_ path: String, expected: String? = nil) throws -> ReIDNet {
         let file = try SafetensorsFile(path: path)
         guard let (arch, head) = try architecture(of: file) else {
-            throw WeightsError("\(path): no '\(architectureKey)' metadata; pass the architecture (--arch) for this file")
+            throw WeightsError("\(path): no '\(architectureKey)' metadata (a torchvision or timm backbone?); this needs a "
+                               + "model written by reidprune train or prune")
+        }
+        if let expected, expected != arch.depthName {
+            throw WeightsError("\(path) holds a (possibly pruned) \(arch.depthName), not the \(expected) its recipe or "
+                               + "--arch names")
         }
         let net = try ReIDNet(architecture: arch, head: head)
         try load(file, into: net, match: .strict, ignoring: ["optimizer.", "center_loss."])
