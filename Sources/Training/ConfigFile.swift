@@ -113,16 +113,6 @@ public struct ConfigFile {
         }
     }
 
-    /// The same recipe with `tree` merged over it (sections and keys replaced).
-    public func merging(_ tree: [String: Any], origin suffix: String) -> ConfigFile {
-        var r = root
-        ConfigFile.merge(&r, tree)
-        return ConfigFile(root: r, origin: origin + " + " + suffix)
-    }
-
-    /// The raw subtree at `key` (nil when absent).
-    public func subtree(_ key: String) -> Any? { raw(key) }
-
     // MARK: typed access
 
     func raw(_ key: String) -> Any? {
@@ -248,9 +238,6 @@ public struct ConfigFile {
                 + unknown.dropFirst().prefix(5).joined(separator: ", ") + ")" : ""))
         }
     }
-
-    /// The merged tree as YAML (saved in the run folder).
-    public func yaml() -> String { (try? Yams.dump(object: root)) ?? "" }
 
     /// Every leaf's key: below mappings and lists of mappings (`scenario.targets[0].root`).
     private func leafKeys() -> [String] { root.flatMap { ConfigFile.leafKeys($1, $0) } }
