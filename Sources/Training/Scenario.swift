@@ -52,7 +52,7 @@ public final class Scenario {
         return dir + "/model.safetensors"
     }
 
-    /// Every stage, then the report; returns its rows.
+    /// Every stage, then the report (logged with its path); returns its rows.
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func run() throws -> [ScenarioRow] {
@@ -111,7 +111,12 @@ public final class Scenario {
                 finals.append(("4", k, "s4-\(k)", t))
             }
         }
-        return try report(finals)
+        let rows = try report(finals)
+        if comm.isRoot {
+            log("wrote \(c.directory)/report.md (\(rows.count) models)")
+            if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { log(text) }
+        }
+        return rows
     }
 
     /// Evaluates every final model on every target and writes report.md, report.json
