@@ -1,7 +1,8 @@
 // ConfigFile: YAML experiment recipes as a tree of values: a file may name a `base:`
 // recipe (a path relative to itself) whose keys it overrides, and the command line may
-// override any key with `section.key=value`. Typed readers name the file and the key of
-// anything malformed or unknown.
+// override any key with `section.key=value`. Keys are dotted paths, with `[i]` for an
+// item of a list (`scenario.targets[1].root`). Typed readers name the file and the key
+// of anything malformed or unknown; recipe sections read themselves through them.
 import Foundation
 import Yams
 
@@ -32,7 +33,10 @@ public struct ConfigFile {
             } catch {
                 throw ConfigError("override '\(o)': the value is not valid YAML")
             }
-            set(&tree, path: key.split(separator: ".").map(String.init), value: value)
+            guard let updated = try set(tree, steps(key)[...], value: value, override: o) as? [String: Any] else {
+                throw ConfigError("override '\(o)': expected a key")
+            }
+            tree = updated
         }
         return ConfigFile(root: tree, origin: chain.joined(separator: " <- "))
     }
@@ -73,34 +77,60 @@ public struct ConfigFile {
         }
     }
 
-    static func set(_ tree: inout [String: Any], path: [String], value: Any) {
-        guard let first = path.first else { return }
-        if path.count == 1 {
-            tree[first] = value
-            return
+    /// One step of a key: a mapping key, or the index of a list item.
+    enum KeyStep: Equatable {
+        case key(String)
+        case index(Int)
+    }
+
+    /// `a.b[1].c` -> key a, key b, index 1, key c (a part that is not `name[i]...` is a key).
+    static func steps(_ key: String) -> [KeyStep] {
+        key.split(separator: ".").flatMap { part -> [KeyStep] in
+            let pieces = part.split(separator: "[", omittingEmptySubsequences: false)
+            let indices = pieces.dropFirst().map { $0.hasSuffix("]") ? Int($0.dropLast()) : nil }
+            guard pieces.count > 1, !pieces[0].isEmpty, indices.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+                return [.key(String(part))]
+            }
+            return [.key(String(pieces[0]))] + indices.map { .index($0!) }
         }
-        var sub = tree[first] as? [String: Any] ?? [:]
-        set(&sub, path: Array(path.dropFirst()), value: value)
-        tree[first] = sub
     }
 
-    /// The same recipe with `tree` merged over it (sections and keys replaced).
-    public func merging(_ tree: [String: Any], origin suffix: String) -> ConfigFile {
-        var r = root
-        ConfigFile.merge(&r, tree)
-        return ConfigFile(root: r, origin: origin + " + " + suffix)
+    /// `node` with `value` placed at `steps`: missing or scalar mappings on the way are
+    /// created; a list index must name an existing item.
+    static func set(_ node: Any?, _ steps: ArraySlice<KeyStep>, value: Any, override: String) throws -> Any {
+        guard let step = steps.first else { return value }
+        switch step {
+        case let .key(k):
+            var mapping = node as? [String: Any] ?? [:]
+            mapping[k] = try set(mapping[k], steps.dropFirst(), value: value, override: override)
+            return mapping
+        case let .index(i):
+            guard var list = node as? [Any], list.indices.contains(i) else {
+                throw ConfigError("override '\(override)': there is no item [\(i)] to set")
+            }
+            list[i] = try set(list[i], steps.dropFirst(), value: value, override: override)
+            return list
+        }
     }
-
-    /// The raw subtree at `key` (nil when absent).
-    public func subtree(_ key: String) -> Any? { raw(key) }
 
     // MARK: typed access
 
     func raw(_ key: String) -> Any? {
         var node: Any? = root
-        for part in key.split(separator: ".") { node = (node as? [String: Any])?[String(part)] }
+        for step in ConfigFile.steps(key) {
+            switch step {
+            case let .key(k): node = (node as? [String: Any])?[k]
+            case let .index(i): node = (node as? [Any]).flatMap { $0.indices.contains(i) ? $0[i] : nil }
+            }
+        }
         return node
     }
+
+    /// The number of items of the list at `key` (nil when it is not a list).
+    public func count(_ key: String) -> Int? { (raw(key) as? [Any])?.count }
+
+    /// Whether `key` holds a mapping (a section).
+    public func isSection(_ key: String) -> Bool { raw(key) is [String: Any] }
 
     public func has(_ key: String) -> Bool { raw(key) != nil }
 
@@ -192,28 +222,33 @@ public struct ConfigFile {
         return v
     }
 
+    /// Marks `key` as read (a section that is present, even when empty).
+    public mutating func markUsed(_ key: String) { used.insert(key) }
+
     /// Marks every key below `prefix` as used (a section read by another component).
     public mutating func markUsed(prefix: String) {
-        for k in leafKeys(root, "") where k.hasPrefix(prefix) { used.insert(k) }
+        for k in leafKeys() where k.hasPrefix(prefix) { used.insert(k) }
     }
 
     /// Fails naming the first key nobody read (a typo, or a key of another version).
     public func rejectUnknownKeys() throws {
-        let unknown = leafKeys(root, "").filter { !used.contains($0) }.sorted()
+        let unknown = leafKeys().filter { !used.contains($0) }.sorted()
         if let first = unknown.first {
             throw ConfigError("\(origin): unknown key '\(first)'" + (unknown.count > 1 ? " (and \(unknown.count - 1) more: "
                 + unknown.dropFirst().prefix(5).joined(separator: ", ") + ")" : ""))
         }
     }
 
-    private func leafKeys(_ node: [String: Any], _ prefix: String) -> [String] {
-        node.flatMap { k, v -> [String] in
-            let key = prefix.isEmpty ? k : prefix + "." + k
-            if let sub = v as? [String: Any], !sub.isEmpty { return leafKeys(sub, key) }
-            return [key]
-        }
-    }
+    /// Every leaf's key: below mappings and lists of mappings (`scenario.targets[0].root`).
+    private func leafKeys() -> [String] { root.flatMap { ConfigFile.leafKeys($1, $0) } }
 
-    /// The merged tree as YAML (saved in the run folder).
-    public func yaml() -> String { (try? Yams.dump(object: root)) ?? "" }
+    private static func leafKeys(_ node: Any, _ key: String) -> [String] {
+        if let mapping = node as? [String: Any], !mapping.isEmpty {
+            return mapping.flatMap { leafKeys($1, key + "." + $0) }
+        }
+        if let list = node as? [Any], !list.isEmpty, list.allSatisfy({ $0 is [String: Any] }) {
+            return list.enumerated().flatMap { leafKeys($1, key + "[\($0)]") }
+        }
+        return [key]
+    }
 }

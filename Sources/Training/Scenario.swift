@@ -13,46 +13,6 @@ import NN
 import Pruning
 import ReIDEval
 
-public struct ScenarioConfig {
-    public var recipe: ConfigFile
-    public var source: [String: Any]
-    public var targets: [[String: Any]]
-    public var sourceEpochs: Int
-    public var targetEpochs: Int
-    public var retrainEpochs: Int
-    public var criteria: [String]
-    public var scenarios: [Int]
-    public var baselines: [String]
-    public var targetFLOPs: Double
-    public var sourcePretrained: String?
-    public var directory: String
-
-    public static func parse(_ file: ConfigFile) throws -> ScenarioConfig {
-        var f = file
-        func section(_ key: String) throws -> [String: Any] {
-            guard let d = f.subtree(key) as? [String: Any] else { throw ConfigError("\(f.origin): key '\(key)': expected a data section") }
-            return d
-        }
-        let source = try section("scenario.source")
-        guard let targets = f.subtree("scenario.targets") as? [[String: Any]], !targets.isEmpty else {
-            throw ConfigError("\(f.origin): key 'scenario.targets': expected a list of data sections (the first is fine-tuned on)")
-        }
-        let c = ScenarioConfig(
-            recipe: f, source: source, targets: targets,
-            sourceEpochs: try f.int("scenario.source_epochs", 10), targetEpochs: try f.int("scenario.target_epochs", 5),
-            retrainEpochs: try f.int("scenario.retrain_epochs", 3),
-            criteria: try f.strings("scenario.criteria", ["taylor", "l1"]), scenarios: try f.ints("scenario.scenarios", [1, 2, 3, 4]),
-            baselines: try f.strings("scenario.baselines", []), targetFLOPs: try f.double("scenario.target_flops", 0.5),
-            sourcePretrained: try f.optionalString("scenario.source_pretrained"), directory: try f.string("scenario.dir", "runs/scenario"))
-        for s in c.scenarios where !(1...4).contains(s) { throw ConfigError("\(f.origin): key 'scenario.scenarios': \(s) is not 1, 2, 3 or 4") }
-        for k in c.criteria where CriterionKind(rawValue: k) == nil || CriterionKind(rawValue: k)!.trainsBeforeCut {
-            throw ConfigError("\(f.origin): key 'scenario.criteria': '\(k)' is not a one-shot criterion")
-        }
-        guard c.targetFLOPs > 0 && c.targetFLOPs <= 1 else { throw ConfigError("\(f.origin): scenario.target_flops must be in (0, 1]") }
-        return c
-    }
-}
-
 public struct ScenarioRow: Codable, Sendable {
     public var scenario: String
     public var method: String
@@ -78,32 +38,6 @@ public final class Scenario {
         self.log = { if root { log($0) } }
     }
 
-    /// A stage's recipe: the scenario's recipe with its data, epochs, start model and
-    /// pruning set.
-    func stageConfig(_ name: String, data: [String: Any], epochs: Int, pretrained: String?, arch: String? = nil,
-                     prune: (criterion: String, target: Double)?) throws -> ExperimentConfig {
-        var tree: [String: Any] = ["data": data, "train": ["epochs": epochs], "run": ["dir": "\(config.directory)/\(name)"]]
-        var model: [String: Any] = [:]
-        if let pretrained { model["pretrained"] = pretrained }
-        if let arch { model["arch"] = arch }
-        if !model.isEmpty { tree["model"] = model }
-        var file = config.recipe.merging(tree, origin: "stage \(name)")
-        var root = file.root
-        root.removeValue(forKey: "scenario")
-        if let prune {
-            var p = (root["prune"] as? [String: Any]) ?? [:]
-            p["criterion"] = prune.criterion
-            p["target_flops"] = prune.target
-            p["steps"] = 1
-            p["start_epoch"] = 0
-            root["prune"] = p
-        } else {
-            root.removeValue(forKey: "prune")
-        }
-        file = ConfigFile(root: root, origin: file.origin)
-        return try ExperimentConfig.parse(file)
-    }
-
     /// Runs a stage unless it already has results; returns its model path.
     /// - Important: Collective — every rank calls this, in the same order.
     func stage(_ name: String, _ c: ExperimentConfig) throws -> String {
@@ -117,64 +51,71 @@ public final class Scenario {
         return dir + "/model.safetensors"
     }
 
-    /// Every stage, then the report; returns its rows.
+    /// Every stage, then the report (logged with its path); returns its rows.
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func run() throws -> [ScenarioRow] {
         let c = config
         let target = c.targets[0]
-        let mainArch = c.recipe.subtree("model.arch") as? String ?? "resnet50"
+        let mainArch = c.base.model.depth
         var finals: [(scenario: String, method: String, stage: String, model: String)] = []
-        let source = try stage("source", stageConfig("source", data: c.source, epochs: c.sourceEpochs,
+        let source = try stage("source", c.stageConfig("source", data: c.source, epochs: c.sourceEpochs,
                                                     pretrained: c.sourcePretrained, prune: nil))
         let needsTargetFT = c.scenarios.contains(3) || !c.baselines.isEmpty
         var targetFT: String?
         if needsTargetFT {
-            targetFT = try stage("target", stageConfig("target", data: target, epochs: c.targetEpochs, pretrained: source,
+            targetFT = try stage("target", c.stageConfig("target", data: target, epochs: c.targetEpochs, pretrained: source,
                                                       prune: nil))
-            finals.append(("baseline", "unpruned \(mainArch)", "target", targetFT!))
+            finals.append(("baseline", "unpruned \(mainArch.name)", "target", targetFT!))
         }
-        for arch in c.baselines where arch != mainArch {
-            let s = try stage("source-\(arch)", stageConfig("source-\(arch)", data: c.source, epochs: c.sourceEpochs,
-                                                           pretrained: nil, arch: arch, prune: nil))
-            let t = try stage("target-\(arch)", stageConfig("target-\(arch)", data: target, epochs: c.targetEpochs,
-                                                           pretrained: s, arch: arch, prune: nil))
+        for depth in c.baselines where depth != mainArch {
+            let arch = depth.name
+            let s = try stage("source-\(arch)", c.stageConfig("source-\(arch)", data: c.source, epochs: c.sourceEpochs,
+                                                           pretrained: nil, arch: depth, prune: nil))
+            let t = try stage("target-\(arch)", c.stageConfig("target-\(arch)", data: target, epochs: c.targetEpochs,
+                                                           pretrained: s, arch: depth, prune: nil))
             finals.append(("baseline", "unpruned \(arch)", "target-\(arch)", t))
         }
         let half = c.targetFLOPs.squareRoot()
-        for k in c.criteria {
+        for criterion in c.criteria {
+            let k = criterion.rawValue
             if c.scenarios.contains(1) {
-                let p = try stage("s1-\(k)-source-prune", stageConfig("s1-\(k)-source-prune", data: c.source,
+                let p = try stage("s1-\(k)-source-prune", c.stageConfig("s1-\(k)-source-prune", data: c.source,
                                                                      epochs: c.retrainEpochs, pretrained: source,
-                                                                     prune: (k, c.targetFLOPs)))
-                let t = try stage("s1-\(k)-target", stageConfig("s1-\(k)-target", data: target, epochs: c.targetEpochs,
+                                                                     prune: (criterion, c.targetFLOPs)))
+                let t = try stage("s1-\(k)-target", c.stageConfig("s1-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
                 finals.append(("1", k, "s1-\(k)-target", t))
             }
             if c.scenarios.contains(2) {
-                let p = try stage("s2-\(k)-source-prune", stageConfig("s2-\(k)-source-prune", data: c.source,
+                let p = try stage("s2-\(k)-source-prune", c.stageConfig("s2-\(k)-source-prune", data: c.source,
                                                                      epochs: c.retrainEpochs, pretrained: source,
-                                                                     prune: (k, half)))
-                let t = try stage("s2-\(k)-target", stageConfig("s2-\(k)-target", data: target, epochs: c.targetEpochs,
+                                                                     prune: (criterion, half)))
+                let t = try stage("s2-\(k)-target", c.stageConfig("s2-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
                 // The second round's target is relative to the network it starts from.
-                let again = try stage("s2-\(k)-target-prune", stageConfig("s2-\(k)-target-prune", data: target,
+                let again = try stage("s2-\(k)-target-prune", c.stageConfig("s2-\(k)-target-prune", data: target,
                                                                          epochs: c.retrainEpochs, pretrained: t,
-                                                                         prune: (k, c.targetFLOPs / half)))
+                                                                         prune: (criterion, c.targetFLOPs / half)))
                 finals.append(("2", k, "s2-\(k)-target-prune", again))
             }
             if c.scenarios.contains(3), let targetFT {
-                let t = try stage("s3-\(k)", stageConfig("s3-\(k)", data: target, epochs: c.retrainEpochs,
-                                                        pretrained: targetFT, prune: (k, c.targetFLOPs)))
+                let t = try stage("s3-\(k)", c.stageConfig("s3-\(k)", data: target, epochs: c.retrainEpochs,
+                                                        pretrained: targetFT, prune: (criterion, c.targetFLOPs)))
                 finals.append(("3", k, "s3-\(k)", t))
             }
             if c.scenarios.contains(4) {
-                let t = try stage("s4-\(k)", stageConfig("s4-\(k)", data: target, epochs: c.targetEpochs,
-                                                        pretrained: source, prune: (k, c.targetFLOPs)))
+                let t = try stage("s4-\(k)", c.stageConfig("s4-\(k)", data: target, epochs: c.targetEpochs,
+                                                        pretrained: source, prune: (criterion, c.targetFLOPs)))
                 finals.append(("4", k, "s4-\(k)", t))
             }
         }
-        return try report(finals)
+        let rows = try report(finals)
+        if comm.isRoot {
+            log("wrote \(c.directory)/report.md (\(rows.count) models)")
+            if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { log(text) }
+        }
+        return rows
     }
 
     /// Evaluates every final model on every target and writes report.md, report.json
@@ -183,7 +124,7 @@ public final class Scenario {
     func report(_ finals: [(scenario: String, method: String, stage: String, model: String)]) throws -> [ScenarioRow] {
         var rows: [ScenarioRow] = []
         var synthetic = false
-        let evalRecipe = try stageConfig("target", data: config.targets[0], epochs: 1, pretrained: nil, prune: nil)
+        let evalRecipe = config.stageConfig("target", data: config.targets[0], epochs: 1, pretrained: nil, prune: nil)
         for f in finals {
             let net = try ModelWeights.loadNet(f.model)
             let h = evalRecipe.data.augment.height, w = evalRecipe.data.augment.width
@@ -193,7 +134,7 @@ public final class Scenario {
             var row = ScenarioRow(scenario: f.scenario, method: f.method, stage: f.stage, arch: stageResult?.arch ?? "resnet",
                                   params: cost.params, gflops: Double(cost.flops) / 1e9, latencyMs: 0, rank1: [:], mAP: [:])
             for (i, data) in config.targets.enumerated() {
-                let stageCfg = try stageConfig("eval-\(i)", data: data, epochs: 1, pretrained: nil, prune: nil)
+                let stageCfg = config.stageConfig("eval-\(i)", data: data, epochs: 1, pretrained: nil, prune: nil)
                 let experiment = Experiment(config: stageCfg, comm: comm, log: { _ in })
                 let (dataset, syn) = try experiment.prepareData()
                 synthetic = synthetic || syn

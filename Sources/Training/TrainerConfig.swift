@@ -1,10 +1,11 @@
 // TrainerConfig: what a training run does: epochs, optimizer, learning-rate schedule,
-// loss weights, where it writes and how often. Codable so that it is saved with the run.
+// loss weights, where it writes and how often: the recipe's `train:` section (and
+// `distributed:` for how ranks cooperate). Codable so that it is saved with the run.
 import Foundation
 import Optim
 
-public struct TrainerConfig: Codable, Sendable {
-    public enum OptimizerKind: String, Codable, Sendable {
+public struct TrainerConfig: Codable, Sendable, Equatable {
+    public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
         case sgd, adam, adamw
     }
 
@@ -62,8 +63,78 @@ public struct TrainerConfig: Codable, Sendable {
     }
 }
 
+extension TrainerConfig: RecipeSection {
+    mutating func code(_ k: inout RecipeCoder) throws {
+        try k.int("epochs", &epochs)
+        try k.choice("optimizer", &optimizer)
+        try codeSchedule(&k)
+        try k.float("momentum", &momentum)
+        try k.bool("nesterov", &nesterov)
+        try k.float("weight_decay", &weightDecay)
+        try k.bool("decay_norm_and_bias", &decayNormAndBias)
+        try k.nested("loss") { k in
+            try k.float("cross_entropy", &crossEntropyWeight)
+            try k.float("label_smoothing", &labelSmoothing)
+            try k.float("triplet", &tripletWeight)
+            try k.float("triplet_margin", &tripletMargin)
+            try k.bool("soft_margin", &softMargin)
+            try k.float("contrastive", &contrastiveWeight)
+            try k.float("contrastive_margin", &contrastiveMargin)
+            try k.float("center", &centerWeight)
+        }
+        try k.int("checkpoint_every", &checkpointEvery)
+        try k.int("log_every", &logEvery)
+        try k.int("checkpoint_iterations", &checkpointIterations)
+        try k.bool("progress", &progress)
+        try k.int("max_iterations", &maxIterations)
+        try k.validate { try self.validate() }
+    }
+
+    enum DecayKind: String, CaseIterable {
+        case constant, cosine, multistep
+    }
+
+    /// `lr`, warmup and `schedule` with its own keys (`milestones` and `gamma`, or
+    /// `min_lr`). A cosine schedule anneals over `epochs` (read first).
+    private mutating func codeSchedule(_ k: inout RecipeCoder) throws {
+        try k.double("lr", &schedule.base)
+        try k.double("warmup_epochs", &schedule.warmupEpochs)
+        try k.double("warmup_factor", &schedule.warmupFactor)
+        // Each decay's parameters default to the current schedule's, else to the declared one's.
+        var kind = DecayKind.constant, minimum = 0.0
+        var (milestones, gamma) = Self.multiStep(TrainerConfig().schedule.decay)!
+        switch schedule.decay {
+        case .constant:
+            break
+        case let .cosine(_, m):
+            kind = .cosine
+            minimum = m
+        case let .multiStep(m, g):
+            kind = .multistep
+            (milestones, gamma) = (m, g)
+        }
+        try k.choice("schedule", &kind)
+        switch kind {
+        case .constant:
+            schedule.decay = .constant
+        case .cosine:
+            try k.double("min_lr", &minimum)
+            schedule.decay = .cosine(totalEpochs: epochs, minimum: minimum)
+        case .multistep:
+            try k.ints("milestones", &milestones)
+            try k.double("gamma", &gamma)
+            schedule.decay = .multiStep(milestones: milestones, gamma: gamma)
+        }
+    }
+
+    private static func multiStep(_ d: LRSchedule.Decay) -> (milestones: [Int], gamma: Double)? {
+        if case let .multiStep(m, g) = d { return (m, g) }
+        return nil
+    }
+}
+
 /// How ranks cooperate during training.
-public struct DistributedOptions: Codable, Sendable {
+public struct DistributedOptions: Codable, Sendable, Equatable {
     /// Sum BN batch statistics over all ranks.
     public var syncBN = false
     /// How gradients are allreduced: blocking after backward (measured faster on one
@@ -74,6 +145,18 @@ public struct DistributedOptions: Codable, Sendable {
     /// and after structural changes).
     public var checksumEvery = 100
     public init() {}
+}
+
+/// The recipe's `distributed:` section.
+extension DistributedOptions: RecipeSection {
+    mutating func code(_ k: inout RecipeCoder) throws {
+        try k.bool("sync_bn", &syncBN)
+        try k.choice("sync_mode", &syncMode, [("blocking", .blocking), ("overlapped", .overlapped)])
+        var megabytes = Double(bucketBytes) / 1_048_576
+        try k.double("bucket_mb", &megabytes)
+        bucketBytes = Int(megabytes * 1_048_576)
+        try k.int("checksum_every", &checksumEvery)
+    }
 }
 
 public struct ConfigError: Error, CustomStringConvertible {

@@ -14,11 +14,7 @@ struct ScenarioCommand: ParsableCommand {
     func run() throws {
         try Ranks.run { comm in
             let c = try ScenarioConfig.parse(try ConfigFile.load(config, overrides: overrides))
-            let rows = try Scenario(config: c, comm: comm, log: Console.line).run()
-            if comm.isRoot {
-                Console.line("wrote \(c.directory)/report.md (\(rows.count) models)")
-                if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { Console.line(text) }
-            }
+            try Scenario(config: c, comm: comm, log: Console.line).run()
         }
     }
 }

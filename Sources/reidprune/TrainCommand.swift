@@ -1,21 +1,24 @@
-// `reidprune train` and `reidprune eval`: a recipe's training run, and the evaluation
-// of saved weights on a recipe's data set.
+// `reidprune train` and `reidprune eval`: a recipe's training run (or its pruning
+// scenarios, when it has a `scenario:` section), and the evaluation of saved weights on
+// a recipe's data set.
 import ArgumentParser
 import Foundation
 import Training
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train (and evaluate) a Siamese ResNet re-ID model from a YAML recipe.")
+        commandName: "train", abstract: "Train (and evaluate) a Siamese ResNet re-ID model from a YAML recipe, or run its scenario: section.")
 
     @Option(help: "The YAML recipe.") var config: String
-    @Flag(help: "Start over even when the run folder holds a checkpoint.") var fresh = false
+    @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
         try Ranks.run { comm in
-            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
-            try Experiment(config: c, comm: comm, log: Console.line).run(resume: !fresh)
+            switch try Recipe.load(config, overrides: overrides) {
+            case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).run(resume: !fresh)
+            case let .scenario(c): try Scenario(config: c, comm: comm, log: Console.line).run()
+            }
         }
     }
 }

@@ -120,7 +120,7 @@ final class MPILaunchTests: XCTestCase {
         let d = dir.path
         let recipe = """
             model: {arch: resnet18, base_width: 4, last_stride: 1}
-            data: {root: \(d)/unused, height: 64, width: 32, identities: 6, instances: 2, workers: 1}
+            data: {height: 64, width: 32, identities: 6, instances: 2, workers: 1}
             train: {optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
             prune: {batches: 2}
             scenario:

@@ -1,5 +1,7 @@
 // Recipes: base chains and overrides merge as documented; a malformed file, an unknown
-// key, a value of the wrong type or range each fail naming the file and the key.
+// key, a value of the wrong type or range each fail naming the file and the key. A
+// recipe is a scenario when its merged tree has a `scenario:` section; a typed config's
+// YAML reads back as the same config, for the recipes in configs/ and scenario stages.
 import Foundation
 import Training
 import XCTest
@@ -57,6 +59,134 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertThrowsError(try ConfigFile.load(cycle)) { XCTAssertTrue("\($0)".contains("cycle"), "\($0)") }
         XCTAssertThrowsError(try ConfigFile.load(typo, overrides: ["train.epochs"])) {
             XCTAssertTrue("\($0)".contains("expected key=value"), "\($0)")
+        }
+    }
+
+    static let scenarioBase = """
+        model: {arch: resnet18, base_width: 4}
+        data: {height: 64, width: 32, identities: 6, instances: 2, workers: 1}
+        train: {optimizer: sgd, lr: 0.05, warmup_epochs: 1, schedule: cosine, min_lr: 0.001, loss: {triplet_margin: 0.25}}
+        prune: {batches: 2, normalizer: max}
+        eval: {batch_size: 32}
+        run: {seed: 7}
+        scenario:
+          source: {root: src, synth: {domain: campus, ids: 16, cameras: 2, images_per_id: 6, seed: 8, height: 64, width: 32}}
+          targets:
+            - {root: tgt, identities: 4, synth: {domain: mall, ids: 12, cameras: 2, images_per_id: 6, seed: 9, height: 64, width: 32}}
+            - {root: tgt2}
+          source_epochs: 3
+          target_epochs: 2
+          retrain_epochs: 4
+          criteria: [taylor, l1]
+          baselines: [resnet34]
+          dir: runs/scen
+
+        """
+
+    func testScenarioInheritedThroughBaseNeedsNoDataRoot() throws {
+        _ = try write("scenario.yaml", Self.scenarioBase)
+        let child = try write("child.yaml", "base: scenario.yaml\nscenario: {target_epochs: 5}\n")
+        guard case let .scenario(c) = try Recipe.load(child, overrides: ["scenario.targets[1].root=elsewhere"]) else {
+            return XCTFail("a recipe that inherits scenario: is a scenario")
+        }
+        XCTAssertEqual(c.base.data.root, "", "no data.root needed")
+        XCTAssertEqual(c.targetEpochs, 5, "the child overrides its base")
+        XCTAssertEqual(c.sourceEpochs, 3)
+        XCTAssertEqual(c.criteria, [.taylor, .l1])
+        XCTAssertEqual(c.baselines, [.resnet34])
+        XCTAssertEqual(c.source.root, "src")
+        XCTAssertEqual(c.source.synth?.domain, "campus")
+        XCTAssertEqual(c.source.augment.height, 64, "a scenario's data section starts from the recipe's")
+        XCTAssertEqual(c.targets.map(\.root), ["tgt", "elsewhere"], "an override reaches a list item")
+        XCTAssertEqual(c.targets.map(\.identities), [4, 6])
+        XCTAssertNil(c.targets[1].synth)
+
+        let typo = try write("typo.yaml", "base: scenario.yaml\nscenario: {targets: [{root: a}, {root: b, rooot: c}]}\n")
+        XCTAssertThrowsError(try Recipe.load(typo)) {
+            XCTAssertTrue("\($0)".contains("unknown key 'scenario.targets[1].rooot'"), "\($0)")
+        }
+        let noRoot = try write("noroot.yaml", "base: scenario.yaml\nscenario: {targets: [{root: a}, {identities: 8}]}\n")
+        XCTAssertThrowsError(try Recipe.load(noRoot)) {
+            XCTAssertTrue("\($0)".contains("key 'scenario.targets[1].root': missing"), "\($0)")
+        }
+    }
+
+    func testTrainingRecipeWithoutDataRootFailsNamingIt() throws {
+        let path = try write("train.yaml", "model: {arch: resnet18}\ntrain: {epochs: 2}\n")
+        XCTAssertThrowsError(try Recipe.load(path)) {
+            XCTAssertTrue("\($0)".contains("train.yaml: key 'data.root': missing"), "\($0)")
+        }
+        guard case let .training(c) = try Recipe.load(path, overrides: ["data.root=d"]) else {
+            return XCTFail("a recipe without scenario: is a training run")
+        }
+        XCTAssertEqual(c.train.epochs, 2)
+    }
+
+    /// The fields of a run that its saved recipe must reproduce.
+    func assertSameRun(_ a: ExperimentConfig, _ b: ExperimentConfig, _ what: String) {
+        XCTAssertEqual(a.model, b.model, what)
+        XCTAssertEqual(a.train, b.train, what)
+        XCTAssertEqual(a.eval, b.eval, what)
+        XCTAssertEqual(a.runDirectory, b.runDirectory, what)
+        XCTAssertEqual(a.seed, b.seed, what)
+        XCTAssertEqual(a.data.root, b.data.root, what)
+        XCTAssertEqual(a.data.kind, b.data.kind, what)
+        XCTAssertEqual(a.data.synth, b.data.synth, what)
+        XCTAssertEqual(a.data.augment, b.data.augment, what)
+        XCTAssertEqual([a.data.identities, a.data.instances, a.data.batchSize, a.data.loader.workers],
+                       [b.data.identities, b.data.instances, b.data.batchSize, b.data.loader.workers], what)
+        XCTAssertEqual(a.data.loader.seed, b.data.loader.seed, what)
+        XCTAssertEqual(a.prune == nil, b.prune == nil, what)
+        if let p = a.prune, let q = b.prune {
+            XCTAssertEqual(p.settings.criterion, q.settings.criterion, what)
+            XCTAssertEqual(p.settings.ranking.targetFLOPs, q.settings.ranking.targetFLOPs, what)
+            XCTAssertEqual(p.settings.ranking.normalizer, q.settings.ranking.normalizer, what)
+            XCTAssertEqual([p.settings.ranking.height, p.settings.ranking.width, p.settings.batches, p.steps, p.startEpoch],
+                           [q.settings.ranking.height, q.settings.ranking.width, q.settings.batches, q.steps, q.startEpoch], what)
+            XCTAssertEqual(p.settings.seed, q.settings.seed, what)
+        }
+        XCTAssertEqual(a.yaml, b.yaml, what)
+    }
+
+    func testScenarioStageEqualsItsSavedRecipe() throws {
+        let path = try write("scenario.yaml", Self.scenarioBase)
+        guard case let .scenario(c) = try Recipe.load(path) else { return XCTFail("not a scenario") }
+        let half = c.targetFLOPs.squareRoot()
+        let stages = [
+            c.stageConfig("source", data: c.source, epochs: c.sourceEpochs, pretrained: nil),
+            c.stageConfig("s2-taylor-target-prune", data: c.targets[0], epochs: c.retrainEpochs,
+                          pretrained: "runs/scen/s2-taylor-target/model.safetensors", prune: (.taylor, c.targetFLOPs / half)),
+            c.stageConfig("target-resnet34", data: c.targets[0], epochs: c.targetEpochs,
+                          pretrained: "runs/scen/source-resnet34/model.safetensors", arch: .resnet34),
+        ]
+        XCTAssertEqual(stages[1].train.schedule.decay, .cosine(totalEpochs: 4, minimum: 0.001), "the cosine follows the epochs")
+        XCTAssertEqual(stages[1].prune?.settings.ranking.height, 64)
+        XCTAssertEqual(stages[2].model.archName, "resnet34")
+        XCTAssertNil(stages[2].prune)
+        for stage in stages {
+            XCTAssertFalse(stage.yaml.contains("scenario"), stage.yaml)
+            let saved = try write("stage.yaml", stage.yaml)
+            guard case let .training(read) = try Recipe.load(saved) else { return XCTFail("a stage's recipe is a training run") }
+            assertSameRun(read, stage, stage.runDirectory)
+        }
+    }
+
+    /// The recipes in configs/ load, and a training recipe's YAML reads back as itself.
+    func testShippedRecipesLoadAndRoundTrip() throws {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../configs")
+            .standardized
+        let files = FileManager.default.enumerator(atPath: configs.path)!.compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThan(files.count, 4)
+        for name in files {
+            switch try Recipe.load(configs.appendingPathComponent(name).path) {
+            case let .training(c):
+                let again = try ExperimentConfig.parse(try ConfigFile.load(try write("again.yaml", c.yaml)))
+                assertSameRun(again, c, name)
+            case let .scenario(s):
+                XCTAssertTrue(name.hasPrefix("scenarios/"), name)
+                XCTAssertFalse(s.targets.isEmpty)
+            }
         }
     }
 }
