@@ -22,10 +22,12 @@ public struct TrainingState: Codable, Sendable {
     public var pruningHistory: [PrunePlan] = []
     /// Length of metrics.jsonl when the checkpoint was written (a resume drops the rows after it).
     public var metricsBytes: UInt64?
+    /// The full recipe of the run (as the typed config renders it), which a resume checks.
+    public var recipe: String?
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, notes }
+    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -35,6 +37,7 @@ public struct TrainingState: Codable, Sendable {
         batchInEpoch = try c.decodeIfPresent(Int.self, forKey: .batchInEpoch) ?? 0
         rng = try c.decode(SeededRandom.self, forKey: .rng)
         metricsBytes = try c.decodeIfPresent(UInt64.self, forKey: .metricsBytes)
+        recipe = try c.decodeIfPresent(String.self, forKey: .recipe)
         if let history = try c.decodeIfPresent([PrunePlan].self, forKey: .pruningHistory) {
             pruningHistory = history
         } else if let text = try c.decodeIfPresent([String: String].self, forKey: .notes)?["pruning_history"] {
@@ -52,6 +55,7 @@ public struct TrainingState: Codable, Sendable {
         try c.encode(rng, forKey: .rng)
         try c.encode(pruningHistory, forKey: .pruningHistory)
         try c.encodeIfPresent(metricsBytes, forKey: .metricsBytes)
+        try c.encodeIfPresent(recipe, forKey: .recipe)
     }
 }
 
@@ -78,6 +82,19 @@ public enum Checkpoint {
         encoder.outputFormatting = [.sortedKeys]
         w.metadata[stateKey] = String(decoding: try encoder.encode(state), as: UTF8.self)
         try w.write(to: path)
+    }
+
+    /// The training state a checkpoint holds (without reading its tensors).
+    public static func state(at path: String) throws -> TrainingState {
+        let file = try SafetensorsFile(path: path)
+        guard let json = file.metadata[stateKey] else {
+            throw WeightsError("\(path): not a checkpoint (no '\(stateKey)' metadata)")
+        }
+        do {
+            return try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
+        } catch {
+            throw WeightsError("\(path): unreadable training state: \(error)")
+        }
     }
 
     /// The (possibly pruned) architecture a checkpoint's network has.

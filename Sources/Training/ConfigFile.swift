@@ -239,6 +239,11 @@ public struct ConfigFile {
         }
     }
 
+    /// Every leaf's key with its value as text (lists as YAML's flow form would show them).
+    public func leafValues() -> [String: String] {
+        Dictionary(uniqueKeysWithValues: leafKeys().map { key in (key, raw(key).map { "\($0)" } ?? "") })
+    }
+
     /// Every leaf's key: below mappings and lists of mappings (`scenario.targets[0].root`).
     private func leafKeys() -> [String] { root.flatMap { ConfigFile.leafKeys($1, $0) } }
 

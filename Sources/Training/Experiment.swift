@@ -133,6 +133,7 @@ public final class Experiment {
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
+        let changes = resuming ? try checkResume(checkpoint) : []
         let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: c.data.augment.height,
                                                width: c.data.augment.width).flops
         let net = try network(numClasses: dataset.numTrainPids, resumingFrom: resuming ? checkpoint : nil)
@@ -143,7 +144,13 @@ public final class Experiment {
             try trainer.resume(from: checkpoint)
             let rounds = trainer.state.pruningHistory.count
             log("resumed from \(checkpoint) at epoch \(trainer.state.epoch)" + (rounds == 0 ? "" : " after \(rounds) pruning round(s)"))
+            if !changes.isEmpty {
+                log("resumed with changed " + changes.map { "\($0.key) (\($0.old) -> \($0.new))" }.joined(separator: ", "))
+                trainer.log?.write(["event": "resume", "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,
+                                    "changed": Dictionary(uniqueKeysWithValues: changes.map { ($0.key, [$0.old, $0.new]) })])
+            }
         }
+        trainer.state.recipe = c.yaml
         // Written once the run is sure to go on, so a refused start leaves the folder as it was.
         try comm.onRoot { try AtomicFile.write(Data(c.yaml.utf8), to: c.runDirectory + "/config.yaml") }
         if comm.size > 1 {
@@ -158,6 +165,20 @@ public final class Experiment {
         log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s over %d batches", c.train.epochs,
                    seconds, loader.waitSeconds, loader.batchesServed))
         return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds)
+    }
+
+    /// The changes between the checkpoint's recipe and this one, all safe; throws (on
+    /// every rank, before anything is written) naming the keys whose change would break
+    /// exact resumption.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func checkResume(_ checkpoint: String) throws -> [ResumeCheck.Change] {
+        try comm.onRoot { () -> [ResumeCheck.Change] in
+            guard let saved = try Checkpoint.state(at: checkpoint).recipe else {
+                log("\(checkpoint): written before checkpoints carried their recipe; resuming unchecked")
+                return []
+            }
+            return try ResumeCheck.check(saved: saved, current: config.yaml, checkpoint: checkpoint)
+        }
     }
 
     /// The network to train: when resuming, of the (possibly pruned) architecture the

@@ -52,6 +52,50 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(result.synthetic)
     }
 
+    /// A resume compares its recipe with the checkpoint's before writing anything: a
+    /// change of architecture or learning rate is refused naming the keys; more epochs
+    /// are allowed and recorded.
+    func testResumeRefusesAChangedRecipeBeforeWritingAnything() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-exp-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let recipe = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data:
+              root: \(dir.path)/data
+              synth: {domain: mall, ids: 8, cameras: 2, images_per_id: 4, seed: 3, height: 64, width: 32}
+              height: 64
+              width: 32
+              identities: 4
+              instances: 2
+              workers: 1
+            train: {epochs: 1, optimizer: sgd, lr: 0.01, warmup_epochs: 0, schedule: constant, progress: false}
+            run: {dir: \(dir.path)/run}
+            """
+        let path = dir.appendingPathComponent("recipe.yaml").path
+        try recipe.write(toFile: path, atomically: true, encoding: .utf8)
+        let run = dir.path + "/run"
+        try Experiment(config: try ExperimentConfig.parse(try ConfigFile.load(path)), log: { _ in }).run()
+        let files = ["config.yaml", "checkpoint.safetensors", "metrics.jsonl", "results.json", "model.safetensors"]
+        let before = try files.map { try Data(contentsOf: URL(fileURLWithPath: run + "/" + $0)) }
+        for (overrides, named) in [(["model.arch=resnet34"], "'model.arch' (resnet18 -> resnet34)"),
+                                   (["train.lr=0.02", "data.instances=4"], "'data.instances' (2 -> 4), 'train.lr' (0.01 -> 0.02)")] {
+            let changed = try ExperimentConfig.parse(try ConfigFile.load(path, overrides: overrides))
+            XCTAssertThrowsError(try Experiment(config: changed, log: { _ in }).run()) { error in
+                XCTAssertTrue("\(error)".contains("cannot resume: the recipe changed \(named)"), "\(error)")
+            }
+            XCTAssertEqual(try files.map { try Data(contentsOf: URL(fileURLWithPath: run + "/" + $0)) }, before,
+                           "a refused resume leaves the run folder as it was")
+        }
+        var lines: [String] = []
+        let longer = try ExperimentConfig.parse(try ConfigFile.load(path, overrides: ["train.epochs=2", "eval.flip=true"]))
+        try Experiment(config: longer, log: { lines.append($0) }).run()
+        XCTAssertTrue(lines.contains("resumed with changed eval.flip (false -> true), train.epochs (1 -> 2)"),
+                      lines.joined(separator: "\n"))
+        let log = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        XCTAssertTrue(log.contains("\"event\":\"resume\""), log)
+    }
+
     func testTrainingTimeCriteriaCutAtTheirEpoch() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-exp-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

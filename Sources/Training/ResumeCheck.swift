@@ -1,0 +1,50 @@
+// ResumeCheck: the one check before a run continues from its checkpoint. The checkpoint
+// carries the full recipe it was written under; a resume compares it with its own
+// recipe key by key and refuses any change that breaks exact resumption (architecture,
+// data, optimizer, losses, pruning, ...), naming the keys. Changes that leave the
+// trajectory as it was (more or fewer epochs, evaluation, logging, checkpoint cadence)
+// are allowed and recorded.
+import Foundation
+import Yams
+
+public enum ResumeCheck {
+    /// Keys (or key prefixes ending in ".") a resume may change.
+    public static let safeKeys = ["train.epochs", "eval.", "train.log_every", "train.progress", "train.checkpoint_every",
+                                  "train.checkpoint_iterations", "train.max_iterations", "run.dir", "data.workers",
+                                  "data.prefetch", "distributed.checksum_every"]
+
+    public struct Change: Codable, Equatable, Sendable {
+        public var key: String
+        public var old: String
+        public var new: String
+    }
+
+    /// The changes from `saved` to `current` (both recipes as the typed config renders
+    /// them), all of them safe; throws naming every unsafe one.
+    public static func check(saved: String, current: String, checkpoint: String) throws -> [Change] {
+        let old = try leaves(saved, origin: checkpoint), new = try leaves(current, origin: "the recipe")
+        let changes = Set(old.keys).union(new.keys).sorted().compactMap { key -> Change? in
+            let (a, b) = (old[key] ?? "(absent)", new[key] ?? "(absent)")
+            return a == b ? nil : Change(key: key, old: a, new: b)
+        }
+        // A cosine schedule is stretched over train.epochs: changing them changes every learning rate.
+        let cosine = new["train.schedule"] == "cosine" || old["train.schedule"] == "cosine"
+        let unsafe = changes.filter { c in
+            !safeKeys.contains { $0.hasSuffix(".") ? c.key.hasPrefix($0) : c.key == $0 } || (cosine && c.key == "train.epochs")
+        }
+        guard unsafe.isEmpty else {
+            throw ConfigError("\(checkpoint): cannot resume: the recipe changed "
+                              + unsafe.map { "'\($0.key)' (\($0.old) -> \($0.new))" }.joined(separator: ", ")
+                              + "; a resumed run must train what the checkpoint trained (restore the keys, or start over "
+                              + "with --fresh or another run.dir)")
+        }
+        return changes
+    }
+
+    static func leaves(_ yaml: String, origin: String) throws -> [String: String] {
+        guard let tree = try Yams.load(yaml: yaml) as? [String: Any] else {
+            throw ConfigError("\(origin): the saved recipe is not a mapping of sections")
+        }
+        return ConfigFile(root: tree, origin: origin).leafValues()
+    }
+}
