@@ -43,11 +43,12 @@ public struct SafetensorsFile {
     private let dataStart: Int
 
     public init(path: String) throws {
+        if let problem = FileProblem.reading(path) { throw WeightsError("\(path): cannot read: \(problem)") }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
-            throw WeightsError("\(path): cannot read: \(error.localizedDescription)")
+            throw WeightsError("\(path): cannot read: \(FileProblem.reason(error))")
         }
         try self.init(data: data, path: path)
     }
@@ -229,6 +230,13 @@ public struct SafetensorsWriter {
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
+        if let problem = FileProblem.writing(into: url.deletingLastPathComponent().path) {
+            throw WeightsError("\(path): cannot write: \(problem)")
+        }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw WeightsError("\(path): cannot write: is a folder")
+        }
         let temp = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         do {
@@ -238,7 +246,7 @@ public enum AtomicFile {
             }
         } catch {
             try? FileManager.default.removeItem(at: temp)
-            throw WeightsError("\(path): cannot write: \(error.localizedDescription)")
+            throw WeightsError("\(path): cannot write: \((error as? WeightsError)?.description ?? FileProblem.reason(error))")
         }
     }
 }

@@ -12,6 +12,9 @@ public struct ConfigFile {
     /// Where the values came from (the file and its bases), for messages.
     public let origin: String
     private var used = Set<String>()
+    /// Command-line overrides by key (`train.lr` -> `train.lr=0.1`): messages about
+    /// those keys blame the override, not the file.
+    private var overridden: [String: String] = [:]
 
     public init(root: [String: Any], origin: String) {
         self.root = root
@@ -22,23 +25,32 @@ public struct ConfigFile {
     public static func load(_ path: String, overrides: [String] = []) throws -> ConfigFile {
         var chain: [String] = []
         var tree = try loadTree(path, chain: &chain)
+        var overridden: [String: String] = [:]
         for o in overrides {
             guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
                 throw ConfigError("override '\(o)': expected key=value, for example train.lr=0.01")
             }
             let key = String(o[..<eq]), text = String(o[o.index(after: eq)...])
+            overridden[key] = o
             let value: Any
             do {
                 value = try Yams.load(yaml: text) ?? ""
             } catch {
                 throw ConfigError("override '\(o)': the value is not valid YAML")
             }
+            if !(value is [String: Any]), let section = rawValue(tree, key) as? [String: Any], !section.isEmpty {
+                let some = section.keys.sorted().prefix(3).map { key + "." + $0 }.joined(separator: ", ")
+                throw ConfigError("override '\(o)': '\(key)' is a section (\(some), ...); override a key inside it, "
+                                  + "as \(key).KEY=VALUE")
+            }
             guard let updated = try set(tree, steps(key)[...], value: value, override: o) as? [String: Any] else {
                 throw ConfigError("override '\(o)': expected a key")
             }
             tree = updated
         }
-        return ConfigFile(root: tree, origin: chain.joined(separator: " <- "))
+        var file = ConfigFile(root: tree, origin: chain.joined(separator: " <- "))
+        file.overridden = overridden
+        return file
     }
 
     static func loadTree(_ path: String, chain: inout [String]) throws -> [String: Any] {
@@ -49,7 +61,10 @@ public struct ConfigFile {
         }
         let parsed: Any?
         do {
+            if let node = try Yams.compose(yaml: text) { try rejectDuplicateKeys(node, path: path, key: "") }
             parsed = try Yams.load(yaml: text)
+        } catch let error as ConfigError {
+            throw error
         } catch {
             throw ConfigError("\(path): malformed YAML: \(error)")
         }
@@ -115,7 +130,9 @@ public struct ConfigFile {
 
     // MARK: typed access
 
-    func raw(_ key: String) -> Any? {
+    func raw(_ key: String) -> Any? { ConfigFile.rawValue(root, key) }
+
+    static func rawValue(_ root: [String: Any], _ key: String) -> Any? {
         var node: Any? = root
         for step in ConfigFile.steps(key) {
             switch step {
@@ -134,7 +151,29 @@ public struct ConfigFile {
 
     public func has(_ key: String) -> Bool { raw(key) != nil }
 
-    func fail(_ key: String, _ why: String) -> ConfigError { ConfigError("\(origin): key '\(key)': \(why)") }
+    func fail(_ key: String, _ why: String) -> ConfigError {
+        if let o = overridden[key] { return ConfigError("override '\(o)': \(why)") }
+        return ConfigError("\(origin): key '\(key)': \(why)")
+    }
+
+    /// YAML allows a key twice in a mapping and keeps the last; a recipe that does so has
+    /// lost the first one's keys, so it is an error naming the line.
+    static func rejectDuplicateKeys(_ node: Node, path: String, key: String) throws {
+        if let mapping = node.mapping {
+            var seen = Set<String>()
+            for (k, v) in mapping {
+                let name = k.string ?? "\(k)"
+                let full = key.isEmpty ? name : key + "." + name
+                guard seen.insert(name).inserted else {
+                    throw ConfigError("\(path): line \((k.mark?.line).map(String.init) ?? "?"): key '\(full)' appears twice "
+                                      + "(YAML would keep only the last); merge the two")
+                }
+                try rejectDuplicateKeys(v, path: path, key: full)
+            }
+        } else if let sequence = node.sequence {
+            for (i, item) in sequence.enumerated() { try rejectDuplicateKeys(item, path: path, key: key + "[\(i)]") }
+        }
+    }
 
     public mutating func string(_ key: String, _ def: String? = nil) throws -> String {
         used.insert(key)

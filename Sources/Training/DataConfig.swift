@@ -35,6 +35,8 @@ extension DataConfig: RecipeSection {
         try k.section("synth", &synth)
         try k.int("height", &augment.height)
         try k.int("width", &augment.width)
+        try k.check(augment.height >= 32, "height", "must be at least 32, got \(augment.height)")
+        try k.check(augment.width >= 16, "width", "must be at least 16, got \(augment.width)")
         try k.section("augment", &augment)
         try k.choice("sampler", &identitySampler, [("identity", true), ("shuffle", false)])
         try k.int("identities", &identities)

@@ -33,7 +33,9 @@ struct RecipeCoder {
     func has(_ k: String) -> Bool { file?.has(key(k)) ?? false }
     /// Whether `k` holds a mapping (always, when writing).
     func isSection(_ k: String) -> Bool { file?.isSection(key(k)) ?? true }
-    func fail(_ k: String, _ why: String) -> ConfigError { ConfigError("\(origin): key '\(key(k))': \(why)") }
+    func fail(_ k: String, _ why: String) -> ConfigError {
+        file?.fail(key(k), why) ?? ConfigError("\(origin): key '\(key(k))': \(why)")
+    }
 
     /// Reading: fails naming the key unless `ok`. Writing: nothing to check.
     func check(_ ok: Bool, _ k: String, _ why: @autoclosure () -> String) throws {

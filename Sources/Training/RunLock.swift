@@ -3,6 +3,7 @@
 // run on the folder fails at once naming the holder. The kernel drops the lock when its
 // process dies, so a lock file left by a dead process is taken over, with a note.
 import Foundation
+import Tensors
 
 public final class RunLock {
     public let path: String
@@ -19,11 +20,15 @@ public final class RunLock {
         let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
         if exists && !isFolder.boolValue { throw ConfigError("run.dir '\(folder)' is a file, not a folder") }
         created = !exists
+        if !exists, let file = FileProblem.blockingFile(on: folder) {
+            throw ConfigError("run.dir '\(folder)': cannot create the run folder: '\(file)' is a file, not a folder")
+        }
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw ConfigError("run.dir '\(folder)': cannot create the run folder (\(RunLock.reason(error)))")
+            throw ConfigError("run.dir '\(folder)': cannot create the run folder: \(FileProblem.reason(error))")
         }
+        if let problem = FileProblem.writing(into: folder) { throw ConfigError("run.dir '\(folder)': cannot write: \(problem)") }
         path = folder + "/.lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -67,20 +72,5 @@ public final class RunLock {
         var buffer = [UInt8](repeating: 0, count: 256)
         let n = pread(fd, &buffer, buffer.count, 0)
         return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
-    }
-
-    /// The reason of a file-system error in a few words, without Foundation's dump.
-    static func reason(_ error: Error) -> String {
-        let e = error as NSError
-        if let u = e.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(u.code)))
-        }
-        if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
-        switch e.code {
-        case NSFileWriteFileExistsError, 516: return "a file of that name exists"
-        case NSFileWriteNoPermissionError: return "permission denied"
-        case NSFileWriteOutOfSpaceError: return "no space left on device"
-        default: return e.localizedDescription
-        }
     }
 }

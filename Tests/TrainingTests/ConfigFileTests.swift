@@ -62,6 +62,31 @@ final class ConfigFileTests: XCTestCase {
         }
     }
 
+    /// Duplicate keys, a section overwritten by a scalar, values that came from the command
+    /// line, and image sizes: each message names what is really wrong.
+    func testMessagesSayWhatIsReallyWrong() throws {
+        let dup = try write("dup.yaml", "data: {root: d}\ntrain: {epochs: 1}\neval: {every: 1}\ntrain: {lr: 0.1}\n")
+        XCTAssertThrowsError(try ConfigFile.load(dup)) { error in
+            XCTAssertTrue("\(error)".contains("dup.yaml: line 4: key 'train' appears twice"), "\(error)")
+        }
+        let nested = try write("nested.yaml", "data: {root: d, augment: {flip: 0.5, flip: 0.2}}\n")
+        XCTAssertThrowsError(try ConfigFile.load(nested)) { XCTAssertTrue("\($0)".contains("key 'data.augment.flip' appears twice"), "\($0)") }
+        let ok = try write("ok.yaml", "data: {root: d}\ntrain: {epochs: 1}\n")
+        XCTAssertThrowsError(try ConfigFile.load(ok, overrides: ["train=5"])) { error in
+            XCTAssertTrue("\(error)".contains("override 'train=5': 'train' is a section (train.epochs, ...)"), "\(error)")
+        }
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(ok, overrides: ["train.epochs=abc"]))) { error in
+            XCTAssertEqual("\(error)", "override 'train.epochs=abc': expected an integer, got abc")
+        }
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(ok, overrides: ["data.height=0"]))) { error in
+            XCTAssertEqual("\(error)", "override 'data.height=0': must be at least 32, got 0")
+        }
+        let small = try write("small.yaml", "data: {root: d, width: 8}\n")
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(small))) { error in
+            XCTAssertTrue("\(error)".contains("small.yaml: key 'data.width': must be at least 16, got 8"), "\(error)")
+        }
+    }
+
     static let scenarioBase = """
         model: {arch: resnet18, base_width: 4}
         data: {height: 64, width: 32, identities: 6, instances: 2, workers: 1}
