@@ -242,7 +242,7 @@ struct BenchData: ParsableCommand {
         let start = Date()
         for i in 0..<images {
             let image = try codec.decode(blobs[i % blobs.count])
-            var rng = AugmentRandom(seed: 1, epoch: 0, index: i)
+            var rng = SeededRandom(seed: 1, keys: 0, i)
             Augmentation.apply(image, config: augment, rng: &rng, into: out)
         }
         let rate = Double(images) / Date().timeIntervalSince(start)
