@@ -165,19 +165,15 @@ struct BenchEval: ParsableCommand {
 
     func run() throws {
         DNNL.setThreads(threads)
-        var state: UInt64 = 42
-        func rnd() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24) - 0.5
-        }
+        var rng = SeededRandom(seed: 42)
+        func rnd() -> Float { Float(rng.uniform(-0.5, 0.5)) }
         // Features near one of `ids` centers, so that the problem has structure.
         let centers = (0..<(ids * dim)).map { _ in rnd() }
         func make(_ n: Int, _ camOffset: Int) -> ExtractedFeatures {
             let t = Tensor(shape: [n, dim], layout: .nc)
             var pids: [Int] = [], cams: [Int] = []
             for i in 0..<n {
-                let p = Int(state >> 33) % ids
-                _ = rnd()
+                let p = rng.int(ids)
                 pids.append(p + 1)
                 cams.append((i + camOffset) % 6)
                 for k in 0..<dim { t[i * dim + k] = centers[p * dim + k] + noise * rnd() }
