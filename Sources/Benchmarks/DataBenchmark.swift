@@ -39,7 +39,7 @@ public enum DataBenchmark {
         let start = Date()
         for i in 0..<images {
             let image = try codec.decode(blobs[i % blobs.count])
-            var rng = AugmentRandom(seed: 1, epoch: 0, index: i)
+            var rng = SeededRandom(seed: 1, keys: 0, i)
             Augmentation.apply(image, config: augment, rng: &rng, into: out)
         }
         return Result(height: height, width: width, images_per_s_per_core: Double(images) / Date().timeIntervalSince(start))

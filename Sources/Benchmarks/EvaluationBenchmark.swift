@@ -2,7 +2,6 @@
 // near one of `ids` identity centers) from features to all metrics, and optionally
 // k-reciprocal re-ranking, for `reidprune bench eval`.
 import Foundation
-import NN
 import ReIDEval
 import Tensors
 import Training
@@ -44,7 +43,7 @@ public enum EvaluationBenchmark {
     public static func run(_ o: Options) throws -> Result {
         DNNL.setThreads(o.threads)
         var rng = SeededRandom(seed: 42)
-        func noise() -> Float { Float(rng.uniform()) - 0.5 }
+        func noise() -> Float { Float(rng.uniform(-0.5, 0.5)) }
         let centers = (0..<(o.ids * o.dim)).map { _ in noise() }
         func make(_ n: Int, _ camOffset: Int) -> ExtractedFeatures {
             let t = Tensor(shape: [n, o.dim], layout: .nc)

@@ -51,33 +51,9 @@ public struct AugmentConfig: Codable, Hashable, Sendable {
     }
 }
 
-/// A small deterministic generator for augmentation decisions (SplitMix64), seeded per
-/// image from (seed, epoch, index) so that results do not depend on thread scheduling.
-public struct AugmentRandom {
-    private var state: UInt64
-
-    public init(seed: UInt64, epoch: Int, index: Int) {
-        state = seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: epoch) &* 0xBF58_476D_1CE4_E5B9
-            ^ UInt64(truncatingIfNeeded: index) &* 0x94D0_49BB_1331_11EB
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-    public mutating func uniform(_ a: Double, _ b: Double) -> Double { a + (b - a) * uniform() }
-    public mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
-}
-
 public enum Augmentation {
     /// Applies the pipeline to `image` and writes (H, W, 3) normalized floats at `out`.
-    public static func apply(_ image: RGBImage, config c: AugmentConfig, rng: inout AugmentRandom,
+    public static func apply(_ image: RGBImage, config c: AugmentConfig, rng: inout SeededRandom,
                              into out: UnsafeMutablePointer<Float>) {
         var img = Resize.bilinear(image, height: c.height, width: c.width)
         if c.flipProbability > 0 && rng.uniform() < c.flipProbability { img = flipped(img) }
@@ -144,7 +120,7 @@ public enum Augmentation {
     }
 
     /// Zero-pads by `padding` on every side and crops the original size at a random offset.
-    static func padCrop(_ image: RGBImage, padding: Int, rng: inout AugmentRandom) -> RGBImage {
+    static func padCrop(_ image: RGBImage, padding: Int, rng: inout SeededRandom) -> RGBImage {
         let (w, h) = (image.width, image.height)
         let ox = rng.int(2 * padding + 1) - padding, oy = rng.int(2 * padding + 1) - padding
         var out = [UInt8](repeating: 0, count: w * h * 3)
@@ -164,7 +140,7 @@ public enum Augmentation {
     /// Random erasing: a rectangle of area fraction in `erasingArea` and aspect ratio in
     /// [minAspect, 1/minAspect] set to 0, the normalized mean; up to 100 tries to fit.
     static func erase(_ out: UnsafeMutablePointer<Float>, height h: Int, width w: Int, config c: AugmentConfig,
-                      rng: inout AugmentRandom) {
+                      rng: inout SeededRandom) {
         let area = Double(h * w)
         for _ in 0..<100 {
             let target = area * rng.uniform(c.erasingArea[0], c.erasingArea[1])

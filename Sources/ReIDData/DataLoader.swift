@@ -160,7 +160,7 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
             // Keyed by the image's position in the global batch, so that any number of ranks
             // augments the global batch exactly as one rank would.
             let position = batchIndex * sampler.batchSize + rank * indices.count + j
-            var rng = AugmentRandom(seed: options.seed, epoch: epoch, index: position)
+            var rng = SeededRandom(seed: options.seed, keys: epoch, position)
             Augmentation.apply(image, config: augment, rng: &rng, into: images.data + j * h * w * 3)
         }
         return Batch(images: images, pids: indices.map { labels[$0] }, camids: indices.map { records[$0].camid })
@@ -207,7 +207,7 @@ public final class SplitLoader: @unchecked Sendable {
             let codec = ImageCodec()
             let part = Array(records[(b * batchSize)..<min(records.count, (b + 1) * batchSize)])
             let images = Tensor(shape: [part.count, h, w, 3], layout: .nhwc)
-            var rng = AugmentRandom(seed: 0, epoch: 0, index: 0)
+            var rng = SeededRandom(seed: 0)  // test-time transforms draw nothing
             for (j, r) in part.enumerated() {
                 Augmentation.apply(try codec.decode(path: r.path), config: augment, rng: &rng,
                                    into: images.data + j * h * w * 3)

@@ -5,30 +5,7 @@
 // identity's images in chunks of K until fewer than P identities have chunks left) and
 // slices whole identities to ranks, so that batch-hard mining stays local.
 // ShuffleSampler is a plain shuffle for identity-loss-only training.
-
-/// A deterministic generator for sampling (SplitMix64 stream from seed and epoch).
-struct SamplerRandom {
-    private var state: UInt64
-
-    init(seed: UInt64, epoch: Int) {
-        state = seed ^ (UInt64(truncatingIfNeeded: epoch) &+ 1) &* 0xD1B5_4A32_D192_ED03
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    mutating func shuffle<T>(_ a: inout [T]) {
-        guard a.count > 1 else { return }
-        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, int(i + 1)) }
-    }
-}
+import Tensors
 
 public protocol BatchSampler: Sendable {
     /// Images per global batch.
@@ -67,7 +44,7 @@ public struct IdentitySampler: BatchSampler {
     public var batchSize: Int { identities * instances }
 
     public func batches(epoch: Int) -> [[Int]] {
-        var rng = SamplerRandom(seed: seed, epoch: epoch)
+        var rng = SeededRandom(seed: seed, keys: epoch)
         var chunks: [[[Int]]] = []
         for g in groups {
             var idx = g
@@ -125,7 +102,7 @@ public struct ShuffleSampler: BatchSampler {
     }
 
     public func batches(epoch: Int) -> [[Int]] {
-        var rng = SamplerRandom(seed: seed, epoch: epoch)
+        var rng = SeededRandom(seed: seed, keys: epoch)
         var order = Array(0..<count)
         rng.shuffle(&order)
         return stride(from: 0, to: count - batchSize + 1, by: batchSize).map { Array(order[$0..<($0 + batchSize)]) }

@@ -123,14 +123,7 @@ public enum Metrics {
         let rankLimit = full.maxRank
         var cmc = [Double](repeating: 0, count: rankLimit)
         var valid = 0
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func random(_ n: Int) -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(n))
-        }
+        var rng = SeededRandom(seed: seed)
         for i in 0..<q {
             let row = Array(dist.values[(i * g)..<((i + 1) * g)])
             let kept = (0..<g).filter { !(galleryPids[$0] == queryPids[i] && galleryCams[$0] == queryCams[i]) && galleryPids[$0] != -1 }
@@ -141,7 +134,7 @@ public enum Metrics {
             let pids = groups.keys.sorted()
             var hits = [Int](repeating: 0, count: rankLimit)
             for _ in 0..<repeats {
-                let sample = pids.map { groups[$0]![random(groups[$0]!.count)] }
+                let sample = pids.map { groups[$0]![rng.int(groups[$0]!.count)] }
                 let positive = sample.first { galleryPids[$0] == queryPids[i] }!
                 let rank = 1 + sample.filter { $0 != positive && (row[$0] < row[positive] || (row[$0] == row[positive] && $0 < positive)) }.count
                 if rank <= rankLimit { for k in (rank - 1)..<rankLimit { hits[k] += 1 } }

@@ -126,11 +126,8 @@ public enum OpsBenchmark {
 
     private static func fillRandom(_ b: AlignedBuffer) {
         let p = b.pointer.assumingMemoryBound(to: Float.self)
-        var state: UInt32 = 12345
-        for i in 0..<(b.byteCount / 4) {
-            state = state &* 1_664_525 &+ 1_013_904_223
-            p[i] = Float(state >> 8) / Float(1 << 24) - 0.5
-        }
+        var rng = SeededRandom(seed: 12345)
+        for i in 0..<(b.byteCount / 4) { p[i] = Float(rng.uniform(-0.5, 0.5)) }
     }
 
     /// Median wall time of `repeats` runs after two warm-up runs.

@@ -1,5 +1,5 @@
-// Assertions: `assertClose` for float arrays and tensors, the relative error used by the
-// kernel tests, and deterministic random data for test inputs.
+// Assertions: `assertClose` for float arrays and tensors, and the relative error used by
+// the kernel tests.
 import Tensors
 import XCTest
 
@@ -47,34 +47,4 @@ public func assertClose(_ actual: Tensor, _ expected: Tensor, rtol: Double = 1e-
                         _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.shape, expected.shape, "shapes differ. \(message())", file: file, line: line)
     assertClose(actual.toArray(), expected.toArray(), rtol: rtol, atol: atol, message(), file: file, line: line)
-}
-
-/// A small deterministic generator (SplitMix64) for test data.
-public struct TestRandom {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [low, high).
-    public mutating func uniform(_ low: Float = -1, _ high: Float = 1) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
-    }
-
-    public mutating func array(_ count: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] {
-        (0..<count).map { _ in uniform(low, high) }
-    }
-
-    public mutating func tensor(_ shape: [Int], _ layout: Layout, _ low: Float = -1, _ high: Float = 1) -> Tensor {
-        Tensor(shape: shape, layout: layout, values: array(shape.reduce(1, *), low, high))
-    }
-
-    public mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

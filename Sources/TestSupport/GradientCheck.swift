@@ -22,7 +22,7 @@ public func numericalGradient(_ x: [Float], indices: [Int], step: Float, _ f: ([
 /// seeded jitter so that each test probes different positions of each block.
 public func sampleIndices(_ total: Int, count: Int = 24, seed: UInt64 = 7) -> [Int] {
     if total <= count { return Array(0..<total) }
-    var rng = TestRandom(seed: seed)
+    var rng = SeededRandom(seed: seed)
     return (0..<count).map { k in min(total - 1, k * total / count + rng.int(max(1, total / count))) }
 }
 

@@ -38,12 +38,9 @@ public enum ModelBenchmark {
         let perRank = batch / comm.size
         let classes = max(2, batch / 4)
         let net = try ReIDNet(architecture: architecture, head: HeadConfig(bnneck: true, numClasses: training ? 751 : 0))
-        var state: UInt32 = 7 &+ UInt32(comm.rank)
+        var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
-        for i in 0..<images.count {
-            state = state &* 1_664_525 &+ 1_013_904_223
-            images[i] = Float(state >> 8) / Float(1 << 24) * 4 - 2
-        }
+        for i in 0..<images.count { images[i] = Float(rng.uniform(-2, 2)) }
         let pids = (0..<perRank).map { (comm.rank * perRank + $0) * classes / batch }
         let sample = Batch(images: images, pids: pids, camids: pids.map { $0 % 6 })
         var body: () throws -> Double

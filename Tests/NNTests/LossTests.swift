@@ -28,7 +28,7 @@ final class LossTests: XCTestCase {
     }
 
     func testLossGradientsMatchFiniteDifferences() {
-        var rng = TestRandom(seed: 61)
+        var rng = SeededRandom(seed: 61)
         let (n, d, k) = (8, 5, 4)
         let labels = [0, 0, 1, 1, 2, 2, 3, 3]
         let x = rng.array(n * d)

@@ -5,6 +5,7 @@ import Foundation
 import Tensors
 import NN
 import ReIDData
+import Tensors
 import XCTest
 
 final class ImagePipelineTests: XCTestCase {
@@ -54,7 +55,7 @@ final class ImagePipelineTests: XCTestCase {
         c.erasingProbability = 0
         c.flipProbability = 1
         var out = [Float](repeating: 0, count: 32 * 16 * 3)
-        var rng = AugmentRandom(seed: 1, epoch: 0, index: 0)
+        var rng = SeededRandom(seed: 1, keys: 0, 0)
         out.withUnsafeMutableBufferPointer { Augmentation.apply(img, config: c, rng: &rng, into: $0.baseAddress!) }
         // Flipped: the right half is red now; red normalized = (1 - 0.485) / 0.229.
         XCTAssertEqual(out[(0 * 16 + 15) * 3], (1 - 0.485) / 0.229, accuracy: 1e-5)
@@ -65,7 +66,7 @@ final class ImagePipelineTests: XCTestCase {
         c.padding = 4
         c.erasingProbability = 1
         var a = [Float](repeating: 0, count: out.count), b = a
-        var r1 = AugmentRandom(seed: 3, epoch: 2, index: 5), r2 = AugmentRandom(seed: 3, epoch: 2, index: 5)
+        var r1 = SeededRandom(seed: 3, keys: 2, 5), r2 = SeededRandom(seed: 3, keys: 2, 5)
         a.withUnsafeMutableBufferPointer { Augmentation.apply(img, config: c, rng: &r1, into: $0.baseAddress!) }
         b.withUnsafeMutableBufferPointer { Augmentation.apply(img, config: c, rng: &r2, into: $0.baseAddress!) }
         XCTAssertEqual(a, b, "the same (seed, epoch, index) gives the same augmentation")

@@ -15,7 +15,7 @@ final class BatchNormTests: XCTestCase {
     ]
 
     func testTrainingForwardMatchesReference() {
-        var rng = TestRandom(seed: 11)
+        var rng = SeededRandom(seed: 11)
         for g in Self.geometries {
             let x = rng.tensor(g.shape, .nhwc, -2, 3)
             let gamma = rng.tensor([g.channels], .x, 0.5, 1.5), beta = rng.tensor([g.channels], .x)
@@ -32,7 +32,7 @@ final class BatchNormTests: XCTestCase {
     }
 
     func testInferenceForwardMatchesReference() {
-        var rng = TestRandom(seed: 12)
+        var rng = SeededRandom(seed: 12)
         for g in Self.geometries {
             let x = rng.tensor(g.shape, .nhwc, -2, 3)
             let gamma = rng.tensor([g.channels], .x, 0.5, 1.5), beta = rng.tensor([g.channels], .x)
@@ -47,7 +47,7 @@ final class BatchNormTests: XCTestCase {
     }
 
     func testBackwardMatchesReferenceAndFiniteDifferences() {
-        var rng = TestRandom(seed: 13)
+        var rng = SeededRandom(seed: 13)
         for g in Self.geometries where g.reduction > 1 {
             let x = rng.tensor(g.shape, .nhwc, -2, 3)
             let gamma = rng.tensor([g.channels], .x, 0.5, 1.5), beta = rng.tensor([g.channels], .x, -0.3, 0.3)

@@ -21,7 +21,7 @@ final class ConvolutionTests: XCTestCase {
     ]
 
     func testForwardMatchesReference() {
-        var rng = TestRandom(seed: 1)
+        var rng = SeededRandom(seed: 1)
         for g in Self.geometries {
             let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
             let b = g.hasBias ? rng.tensor([g.outChannels], .x) : nil
@@ -34,7 +34,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testBackwardDataMatchesReferenceAndFiniteDifferences() {
-        var rng = TestRandom(seed: 2)
+        var rng = SeededRandom(seed: 2)
         for g in Self.geometries {
             let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
             let dy = rng.tensor(g.outputShape, .nhwc)
@@ -53,7 +53,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testBackwardWeightsMatchesReferenceAndFiniteDifferences() {
-        var rng = TestRandom(seed: 3)
+        var rng = SeededRandom(seed: 3)
         for g in Self.geometries {
             let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
             let dy = rng.tensor(g.outputShape, .nhwc)
@@ -82,7 +82,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testRepeatedCallsReuseCachedPrimitives() {
-        var rng = TestRandom(seed: 4)
+        var rng = SeededRandom(seed: 4)
         let g = ConvGeometry(batch: 2, inChannels: 8, height: 6, width: 5, outChannels: 8, kernel: 3, stride: 1, padding: 1)
         let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
         let y = Tensor(shape: g.outputShape, layout: .nhwc)
@@ -105,7 +105,7 @@ final class WinogradConvolutionTests: XCTestCase {
     override func tearDown() { Convolution.allowWinograd = true }
 
     func testWinogradAndDirectAgreeWithReference() {
-        var rng = TestRandom(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let g = ConvGeometry(batch: 8, inChannels: 32, height: 9, width: 5, outChannels: 16, kernel: 3, stride: 1,
                              padding: 1)
         let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw), dy = rng.tensor(g.outputShape, .nhwc)

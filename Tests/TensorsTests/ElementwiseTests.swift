@@ -5,7 +5,7 @@ import XCTest
 
 final class ElementwiseTests: XCTestCase {
     func testReLUForwardAndBackward() {
-        var rng = TestRandom(seed: 31)
+        var rng = SeededRandom(seed: 31)
         for count in [1, 7, 1000, 4099] {
             let x = rng.tensor([count], .x)
             let y = Tensor(shape: [count], layout: .x)
@@ -30,7 +30,7 @@ final class ElementwiseTests: XCTestCase {
     }
 
     func testAddAndAddReLU() {
-        var rng = TestRandom(seed: 32)
+        var rng = SeededRandom(seed: 32)
         let shape = [2, 3, 5, 7]
         let a = rng.tensor(shape, .nhwc), b = rng.tensor(shape, .nhwc)
         let y = Tensor(shape: shape, layout: .nhwc)

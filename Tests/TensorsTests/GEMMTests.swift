@@ -6,7 +6,7 @@ import XCTest
 
 final class GEMMTests: XCTestCase {
     func testSgemmAllTransposes() {
-        var rng = TestRandom(seed: 41)
+        var rng = SeededRandom(seed: 41)
         for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 65, 63)] {
             for transA in [false, true] {
                 for transB in [false, true] {
@@ -22,7 +22,7 @@ final class GEMMTests: XCTestCase {
     }
 
     func testLinearForwardAndBackward() {
-        var rng = TestRandom(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for (n, dIn, dOut, hasBias) in [(4, 7, 5, true), (1, 16, 3, false), (9, 33, 17, true)] {
             let x = rng.tensor([n, dIn], .nc), w = rng.tensor([dOut, dIn], .nc)
             let b = hasBias ? rng.tensor([dOut], .x) : nil

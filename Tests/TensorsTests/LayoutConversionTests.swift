@@ -5,7 +5,7 @@ import XCTest
 
 final class LayoutConversionTests: XCTestCase {
     func testRoundTripAndPositions() {
-        var rng = TestRandom(seed: 51)
+        var rng = SeededRandom(seed: 51)
         let (n, c, h, w) = (2, 3, 4, 5)
         let x = rng.tensor([n, c, h, w], .nchw)
         let y = LayoutConversion.toNHWC(x)

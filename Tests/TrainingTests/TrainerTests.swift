@@ -21,7 +21,7 @@ final class TrainerTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
     static func randomBatch(seed: UInt64, n: Int = 8, classes: Int = 4, h: Int = 64, w: Int = 32) -> Batch {
-        var rng = TestRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let images = rng.tensor([n, h, w, 3], .nhwc)
         let pids = (0..<n).map { $0 * classes / n }
         return Batch(images: images, pids: pids, camids: (0..<n).map { $0 % 2 })

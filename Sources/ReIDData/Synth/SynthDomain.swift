@@ -3,6 +3,7 @@
 // preferences, illumination and color cast, contrast, background scene, blur,
 // resolution, noise, JPEG quality, occlusion and bounding-box misalignment. Different
 // domains produce a real domain shift; cameras within a domain differ too.
+import Tensors
 
 public struct CameraStyle: Codable, Hashable, Sendable {
     public var gain: Double
@@ -92,7 +93,7 @@ public struct SynthDomain: Codable, Hashable, Sendable {
 
     /// The style of camera `index`, drawn from the domain with the data set's seed.
     public func camera(_ index: Int, seed: UInt64) -> CameraStyle {
-        var rng = SynthRandom(seed, 2, SynthDomain.names.firstIndex(of: name) ?? 99, index)
+        var rng = SeededRandom(seed: seed, keys: 2, SynthDomain.names.firstIndex(of: name) ?? 99, index)
         // Each camera looks mostly along one walking direction.
         var views = [1.0, 1.0, 0.6, 0.6]
         views[index % 4] += 2.5

@@ -2,6 +2,7 @@
 // build, skin, hair, upper and lower clothing with colors and patterns, shoes and
 // accessories (backpack, shoulder bag, hat). Some identities are deliberate
 // look-alikes: a copy of another identity with one or two details changed.
+import Tensors
 
 public struct SynthPerson: Codable, Hashable, Sendable {
     public enum Pattern: String, Codable, Sendable, CaseIterable {
@@ -46,7 +47,7 @@ public struct SynthPerson: Codable, Hashable, Sendable {
     ]
 
     /// A random person from the identity's own stream.
-    public static func random(_ rng: inout SynthRandom) -> SynthPerson {
+    public static func random(_ rng: inout SeededRandom) -> SynthPerson {
         let upper = rng.pick(clothing).jittered(&rng, 0.06)
         var second = rng.pick(clothing).jittered(&rng, 0.06)
         if abs(second.r - upper.r) + abs(second.g - upper.g) + abs(second.b - upper.b) < 0.3 {
@@ -67,7 +68,7 @@ public struct SynthPerson: Codable, Hashable, Sendable {
 
     /// A look-alike: this person with one or two details changed (shoes, bag, backpack,
     /// hat, pattern, lower color or a slightly different upper shade).
-    public func lookAlike(_ rng: inout SynthRandom) -> SynthPerson {
+    public func lookAlike(_ rng: inout SeededRandom) -> SynthPerson {
         var p = self
         p.height = min(0.97, max(0.8, height + rng.uniform(-0.03, 0.03)))
         for _ in 0..<(1 + rng.int(2)) {

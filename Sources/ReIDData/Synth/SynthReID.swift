@@ -4,6 +4,7 @@
 // halves; each test identity gives one query per camera it appears in, the rest go to
 // the gallery with distractors (pid 0) and junk boxes (pid -1), as in Market-1501.
 import Foundation
+import Tensors
 
 public struct SynthOptions: Codable, Hashable, Sendable {
     public var domain = "mall"
@@ -38,7 +39,9 @@ public struct SynthOptions: Codable, Hashable, Sendable {
 }
 
 public struct SynthManifest: Codable, Sendable {
-    public var generator = "SynthReID 1"
+    /// The generator's version: images change with it (2: drawn from `SeededRandom`).
+    public var generator = SynthManifest.version
+    public static let version = "SynthReID 2"
     /// Always true: results on this data are on synthetic images.
     public var synthetic = true
     public var options: SynthOptions
@@ -58,6 +61,7 @@ public enum SynthReID {
         let name: String
         let person: SynthPerson
         let camera: Int
+        /// The keys of the image's random stream after the seed: (purpose, numbers).
         let key: [Int]
         let junk: Bool
     }
@@ -65,11 +69,11 @@ public enum SynthReID {
     /// The appearance of every identity 1...ids (index 0 unused), look-alikes included.
     static func people(_ o: SynthOptions) -> [SynthPerson] {
         var out: [SynthPerson] = []
-        var first = SynthRandom(o.seed, 1, 0)
+        var first = SeededRandom(seed: o.seed, keys: 1, 0)
         out.append(SynthPerson.random(&first))
         let trainIds = o.trainIds
         for pid in 1...o.ids {
-            var rng = SynthRandom(o.seed, 1, pid)
+            var rng = SeededRandom(seed: o.seed, keys: 1, pid)
             let splitStart = pid <= trainIds ? 1 : trainIds + 1
             if pid - splitStart >= 1 && rng.chance(o.lookAlikes) {
                 let parent = pid - 1 - rng.int(min(6, pid - splitStart))
@@ -82,7 +86,8 @@ public enum SynthReID {
     }
 
     /// Writes the data set into `out` (through a temporary folder renamed at the end).
-    /// When `out` already holds a data set made with the same options it is kept as it is.
+    /// When `out` already holds a data set made with the same options and generator version
+    /// it is kept as it is.
     @discardableResult
     public static func generate(_ o: SynthOptions, out: String, log: (String) -> Void = { _ in }) throws -> SynthManifest {
         try o.validate()
@@ -90,11 +95,12 @@ public enum SynthReID {
         let manifestPath = out + "/manifest.json"
         if fm.fileExists(atPath: out) {
             if let data = fm.contents(atPath: manifestPath),
-               let existing = try? JSONDecoder().decode(SynthManifest.self, from: data), existing.options == o {
+               let existing = try? JSONDecoder().decode(SynthManifest.self, from: data), existing.options == o,
+               existing.generator == SynthManifest.version {
                 log("\(out): already holds this SynthReID data set; kept")
                 return existing
             }
-            throw DatasetError("\(out): exists and is not a SynthReID data set made with these options; "
+            throw DatasetError("\(out): exists and is not a data set made by \(SynthManifest.version) with these options; "
                                + "choose another --out or remove it")
         }
         let domain = try SynthDomain.named(o.domain)
@@ -108,7 +114,7 @@ public enum SynthReID {
             return (pid < 0 ? "-1" : String(format: "%04d", pid)) + String(format: "_c%ds1_%06d_%02d.jpg", cam + 1, frame, k)
         }
         for pid in 1...o.ids {
-            var rng = SynthRandom(o.seed, 6, pid)
+            var rng = SeededRandom(seed: o.seed, keys: 6, pid)
             let visits = min(o.cameras, max(2, min(o.imagesPerId / 2, 2 + rng.int(o.cameras - 1))))
             var cams = Array(0..<o.cameras)
             for i in stride(from: cams.count - 1, to: 0, by: -1) { cams.swapAt(i, rng.int(i + 1)) }
@@ -130,15 +136,15 @@ public enum SynthReID {
         let distractorCount = Int((Double(counts.gallery) * o.distractors).rounded())
         let junkCount = Int((Double(counts.gallery) * o.junk).rounded())
         for i in 0..<distractorCount {
-            var rng = SynthRandom(o.seed, 4, i)
+            var rng = SeededRandom(seed: o.seed, keys: 4, i)
             jobs.append(Job(folder: "bounding_box_test", name: name(0, rng.int(o.cameras), i % 100),
-                            person: SynthPerson.random(&rng), camera: rng.int(o.cameras), key: [4, i], junk: false))
+                            person: SynthPerson.random(&rng), camera: rng.int(o.cameras), key: [4, i, 0], junk: false))
         }
         for i in 0..<junkCount {
-            var rng = SynthRandom(o.seed, 5, i)
+            var rng = SeededRandom(seed: o.seed, keys: 5, i)
             let cam = rng.int(o.cameras)
             jobs.append(Job(folder: "bounding_box_test", name: name(-1, cam, i % 100),
-                            person: people[o.trainIds + 1 + rng.int(o.ids - o.trainIds)], camera: cam, key: [5, i],
+                            person: people[o.trainIds + 1 + rng.int(o.ids - o.trainIds)], camera: cam, key: [5, i, 0],
                             junk: true))
         }
         let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
@@ -157,7 +163,7 @@ public enum SynthReID {
             while i < jobList.count {
                 let job = jobList[i]
                 do {
-                    var rng = SynthRandom(o.seed, job.key[0], job.key.count > 1 ? job.key[1] : 0, job.key.count > 2 ? job.key[2] : 0)
+                    var rng = SeededRandom(seed: o.seed, keys: job.key)
                     let image = SynthRenderer.render(person: job.person, camera: cameras[job.camera], height: o.height,
                                                      width: o.width, rng: &rng, junk: job.junk)
                     let q = cameras[job.camera].qualityRange
@@ -204,7 +210,7 @@ public enum SynthReID {
             let pid = o.trainIds + 1 + r % max(1, o.ids - o.trainIds)
             for (d, domain) in domains.enumerated() {
                 for cam in 0..<o.cameras {
-                    var rng = SynthRandom(o.seed, 7, pid, d * 100 + cam)
+                    var rng = SeededRandom(seed: o.seed, keys: 7, pid, d * 100 + cam)
                     let image = SynthRenderer.render(person: people[pid], camera: domain.camera(cam, seed: o.seed),
                                                      height: o.height, width: o.width, rng: &rng)
                     let x0 = (d * o.cameras + cam) * (o.width + 2) + d * gap * 3, y0 = r * (o.height + 2)

@@ -3,6 +3,7 @@
 // from the front, a shoulder bag on its side), an optional occluder, then the camera's
 // illumination, color cast, contrast, blur, resolution loss and noise.
 import Foundation
+import Tensors
 
 /// A float RGB canvas, values in [0, 1], rows top to bottom.
 struct Canvas {
@@ -65,7 +66,7 @@ enum SynthView: Int, CaseIterable { case front, back, left, right }
 
 enum SynthRenderer {
     /// Renders a crop of (height, width) with 8-bit output.
-    static func render(person: SynthPerson, camera: CameraStyle, height: Int, width: Int, rng: inout SynthRandom,
+    static func render(person: SynthPerson, camera: CameraStyle, height: Int, width: Int, rng: inout SeededRandom,
                        junk: Bool = false) -> RGBImage {
         var canvas = Canvas(width: width, height: height)
         background(&canvas, camera, &rng)
@@ -87,7 +88,7 @@ enum SynthRenderer {
 
     // MARK: scene
 
-    static func background(_ c: inout Canvas, _ cam: CameraStyle, _ rng: inout SynthRandom) {
+    static func background(_ c: inout Canvas, _ cam: CameraStyle, _ rng: inout SeededRandom) {
         let (w, h) = (Double(c.width), Double(c.height))
         let horizon = (cam.horizon + rng.uniform(-0.04, 0.04)) * h
         let shift = rng.uniform(0, 3 * w)
@@ -120,7 +121,7 @@ enum SynthRenderer {
         }
     }
 
-    static func occluder(_ c: inout Canvas, _ cam: CameraStyle, _ rng: inout SynthRandom) {
+    static func occluder(_ c: inout Canvas, _ cam: CameraStyle, _ rng: inout SeededRandom) {
         let (w, h) = (Double(c.width), Double(c.height))
         let color = rng.chance(0.5) ? cam.panels[rng.int(cam.panels.count)].scaled(0.7)
             : SynthPerson.clothing[rng.int(SynthPerson.clothing.count)]
@@ -134,7 +135,7 @@ enum SynthRenderer {
     // MARK: person
 
     static func draw(_ p: SynthPerson, view: SynthView, on c: inout Canvas, centerX cx: Double, feetY: Double,
-                     size u: Double, rng: inout SynthRandom) {
+                     size u: Double, rng: inout SeededRandom) {
         let top = feetY - u
         let side = view == .left || view == .right
         let facing: Double = view == .left ? -1 : 1
@@ -250,7 +251,7 @@ enum SynthRenderer {
     // MARK: camera
 
     /// Illumination, color cast and contrast; blur; resolution loss; noise; 8-bit output.
-    static func develop(_ c: Canvas, _ cam: CameraStyle, _ rng: inout SynthRandom) -> RGBImage {
+    static func develop(_ c: Canvas, _ cam: CameraStyle, _ rng: inout SeededRandom) -> RGBImage {
         let (w, h) = (c.width, c.height)
         let gain = cam.gain * rng.uniform(0.9, 1.1)
         let cast = [cam.cast.r, cam.cast.g, cam.cast.b]
