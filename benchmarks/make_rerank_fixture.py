@@ -2,8 +2,8 @@
 """Writes the k-reciprocal re-ranking fixture the ReIDEval tests read
 (Tests/ReIDEvalTests/Fixtures/rerank_reference.json).
 
-Two small re-ID problems with features built here from a fixed splitmix64 stream (no
-library random generator, so the numbers never depend on a NumPy version):
+Two small re-ID problems with features built here from Python's own seeded generator
+(not NumPy's, so the numbers never depend on a NumPy version):
 - "market": 12 queries x 40 gallery items x 16-d; 9 identities of 2 to 6 images over
   4 cameras, distractors (pid 0) and junk (pid -1) in the gallery, one query whose
   only gallery images share its camera and one whose identity is absent (both
@@ -34,26 +34,22 @@ import argparse
 import json
 import math
 import os
+import random
 
 import numpy as np
 
 MARGIN = 1e-4  # least gap (normalized squared distance / final distance) at any deciding boundary
-MASK64 = (1 << 64) - 1
 
 
-class SplitMix64:
+class Stream:
+    """Normal deviates from Python's own Mersenne Twister (random.Random, whose
+    random() sequence for a seed is the same in every Python 3), by Box-Muller."""
+
     def __init__(self, seed):
-        self.state = seed & MASK64
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        return z ^ (z >> 31)
+        self.rng = random.Random(seed)
 
     def uniform(self):
-        return ((self.next() >> 11) + 0.5) / float(1 << 53)  # in (0, 1)
+        return 1.0 - self.rng.random()  # in (0, 1]
 
     def normal(self, shape):
         out = np.empty(int(np.prod(shape)))
@@ -213,7 +209,7 @@ def tiny_layout():
 
 
 def problem(name, seed, nq, ng, dim, layout, settings):
-    rng = SplitMix64(seed)
+    rng = Stream(seed)
     q, g = build(rng, nq, ng, dim, layout)
     qp, qc = (np.array(x) for x in zip(*layout[0]))
     gp, gc = (np.array(x) for x in zip(*layout[1]))
