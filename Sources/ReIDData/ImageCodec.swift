@@ -46,22 +46,49 @@ public final class ImageCodec {
         String(cString: tjGetErrorStr2(handle))
     }
 
+    /// Decodes to RGB: YCbCr, RGB and grayscale JPEGs through libjpeg, CMYK and YCCK ones to
+    /// CMYK and then to RGB as Pillow converts them.
     func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
-            let src = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let bytes = raw.bindMemory(to: UInt8.self)
             var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
-            guard tjDecompressHeader3(decoder, src, UInt(data.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
+            guard tjDecompressHeader3(decoder, bytes.baseAddress, UInt(data.count), &w, &h, &sub, &space) == 0,
+                  w > 0, h > 0 else {
                 throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
             }
-            var pixels = [UInt8](repeating: 0, count: Int(w) * Int(h) * 3)
-            let status = tjDecompress2(decoder, src, UInt(data.count), &pixels, w, 0, h, Int32(TJPF_RGB.rawValue),
-                                       TJFLAG_ACCURATEDCT)
+            let (width, height) = (Int(w), Int(h))
+            let cmyk = space == Int32(TJCS_CMYK.rawValue) || space == Int32(TJCS_YCCK.rawValue)
+            var pixels = [UInt8](repeating: 0, count: width * height * (cmyk ? 4 : 3))
+            let format = cmyk ? TJPF_CMYK : TJPF_RGB
+            let status = tjDecompress2(decoder, bytes.baseAddress, UInt(data.count), &pixels, w, 0, h,
+                                       Int32(format.rawValue), TJFLAG_ACCURATEDCT)
             // A warning (status -1 with TJERR_WARNING) still yields an image, as Pillow accepts it.
             if status != 0 && tjGetErrorCode(decoder) != Int32(TJERR_WARNING.rawValue) {
                 throw ImageError("\(path): corrupt JPEG data: \(tjError(decoder))")
             }
-            return RGBImage(width: Int(w), height: Int(h), pixels: pixels)
+            return RGBImage(width: width, height: height, pixels: cmyk ? Self.rgb(fromAdobeCMYK: pixels) : pixels)
         }
+    }
+
+    /// cmyk: (H, W, 4) as libjpeg gives a CMYK or YCCK JPEG -> (H, W, 3) RGB, as Pillow's
+    /// `convert("RGB")` gives it: the stored values are Adobe-inverted (Pillow reads every
+    /// CMYK JPEG as "CMYK;I": c = 255 - stored, likewise m, y, k), then each channel is
+    /// (255 - k) - (255 - k) * c / 255, with Pillow's rounding of the product (MULDIV255).
+    static func rgb(fromAdobeCMYK cmyk: [UInt8]) -> [UInt8] {
+        let n = cmyk.count / 4
+        var rgb = [UInt8](repeating: 0, count: n * 3)
+        cmyk.withUnsafeBufferPointer { src in
+            rgb.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<n {
+                    let notK = Int(src[4 * i + 3])
+                    for c in 0..<3 {
+                        let t = (255 - Int(src[4 * i + c])) * notK + 128
+                        dst[3 * i + c] = UInt8(clamping: notK - (((t >> 8) + t) >> 8))
+                    }
+                }
+            }
+        }
+        return rgb
     }
 
     func decodePNG(_ data: Data, path: String) throws -> RGBImage {
