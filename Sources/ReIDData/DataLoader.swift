@@ -62,7 +62,9 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         self.world = world
         for (i, r) in records.enumerated() { byPid[r.pid, default: []].append(i) }
         for w in 0..<max(1, options.workers) {
-            let t = Thread { [unowned self] in self.work() }
+            // Weak: a thread that starts after its loader is gone (released right after
+            // shutdown, on a busy machine) finds nil and ends, instead of crashing.
+            let t = Thread { [weak self] in self?.work() }
             t.name = "reidprune-loader-\(w)"
             threads.append(t)
             t.start()
