@@ -1,16 +1,23 @@
 // ImageCodec: JPEG decoding and encoding with libjpeg-turbo (accurate integer DCT and
 // fancy upsampling, the settings Pillow decodes with, so pixels equal Pillow's) and PNG
-// decoding and encoding with libpng. One codec per thread: TurboJPEG handles are not
-// shared between threads.
+// decoding and encoding with libpng. Images larger than a pixel limit are refused from
+// their header, before any pixel buffer exists. One codec per thread: TurboJPEG handles
+// are not shared between threads.
 import CPNG
 import CTurboJPEG
 import Foundation
 
 public final class ImageCodec {
+    /// Pillow's limit: it raises DecompressionBombError above 2 x Image.MAX_IMAGE_PIXELS.
+    public static let defaultMaxImagePixels = 178_956_970
+
+    /// Images whose header claims more pixels (width x height) are refused.
+    public let maxImagePixels: Int
     private let decoder: tjhandle
     private let encoder: tjhandle
 
-    public init() {
+    public init(maxImagePixels: Int = ImageCodec.defaultMaxImagePixels) {
+        self.maxImagePixels = maxImagePixels
         decoder = tjInitDecompress()
         encoder = tjInitCompress()
     }
@@ -46,6 +53,16 @@ public final class ImageCodec {
         String(cString: tjGetErrorStr2(handle))
     }
 
+    /// Refuses an image of `width` x `height` pixels above the limit; called with the
+    /// header's size, before the pixel buffer is allocated.
+    func checkSize(width: Int, height: Int, path: String) throws {
+        guard width * height <= maxImagePixels else {
+            throw ImageError("\(path): the header claims \(width)x\(height) pixels (\(width * height)), above the limit "
+                             + "of \(maxImagePixels) pixels (data.max_image_pixels); refused before decoding "
+                             + "(a decompression bomb or a corrupt header)")
+        }
+    }
+
     /// Decodes to RGB: YCbCr, RGB and grayscale JPEGs through libjpeg, CMYK and YCCK ones to
     /// CMYK and then to RGB as Pillow converts them.
     func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
@@ -57,6 +74,7 @@ public final class ImageCodec {
                 throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
             }
             let (width, height) = (Int(w), Int(h))
+            try checkSize(width: width, height: height, path: path)
             let cmyk = space == Int32(TJCS_CMYK.rawValue) || space == Int32(TJCS_YCCK.rawValue)
             var pixels = [UInt8](repeating: 0, count: width * height * (cmyk ? 4 : 3))
             let format = cmyk ? TJPF_CMYK : TJPF_RGB
@@ -98,6 +116,12 @@ public final class ImageCodec {
             png_image_begin_read_from_memory(&image, raw.baseAddress, data.count)
         }
         guard ok != 0 else { throw ImageError("\(path): corrupt PNG: \(PNGMessage(image))") }
+        do {
+            try checkSize(width: Int(image.width), height: Int(image.height), path: path)
+        } catch {
+            png_image_free(&image)
+            throw error
+        }
         image.format = UInt32(reidprune_png_format_rgb())
         var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
         let done = data.withUnsafeBytes { _ in

@@ -194,6 +194,7 @@ public struct ExperimentConfig: Sendable {
         c.data.loader.workers = try f.int("data.workers", 2)
         c.data.loader.prefetch = try f.int("data.prefetch", 3)
         c.data.loader.skipCorrupt = try f.bool("data.skip_corrupt", false)
+        c.data.loader.maxImagePixels = try f.int("data.max_image_pixels", c.data.loader.maxImagePixels)
         c.data.loader.seed = c.seed
 
         // train
