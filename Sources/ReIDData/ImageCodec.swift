@@ -64,7 +64,10 @@ public final class ImageCodec {
     }
 
     /// Decodes to RGB: YCbCr, RGB and grayscale JPEGs through libjpeg, CMYK and YCCK ones to
-    /// CMYK and then to RGB as Pillow converts them.
+    /// CMYK and then to RGB as Pillow converts them. Errors: a stream that ends before its
+    /// EOI marker (Pillow: "image file is truncated"), and a libjpeg warning that loses
+    /// pixels (a scan's data ending early, a bad Huffman code: libjpeg would fill them with
+    /// grey, and Pillow accepts that). Warnings that leave every pixel as encoded are ignored.
     func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
             let bytes = raw.bindMemory(to: UInt8.self)
@@ -78,14 +81,53 @@ public final class ImageCodec {
             let cmyk = space == Int32(TJCS_CMYK.rawValue) || space == Int32(TJCS_YCCK.rawValue)
             var pixels = [UInt8](repeating: 0, count: width * height * (cmyk ? 4 : 3))
             let format = cmyk ? TJPF_CMYK : TJPF_RGB
+            // TJFLAG_LIMITSCANS: a progressive JPEG of more than 500 scans is an error, not minutes of work.
             let status = tjDecompress2(decoder, bytes.baseAddress, UInt(data.count), &pixels, w, 0, h,
-                                       Int32(format.rawValue), TJFLAG_ACCURATEDCT)
-            // A warning (status -1 with TJERR_WARNING) still yields an image, as Pillow accepts it.
-            if status != 0 && tjGetErrorCode(decoder) != Int32(TJERR_WARNING.rawValue) {
-                throw ImageError("\(path): corrupt JPEG data: \(tjError(decoder))")
+                                       Int32(format.rawValue), TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS)
+            if status != 0 {
+                // libjpeg reports the first warning only; the end of the stream is checked as well.
+                let message = tjError(decoder)
+                guard tjGetErrorCode(decoder) == Int32(TJERR_WARNING.rawValue) else {
+                    throw ImageError("\(path): corrupt JPEG data: \(message)")
+                }
+                if message.contains("Premature end of JPEG file") || !Self.reachesEndOfImage(bytes) {
+                    throw ImageError("\(path): truncated JPEG (\(data.count) bytes): the data ends before the image "
+                                     + "does (\(message))")
+                }
+                guard Self.harmlessWarnings.contains(where: message.contains) else {
+                    throw ImageError("\(path): corrupt JPEG, part of the image is lost (\(message))")
+                }
             }
             return RGBImage(width: width, height: height, pixels: cmyk ? Self.rgb(fromAdobeCMYK: pixels) : pixels)
         }
+    }
+
+    /// libjpeg warnings after which every pixel is still as encoded (stray bytes outside the
+    /// scans, metadata it cannot read).
+    static let harmlessWarnings = [
+        "extraneous bytes before marker", "bad ICC marker", "unknown JFIF revision",
+        "Unknown Adobe color transform", "Invalid SOS parameters for sequential JPEG",
+    ]
+
+    /// Whether a JPEG stream reaches its EOI marker. Walks the marker segments by their
+    /// lengths; between them (entropy-coded data) 0xFF is only followed by 0x00 stuffing, a
+    /// restart marker or the next segment.
+    static func reachesEndOfImage(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 2  // past SOI
+        while i + 1 < b.count {
+            let marker = b[i + 1]
+            if b[i] != 0xFF || marker == 0xFF {
+                i += 1
+            } else if marker == 0xD9 {
+                return true
+            } else if marker == 0x00 || marker == 0x01 || (0xD0...0xD7).contains(marker) {
+                i += 2  // stuffing, TEM, RSTn: no length
+            } else {
+                guard i + 3 < b.count else { return false }
+                i += 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
+            }
+        }
+        return false
     }
 
     /// cmyk: (H, W, 4) as libjpeg gives a CMYK or YCCK JPEG -> (H, W, 3) RGB, as Pillow's

@@ -1,6 +1,8 @@
 // Decoder limits: an image whose header claims more pixels than the limit is refused,
 // naming the file and the claimed size, before its pixel buffer exists (peak RSS stays
-// flat); CMYK, YCCK, grayscale and progressive JPEGs decode to Pillow's RGB pixels.
+// flat); truncated JPEGs and JPEGs whose scan data is lost are errors, which the
+// loader's skip_corrupt path replaces; CMYK, YCCK, grayscale and progressive JPEGs decode
+// to Pillow's RGB pixels.
 import Foundation
 import ReIDData
 import Tensors
@@ -143,6 +145,87 @@ final class DecoderLimitsTests: XCTestCase {
                                             options: options)) { e in
             XCTAssertTrue("\(e)".contains("data.max_image_pixels: must be at least 1"), "\(e)")
         }
+    }
+
+    // MARK: - Truncation
+
+    func testTruncatedJPEGsAreErrorsNamingTheFile() throws {
+        for name in ["a420.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg", "ycck.jpg"] {
+            let jpeg = try bytes(name)
+            let sos = try XCTUnwrap(markers(0xDA, in: jpeg).first)
+            var cuts = [("without EOI", jpeg.count - 2), ("1 byte short", jpeg.count - 1),
+                        ("mid-scan", sos + (jpeg.count - sos) / 2), ("at the first scan", sos + 20)]
+            let scans = markers(0xDA, in: jpeg)
+            if scans.count > 1 { cuts.append(("between scans", scans[1])) }
+            for (what, keep) in cuts {
+                let path = try write("\(what)/\(name)", Array(jpeg.prefix(keep)))
+                XCTAssertThrowsError(try ImageCodec().decode(path: path), "\(name) \(what) is accepted") { e in
+                    XCTAssertTrue("\(e)".contains("\(path): truncated JPEG"), "\(name) \(what): \(e)")
+                }
+            }
+        }
+    }
+
+    func testTruncationIsFoundBehindAnEarlierWarning() throws {
+        // Stray bytes before a marker (libjpeg warns, Pillow accepts the image); libjpeg only
+        // reports its first warning, so the truncation after it must be found from the stream.
+        let jpeg = try bytes("progressive.jpg")
+        let scans = markers(0xDA, in: jpeg)
+        XCTAssertGreaterThan(scans.count, 2)
+        let stray = Array(jpeg[..<scans[1]]) + [0x12, 0x34, 0x56] + Array(jpeg[scans[1]...])
+        let whole = try write("stray.jpg", stray)
+        XCTAssertEqual(try ImageCodec().decode(path: whole), try pillow("progressive"),
+                       "extraneous bytes before a marker leave the image whole, as Pillow decodes it")
+        let cut = try write("stray_cut.jpg", Array(stray.prefix(stray.count - 2)))
+        XCTAssertThrowsError(try ImageCodec().decode(path: cut)) { e in
+            XCTAssertTrue("\(e)".contains("\(cut): truncated JPEG"), "\(e)")
+        }
+    }
+
+    func testLostScanDataIsAnErrorThoughTheFileEnds() throws {
+        // Pillow accepts both and fills the missing pixels with grey: a scan's data cut short
+        // before a well-formed EOI, and a header claiming more pixels than the data holds.
+        let jpeg = try bytes("a420.jpg")
+        let sos = try XCTUnwrap(markers(0xDA, in: jpeg).first)
+        var claims = jpeg
+        let sof = try XCTUnwrap(markers(0xC0, in: jpeg).first)
+        claims[sof + 5] = 0; claims[sof + 6] = 230  // 37x23 -> 370x230 (height, then width)
+        claims[sof + 7] = UInt8(370 >> 8); claims[sof + 8] = UInt8(370 & 0xFF)
+        for (name, b) in [("cut_scan.jpg", Array(jpeg.prefix(sos + (jpeg.count - sos) / 2)) + [0xFF, 0xD9]),
+                          ("claims_370x230.jpg", claims)] {
+            let path = try write(name, b)
+            XCTAssertThrowsError(try ImageCodec().decode(path: path), name) { e in
+                XCTAssertTrue("\(e)".contains("\(path): corrupt JPEG, part of the image is lost"), "\(e)")
+            }
+        }
+    }
+
+    func testLoaderReplacesATruncatedJPEGWithSkipCorrupt() throws {
+        let good = try bytes("a420.jpg")
+        try write("m/bounding_box_train/0001_c1s1_000001_00.jpg", good)
+        try write("m/bounding_box_train/0001_c2s1_000002_00.jpg", Array(good.prefix(good.count * 3 / 4)))
+        try write("m/bounding_box_train/0002_c1s1_000003_00.jpg", good)
+        try write("m/bounding_box_train/0002_c2s1_000004_00.jpg", good)
+        try write("m/query/0003_c1s1_000001_00.jpg", good)
+        try write("m/bounding_box_test/0003_c2s1_000001_00.jpg", good)
+        let d = try DatasetReader.read(root: dir.path + "/m")
+        let sampler = try IdentitySampler(pids: d.train.map(\.pid), identities: 2, instances: 2, seed: 1)
+        var aug = AugmentConfig()
+        aug.height = 32
+        aug.width = 16
+        let strict = try DataLoader(records: d.train, labelMap: d.labelMap, sampler: sampler, augment: aug)
+        strict.startEpoch(0)
+        XCTAssertThrowsError(try strict.next()) { e in
+            XCTAssertTrue("\(e)".contains("0001_c2s1_000002_00.jpg: truncated JPEG"), "\(e)")
+        }
+        strict.shutdown()
+        var options = LoaderOptions()
+        options.skipCorrupt = true
+        let lenient = try DataLoader(records: d.train, labelMap: d.labelMap, sampler: sampler, augment: aug, options: options)
+        lenient.startEpoch(0)
+        XCTAssertEqual(try lenient.next().count, 4)
+        XCTAssertEqual(lenient.skippedImages, 1)
+        lenient.shutdown()
     }
 
     // MARK: - Colour spaces
