@@ -12,6 +12,10 @@ tensors of shape (H, W, 3) in decoder_pixels.safetensors:
 - gray.jpg: a grayscale JPEG;
 - progressive.jpg: a progressive RGB JPEG (truncated copies of it are cut in the tests).
 
+It also checks what the truncation tests rely on: Pillow refuses every cut the tests
+make ("image file is truncated"), accepts stray bytes before a marker with the pixels
+unchanged, and accepts (partly grey) the lost-scan-data cases the decoder refuses.
+
 Usage: python benchmarks/make_decoder_fixtures.py [--out Tests/ReIDDataTests/Fixtures]
 Needs Pillow, numpy, safetensors and libturbojpeg (libturbojpeg0 on Debian).
 """
@@ -69,6 +73,54 @@ def turbojpeg_ycck(cmyk, quality):
     return data
 
 
+def markers(marker, b):
+    """Offsets of JPEG marker `marker`: segments by their lengths, entropy-coded data bytewise."""
+    found, i = [], 2
+    while i + 3 < len(b):
+        m = b[i + 1]
+        if b[i] != 0xFF or m == 0xFF:
+            i += 1
+        elif m == 0x00 or 0xD0 <= m <= 0xD7:
+            i += 2
+        else:
+            if m == marker:
+                found.append(i)
+            if m == 0xD9:
+                break
+            i += 2 + (b[i + 2] << 8 | b[i + 3])
+    return found
+
+
+def pillow_loads(data):
+    try:
+        Image.open(io.BytesIO(data)).convert("RGB")
+        return True
+    except OSError as e:
+        assert "truncated" in str(e), e
+        return False
+
+
+def check_pillow_truncation(files):
+    """The cuts of DecoderLimitsTests.testTruncatedJPEGsAreErrorsNamingTheFile all fail in Pillow."""
+    for name, data in files.items():
+        scans = markers(0xDA, data)
+        cuts = [len(data) - 2, len(data) - 1, scans[0] + (len(data) - scans[0]) // 2, scans[0] + 20] + scans[1:2]
+        for keep in cuts:
+            assert not pillow_loads(data[:keep]), f"Pillow loads {name}.jpg cut to {keep} bytes"
+    data = files["progressive"]
+    second = markers(0xDA, data)[1]
+    stray = data[:second] + bytes([0x12, 0x34, 0x56]) + data[second:]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(stray)).convert("RGB")),
+                          np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))), "stray bytes change Pillow's pixels"
+    assert not pillow_loads(stray[:-2])
+    # testLostScanDataIsAnErrorThoughTheFileEnds: Pillow shows both partly grey.
+    data = files["a420"]
+    sos, sof = markers(0xDA, data)[0], markers(0xC0, data)[0]
+    claims = bytearray(data)
+    claims[sof + 5:sof + 9] = (230).to_bytes(2, "big") + (370).to_bytes(2, "big")
+    assert pillow_loads(data[:sos + (len(data) - sos) // 2] + b"\xff\xd9") and pillow_loads(bytes(claims))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "ReIDDataTests", "Fixtures"))
@@ -88,6 +140,9 @@ def main():
     Image.fromarray(smooth(40, 48, 3, 4)).save(buf, "JPEG", quality=85, progressive=True)
     files["progressive"] = buf.getvalue()
 
+    a420 = os.path.join(a.out, "a420.jpg")  # from make_data_fixtures.py, also cut by the tests
+    with open(a420, "rb") as f:
+        check_pillow_truncation({**{k: v for k, v in files.items() if k != "cmyk_noadobe"}, "a420": f.read()})
     tensors = {}
     for name, data in files.items():
         with open(os.path.join(a.out, f"{name}.jpg"), "wb") as f:
