@@ -13,6 +13,9 @@ public struct LoaderOptions: Sendable {
     /// Replace an unreadable image by another of the same identity (with a warning and a
     /// count) instead of failing.
     public var skipCorrupt = false
+    /// Images whose header claims more pixels are refused before decoding (an error, or
+    /// skipped with `skipCorrupt`).
+    public var maxImagePixels = ImageCodec.defaultMaxImagePixels
     public var seed: UInt64 = 1
     public init() {}
 }
@@ -49,6 +52,9 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
                 options: LoaderOptions = LoaderOptions(), rank: Int = 0, world: Int = 1) throws {
         try sampler.validate(world: world)
         try augment.validate()
+        guard options.maxImagePixels >= 1 else {
+            throw DatasetError("data.max_image_pixels: must be at least 1, got \(options.maxImagePixels)")
+        }
         self.records = records
         labels = try records.map { r in
             guard let l = labelMap[r.pid] else { throw DatasetError("\(r.path): pid \(r.pid) has no label") }
@@ -62,7 +68,9 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         self.world = world
         for (i, r) in records.enumerated() { byPid[r.pid, default: []].append(i) }
         for w in 0..<max(1, options.workers) {
-            let t = Thread { [unowned self] in self.work() }
+            // Weak: a thread that starts after its loader is gone (released right after
+            // shutdown, on a busy machine) finds nil and ends, instead of crashing.
+            let t = Thread { [weak self] in self?.work() }
             t.name = "reidprune-loader-\(w)"
             threads.append(t)
             t.start()
@@ -133,7 +141,7 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
     }
 
     private func work() {
-        let codec = ImageCodec()
+        let codec = ImageCodec(maxImagePixels: options.maxImagePixels)
         while true {
             condition.lock()
             while !stopped && (epoch < 0 || nextToProduce >= plan.count || nextToProduce - nextToConsume >= options.prefetch) {
@@ -190,11 +198,15 @@ public final class SplitLoader: @unchecked Sendable {
     public let records: [ImageRecord]
     public let augment: AugmentConfig
     public let batchSize: Int
+    /// Images whose header claims more pixels are refused before decoding.
+    public let maxImagePixels: Int
 
-    public init(records: [ImageRecord], augment: AugmentConfig, batchSize: Int) {
+    public init(records: [ImageRecord], augment: AugmentConfig, batchSize: Int,
+                maxImagePixels: Int = ImageCodec.defaultMaxImagePixels) {
         self.records = records
         self.augment = augment.forTesting
         self.batchSize = batchSize
+        self.maxImagePixels = maxImagePixels
     }
 
     public var batchCount: Int { (records.count + batchSize - 1) / batchSize }
@@ -202,9 +214,9 @@ public final class SplitLoader: @unchecked Sendable {
     /// Calls `body` with each batch in order (pids and camids as the data set gives them).
     public func forEach(_ body: (Batch) throws -> Void) throws {
         let (h, w) = (augment.height, augment.width)
-        let records = self.records, augment = self.augment, batchSize = self.batchSize
+        let records = self.records, augment = self.augment, batchSize = self.batchSize, limit = maxImagePixels
         @Sendable func load(_ b: Int) throws -> Batch {
-            let codec = ImageCodec()
+            let codec = ImageCodec(maxImagePixels: limit)
             let part = Array(records[(b * batchSize)..<min(records.count, (b + 1) * batchSize)])
             let images = Tensor(shape: [part.count, h, w, 3], layout: .nhwc)
             var rng = SeededRandom(seed: 0)  // test-time transforms draw nothing

@@ -1,16 +1,23 @@
 // ImageCodec: JPEG decoding and encoding with libjpeg-turbo (accurate integer DCT and
 // fancy upsampling, the settings Pillow decodes with, so pixels equal Pillow's) and PNG
-// decoding and encoding with libpng. One codec per thread: TurboJPEG handles are not
-// shared between threads.
+// decoding and encoding with libpng. Images larger than a pixel limit are refused from
+// their header, before any pixel buffer exists. One codec per thread: TurboJPEG handles
+// are not shared between threads.
 import CPNG
 import CTurboJPEG
 import Foundation
 
 public final class ImageCodec {
+    /// Pillow's limit: it raises DecompressionBombError above 2 x Image.MAX_IMAGE_PIXELS.
+    public static let defaultMaxImagePixels = 178_956_970
+
+    /// Images whose header claims more pixels (width x height) are refused.
+    public let maxImagePixels: Int
     private let decoder: tjhandle
     private let encoder: tjhandle
 
-    public init() {
+    public init(maxImagePixels: Int = ImageCodec.defaultMaxImagePixels) {
+        self.maxImagePixels = maxImagePixels
         decoder = tjInitDecompress()
         encoder = tjInitCompress()
     }
@@ -46,22 +53,102 @@ public final class ImageCodec {
         String(cString: tjGetErrorStr2(handle))
     }
 
+    /// Refuses an image of `width` x `height` pixels above the limit; called with the
+    /// header's size, before the pixel buffer is allocated.
+    func checkSize(width: Int, height: Int, path: String) throws {
+        guard width * height <= maxImagePixels else {
+            throw ImageError("\(path): the header claims \(width)x\(height) pixels (\(width * height)), above the limit "
+                             + "of \(maxImagePixels) pixels (data.max_image_pixels); refused before decoding "
+                             + "(a decompression bomb or a corrupt header)")
+        }
+    }
+
+    /// Decodes to RGB: YCbCr, RGB and grayscale JPEGs through libjpeg, CMYK and YCCK ones to
+    /// CMYK and then to RGB as Pillow converts them. Errors: a stream that ends before its
+    /// EOI marker (Pillow: "image file is truncated"), and a libjpeg warning that loses
+    /// pixels (a scan's data ending early, a bad Huffman code: libjpeg would fill them with
+    /// grey, and Pillow accepts that). Warnings that leave every pixel as encoded are ignored.
     func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
-            let src = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let bytes = raw.bindMemory(to: UInt8.self)
             var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
-            guard tjDecompressHeader3(decoder, src, UInt(data.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
+            guard tjDecompressHeader3(decoder, bytes.baseAddress, UInt(data.count), &w, &h, &sub, &space) == 0,
+                  w > 0, h > 0 else {
                 throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
             }
-            var pixels = [UInt8](repeating: 0, count: Int(w) * Int(h) * 3)
-            let status = tjDecompress2(decoder, src, UInt(data.count), &pixels, w, 0, h, Int32(TJPF_RGB.rawValue),
-                                       TJFLAG_ACCURATEDCT)
-            // A warning (status -1 with TJERR_WARNING) still yields an image, as Pillow accepts it.
-            if status != 0 && tjGetErrorCode(decoder) != Int32(TJERR_WARNING.rawValue) {
-                throw ImageError("\(path): corrupt JPEG data: \(tjError(decoder))")
+            let (width, height) = (Int(w), Int(h))
+            try checkSize(width: width, height: height, path: path)
+            let cmyk = space == Int32(TJCS_CMYK.rawValue) || space == Int32(TJCS_YCCK.rawValue)
+            var pixels = [UInt8](repeating: 0, count: width * height * (cmyk ? 4 : 3))
+            let format = cmyk ? TJPF_CMYK : TJPF_RGB
+            // TJFLAG_LIMITSCANS: a progressive JPEG of more than 500 scans is an error, not minutes of work.
+            let status = tjDecompress2(decoder, bytes.baseAddress, UInt(data.count), &pixels, w, 0, h,
+                                       Int32(format.rawValue), TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS)
+            if status != 0 {
+                // libjpeg reports the first warning only; the end of the stream is checked as well.
+                let message = tjError(decoder)
+                guard tjGetErrorCode(decoder) == Int32(TJERR_WARNING.rawValue) else {
+                    throw ImageError("\(path): corrupt JPEG data: \(message)")
+                }
+                if message.contains("Premature end of JPEG file") || !Self.reachesEndOfImage(bytes) {
+                    throw ImageError("\(path): truncated JPEG (\(data.count) bytes): the data ends before the image "
+                                     + "does (\(message))")
+                }
+                guard Self.harmlessWarnings.contains(where: message.contains) else {
+                    throw ImageError("\(path): corrupt JPEG, part of the image is lost (\(message))")
+                }
             }
-            return RGBImage(width: Int(w), height: Int(h), pixels: pixels)
+            return RGBImage(width: width, height: height, pixels: cmyk ? Self.rgb(fromAdobeCMYK: pixels) : pixels)
         }
+    }
+
+    /// libjpeg warnings after which every pixel is still as encoded (stray bytes outside the
+    /// scans, metadata it cannot read).
+    static let harmlessWarnings = [
+        "extraneous bytes before marker", "bad ICC marker", "unknown JFIF revision",
+        "Unknown Adobe color transform", "Invalid SOS parameters for sequential JPEG",
+    ]
+
+    /// Whether a JPEG stream reaches its EOI marker. Walks the marker segments by their
+    /// lengths; between them (entropy-coded data) 0xFF is only followed by 0x00 stuffing, a
+    /// restart marker or the next segment.
+    static func reachesEndOfImage(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 2  // past SOI
+        while i + 1 < b.count {
+            let marker = b[i + 1]
+            if b[i] != 0xFF || marker == 0xFF {
+                i += 1
+            } else if marker == 0xD9 {
+                return true
+            } else if marker == 0x00 || marker == 0x01 || (0xD0...0xD7).contains(marker) {
+                i += 2  // stuffing, TEM, RSTn: no length
+            } else {
+                guard i + 3 < b.count else { return false }
+                i += 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
+            }
+        }
+        return false
+    }
+
+    /// cmyk: (H, W, 4) as libjpeg gives a CMYK or YCCK JPEG -> (H, W, 3) RGB, as Pillow's
+    /// `convert("RGB")` gives it: the stored values are Adobe-inverted (Pillow reads every
+    /// CMYK JPEG as "CMYK;I": c = 255 - stored, likewise m, y, k), then each channel is
+    /// (255 - k) - (255 - k) * c / 255, with Pillow's rounding of the product (MULDIV255).
+    static func rgb(fromAdobeCMYK cmyk: [UInt8]) -> [UInt8] {
+        let n = cmyk.count / 4
+        var rgb = [UInt8](repeating: 0, count: n * 3)
+        cmyk.withUnsafeBufferPointer { src in
+            rgb.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<n {
+                    let notK = Int(src[4 * i + 3])
+                    for c in 0..<3 {
+                        let t = (255 - Int(src[4 * i + c])) * notK + 128
+                        dst[3 * i + c] = UInt8(clamping: notK - (((t >> 8) + t) >> 8))
+                    }
+                }
+            }
+        }
+        return rgb
     }
 
     func decodePNG(_ data: Data, path: String) throws -> RGBImage {
@@ -71,6 +158,12 @@ public final class ImageCodec {
             png_image_begin_read_from_memory(&image, raw.baseAddress, data.count)
         }
         guard ok != 0 else { throw ImageError("\(path): corrupt PNG: \(PNGMessage(image))") }
+        do {
+            try checkSize(width: Int(image.width), height: Int(image.height), path: path)
+        } catch {
+            png_image_free(&image)
+            throw error
+        }
         image.format = UInt32(reidprune_png_format_rgb())
         var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
         let done = data.withUnsafeBytes { _ in

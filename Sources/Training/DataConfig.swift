@@ -45,6 +45,8 @@ extension DataConfig: RecipeSection {
         try k.int("workers", &loader.workers)
         try k.int("prefetch", &loader.prefetch)
         try k.bool("skip_corrupt", &loader.skipCorrupt)
+        try k.int("max_image_pixels", &loader.maxImagePixels)
+        try k.check(loader.maxImagePixels >= 1, "max_image_pixels", "must be at least 1, got \(loader.maxImagePixels)")
     }
 }
 

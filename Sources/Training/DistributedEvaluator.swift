@@ -13,12 +13,16 @@ public struct DistributedEvaluator {
     public let eval: EvalConfig
     /// The test-time image size and normalization (the recipe's data.augment).
     public let augment: AugmentConfig
+    /// Images whose header claims more pixels are refused (the recipe's data.max_image_pixels).
+    public let maxImagePixels: Int
     public let comm: Communicator
 
-    public init(dataset: ReIDDataset, eval: EvalConfig, augment: AugmentConfig, comm: Communicator) {
+    public init(dataset: ReIDDataset, eval: EvalConfig, augment: AugmentConfig,
+                maxImagePixels: Int = ImageCodec.defaultMaxImagePixels, comm: Communicator) {
         self.dataset = dataset
         self.eval = eval
         self.augment = augment
+        self.maxImagePixels = maxImagePixels
         self.comm = comm
     }
 
@@ -40,7 +44,7 @@ public struct DistributedEvaluator {
 
     func extract(_ net: ReIDNet, _ records: [ImageRecord]) throws -> ExtractedFeatures {
         try FeatureExtractor.extract(net: net, records: records, augment: augment, batchSize: eval.batchSize,
-                                     flip: eval.flip, normalize: eval.normalize)
+                                     flip: eval.flip, normalize: eval.normalize, maxImagePixels: maxImagePixels)
     }
 
     /// Every rank's features at the root, in rank order (nil elsewhere).

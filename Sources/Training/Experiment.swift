@@ -106,7 +106,8 @@ public final class Experiment {
 
     /// The evaluation of this recipe's data set across ranks.
     public func evaluator(_ dataset: ReIDDataset) -> DistributedEvaluator {
-        DistributedEvaluator(dataset: dataset, eval: config.eval, augment: config.data.augment, comm: comm)
+        DistributedEvaluator(dataset: dataset, eval: config.eval, augment: config.data.augment,
+                             maxImagePixels: config.data.loader.maxImagePixels, comm: comm)
     }
 
     /// Trains and evaluates: recipe -> data -> network -> session (with its hooks) ->

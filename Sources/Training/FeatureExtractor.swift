@@ -10,12 +10,14 @@ import Tensors
 
 public enum FeatureExtractor {
     public static func extract(net: ReIDNet, records: [ImageRecord], augment: AugmentConfig, batchSize: Int,
-                               flip: Bool = false, normalize: Bool = false) throws -> ExtractedFeatures {
+                               flip: Bool = false, normalize: Bool = false,
+                               maxImagePixels: Int = ImageCodec.defaultMaxImagePixels) throws -> ExtractedFeatures {
         let d = net.head.outputDim
         let out = Tensor(shape: [records.count, d], layout: .nc)
         var pids: [Int] = [], camids: [Int] = []
         var row = 0
-        try SplitLoader(records: records, augment: augment, batchSize: batchSize).forEach { batch in
+        let loader = SplitLoader(records: records, augment: augment, batchSize: batchSize, maxImagePixels: maxImagePixels)
+        try loader.forEach { batch in
             let n = batch.count
             let e = try net.forward(batch.images, mode: .inference).embeddings
             (out.data + row * d).update(from: e.data, count: n * d)
