@@ -15,30 +15,31 @@ public final class RunLock {
 
     /// Locks `folder` (created when missing); throws naming the holder when another live
     /// process holds it.
-    public init(folder: String) throws {
+    /// `key` names the folder's recipe key in messages (run.dir, scenario.dir).
+    public init(folder: String, key: String = "run.dir") throws {
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
-        if exists && !isFolder.boolValue { throw ConfigError("run.dir '\(folder)' is a file, not a folder") }
+        if exists && !isFolder.boolValue { throw ConfigError("\(key) '\(folder)' is a file, not a folder") }
         created = !exists
         if !exists, let file = FileProblem.blockingFile(on: folder) {
-            throw ConfigError("run.dir '\(folder)': cannot create the run folder: '\(file)' is a file, not a folder")
+            throw ConfigError("\(key) '\(folder)': cannot create the run folder: '\(file)' is a file, not a folder")
         }
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw ConfigError("run.dir '\(folder)': cannot create the run folder: \(FileProblem.reason(error))")
+            throw ConfigError("\(key) '\(folder)': cannot create the run folder: \(FileProblem.reason(error))")
         }
-        if let problem = FileProblem.writing(into: folder) { throw ConfigError("run.dir '\(folder)': cannot write: \(problem)") }
+        if let problem = FileProblem.writing(into: folder) { throw ConfigError("\(key) '\(folder)': cannot write: \(problem)") }
         path = folder + "/.lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw ConfigError("run.dir '\(folder)': cannot create its lock file: \(String(cString: strerror(errno)))")
+            throw ConfigError("\(key) '\(folder)': cannot create its lock file: \(String(cString: strerror(errno)))")
         }
         let previous = RunLock.contents(fd)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw ConfigError("run.dir '\(folder)' is in use by another run (\(previous.isEmpty ? "holder unknown" : previous)); "
-                              + "wait for it or choose another run.dir")
+            throw ConfigError("\(key) '\(folder)' is in use by another run (\(previous.isEmpty ? "holder unknown" : previous)); "
+                              + "wait for it or choose another \(key)")
         }
         tookOverFrom = previous.isEmpty ? nil : previous
         let me = "host \(ProcessInfo.processInfo.hostName) pid \(getpid())"

@@ -55,6 +55,14 @@ public final class Scenario {
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func run() throws -> [ScenarioRow] {
+        // One scenario per folder: the root holds scenario.dir's lock while the stages run.
+        var lock: RunLock?
+        try comm.onRoot { lock = try RunLock(folder: config.directory, key: "scenario.dir") }
+        return try withExtendedLifetime(lock) { try runStages() }
+    }
+
+    /// - Important: Collective — every rank calls this, in the same order.
+    private func runStages() throws -> [ScenarioRow] {
         let c = config
         let target = c.targets[0]
         let mainArch = c.base.model.depth
