@@ -1,0 +1,291 @@
+// The catalogue of bad input and faults, each case run through the built executable on
+// tiny inputs: the exit code is non-zero, the error is one line naming the file, key or
+// value, and nothing that was there is overwritten (nor anything half-written left).
+// One table per group: data, recipes, weights, features, resume, faults.
+import Foundation
+import Tensors
+import XCTest
+
+final class BadInputCatalogueTests: XCTestCase {
+    /// A case: command-line words (after the executable; `$D` is the case folder), what
+    /// the error must say, and files (relative to `$D`) that must be left as they were.
+    struct Case {
+        var name: String
+        var args: [String]
+        var message: String
+        var untouched: [String] = []
+        var user: String?
+    }
+
+    static let root = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-catalogue-\(getpid())").path
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("reidprune").path
+    }
+
+    /// Shared inputs, made once: a tiny SynthReID set, a recipe and a trained run.
+    static let shared: Result<Void, Error> = Result {
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try recipe.write(toFile: root + "/tiny.yaml", atomically: true, encoding: .utf8)
+        let (status, out) = try run(["train", "--config", root + "/tiny.yaml", "run.dir=\(root)/trained"])
+        guard status == 0 else { throw CatalogueError("the reference run failed:\n\(out)") }
+    }
+
+    static let recipe = """
+        model: {arch: resnet18, base_width: 4, last_stride: 1}
+        data:
+          root: \(root)/data
+          synth: {domain: mall, ids: 30, cameras: 2, images_per_id: 6, seed: 4, height: 64, width: 32}
+          height: 64
+          width: 32
+          identities: 4
+          instances: 2
+          workers: 1
+        train: {epochs: 1, optimizer: sgd, lr: 0.01, warmup_epochs: 0, schedule: constant, progress: false}
+        eval: {batch_size: 32}
+
+        """
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: root)
+        super.tearDown()
+    }
+
+    struct CatalogueError: Error, CustomStringConvertible {
+        let description: String
+        init(_ s: String) { description = s }
+    }
+
+    @discardableResult
+    static func run(_ args: [String], user: String? = nil) throws -> (Int32, String) {
+        let p = Process()
+        if let user {
+            p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            p.arguments = ["-u", user, "--", executable] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = args
+        }
+        p.environment = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
+        }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A fresh folder for one case, with a copy of the trained run in `run/`.
+    func caseFolder(_ name: String) throws -> String {
+        try Self.shared.get()
+        let d = Self.root + "/" + name.replacingOccurrences(of: " ", with: "-")
+        try? FileManager.default.removeItem(atPath: d)
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.root + "/trained", toPath: d + "/run")
+        return d
+    }
+
+    func contents(_ d: String, _ files: [String]) -> [Data?] {
+        files.map { FileManager.default.contents(atPath: d + "/" + $0) }
+    }
+
+    /// Runs every case: non-zero exit, the message on one "Error:" line, files untouched.
+    func check(_ cases: [Case], prepare: (String, String) throws -> Void = { _, _ in }) throws {
+        for c in cases {
+            let d = try caseFolder(c.name)
+            try prepare(c.name, d)
+            let before = contents(d, c.untouched)
+            let args = c.args.map { $0.replacingOccurrences(of: "$D", with: d).replacingOccurrences(of: "$R", with: Self.root) }
+            let (status, out) = try Self.run(args, user: c.user)
+            XCTAssertNotEqual(status, 0, "\(c.name): exit 0\n\(out)")
+            XCTAssertFalse(out.contains("Fatal error") || out.contains("Stack dump"), "\(c.name): crashed\n\(out)")
+            let errorLines = out.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+            XCTAssertEqual(errorLines.count, 1, "\(c.name): expected one error line\n\(out)")
+            XCTAssertTrue(errorLines.first?.contains(c.message.replacingOccurrences(of: "$D", with: d)) ?? false,
+                          "\(c.name): expected '\(c.message)' in\n\(out)")
+            XCTAssertEqual(contents(d, c.untouched), before, "\(c.name): a file was changed")
+            let leftovers = (FileManager.default.enumerator(atPath: d)?.allObjects as? [String] ?? []).filter { $0.contains(".tmp-") }
+            XCTAssertEqual(leftovers, [], "\(c.name): temporary files left")
+        }
+    }
+
+    static let runFiles = ["run/config.yaml", "run/checkpoint.safetensors", "run/metrics.jsonl", "run/results.json",
+                           "run/model.safetensors"]
+
+    func testData() throws {
+        let train = ["train", "--config", "$D/r.yaml", "run.dir=$D/out", "train.max_iterations=1"]
+        try check([
+            Case(name: "data corrupt image", args: train + ["data.root=$D/set"], message: "not a JPEG or PNG image"),
+            Case(name: "data truncated image", args: train + ["data.root=$D/set"], message: "truncated"),
+            Case(name: "data bomb", args: train + ["data.root=$D/set"], message: "20000x20000"),
+            Case(name: "data unknown layout", args: train + ["data.root=$D/empty"], message: "$D/empty"),
+            Case(name: "data missing folder", args: train + ["data.root=$D/none"], message: "$D/none"),
+        ]) { name, d in
+            try Self.recipeWithoutSynth.write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: d + "/empty", withIntermediateDirectories: true)
+            guard name != "data unknown layout" && name != "data missing folder" else { return }
+            try FileManager.default.copyItem(atPath: Self.root + "/data", toPath: d + "/set")
+            // A query image: the final evaluation reads every one.
+            let query = d + "/set/query"
+            let victim = query + "/" + (try FileManager.default.contentsOfDirectory(atPath: query).sorted()[0])
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
+            switch name {
+            case "data corrupt image": bytes = Data(repeating: 0x41, count: 200)
+            case "data truncated image": bytes = bytes.prefix(bytes.count / 2)
+            default: Self.claimSize(&bytes, width: 20000, height: 20000)
+            }
+            try bytes.write(to: URL(fileURLWithPath: victim))
+        }
+    }
+
+    /// The recipe reading an existing data set (data.root is given per case).
+    static var recipeWithoutSynth: String {
+        recipe.split(separator: "\n").filter { !$0.contains("synth:") }.joined(separator: "\n") + "\n"
+    }
+
+    /// Patches a baseline JPEG's frame header (SOF0) to claim another size.
+    static func claimSize(_ jpeg: inout Data, width: Int, height: Int) {
+        var i = 2
+        while i + 9 < jpeg.count {
+            if jpeg[i] == 0xFF && (jpeg[i + 1] == 0xC0 || jpeg[i + 1] == 0xC2) {
+                jpeg[i + 5] = UInt8(height >> 8); jpeg[i + 6] = UInt8(height & 255)
+                jpeg[i + 7] = UInt8(width >> 8); jpeg[i + 8] = UInt8(width & 255)
+                return
+            }
+            i += 1
+        }
+    }
+
+    func testRecipes() throws {
+        let train = ["train", "--config", "$D/r.yaml", "run.dir=$D/run"]
+        try check([
+            Case(name: "recipe malformed", args: train, message: "$D/r.yaml: malformed YAML", untouched: Self.runFiles),
+            Case(name: "recipe unknown key", args: train, message: "unknown key 'train.epochz'", untouched: Self.runFiles),
+            Case(name: "recipe wrong type", args: train, message: "key 'train.epochs': expected an integer",
+                 untouched: Self.runFiles),
+            Case(name: "recipe duplicate key", args: train, message: "key 'train' appears twice", untouched: Self.runFiles),
+            Case(name: "recipe section override", args: train + ["train=5"], message: "'train' is a section",
+                 untouched: Self.runFiles),
+            Case(name: "recipe override blamed", args: train + ["train.lr=fast"], message: "override 'train.lr=fast'",
+                 untouched: Self.runFiles),
+            Case(name: "recipe image size", args: train + ["data.height=0"], message: "'data.height=0': must be at least 32",
+                 untouched: Self.runFiles),
+            Case(name: "recipe missing file", args: ["train", "--config", "$D/none.yaml"], message: "$D/none.yaml: cannot read"),
+        ]) { name, d in
+            var text = Self.recipe
+            switch name {
+            case "recipe malformed": text += "train: {epochs: 1\n"
+            case "recipe unknown key": text = text.replacingOccurrences(of: "train: {", with: "train: {epochz: 2, ")
+            case "recipe wrong type": text = text.replacingOccurrences(of: "epochs: 1", with: "epochs: many")
+            case "recipe duplicate key": text += "train: {lr: 0.1}\n"
+            default: break
+            }
+            try text.write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
+        }
+    }
+
+    func testWeights() throws {
+        let eval = ["eval", "--config", "$R/tiny.yaml", "--weights"]
+        try check([
+            Case(name: "weights folder", args: eval + ["$D/run"], message: "$D/run: cannot read: is a folder, not a file"),
+            Case(name: "weights missing", args: eval + ["$D/none.safetensors"], message: "$D/none.safetensors: cannot read: no such file"),
+            Case(name: "weights truncated", args: eval + ["$D/cut.safetensors"], message: "$D/cut.safetensors"),
+            Case(name: "weights wrong arch", args: eval + ["$D/run/model.safetensors", "model.arch=resnet34"],
+                 message: "holds a (possibly pruned) resnet18, not the resnet34"),
+            Case(name: "weights no architecture", args: eval + ["$D/bare.safetensors"],
+                 message: "this needs a model written by reidprune train or prune"),
+            Case(name: "weights pretrained wrong arch",
+                 args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/out", "model.arch=resnet34",
+                        "model.pretrained=$D/run/model.safetensors"],
+                 message: "model.pretrained '$D/run/model.safetensors' holds a (possibly pruned) resnet18"),
+        ]) { name, d in
+            let model = try Data(contentsOf: URL(fileURLWithPath: d + "/run/model.safetensors"))
+            try model.prefix(model.count - 100).write(to: URL(fileURLWithPath: d + "/cut.safetensors"))
+            var bare = SafetensorsWriter()
+            bare.add("conv1.weight", floats: [Float](repeating: 0, count: 4 * 3 * 7 * 7), shape: [4, 3, 7, 7])
+            try bare.write(to: d + "/bare.safetensors")
+        }
+    }
+
+    func testFeatures() throws {
+        let evaluate = ["evaluate", "--query", "$D/q.safetensors", "--gallery"]
+        try check([
+            Case(name: "features missing tensor", args: evaluate + ["$D/missing.safetensors"], message: "missing tensor 'camids'"),
+            Case(name: "features nan", args: evaluate + ["$D/nan.safetensors"], message: "NaN"),
+            Case(name: "features sizes", args: evaluate + ["$D/wide.safetensors"], message: "3 dimensions but gallery features 4"),
+            Case(name: "features folder", args: evaluate + ["$D"], message: "is a folder, not a file"),
+        ]) { _, d in
+            func write(_ name: String, _ floats: [Float], _ shape: [Int], pids: [Int64]?, cams: [Int64]?) throws {
+                var w = SafetensorsWriter()
+                w.add("features", floats: floats, shape: shape)
+                if let pids { w.add("pids", int64s: pids, shape: [pids.count]) }
+                if let cams { w.add("camids", int64s: cams, shape: [cams.count]) }
+                try w.write(to: d + "/" + name)
+            }
+            try write("q.safetensors", [1, 0, 0], [1, 3], pids: [1], cams: [0])
+            try write("missing.safetensors", [1, 0, 0], [1, 3], pids: [1], cams: nil)
+            try write("nan.safetensors", [1, .nan, 0], [1, 3], pids: [1], cams: [1])
+            try write("wide.safetensors", [1, 0, 0, 0], [1, 4], pids: [1], cams: [1])
+        }
+    }
+
+    func testResume() throws {
+        let train = ["train", "--config", "$R/tiny.yaml", "run.dir=$D/run"]
+        try check([
+            Case(name: "resume other architecture", args: train + ["model.arch=resnet34"],
+                 message: "cannot resume: the recipe changed 'model.arch' (resnet18 -> resnet34)", untouched: Self.runFiles),
+            Case(name: "resume other learning rate", args: train + ["train.lr=0.1"],
+                 message: "'train.lr' (0.01 -> 0.1)", untouched: Self.runFiles),
+            Case(name: "resume locked folder", args: train + ["train.epochs=2"],
+                 message: "run.dir '$D/run' is in use by another run (host", untouched: Self.runFiles),
+        ]) { name, d in
+            guard name == "resume locked folder" else { return }
+            try "host elsewhere pid 1".write(toFile: d + "/run/.lock", atomically: false, encoding: .utf8)
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            holder.arguments = [d + "/run/.lock", "sleep", "20"]
+            try holder.run()
+            addTeardownBlock { holder.terminate() }
+            // Wait until the holder has the lock.
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                let (s, _) = try Self.runShell("flock -n \(d)/run/.lock true")
+                if s != 0 { break }
+                usleep(20_000)
+            }
+        }
+    }
+
+    func testFaults() throws {
+        try check([
+            Case(name: "fault run dir is a file", args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/file"],
+                 message: "run.dir '$D/file' is a file, not a folder", untouched: ["file"]),
+            Case(name: "fault run dir below a file", args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/file/run"],
+                 message: "'$D/file' is a file, not a folder", untouched: ["file"]),
+            Case(name: "fault unwritable run dir", args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/locked/run"],
+                 message: "run.dir '$D/locked/run': cannot create the run folder: permission denied", user: "nobody"),
+        ]) { _, d in
+            try Data("x".utf8).write(to: URL(fileURLWithPath: d + "/file"))
+            try FileManager.default.createDirectory(atPath: d + "/locked", withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: d + "/locked")
+            // The unprivileged user must reach the folder, the executable and the data.
+            for p in [Self.root, d] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: p) }
+        }
+    }
+
+    static func runShell(_ command: String) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
