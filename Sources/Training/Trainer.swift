@@ -195,17 +195,17 @@ public final class Trainer {
                 for i in 0..<(n * d) { gf[i] += weight * src[i] }
             }
             if config.tripletWeight > 0 {
-                m.triplet = TripletLoss(margin: config.tripletMargin, softMargin: config.softMargin)(
+                m.triplet = try TripletLoss(margin: config.tripletMargin, softMargin: config.softMargin)(
                     features: features, labels: labels, gradient: tmp).loss
                 own(config.tripletWeight)
             }
             if config.contrastiveWeight > 0 {
-                m.contrastive = ContrastiveLoss(margin: config.contrastiveMargin)(features: features, labels: labels,
+                m.contrastive = try ContrastiveLoss(margin: config.contrastiveMargin)(features: features, labels: labels,
                                                                                   gradient: tmp)
                 own(config.contrastiveWeight)
             }
             if let centerLoss {
-                m.center = centerLoss(features: features, labels: labels, gradient: tmp)
+                m.center = try centerLoss(features: features, labels: labels, gradient: tmp)
                 own(config.centerWeight)
             }
         }
