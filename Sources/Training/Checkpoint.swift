@@ -110,6 +110,11 @@ public enum Checkpoint {
             throw WeightsError("\(path): checkpoint lacks optimizer state for this optimizer; missing keys (\(missing.count)): "
                                + missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? ", ..." : ""))
         }
+        // Optimizer state and centers first, so that nothing is loaded when one is not finite;
+        // the model's tensors are checked by ModelWeights.load.
+        try file.requireFinite(optimizer.momentNames.flatMap { name in
+            store.parameterSlots.indices.filter { store.trainable[$0] }.map { "optimizer.\(name).\(store.parameterSlots[$0].name)" }
+        } + (centerLoss != nil ? ["center_loss.centers"] : []))
         try ModelWeights.load(file, into: net, match: .strict, ignoring: reserved)
         for name in optimizer.momentNames {
             for (i, slot) in store.parameterSlots.enumerated() where store.trainable[i] {
