@@ -20,10 +20,19 @@ public struct TrainingState: Codable, Sendable {
     public var rng = SeededRandom(seed: 1)
     /// The pruning rounds applied so far, in order (replayable on a fresh model).
     public var pruningHistory: [PrunePlan] = []
+    /// The run's first loss, then the first epoch's mean loss: what the divergence bound
+    /// (`train.divergence_factor`) multiplies; nil until known.
+    public var firstLoss: Double?
+    public var firstEpochMeanLoss: Double?
+    /// Steps whose update was skipped for non-finite values (`train.on_nonfinite: skip`).
+    public var skippedSteps = 0
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, notes }
+    enum CodingKeys: String, CodingKey {
+        case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, notes, firstLoss, firstEpochMeanLoss,
+             skippedSteps
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -38,6 +47,9 @@ public struct TrainingState: Codable, Sendable {
             // Checkpoints of earlier versions kept the history as a JSON string among free-form notes.
             pruningHistory = try PrunePlan.decodeHistory(text)
         }
+        firstLoss = try c.decodeIfPresent(Double.self, forKey: .firstLoss)
+        firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
+        skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -48,6 +60,9 @@ public struct TrainingState: Codable, Sendable {
         try c.encode(batchInEpoch, forKey: .batchInEpoch)
         try c.encode(rng, forKey: .rng)
         try c.encode(pruningHistory, forKey: .pruningHistory)
+        try c.encodeIfPresent(firstLoss, forKey: .firstLoss)
+        try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
+        try c.encode(skippedSteps, forKey: .skippedSteps)
     }
 }
 

@@ -139,8 +139,10 @@ public final class Experiment {
         let start = Date()
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
+        let skipped = trainer.state.skippedSteps
         log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s over %d batches", c.train.epochs,
-                   seconds, loader.waitSeconds, loader.batchesServed))
+                   seconds, loader.waitSeconds, loader.batchesServed)
+            + (skipped > 0 ? "; skipped \(skipped) step(s) with non-finite loss or gradients (train.on_nonfinite: skip)" : ""))
         return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds)
     }
 

@@ -232,6 +232,8 @@ public struct ExperimentConfig: Sendable {
         t.checkpointIterations = try f.int("train.checkpoint_iterations", 0)
         t.progress = try f.bool("train.progress", true)
         t.maxIterations = try f.int("train.max_iterations", 0)
+        t.divergenceFactor = try f.double("train.divergence_factor", t.divergenceFactor)
+        t.onNonFinite = try f.choice("train.on_nonfinite", "stop", ["stop": .stop, "skip": .skip])
         t.seed = c.seed
         t.distributed.syncBN = try f.bool("distributed.sync_bn", false)
         t.distributed.syncMode = try f.choice("distributed.sync_mode", "blocking",
