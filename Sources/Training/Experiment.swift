@@ -186,6 +186,7 @@ public final class Experiment {
                 seconds: Double) throws -> RunResult {
         let c = config
         try trainer.averageRunningStatistics()
+        try trainer.requireFiniteState(before: "model.safetensors")
         let m = try evaluator.evaluate(trainer.net)
         trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
         log(m.summary("final", synthetic: synthetic))

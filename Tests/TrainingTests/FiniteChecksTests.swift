@@ -207,6 +207,21 @@ final class FiniteChecksTests: XCTestCase {
         XCTAssertEqual(check.skippedInARow, 0, "a good step resets the count")
     }
 
+    func testSavingAStateHoldingInfinityIsRefused() throws {
+        let batch = TrainerTests.randomBatch(seed: 60)
+        let dir = tmp.appendingPathComponent("inf").path
+        let trainer = try Trainer(net: try TrainerTests.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4),
+                                  config: Self.config(lr: 0.01), runDirectory: dir)
+        try trainer.step(batch)
+        trainer.net.store.parameter(trainer.net.store.lookup("layer3.1.bn2.weight")!.index)[1] = .infinity
+        XCTAssertThrowsError(try trainer.saveCheckpoint()) { error in
+            XCTAssertTrue("\(error)".hasPrefix("training stopped after epoch 1, iteration 1: layer3.1.bn2.weight holds NaN "
+                                               + "or infinite values at learning rate 0.01"), "\(error)")
+            XCTAssertTrue("\(error)".hasSuffix("the checkpoint was not written"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors"))
+    }
+
     /// Rewrites a safetensors file with `edit` applied to one tensor's values.
     func rewrite(_ path: String, to out: String, tensor: String, _ edit: (inout [Float]) -> Void) throws {
         let file = try SafetensorsFile(path: path)
