@@ -147,6 +147,48 @@ public struct SafetensorsFile {
         }
     }
 
+    /// How many of the tensor's values are NaN and how many infinite, as they would load
+    /// into Float (an F64 value beyond Float's range counts as infinite); integer tensors
+    /// have none.
+    public func nonFiniteCounts(_ name: String) throws -> (nan: Int, infinite: Int) {
+        guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }
+        let count = e.shape.reduce(1, *)
+        guard [.F32, .F64, .F16, .BF16].contains(e.dtype) else { return (0, 0) }
+        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> (Int, Int) in
+            let base = raw.baseAddress! + dataStart + e.begin
+            if e.dtype == .F32 {
+                // Exponent bits all set: infinite or NaN. A first pass keeping the largest exponent vectorizes.
+                var exponent: UInt32 = 0
+                for i in 0..<count {
+                    exponent = max(exponent, base.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) & 0x7f80_0000)
+                }
+                if exponent != 0x7f80_0000 { return (0, 0) }
+            }
+            var nan = 0, infinite = 0
+            for i in 0..<count {
+                let v = SafetensorsFile.float(base, i, e.dtype)
+                if v.isNaN { nan += 1 } else if v.isInfinite { infinite += 1 }
+            }
+            return (nan, infinite)
+        }
+    }
+
+    /// Throws, naming this file and every one of `names` that holds NaN or infinite
+    /// values, before anything is loaded from it.
+    public func requireFinite(_ names: [String]) throws {
+        var bad: [String] = []
+        for name in names {
+            let (nan, infinite) = try nonFiniteCounts(name)
+            guard nan + infinite > 0 else { continue }
+            let count = entry(name)!.shape.reduce(1, *)
+            let kinds = [nan > 0 ? "\(nan) NaN" : nil, infinite > 0 ? "\(infinite) infinite" : nil].compactMap { $0 }
+            bad.append("\(name) (\(kinds.joined(separator: " and ")) of \(count) values)")
+        }
+        guard !bad.isEmpty else { return }
+        throw WeightsError("\(path): non-finite values in \(bad.count) tensor(s), nothing was loaded: "
+                           + bad.prefix(8).joined(separator: ", ") + (bad.count > 8 ? ", ..." : ""))
+    }
+
     /// The tensor's values as Int64 (from any integer type).
     public func int64s(_ name: String) throws -> [Int64] {
         guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }

@@ -5,14 +5,15 @@ import XCTest
 
 /// Central differences (f(x + h e_i) - f(x - h e_i)) / 2h at the given indices; the
 /// function evaluates in float32 and returns its value in double.
-public func numericalGradient(_ x: [Float], indices: [Int], step: Float, _ f: ([Float]) -> Double) -> [Double] {
+public func numericalGradient(_ x: [Float], indices: [Int], step: Float, _ f: ([Float]) throws -> Double) rethrows
+    -> [Double] {
     var probe = x
-    return indices.map { i in
+    return try indices.map { i in
         let original = probe[i]
         probe[i] = original + step
-        let up = f(probe)
+        let up = try f(probe)
         probe[i] = original - step
-        let down = f(probe)
+        let down = try f(probe)
         probe[i] = original
         return (up - down) / (2 * Double(step))
     }
@@ -30,10 +31,10 @@ public func sampleIndices(_ total: Int, count: Int = 24, seed: UInt64 = 7) -> [I
 /// |numeric - analytic| <= atol + rtol max(|numeric|, |analytic|).
 public func checkGradient(_ name: String, at x: [Float], analytic: [Float], step: Float = 1e-2,
                           rtol: Double = 2e-2, atol: Double = 2e-3, samples: Int = 24,
-                          file: StaticString = #filePath, line: UInt = #line, _ f: ([Float]) -> Double) {
+                          file: StaticString = #filePath, line: UInt = #line, _ f: ([Float]) throws -> Double) rethrows {
     require(x.count == analytic.count, "checkGradient: \(x.count) inputs but \(analytic.count) gradients")
     let idx = sampleIndices(x.count, count: samples)
-    let numeric = numericalGradient(x, indices: idx, step: step, f)
+    let numeric = try numericalGradient(x, indices: idx, step: step, f)
     for (k, i) in idx.enumerated() {
         let a = Double(analytic[i]), n = numeric[k]
         if abs(a - n) > atol + rtol * max(abs(a), abs(n)) {

@@ -24,10 +24,19 @@ public struct TrainingState: Codable, Sendable {
     public var metricsBytes: UInt64?
     /// The full recipe of the run (as the typed config renders it), which a resume checks.
     public var recipe: String?
+    /// The run's first loss, then the first epoch's mean loss: what the divergence bound
+    /// (`train.divergence_factor`) multiplies; nil until known.
+    public var firstLoss: Double?
+    public var firstEpochMeanLoss: Double?
+    /// Steps whose update was skipped for non-finite values (`train.on_nonfinite: skip`).
+    public var skippedSteps = 0
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes }
+    enum CodingKeys: String, CodingKey {
+        case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
+             firstEpochMeanLoss, skippedSteps
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -44,6 +53,9 @@ public struct TrainingState: Codable, Sendable {
             // Checkpoints of earlier versions kept the history as a JSON string among free-form notes.
             pruningHistory = try PrunePlan.decodeHistory(text)
         }
+        firstLoss = try c.decodeIfPresent(Double.self, forKey: .firstLoss)
+        firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
+        skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -56,6 +68,9 @@ public struct TrainingState: Codable, Sendable {
         try c.encode(pruningHistory, forKey: .pruningHistory)
         try c.encodeIfPresent(metricsBytes, forKey: .metricsBytes)
         try c.encodeIfPresent(recipe, forKey: .recipe)
+        try c.encodeIfPresent(firstLoss, forKey: .firstLoss)
+        try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
+        try c.encode(skippedSteps, forKey: .skippedSteps)
     }
 }
 
@@ -131,6 +146,11 @@ public enum Checkpoint {
             throw WeightsError("\(path): checkpoint lacks optimizer state for this optimizer; missing keys (\(missing.count)): "
                                + missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? ", ..." : ""))
         }
+        // Optimizer state and centers first, so that nothing is loaded when one is not finite;
+        // the model's tensors are checked by ModelWeights.load.
+        try file.requireFinite(optimizer.momentNames.flatMap { name in
+            store.parameterSlots.indices.filter { store.trainable[$0] }.map { "optimizer.\(name).\(store.parameterSlots[$0].name)" }
+        } + (centerLoss != nil ? ["center_loss.centers"] : []))
         try ModelWeights.load(file, into: net, match: .strict, ignoring: reserved)
         for name in optimizer.momentNames {
             for (i, slot) in store.parameterSlots.enumerated() where store.trainable[i] {

@@ -163,8 +163,10 @@ public final class Experiment {
         let start = Date()
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
+        let skipped = trainer.state.skippedSteps
         log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s over %d batches", c.train.epochs,
-                   seconds, loader.waitSeconds, loader.batchesServed))
+                   seconds, loader.waitSeconds, loader.batchesServed)
+            + (skipped > 0 ? "; skipped \(skipped) step(s) with non-finite loss or gradients (train.on_nonfinite: skip)" : ""))
         return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds)
     }
 
@@ -222,6 +224,7 @@ public final class Experiment {
                 seconds: Double) throws -> RunResult {
         let c = config
         try trainer.averageRunningStatistics()
+        try trainer.requireFiniteState(before: "model.safetensors")
         let m = try evaluator.evaluate(trainer.net)
         trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
         log(m.summary("final", synthetic: synthetic))

@@ -1,5 +1,6 @@
 // MetricsLog: JSON lines appended to `metrics.jsonl` in the run folder, one object per
 // logged iteration or event, flushed as written so that a crash loses nothing logged.
+// JSON has no NaN or infinity: such numbers (a skipped step's loss) are written as null.
 import Foundation
 
 public final class MetricsLog {
@@ -20,6 +21,7 @@ public final class MetricsLog {
 
     /// Appends one JSON object (keys sorted).
     public func write(_ fields: [String: Any]) {
+        let fields = MetricsLog.finite(fields) as! [String: Any]
         guard JSONSerialization.isValidJSONObject(fields),
               let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else {
             fatalError("MetricsLog: fields are not JSON: \(fields)")
@@ -42,4 +44,16 @@ public final class MetricsLog {
     }
 
     deinit { try? handle.close() }
+
+    /// `value` with every non-finite Double or Float, at any depth, replaced by null.
+    static func finite(_ value: Any) -> Any {
+        switch value {
+        case is Int, is Bool, is String: return value
+        case let x as Double: return x.isFinite ? x : NSNull()
+        case let x as Float: return x.isFinite ? x : NSNull()
+        case let d as [String: Any]: return d.mapValues(finite)
+        case let a as [Any]: return a.map(finite)
+        default: return value
+        }
+    }
 }

@@ -1,6 +1,7 @@
 // Trainer+Checkpoint: saving the session to the run folder's checkpoint and resuming
 // from it: the root reads the file and every rank receives the model, the optimizer
 // moments, the center-loss centers and the training state (pruning history included).
+// Nothing holding NaN or infinity is ever written.
 import Distributed
 import Foundation
 import NN
@@ -24,13 +25,33 @@ extension Trainer {
         try verifyConsistency(when: "after resuming")
     }
 
-    /// Writes the run's checkpoint now (BN running statistics averaged over ranks first).
+    /// Writes the run's checkpoint now (BN running statistics averaged over ranks first);
+    /// throws `TrainingDiverged` instead when the state holds NaN or infinity.
     /// - Important: Collective — every rank calls this, in the same order.
     public func saveCheckpoint() throws {
         try averageRunningStatistics()
+        try requireFiniteState(before: "the checkpoint")
         state.optimizerSteps = optimizer.stepCount
         guard let checkpointPath else { return }
         state.metricsBytes = log?.size
         try Checkpoint.save(to: checkpointPath, net: net, optimizer: optimizer, state: state, centerLoss: centerLoss)
+    }
+
+    /// Throws `TrainingDiverged`, naming the first tensor, when a parameter, BN statistic,
+    /// optimizer moment or center holds NaN or infinity (an update with finite gradients
+    /// can still overflow), so that `what` is not written from such a state. Call it after
+    /// averaging the BN statistics: every rank then holds the same values and decides the same.
+    public func requireFiniteState(before what: String) throws {
+        var bad = net.store.firstNonFinite(moments: optimizer.momentNames)
+        if bad == nil, let centers = centerLoss?.centers,
+           !ParameterStore.sumOfSquares(centers.data, count: centers.count).isFinite {
+            bad = "center_loss.centers"
+        }
+        guard let bad else { return }
+        let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : max(state.epoch, 1)  // of the last step
+        let message = "training stopped after epoch \(epoch), iteration \(state.iteration): \(bad) holds NaN or "
+            + "infinite values at learning rate \(StepCheck.number(Double(optimizer.learningRate))); \(what) was not written"
+        log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration, "reason": message])
+        throw TrainingDiverged(message)
     }
 }

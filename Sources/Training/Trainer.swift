@@ -22,6 +22,10 @@ public struct StepMetrics: Sendable {
     /// Share of the batch whose logits pick the right identity.
     public var accuracy: Double
     public var learningRate: Double
+    /// L2 norm of the gradients summed over ranks (NaN when the loss could not be computed).
+    public var gradientNorm = Double.nan
+    /// The update was skipped for non-finite values (`train.on_nonfinite: skip`).
+    public var skipped = false
 }
 
 public final class Trainer {
@@ -42,6 +46,8 @@ public final class Trainer {
     public private(set) var hooks: [TrainingHook] = [CheckpointHook()]
     /// Seconds of the last step, and of it in gradient communication.
     public private(set) var lastStepSeconds = 0.0
+    /// The verdict on each step: update, skip, or stop on non-finite values or divergence.
+    private var check: StepCheck
 
     /// Sets up the run folder on the root, sends the root's model to every rank and
     /// checks that the replicas agree.
@@ -55,6 +61,7 @@ public final class Trainer {
         }
         self.net = net
         self.config = config
+        check = StepCheck(config)
         self.source = source
         self.comm = comm
         self.runDirectory = comm.isRoot ? runDirectory : nil
@@ -129,7 +136,11 @@ public final class Trainer {
     public func averageRunningStatistics() throws { try Replicas.averageRunningStatistics(net.store, comm: comm) }
 
     /// One step on this rank's slice of a global batch: forward, losses of the global
-    /// batch, backward, gradient allreduce, optimizer update.
+    /// batch, backward, gradient allreduce, optimizer update. Before any hook or the
+    /// optimizer sees the summed gradients, the loss and the gradient norm are checked
+    /// (StepCheck): a non-finite or diverging step throws `TrainingDiverged` with the
+    /// session as it was before the step, or, with `train.on_nonfinite: skip`, is counted
+    /// and left without update.
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func step(_ batch: Batch, epochProgress: Double? = nil) throws -> StepMetrics {
@@ -137,11 +148,38 @@ public final class Trainer {
         let epochPosition = epochProgress ?? Double(state.epoch)
         let lr = config.schedule.rate(at: epochPosition)
         optimizer.learningRate = Float(lr)
-        var m = try forwardBackward(batch, synchronize: true)
+        check.remember(net.store)
+        var m: StepMetrics, detail: String?
+        do {
+            m = try forwardBackward(batch, synchronize: true)
+            m.gradientNorm = net.store.gradientNorm()
+        } catch let error as LossError where error.kind == .nonFinite {
+            // Every rank computes the metric losses on the same gathered features: all throw.
+            m = StepMetrics(loss: .nan, crossEntropy: .nan, triplet: .nan, contrastive: .nan, center: .nan, accuracy: 0,
+                            learningRate: lr)
+            detail = error.description
+        }
         m.learningRate = lr
-        for hook in hooks { try hook.beforeUpdate(self) }
-        optimizer.step()
-        centerLoss?.step(learningRate: config.centerLearningRate)
+        let verdict = check.verdict(loss: m.loss, gradientNorm: m.gradientNorm, learningRate: lr, state: state,
+                                    step: "epoch \(state.epoch + 1), iteration \(state.iteration + 1)", detail: detail)
+        switch verdict {
+        case .update:
+            for hook in hooks { try hook.beforeUpdate(self) }
+            optimizer.step()
+            centerLoss?.step(learningRate: config.centerLearningRate)
+            if state.firstLoss == nil { state.firstLoss = m.loss }
+        case .skip(let why):
+            check.restore(net.store)
+            m.skipped = true
+            state.skippedSteps += 1
+            log?.write(["event": "skipped_step", "epoch": state.epoch, "iteration": state.iteration + 1, "loss": m.loss,
+                        "grad_norm": m.gradientNorm, "lr": lr, "skipped_steps": state.skippedSteps, "reason": why])
+        case .stop(let message):
+            check.restore(net.store)
+            log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration + 1, "loss": m.loss,
+                        "grad_norm": m.gradientNorm, "lr": lr, "reason": message])
+            throw TrainingDiverged(message)
+        }
         state.iteration += 1
         let every = config.distributed.checksumEvery
         // Without SyncBN each rank's BN running statistics follow its own batches (they are
@@ -195,17 +233,17 @@ public final class Trainer {
                 for i in 0..<(n * d) { gf[i] += weight * src[i] }
             }
             if config.tripletWeight > 0 {
-                m.triplet = TripletLoss(margin: config.tripletMargin, softMargin: config.softMargin)(
+                m.triplet = try TripletLoss(margin: config.tripletMargin, softMargin: config.softMargin)(
                     features: features, labels: labels, gradient: tmp).loss
                 own(config.tripletWeight)
             }
             if config.contrastiveWeight > 0 {
-                m.contrastive = ContrastiveLoss(margin: config.contrastiveMargin)(features: features, labels: labels,
+                m.contrastive = try ContrastiveLoss(margin: config.contrastiveMargin)(features: features, labels: labels,
                                                                                   gradient: tmp)
                 own(config.contrastiveWeight)
             }
             if let centerLoss {
-                m.center = centerLoss(features: features, labels: labels, gradient: tmp)
+                m.center = try centerLoss(features: features, labels: labels, gradient: tmp)
                 own(config.centerWeight)
             }
         }
@@ -230,13 +268,13 @@ public final class Trainer {
     /// - Important: Collective — every rank calls this, in the same order.
     public func train() throws {
         let bar = ProgressBar(enabled: config.progress && comm.isRoot)
+        defer { bar.finish() }  // also when a step stops the run: its message starts a line of its own
         while !reachedMaxIterations {
             for hook in hooks { try hook.beforeEpoch(self) }
             guard state.epoch < config.epochs, try trainEpoch(bar) else { break }
             for hook in hooks { try hook.afterEpoch(self) }
         }
         for hook in hooks { try hook.afterTrain(self) }
-        bar.finish()
     }
 
     /// One epoch from `state.batchInEpoch` (a checkpoint written mid-epoch resumes at the
@@ -246,13 +284,13 @@ public final class Trainer {
         let first = min(state.batchInEpoch, perEpoch)
         source.startEpoch(state.epoch, at: first)
         let start = Date()
-        var images = 0, lossSum = 0.0
+        var images = 0, lossSum = 0.0, losses = 0
         for i in first..<perEpoch {
             if reachedMaxIterations { return false }
             let batch = try source.next()
             let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
             images += batch.count
-            lossSum += m.loss
+            if !m.skipped { (lossSum, losses) = (lossSum + m.loss, losses + 1) }
             state.batchInEpoch = i + 1
             for hook in hooks { try hook.afterStep(self) }
             let elapsed = Date().timeIntervalSince(start)
@@ -265,13 +303,16 @@ public final class Trainer {
                 log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
                             "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
                             "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
-                            "lr": m.learningRate, "images_per_s": rate, "sync_seconds": sync.lastSeconds,
-                            "step_seconds": lastStepSeconds])
+                            "lr": m.learningRate, "grad_norm": m.gradientNorm, "images_per_s": rate,
+                            "sync_seconds": sync.lastSeconds, "step_seconds": lastStepSeconds])
             }
         }
         state.epoch += 1
         state.batchInEpoch = 0
-        log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": lossSum / Double(max(perEpoch - first, 1)),
+        let meanLoss = lossSum / Double(max(losses, 1))
+        // The divergence bound's reference from now on (every rank holds the same losses).
+        if state.epoch == 1 && losses > 0 && state.firstEpochMeanLoss == nil { state.firstEpochMeanLoss = meanLoss }
+        log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": meanLoss, "skipped_steps": state.skippedSteps,
                     "seconds": Date().timeIntervalSince(start)])
         return true
     }

@@ -42,6 +42,11 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var progress = true
     /// Stop after this many iterations in total (0: run every epoch); for smoke tests.
     public var maxIterations = 0
+    /// Stop when a step's loss exceeds this many times the first epoch's mean loss (the
+    /// run's first loss until that epoch ends; a reference below 1 counts as 1); 0: never.
+    public var divergenceFactor = 1000.0
+    /// What a step whose loss or summed gradients hold NaN or infinity does.
+    public var onNonFinite = NonFiniteAction.stop
     public var distributed = DistributedOptions()
 
     public init() {}
@@ -60,6 +65,7 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
         try need(crossEntropyWeight + tripletWeight + contrastiveWeight + centerWeight > 0, "loss weights",
                  "at least one loss must have a positive weight")
         try need(checkpointEvery >= 0 && logEvery >= 1, "checkpoint_every/log_every", "must be non-negative / positive")
+        try need(divergenceFactor >= 0, "divergence_factor", "must not be negative (0 disables), got \(divergenceFactor)")
     }
 }
 
@@ -87,6 +93,8 @@ extension TrainerConfig: RecipeSection {
         try k.int("checkpoint_iterations", &checkpointIterations)
         try k.bool("progress", &progress)
         try k.int("max_iterations", &maxIterations)
+        try k.double("divergence_factor", &divergenceFactor)
+        try k.choice("on_nonfinite", &onNonFinite, [("stop", .stop), ("skip", .skip)])
         try k.validate { try self.validate() }
     }
 

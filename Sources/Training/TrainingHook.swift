@@ -10,7 +10,8 @@ public protocol TrainingHook: AnyObject {
     /// - Important: Collective — every rank calls this, in the same order.
     func beforeEpoch(_ trainer: Trainer) throws
     /// After the gradients are summed over ranks and before the optimizer step (every
-    /// rank computes the same: training-time regularizers add to the gradients here).
+    /// rank computes the same: training-time regularizers add to the gradients here);
+    /// only for steps whose loss and gradients passed the step check.
     func beforeUpdate(_ trainer: Trainer) throws
     /// After every optimizer step (`state.iteration` and `state.batchInEpoch` counted).
     /// - Important: Collective — every rank calls this, in the same order.

@@ -1,7 +1,8 @@
 // Multi-process runs of the built executable under mpirun: 3 training steps with SyncBN
 // on 2 and 3 ranks (oversubscribed) end with the parameters of 1 rank on the same global
 // batch, with checksums compared at every step; a rank that dies ends the whole job
-// within seconds, non-zero, naming the rank.
+// within seconds, non-zero, naming the rank; a diverging run stops every rank at the
+// same step with one line and writes nothing.
 import Foundation
 import Tensors
 import NN
@@ -226,6 +227,18 @@ final class MPILaunchTests: XCTestCase {
         XCTAssertNotEqual(p.terminationStatus, 0)
         XCTAssertLessThan(Date().timeIntervalSince(killed), 15)
         XCTAssertTrue(out.contains("rank 1"), "the launcher names the rank:\n\(out.suffix(1500))")
+    }
+
+    func testDivergingRunStopsTheJobWithOneLineAndWritesNothing() throws {
+        let runDir = dir.appendingPathComponent("diverged").path
+        let (status, out) = try run([Self.which("mpirun")!] + Self.mpiFlags + ["-np", "2", Self.executable, "train", "--config",
+                                    dir.appendingPathComponent("tiny.yaml").path, "run.dir=\(runDir)", "train.lr=1e6"])
+        XCTAssertNotEqual(status, 0, out)
+        XCTAssertTrue(out.contains("failed: training stopped at epoch 1, iteration "), out)
+        XCTAssertFalse(out.contains("Fatal error"), out)
+        for name in ["checkpoint.safetensors", "model.safetensors"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: runDir + "/" + name), name)
+        }
     }
 
     /// The PID of the process of `rank` whose command line mentions `marker`.

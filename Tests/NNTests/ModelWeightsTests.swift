@@ -1,5 +1,6 @@
 // Safetensors reading and writing, importing a torchvision checkpoint by key name, and
-// the errors for wrong shapes, missing keys and truncated files (nothing loaded).
+// the errors for wrong shapes, missing keys, truncated files and NaN or infinite values
+// (nothing loaded).
 import Foundation
 import NN
 import Tensors
@@ -143,5 +144,78 @@ final class ModelWeightsTests: XCTestCase {
         XCTAssertEqual(try file.floats("a"), [1.5, -2])
         XCTAssertEqual(try file.floats("b"), [3])
         XCTAssertEqual(try file.int64s("c"), [7, -1])
+    }
+
+    func testNaNOrInfinityIsRefusedNamingFileAndTensorAndLoadsNothing() throws {
+        let (net, path) = try savedModel { t in t["conv1.weight"]!.0 = t["conv1.weight"]!.0.map { _ in .nan } }
+        let before = net.store.checksum()
+        func count(_ name: String) -> Int { net.store.parameterSlots[net.store.lookup(name)!.index].count }
+        XCTAssertThrowsError(try ModelWeights.load(path, into: net)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.hasPrefix(path + ": non-finite values in 1 tensor(s), nothing was loaded"), text)
+            XCTAssertTrue(text.contains("conv1.weight (\(count("conv1.weight")) NaN of \(count("conv1.weight")) values)"), text)
+        }
+        assertNothingLoaded(net, (before.sum, before.weighted))
+
+        let (other, infPath) = try savedModel { t in
+            t["layer1.0.bn1.running_var"]!.0[2] = .infinity
+            t["layer4.1.conv2.weight"]!.0[0] = -.infinity
+            t["layer4.1.conv2.weight"]!.0[5] = .nan
+        }
+        XCTAssertThrowsError(try ModelWeights.load(infPath, into: other)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("in 2 tensor(s)"), text)
+            XCTAssertTrue(text.contains("layer1.0.bn1.running_var (1 infinite of 4 values)"), text)
+            XCTAssertTrue(text.contains("layer4.1.conv2.weight (1 NaN and 1 infinite of \(count("layer4.1.conv2.weight")) values)"),
+                          text)
+        }
+    }
+
+    func testNaNIsRefusedByLoadNetAndByABackboneImport() throws {
+        // A reidprune model file (architecture in its metadata), read by eval, extract, prune, flops.
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 3))
+        net.store.parameter(net.store.lookup("layer2.0.conv1.weight")!.index)[7] = .nan
+        let path = tmp.appendingPathComponent("nan.safetensors").path
+        try ModelWeights.save(net, to: path)
+        XCTAssertThrowsError(try ModelWeights.loadNet(path)) { error in
+            XCTAssertTrue("\(error)".contains("\(path): non-finite values in 1 tensor(s)"), "\(error)")
+            XCTAssertTrue("\(error)".contains("layer2.0.conv1.weight (1 NaN of "), "\(error)")
+        }
+        // A torchvision backbone (keys as PyTorch names them, `fc` included), loaded partially.
+        let file = try SafetensorsFile(path: fixturePath("torchvision_resnet18_w8"))
+        var w = SafetensorsWriter()
+        for e in file.entries where e.dtype == .F32 {
+            var values = try file.floats(e.name)
+            if e.name == "layer3.0.downsample.1.weight" { values[0] = .infinity }
+            w.add("module." + e.name, floats: values, shape: e.shape)
+        }
+        for e in file.entries where e.dtype == .I64 { w.add("module." + e.name, int64s: try file.int64s(e.name), shape: e.shape) }
+        let torchvision = tmp.appendingPathComponent("torchvision.safetensors").path
+        try w.write(to: torchvision)
+        let target = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 8), head: HeadConfig(bnneck: false))
+        let before = target.store.checksum()
+        XCTAssertThrowsError(try ModelWeights.load(torchvision, into: target, match: .backbone)) { error in
+            XCTAssertTrue("\(error)".contains("module.layer3.0.downsample.1.weight (1 infinite of 32 values)"), "\(error)")
+        }
+        assertNothingLoaded(target, (before.sum, before.weighted))
+    }
+
+    func testNonFiniteCountsOfHalfPrecisionAndDoubleTensors() throws {
+        // F16 [NaN, inf, 1], BF16 [-inf, 2], F64 [1e300 (infinite as a Float), 3].
+        let header = #"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[6,10]},"c":{"dtype":"F64","shape":[2],"data_offsets":[10,26]}}"#
+        var data = Data()
+        var n = UInt64(header.utf8.count).littleEndian
+        withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+        data.append(Data(header.utf8))
+        for h in [Float16.nan, Float16.infinity, Float16(1)] { var b = h.bitPattern.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+        for f in [-Float.infinity, 2] { var b = UInt16(f.bitPattern >> 16).littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+        for d in [1e300, 3.0] { var b = d.bitPattern.littleEndian; withUnsafeBytes(of: &b) { data.append(contentsOf: $0) } }
+        let file = try SafetensorsFile(data: data, path: "half.safetensors")
+        XCTAssertTrue(try file.nonFiniteCounts("a") == (1, 1))
+        XCTAssertTrue(try file.nonFiniteCounts("b") == (0, 1))
+        XCTAssertTrue(try file.nonFiniteCounts("c") == (0, 1))
+        XCTAssertThrowsError(try file.requireFinite(["a", "b", "c"])) { error in
+            XCTAssertTrue("\(error)".contains("half.safetensors: non-finite values in 3 tensor(s)"), "\(error)")
+        }
     }
 }

@@ -1,6 +1,8 @@
 // CrossEntropyLoss: identity classification loss with label smoothing, as torchreid
 // defines it: targets (1 - ε) one-hot + ε / K, loss = mean over the batch of
 // -Σ targets · log_softmax(logits). logits: (N, K), labels: N ints in 0..<K.
+// Non-finite logits give a non-finite loss rather than an error: each rank computes it
+// on its own slice, so the trainer decides on the value summed over ranks.
 import Foundation
 import Tensors
 

@@ -2,7 +2,9 @@
 // between features: for each anchor the farthest positive and the nearest negative of
 // the batch; hinge max(0, d_ap - d_an + margin) or soft margin log(1 + exp(d_ap - d_an)),
 // averaged over anchors. Distances as torchreid computes them: sqrt(clamp(|a|^2 + |b|^2
-// - 2 a.b, 1e-12)). features: (N, D), labels: N ints.
+// - 2 a.b, 1e-12)). features: (N, D), labels: N ints. A batch of one identity, or
+// features whose distances are not finite (NaN compares false, so mining would find no
+// negative), is a thrown LossError.
 import Foundation
 import Tensors
 
@@ -35,11 +37,20 @@ public struct TripletLoss: Sendable {
     /// The loss, and its gradient with respect to the features written into `gradient`;
     /// `accuracy` is the share of anchors whose hardest negative lies farther than their
     /// hardest positive.
-    public func callAsFunction(features: Tensor, labels: [Int], gradient: Tensor?) -> (loss: Double, accuracy: Double) {
+    /// - Throws: `LossError` for a batch of fewer than two identities or non-finite distances.
+    public func callAsFunction(features: Tensor, labels: [Int], gradient: Tensor?) throws -> (loss: Double, accuracy: Double) {
         require(features.shape.count == 2 && features.shape[0] == labels.count,
                      "TripletLoss: features \(features.shape) for \(labels.count) labels")
         let (n, d) = (features.shape[0], features.shape[1])
+        if Set(labels).count < 2 {
+            throw LossError(.invalidBatch, "TripletLoss: the batch of \(n) sample(s) holds "
+                            + (labels.first.map { "identity \($0) only" } ?? "no identity") + "; a triplet needs two identities")
+        }
         let dist = TripletLoss.distances(features)
+        if let bad = dist.firstIndex(where: { !$0.isFinite }) {
+            throw LossError(.nonFinite, "TripletLoss: the distance between samples \(bad / n) and \(bad % n) is not "
+                            + "finite (features NaN, infinite or too large for float)")
+        }
         // Clamped distances (below 1e-6) pass no gradient, as in PyTorch.
         var coefficient = [Double](repeating: 0, count: n * n)
         var total = 0.0, correct = 0
@@ -53,7 +64,7 @@ public struct TripletLoss: Sendable {
                     an = v; q = j
                 }
             }
-            require(q >= 0, "TripletLoss: anchor \(i) has no negative in the batch (one identity only)")
+            require(p >= 0 && q >= 0, "TripletLoss: anchor \(i) has no positive or negative")  // checked above
             if an > ap { correct += 1 }
             let z = ap - an
             let slope: Double

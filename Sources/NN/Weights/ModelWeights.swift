@@ -1,8 +1,9 @@
 // ModelWeights: a ReIDNet's weights to and from safetensors by torchvision key name.
-// Loading checks every key first (missing, unexpected, wrong shape) and loads nothing
-// when any check fails; a partial mode loads a backbone (an ImageNet checkpoint with its
-// `fc`, say) into a re-ID network. Exported files carry the architecture and head in
-// their metadata so that a pruned model loads without knowing how it was pruned.
+// Loading checks every key first (missing, unexpected, wrong shape, NaN or infinite
+// values) and loads nothing when any check fails; a partial mode loads a backbone (an
+// ImageNet checkpoint with its `fc`, say) into a re-ID network. Exported files carry the
+// architecture and head in their metadata so that a pruned model loads without knowing
+// how it was pruned.
 import Foundation
 import Tensors
 
@@ -67,7 +68,9 @@ public enum ModelWeights {
             if !wrongShape.isEmpty { lines.append("wrong shapes (\(wrongShape.count)): " + wrongShape.joined(separator: "; ")) }
             throw WeightsError(lines.joined(separator: "\n"))
         }
-        for name in store.allNames where !(match == .backbone && isHead(name)) {
+        let loaded = store.allNames.filter { !(match == .backbone && isHead($0)) }
+        try file.requireFinite(loaded.compactMap { byCanonical[$0] })
+        for name in loaded {
             guard let fileName = byCanonical[name], let (isBuffer, index) = store.lookup(name) else { continue }
             let t = isBuffer ? store.buffer(index) : store.parameter(index)
             try file.copyFloats(fileName, into: t.data, count: t.count)
