@@ -22,7 +22,9 @@ final class BadInputCatalogueTests: XCTestCase {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("reidprune").path
     }
 
-    /// Shared inputs, made once: a tiny SynthReID set, a recipe and a trained run.
+    /// Shared inputs, made once: a tiny SynthReID set, a recipe and a trained run. The
+    /// recipe's learning rate jumps a hundred-million-fold after epoch 1, so resuming the
+    /// one-epoch run for more epochs diverges.
     static let shared: Result<Void, Error> = Result {
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -41,7 +43,8 @@ final class BadInputCatalogueTests: XCTestCase {
           identities: 4
           instances: 2
           workers: 1
-        train: {epochs: 1, optimizer: sgd, lr: 0.01, warmup_epochs: 0, schedule: constant, progress: false}
+        train: {epochs: 1, optimizer: sgd, lr: 0.01, warmup_epochs: 0, schedule: multistep, milestones: [1], gamma: 1.0e+8,
+                progress: false}
         eval: {batch_size: 32}
 
         """
@@ -195,6 +198,11 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "weights truncated", args: eval + ["$D/cut.safetensors"], message: "$D/cut.safetensors"),
             Case(name: "weights wrong arch", args: eval + ["$D/run/model.safetensors", "model.arch=resnet34"],
                  message: "holds a (possibly pruned) resnet18, not the resnet34"),
+            Case(name: "weights nan", args: eval + ["$D/nan.safetensors"],
+                 message: "$D/nan.safetensors: non-finite values in 1 tensor(s), nothing was loaded: conv1.weight"),
+            Case(name: "weights nan as pretrained",
+                 args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/out", "model.pretrained=$D/nan.safetensors"],
+                 message: "non-finite values in 1 tensor(s)"),
             Case(name: "weights no architecture", args: eval + ["$D/bare.safetensors"],
                  message: "this needs a model written by reidprune train or prune"),
             Case(name: "weights pretrained wrong arch",
@@ -204,6 +212,20 @@ final class BadInputCatalogueTests: XCTestCase {
         ]) { name, d in
             let model = try Data(contentsOf: URL(fileURLWithPath: d + "/run/model.safetensors"))
             try model.prefix(model.count - 100).write(to: URL(fileURLWithPath: d + "/cut.safetensors"))
+            let trained = try SafetensorsFile(path: d + "/run/model.safetensors")
+            var nan = SafetensorsWriter()
+            nan.metadata = trained.metadata
+            for name in trained.names {
+                let e = trained.entry(name)!
+                if e.dtype == .I64 {
+                    nan.add(name, int64s: try trained.int64s(name), shape: e.shape)
+                } else {
+                    var v = try trained.floats(name)
+                    if name == "conv1.weight" { v[0] = .nan }
+                    nan.add(name, floats: v, shape: e.shape)
+                }
+            }
+            try nan.write(to: d + "/nan.safetensors")
             var bare = SafetensorsWriter()
             bare.add("conv1.weight", floats: [Float](repeating: 0, count: 4 * 3 * 7 * 7), shape: [4, 3, 7, 7])
             try bare.write(to: d + "/bare.safetensors")
@@ -265,6 +287,9 @@ final class BadInputCatalogueTests: XCTestCase {
                  message: "run.dir '$D/file' is a file, not a folder", untouched: ["file"]),
             Case(name: "fault run dir below a file", args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/file/run"],
                  message: "'$D/file' is a file, not a folder", untouched: ["file"]),
+            Case(name: "fault divergence",
+                 args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/run", "train.epochs=3"],
+                 message: "training stopped at epoch 2, iteration", untouched: ["run/checkpoint.safetensors"]),
             Case(name: "fault unwritable run dir", args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/locked/run"],
                  message: "run.dir '$D/locked/run': cannot create the run folder: permission denied", user: "nobody"),
         ]) { _, d in
