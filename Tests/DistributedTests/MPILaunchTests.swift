@@ -44,38 +44,15 @@ final class MPILaunchTests: XCTestCase {
         return nil
     }
 
-    /// The reidprune executable built beside this test bundle.
-    static var executable: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("reidprune").path
-    }
-
-    /// This process's environment without what an MPI initialization in it (another test
-    /// starts a singleton world) leaves behind, which would make a child mpirun think it
-    /// runs inside that world.
-    static var cleanEnvironment: [String: String] {
-        ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-        }
-    }
+    static var executable: String { ChildProcess.reidprune }
+    static var cleanEnvironment: [String: String] { ChildProcess.cleanEnvironment }
 
     static let mpiFlags = ["--allow-run-as-root", "--oversubscribe", "--mca", "pml", "ob1", "--bind-to", "none",
                            "-x", "OMP_NUM_THREADS=1"]
 
     /// Runs a command; returns (status, combined output).
     @discardableResult
-    func run(_ args: [String], timeout: TimeInterval = 120) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0])
-        p.arguments = Array(args.dropFirst())
-        p.environment = Self.cleanEnvironment
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func run(_ args: [String]) throws -> (Int32, String) { try ChildProcess.run(args) }
 
     func train(ranks: Int) throws -> [String: [Float]] {
         let runDir = dir.appendingPathComponent("run\(ranks)").path

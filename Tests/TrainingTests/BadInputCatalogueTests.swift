@@ -4,6 +4,7 @@
 // One table per group: data, recipes, weights, features, resume, faults.
 import Foundation
 import Tensors
+import TestSupport
 import XCTest
 
 final class BadInputCatalogueTests: XCTestCase {
@@ -18,9 +19,7 @@ final class BadInputCatalogueTests: XCTestCase {
     }
 
     static let root = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-catalogue-\(getpid())").path
-    static var executable: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("reidprune").path
-    }
+    static var executable: String { ChildProcess.reidprune }
 
     /// Shared inputs, made once: a tiny SynthReID set, a recipe and a trained run. The
     /// recipe's learning rate jumps a hundred-million-fold after epoch 1, so resuming the
@@ -59,26 +58,10 @@ final class BadInputCatalogueTests: XCTestCase {
         init(_ s: String) { description = s }
     }
 
+    /// Runs reidprune with `args` (as `user` when given); status and combined output.
     @discardableResult
     static func run(_ args: [String], user: String? = nil) throws -> (Int32, String) {
-        let p = Process()
-        if let user {
-            p.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            p.arguments = ["-u", user, "--", executable] + args
-        } else {
-            p.executableURL = URL(fileURLWithPath: executable)
-            p.arguments = args
-        }
-        p.environment = ProcessInfo.processInfo.environment.filter { key, _ in
-            !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-        }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ChildProcess.run((user.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? []) + [executable] + args)
     }
 
     /// A fresh folder for one case, with a copy of the trained run in `run/`.
@@ -301,16 +284,5 @@ final class BadInputCatalogueTests: XCTestCase {
         }
     }
 
-    static func runShell(_ command: String) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    static func runShell(_ command: String) throws -> (Int32, String) { try ChildProcess.run(["/bin/sh", "-c", command]) }
 }

@@ -280,8 +280,7 @@ final class FiniteChecksTests: XCTestCase {
     /// exit non-zero with one line, not trap. (A changed learning rate itself would be
     /// refused by the resume check.)
     func testExecutableExitsWithAnErrorLineAndWritesNothingFromTheDivergedState() throws {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("reidprune").path
+        let executable = ChildProcess.reidprune
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: executable), "\(executable) is not built")
         let d = tmp.path
         let recipe = """
@@ -301,19 +300,7 @@ final class FiniteChecksTests: XCTestCase {
             """
         try recipe.write(toFile: d + "/tiny.yaml", atomically: true, encoding: .utf8)
         func run(_ overrides: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: executable)
-            p.arguments = ["train", "--config", d + "/tiny.yaml"] + overrides
-            p.environment = ProcessInfo.processInfo.environment.filter { key, _ in
-                !["OMPI_", "PMIX_", "ORTE_", "OPAL_"].contains { key.hasPrefix($0) }
-            }
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            try ChildProcess.run([executable, "train", "--config", d + "/tiny.yaml"] + overrides)
         }
         let (ok, first) = try run([])
         XCTAssertEqual(ok, 0, first)
