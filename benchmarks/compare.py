@@ -3,8 +3,14 @@
 rounds, and prints the median images/s and peak RSS of each with the ratio, so that
 both are measured in the same session under the same machine load.
 
-Usage: python benchmarks/compare.py train|infer [--rounds 3] [--steps 8]
-       [--reidprune .build/release/reidprune] [any bench option: --arch --height --width --batch --threads]
+PyTorch runs channels-last in fp32 and, with --torch-bf16, also under bfloat16
+autocast (and, for inference, TorchScript-frozen): the strongest paths to compare
+with. --baseline PATH adds another reidprune build (an earlier commit's), run in the
+same rounds, to check a change for speed.
+
+Usage: python benchmarks/compare.py train|infer [--rounds 3] [--steps 8] [--torch-bf16]
+       [--reidprune .build/release/reidprune] [--baseline OTHER/reidprune]
+       [any bench option: --arch --height --width --batch --threads]
 """
 import argparse
 import json
@@ -25,14 +31,24 @@ def main():
     ap.add_argument("--width", default="128")
     ap.add_argument("--batch", default="32")
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--baseline")
+    ap.add_argument("--torch-bf16", action="store_true")
     a = ap.parse_args()
     common = ["--arch", a.arch, "--height", a.height, "--width", a.width, "--batch", a.batch,
               "--threads", a.threads, "--steps", str(a.steps), "--json"]
     here = os.path.dirname(os.path.abspath(__file__))
-    runs = {"reidprune": [], "pytorch": []}
+    torch = [sys.executable, os.path.join(here, "torch_bench.py"), a.mode] + common
+    commands = [("reidprune", [a.reidprune, "bench", a.mode] + common)]
+    if a.baseline:
+        commands.append(("baseline", [a.baseline, "bench", a.mode] + common))
+    commands.append(("pytorch", torch))
+    if a.torch_bf16:
+        commands.append(("pytorch-bf16", torch + ["--bf16"] + (["--frozen"] if a.mode == "infer" else [])))
+    if a.mode == "infer":
+        commands.append(("pytorch-frozen", torch + ["--frozen"]))
+    runs = {name: [] for name, _ in commands}
     for _ in range(a.rounds):
-        for name, cmd in [("reidprune", [a.reidprune, "bench", a.mode] + common),
-                          ("pytorch", [sys.executable, os.path.join(here, "torch_bench.py"), a.mode] + common)]:
+        for name, cmd in commands:
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             runs[name].append(json.loads(out))
     med = {k: (statistics.median(r["images_per_s"] for r in v), statistics.median(r["peak_rss_mb"] for r in v))
@@ -40,10 +56,12 @@ def main():
     print(f"{a.mode} {a.arch} {a.height}x{a.width} batch {a.batch}, {a.threads} threads, "
           f"median of {a.rounds} alternating rounds x {a.steps} steps")
     for k, (ips, rss) in med.items():
-        print(f"  {k:10s} {ips:8.2f} images/s  peak RSS {rss:6.0f} MB   runs: "
+        print(f"  {k:14s} {ips:8.2f} images/s  peak RSS {rss:6.0f} MB   runs: "
               + ", ".join(f"{r['images_per_s']:.2f}" for r in runs[k]))
-    print(f"  ratio      {med['reidprune'][0] / med['pytorch'][0]:.2f}x images/s, "
-          f"{med['reidprune'][1] / med['pytorch'][1]:.2f}x peak RSS")
+    for k in med:
+        if k != "reidprune":
+            print(f"  reidprune / {k}: {med['reidprune'][0] / med[k][0]:.2f}x images/s, "
+                  f"{med['reidprune'][1] / med[k][1]:.2f}x peak RSS")
 
 
 if __name__ == "__main__":
