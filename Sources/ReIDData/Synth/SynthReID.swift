@@ -1,8 +1,9 @@
 // SynthReID: a deterministic procedural multi-camera, multi-domain pedestrian data set,
-// written in the Market-1501 layout as JPEG with a JSON manifest, so that the readers
-// that serve real data serve it too. Identities are split into training and test
-// halves; each test identity gives one query per camera it appears in, the rest go to
-// the gallery with distractors (pid 0) and junk boxes (pid -1), as in Market-1501.
+// written as JPEG with a JSON manifest in a layout the data set readers detect (see
+// SynthReID+Layout), so that the readers that serve real data serve it too. Identities
+// are split into training and test halves; each test identity gives one query per camera
+// it appears in, the rest go to the gallery with distractors (pid 0) and junk boxes
+// (pid -1), as in Market-1501.
 import Foundation
 import Tensors
 
@@ -53,13 +54,23 @@ public struct SynthManifest: Codable, Sendable {
     public var trainIds: Int
     public var testIds: Int
     public var cameras: [CameraStyle]
+    /// The folder layout: `market1501`, or `custom` (CSV lists) for sets beyond Market-1501's
+    /// ranges; nil in manifests written before the custom layout existed, all Market-1501.
+    public var layout: DatasetKind?
+    /// Why the set is in the custom layout ("more than 6 cameras"); nil in the Market-1501 layout.
+    public var layoutReason: String?
 }
 
 public enum SynthReID {
     struct Job {
-        let folder: String
+        let split: Split
+        /// The file name, Market-style in every layout: `0002_c1s1_000451_03.jpg`.
         let name: String
+        /// The pid and 0-based camera the file name gives (and the CSV lists).
+        let pid: Int
+        let camid: Int
         let person: SynthPerson
+        /// The camera style the image is drawn with (a distractor's differs from its camid).
         let camera: Int
         /// The keys of the image's random stream after the seed: (purpose, numbers).
         let key: [Int]
@@ -109,6 +120,7 @@ public enum SynthReID {
     @discardableResult
     public static func generate(_ o: SynthOptions, out: String, log: (String) -> Void = { _ in }) throws -> SynthManifest {
         try o.validate()
+        let layout = o.layout
         if let existing = try existingSet(o, out: out) {
             log("\(out): already holds this SynthReID data set; kept")
             return existing
@@ -119,31 +131,38 @@ public enum SynthReID {
         let fm = FileManager.default
         let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: temp)
-        for folder in ["bounding_box_train", "query", "bounding_box_test"] {
-            try fm.createDirectory(atPath: temp + "/" + folder, withIntermediateDirectories: true)
+        for split in Split.allCases {
+            try fm.createDirectory(atPath: temp + "/" + folder(split, layout), withIntermediateDirectories: true)
         }
-        log("SynthReID (synthetic): rendering \(plan.jobs.count) images of domain \(o.domain) into \(out)")
-        if let failure = render(plan.jobs, cameras: cameras, o, into: temp) {
+        let note = o.customLayoutReason.map { " (custom layout: \($0); listed in train.csv, query.csv, gallery.csv)" } ?? ""
+        log("SynthReID (synthetic): rendering \(plan.jobs.count) images of domain \(o.domain) into \(out)\(note)")
+        if let failure = render(plan.jobs, cameras: cameras, o, layout: layout, into: temp) {
             try? fm.removeItem(atPath: temp)
             throw DatasetError("\(out): generation failed: \(failure)")
         }
+        if layout == .custom { try writeLists(plan.jobs, into: temp) }
         let manifest = SynthManifest(options: o, train: plan.train, query: plan.query,
                                      gallery: plan.gallery + plan.distractors + plan.junk, distractors: plan.distractors,
-                                     junk: plan.junk, trainIds: o.trainIds, testIds: o.ids - o.trainIds, cameras: cameras)
+                                     junk: plan.junk, trainIds: o.trainIds, testIds: o.ids - o.trainIds, cameras: cameras,
+                                     layout: layout, layoutReason: o.customLayoutReason)
         try finish(temp, out: out, manifest: manifest)
         return manifest
     }
 
     /// The manifest of the data set already at `out` when it was made with options `o` by
-    /// this generator version; nil when `out` does not exist; throws when `out` holds
-    /// anything else.
+    /// this generator version, in the layout it writes now; nil when `out` does not exist;
+    /// throws when `out` holds anything else.
     static func existingSet(_ o: SynthOptions, out: String) throws -> SynthManifest? {
         let fm = FileManager.default
         guard fm.fileExists(atPath: out) else { return nil }
         if let data = fm.contents(atPath: out + "/manifest.json"),
            let existing = try? JSONDecoder().decode(SynthManifest.self, from: data), existing.options == o,
            existing.generator == SynthManifest.version {
-            return existing
+            let layout = existing.layout ?? .market1501
+            if layout == o.layout { return existing }
+            let why = o.customLayoutReason.map { " (\($0))" } ?? ""
+            throw DatasetError("\(out): holds this SynthReID data set in the \(layout.rawValue) layout, but it is now "
+                               + "written in the \(o.layout.rawValue) layout\(why); remove it to write it again")
         }
         throw DatasetError("\(out): exists and is not a data set made by \(SynthManifest.version) with these options; "
                            + "choose another --out or remove it")
@@ -178,10 +197,10 @@ public enum SynthReID {
         for (ci, cam) in cams.enumerated() {
             for j in 0..<perCam[ci] {
                 k += 1
-                let folder = isTrain ? "bounding_box_train" : (j == 0 ? "query" : "bounding_box_test")
+                let split: Split = isTrain ? .train : (j == 0 ? .query : .gallery)
                 if isTrain { plan.train += 1 } else if j == 0 { plan.query += 1 } else { plan.gallery += 1 }
-                plan.jobs.append(Job(folder: folder, name: namer.name(pid, cam, k), person: person, camera: cam,
-                                     key: [3, pid, k], junk: false))
+                plan.jobs.append(Job(split: split, name: namer.name(pid, cam, k), pid: pid, camid: cam, person: person,
+                                     camera: cam, key: [3, pid, k], junk: false))
             }
         }
     }
@@ -189,22 +208,24 @@ public enum SynthReID {
     /// Distractor `i`: a gallery image (pid 0) of someone who is no identity of the set.
     static func distractor(_ i: Int, _ o: SynthOptions, _ namer: inout FileNamer) -> Job {
         var rng = SeededRandom(seed: o.seed, keys: 4, i)
-        let name = namer.name(0, rng.int(o.cameras), i % 100)
+        let camid = rng.int(o.cameras)
+        let name = namer.name(0, camid, i % 100)
         let person = SynthPerson.random(&rng)
-        return Job(folder: "bounding_box_test", name: name, person: person, camera: rng.int(o.cameras), key: [4, i, 0],
-                   junk: false)
+        return Job(split: .gallery, name: name, pid: 0, camid: camid, person: person, camera: rng.int(o.cameras),
+                   key: [4, i, 0], junk: false)
     }
 
     /// Junk box `i`: a bad detection (pid -1) of a test identity in the gallery.
     static func junk(_ i: Int, people: [SynthPerson], _ o: SynthOptions, _ namer: inout FileNamer) -> Job {
         var rng = SeededRandom(seed: o.seed, keys: 5, i)
         let cam = rng.int(o.cameras)
-        return Job(folder: "bounding_box_test", name: namer.name(-1, cam, i % 100),
+        return Job(split: .gallery, name: namer.name(-1, cam, i % 100), pid: -1, camid: cam,
                    person: people[o.trainIds + 1 + rng.int(o.ids - o.trainIds)], camera: cam, key: [5, i, 0], junk: true)
     }
 
-    /// Renders and writes every job below `folder` on all cores; the first error, if any.
-    static func render(_ jobs: [Job], cameras: [CameraStyle], _ o: SynthOptions, into folder: String) -> Error? {
+    /// Renders and writes every job below `root` on all cores; the first error, if any.
+    static func render(_ jobs: [Job], cameras: [CameraStyle], _ o: SynthOptions, layout: DatasetKind,
+                       into root: String) -> Error? {
         let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
         nonisolated(unsafe) var failure: Error?
         let lock = NSLock()
@@ -219,7 +240,7 @@ public enum SynthReID {
                                                      width: o.width, rng: &rng, junk: job.junk)
                     let q = cameras[job.camera].qualityRange
                     let data = try codec.encodeJPEG(image, quality: q[0] + rng.int(q[1] - q[0] + 1))
-                    try data.write(to: URL(fileURLWithPath: "\(folder)/\(job.folder)/\(job.name)"))
+                    try data.write(to: URL(fileURLWithPath: "\(root)/\(folder(job.split, layout))/\(job.name)"))
                 } catch {
                     lock.lock()
                     if failure == nil { failure = error }
