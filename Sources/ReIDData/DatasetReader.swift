@@ -17,6 +17,9 @@ public struct ReaderOptions: Sendable {
 
 public enum DatasetReader {
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
+    /// Market-1501's ranges: pids -1...1501 (junk, distractors, identities), cameras c1...c6.
+    public static let marketMaxPid = 1501
+    public static let marketCameras = 1...6
 
     /// Reads `root` as `kind`, or detects the layout when `kind` is nil.
     public static func read(root: String, kind: DatasetKind? = nil, options: ReaderOptions = ReaderOptions()) throws
@@ -30,7 +33,7 @@ public enum DatasetReader {
         case .market1501:
             return try marketStyle(root: try locate(root, ["Market-1501-v15.09.15", "Market-1501", "market1501"],
                                                     marker: "bounding_box_train", kind: kind),
-                                   name: "market1501", cameras: 1...6, maxPid: 1501)
+                                   name: "market1501", cameras: marketCameras, maxPid: marketMaxPid)
         case .dukemtmc:
             return try marketStyle(root: try locate(root, ["DukeMTMC-reID", "dukemtmc-reid"], marker: "bounding_box_train",
                                                     kind: kind), name: "dukemtmc", cameras: 1...8, maxPid: nil)
@@ -57,7 +60,7 @@ public enum DatasetReader {
             // Flat Market-style folders: Duke's cameras go up to 8, Market's to 6.
             let names = (try? fm.contentsOfDirectory(atPath: root + "/bounding_box_train")) ?? []
             let cams = names.compactMap { parseMarketName($0)?.camid }
-            return (cams.max() ?? 1) > 6 ? .dukemtmc : .market1501
+            return (cams.max() ?? 1) > marketCameras.upperBound ? .dukemtmc : .market1501
         }
         if (has("train") && has("query") && has("gallery")) || has("train.csv") { return .custom }
         throw DatasetError("""
@@ -185,7 +188,8 @@ public enum DatasetReader {
     /// other names are numbered in sorted order from 1); without camera ids, query images
     /// get camera 0 and gallery images camera 1, so that no gallery match is excluded as
     /// same-camera. CSV: `train.csv`, `query.csv`, `gallery.csv` with lines
-    /// `path,pid[,camid]` (paths relative to the root; an optional header line).
+    /// `path,pid[,camid]` (paths relative to the root; camids 0-based; an optional header
+    /// line); a row with pid -1 is junk and never enters a split, as in Market-1501.
     static func custom(_ root: String) throws -> ReIDDataset {
         let fm = FileManager.default
         if fm.fileExists(atPath: root + "/train.csv") {
@@ -205,6 +209,7 @@ public enum DatasetReader {
                     }
                     let cam = f.count == 3 ? Int(f[2]) : defaultCam
                     guard let cam else { throw DatasetError("\(path):\(n + 1): camid '\(f[2])' is not an integer") }
+                    if pid == -1 { continue }  // junk never enters a split
                     out.append(ImageRecord(path: f[0].hasPrefix("/") ? f[0] : "\(root)/\(f[0])", pid: pid, camid: cam))
                 }
                 return out

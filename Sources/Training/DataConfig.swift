@@ -33,6 +33,11 @@ extension DataConfig: RecipeSection {
         try k.strings("extra_train_roots", &extraTrainRoots)
         try k.bool("cuhk03_labeled", &cuhk03Labeled)
         try k.section("synth", &synth)
+        if let synth, let kind {
+            let why = synth.customLayoutReason.map { " (\($0))" } ?? ""
+            try k.check(kind == synth.layout, "kind", "is \(kind.rawValue), but the synth set is written in the "
+                        + "\(synth.layout.rawValue) layout\(why); use auto or \(synth.layout.rawValue)")
+        }
         try k.int("height", &augment.height)
         try k.int("width", &augment.width)
         try k.check(augment.height >= 32, "height", "must be at least 32, got \(augment.height)")

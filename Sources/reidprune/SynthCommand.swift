@@ -1,5 +1,6 @@
-// `reidprune synth`: writes a SynthReID data set (Market-1501 layout, JPEG, manifest)
-// and optionally a preview grid.
+// `reidprune synth`: writes a SynthReID data set (JPEG, manifest; Market-1501 layout, or
+// the custom CSV layout beyond Market's 1501 identities and 6 cameras) and optionally a
+// preview grid.
 // Also imports ReIDData, where SynthReID lives.
 import ArgumentParser
 import Foundation
@@ -8,7 +9,12 @@ import ReIDData
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synth",
-        abstract: "Generate a SynthReID data set (synthetic pedestrians, Market-1501 layout).")
+        abstract: "Generate a SynthReID data set (synthetic pedestrians, Market-1501 layout).",
+        discussion: """
+            Sets beyond Market-1501's ranges (more than 1501 identities or more than 6 cameras) are written \
+            in the custom layout instead: train/, query/ and gallery/ listed in train.csv, query.csv and \
+            gallery.csv (path,pid,camid). Both layouts are detected when the set is read.
+            """)
 
     @Option(help: "Domain: \(SynthDomain.names.joined(separator: ", ")).") var domain = "mall"
     @Option(help: "Identities (half train, half test).") var ids = 100
@@ -18,7 +24,7 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Image height.") var height = 128
     @Option(help: "Image width.") var width = 64
     @Option(help: "Share of look-alike identities.") var lookAlikes = 0.3
-    @Option(help: "Output folder (Market-1501 layout).") var out: String?
+    @Option(help: "Output folder (Market-1501 layout, or the custom CSV layout beyond its ranges).") var out: String?
     @Option(help: "Write a preview grid (rows identities, columns cameras of this and a second domain) to this PNG.")
     var preview: String?
     @Option(help: "The second domain of the preview.") var previewDomain: String?
@@ -38,8 +44,10 @@ struct SynthCommand: ParsableCommand {
         if let out {
             let start = Date()
             let m = try SynthReID.generate(o, out: out, log: Console.line)
-            print(String(format: "SynthReID (synthetic) %@: train %d, query %d, gallery %d (%d distractors, %d junk), %d ids, %.1f s",
-                         o.domain, m.train, m.query, m.gallery, m.distractors, m.junk, o.ids, Date().timeIntervalSince(start)))
+            let layout = m.layoutReason.map { ", custom layout: \($0)" } ?? ""
+            print(String(format: "SynthReID (synthetic) %@: train %d, query %d, gallery %d (%d distractors, %d junk), %d ids%@, %.1f s",
+                         o.domain, m.train, m.query, m.gallery, m.distractors, m.junk, o.ids, layout,
+                         Date().timeIntervalSince(start)))
         }
         if let preview {
             let second = previewDomain ?? SynthDomain.names.first { $0 != domain }!

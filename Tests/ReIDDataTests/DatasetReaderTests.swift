@@ -135,6 +135,18 @@ final class DatasetReaderTests: XCTestCase {
         }
     }
 
+    func testCustomCSVSkipsJunkAndKeepsDistractors() throws {
+        try write("csv/img/1.jpg"); try write("csv/img/2.jpg"); try write("csv/img/3.jpg"); try write("csv/img/4.jpg")
+        try write("csv/train.csv", Data("path,pid,camid\nimg/1.jpg,5,2\nimg/3.jpg,-1,1\n".utf8))
+        try write("csv/query.csv", Data("img/1.jpg,5,0\n".utf8))
+        try write("csv/gallery.csv", Data("img/2.jpg,5,1\nimg/3.jpg,-1,3\nimg/4.jpg,0,4\n".utf8))
+        let c = try DatasetReader.read(root: root.path + "/csv")
+        // Junk (pid -1) never enters a split, as in Market-1501; distractors (pid 0) stay in the gallery.
+        XCTAssertEqual(c.train.map(\.pid), [5])
+        XCTAssertEqual(c.gallery.map(\.pid), [5, 0])
+        XCTAssertEqual(c.gallery.map(\.camid), [1, 4])
+    }
+
     func testUnknownLayoutAndEmptySplit() throws {
         try write("random/stuff.jpg")
         XCTAssertThrowsError(try DatasetReader.read(root: root.path + "/random")) { e in
