@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
-        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Pruning", "Yams"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Pruning", "Plots", "Yams"], swiftSettings: optimize),
         .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG"], swiftSettings: optimize),
         .target(name: "ReIDEval", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Distributed", swiftSettings: optimize),
