@@ -81,7 +81,7 @@ extension ScatterPlot {
             guard !p.label.isEmpty, let b = placer.place(p.label, px: m.x + r, py: m.y + r) else { continue }
             let box = [b.x, b.y, b.width, b.height].map(SVGText.n).joined(separator: " ")
             labels += "<text class=\"label\" data-label-box=\"\(box)\" x=\"\(SVGText.n(b.x))\" "
-                + "y=\"\(SVGText.n(b.y + b.height * 0.8))\" fill=\"\(color)\">\(SVGText.escape(p.label))</text>\n"
+                + "y=\"\(SVGText.n(b.y + b.height * 0.8))\" fill=\"\(color)\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">\(SVGText.escape(p.label))</text>\n"
         }
         return out + "</g>\n" + labels + "</g>\n"
     }

@@ -34,8 +34,8 @@ public struct ScatterPlot: Sendable {
     func legendEntries() -> [(String, Int?, Int?)] {
         var out: [(String, Int?, Int?)] = []
         let s = seriesNames, g = groupNames
-        if s.count > 1 || s.first != "" { out += s.enumerated().map { ($1, $0, nil) } }
-        if g.count > 1 || g.first != "" { out += g.enumerated().map { ($1, nil, $0) } }
+        if s.count > 1 || s.first != "" { out += s.enumerated().map { ($1, $0, g.contains($1) ? g.firstIndex(of: $1) : nil) } }
+        if g.count > 1 || g.first != "" { out += g.enumerated().filter { !s.contains($0.element) }.map { ($1, nil, $0) } }
         return out
     }
 
