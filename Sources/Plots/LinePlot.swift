@@ -27,7 +27,8 @@ public struct LinePlot: Sendable {
         let xs = series.flatMap { $0.points.map(\.x) } + markers.map(\.x), ys = series.flatMap { $0.points.map(\.y) }
         let tx = NiceTicks(lower: min(0, xs.min() ?? 0), upper: xs.max() ?? 1, target: 8)
         let yLow = ys.min() ?? 0, yHigh = ys.max() ?? 1
-        let ty = NiceTicks(lower: yLow >= 0 ? 0 : yLow, upper: yHigh, target: 5)
+        let base = yLow >= 0 ? 0 : yLow
+        let ty = NiceTicks(lower: base, upper: yHigh + max(yHigh - base, 1e-12) * 0.04, target: 5)
         var frame = ScatterPlot(title: title, xLabel: xLabel, yLabel: yLabel, xUnit: .plain, yUnit: yUnit, points: [])
         (frame.width, frame.height, frame.fontSize) = (width, height, fontSize)
         var f = frame.plotFrame((tx, ty))

@@ -37,5 +37,10 @@ public enum ScenarioReport {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try e.encode(Doc(synthetic: synthetic, rows: rows)), to: dir + "/report.json")
         try ScenarioPlots.write(rows, synthetic: synthetic, to: dir)
+        var page = ReportPage(title: "Pruning scenarios", synthetic: synthetic)
+        page.markdown(markdown(rows, synthetic: false))
+        page.plots(ScenarioPlots.plots(rows, synthetic: synthetic).map(\.1))
+        page.machine()
+        try page.write(to: dir + "/report.html")
     }
 }

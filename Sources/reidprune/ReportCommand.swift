@@ -26,7 +26,8 @@ struct ReportCommand: ParsableCommand {
             try Report.write(rows, to: out)
             let curves = try TrainingCurves.write(runs: pairs.map { (name: $0.0, dir: $0.1) },
                                                   synthetic: rows.contains(where: \.synthetic), to: out)
-            print("wrote \(out)/report.md, \(out)/report.json and " + curves.joined(separator: ", "))
+            try Report.writePage(rows, runs: pairs.map { (name: $0.0, dir: $0.1) }, to: out)
+            print("wrote \(out)/report.html, report.md, report.json and " + curves.joined(separator: ", "))
         }
     }
 }
