@@ -39,7 +39,7 @@ final class ScenarioPlotsTests: XCTestCase {
             }
         }
         if let dir = ProcessInfo.processInfo.environment["REIDPRUNE_PLOTS_OUT"] {
-            try ScenarioPlots.write(Self.rows(), synthetic: true, to: dir)
+            try ScenarioReport.write(Self.rows(), synthetic: true, to: dir)
         }
     }
 }
