@@ -52,6 +52,10 @@ public struct LinePlot: Sendable {
             let d = s.points.map { "\(n(sx($0.x))),\(n(sy($0.y)))" }.joined(separator: " ")
             out += "<polyline class=\"series\" points=\"\(d)\" fill=\"none\" stroke=\"\(SVGText.color(k))\" stroke-width=\"1.6\">"
                 + "<title>\(SVGText.escape(s.name))</title></polyline>\n"
+            if s.points.count <= 40 {  // few points (evaluations, short runs): each one visible
+                out += s.points.map { "<circle cx=\"\(n(sx($0.x)))\" cy=\"\(n(sy($0.y)))\" r=\"2.5\" fill=\"\(SVGText.color(k))\"/>" }
+                    .joined() + "\n"
+            }
         }
         if series.count > 1 {
             out += "<g class=\"legend\">\n"
