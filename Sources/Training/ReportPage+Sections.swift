@@ -30,23 +30,24 @@ extension ReportPage {
         }
     }
 
-    /// Channels kept per group after each pruning round, shaded by the share of the group's
-    /// largest count (a heat map); nothing when there were no rounds.
+    /// Channels kept per group after each pruning round ("kept / before the round"), shaded by
+    /// the share of the group's largest count (a heat map); nothing when there were no rounds.
     public mutating func pruningHistory(_ rounds: [[String: Any]]) {
         let channels = rounds.map { $0["channels"] as? [String: Int] ?? [:] }
         guard !rounds.isEmpty else { return }
-        heading("Pruning history: channels kept per group")
+        heading("Pruning history: channels kept per group (kept / before the round)")
         var s = "<table class=\"history\"><tr><th>group</th>"
         s += rounds.map { r in
             "<th>round \(r["round"] as? Int ?? 0)<br>" + String(format: "%.3g GFLOPs", r["gflops_after"] as? Double ?? 0) + "</th>"
         }.joined() + "</tr>\n"
         let groups = Set(channels.flatMap(\.keys)).sorted { a, b in a.localizedStandardCompare(b) == .orderedAscending }
+        let before = rounds.map { $0["channels_before"] as? [String: Int] ?? [:] }
         for g in groups {
-            let top = Double(max(1, channels.compactMap { $0[g] }.max() ?? 1))
-            s += "<tr><td>\(SVGText.escape(g))</td>" + channels.map { c in
+            let top = Double(max(1, (channels + before).compactMap { $0[g] }.max() ?? 1))
+            s += "<tr><td>\(SVGText.escape(g))</td>" + zip(channels, before).map { c, b in
                 guard let n = c[g] else { return "<td></td>" }
-                let shade = Int(255 - 120 * Double(n) / top)
-                return "<td style=\"background: rgb(\(shade), \(shade), 255)\">\(n)</td>"
+                let shade = Int(255 - 120 * Double(n) / top), of = b[g].map { " / \($0)" } ?? ""
+                return "<td style=\"background: rgb(\(shade), \(shade), 255)\">\(n)\(of)</td>"
             }.joined() + "</tr>\n"
         }
         html(s + "</table>\n")

@@ -11,7 +11,8 @@ final class ReportPageTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rows = TrainingCurvesTests.rows()
         rows.append(["event": "prune", "epoch": 3, "round": 2, "gflops_after": 0.012,
-                     "channels": ["layer1.0.conv1": 12, "layer2.0.conv1": 20]])
+                     "channels": ["layer1.0.conv1": 12, "layer2.0.conv1": 20],
+                     "channels_before": ["layer1.0.conv1": 16, "layer2.0.conv1": 32]])
         let text = try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]),
                                          as: UTF8.self) }.joined(separator: "\n") + "\n"
         try text.write(toFile: dir + "/metrics.jsonl", atomically: true, encoding: .utf8)
@@ -23,7 +24,7 @@ final class ReportPageTests: XCTestCase {
         let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 4)
         XCTAssertTrue(html.contains("round 2: 0.012 GFLOPs"))
-        XCTAssertTrue(html.contains("layer2.0.conv1</td><td></td><td style"))
+        XCTAssertTrue(html.contains("layer2.0.conv1</td><td></td><td style")); XCTAssertTrue(html.contains(">20 / 32</td>"))
         XCTAssertTrue(html.contains("arch: resnet18")); XCTAssertTrue(html.contains("cores available"))
         XCTAssertTrue(html.contains("Synthetic data")); XCTAssertTrue(html.contains("<td>40.0%</td>"))
         XCTAssertFalse(html.contains("<script")); XCTAssertFalse(html.contains("no data"))
