@@ -8,7 +8,12 @@ public struct LinePlot: Sendable {
     public struct Series: Sendable {
         public var name: String
         public var points: [(x: Double, y: Double)]
-        public init(name: String, points: [(x: Double, y: Double)]) { self.name = name; self.points = points }
+        /// The palette colour (default: the series' position) and a dashed stroke.
+        public var color: Int?
+        public var dashed: Bool
+        public init(name: String, points: [(x: Double, y: Double)], color: Int? = nil, dashed: Bool = false) {
+            self.name = name; self.points = points; self.color = color; self.dashed = dashed
+        }
     }
 
     public var title, xLabel, yLabel: String
@@ -50,10 +55,11 @@ public struct LinePlot: Sendable {
         out += markerLines(f, sx)
         for (k, s) in series.enumerated() where !s.points.isEmpty {
             let d = s.points.map { "\(n(sx($0.x))),\(n(sy($0.y)))" }.joined(separator: " ")
-            out += "<polyline class=\"series\" points=\"\(d)\" fill=\"none\" stroke=\"\(SVGText.color(k))\" stroke-width=\"1.6\">"
+            let color = SVGText.color(s.color ?? k), dash = s.dashed ? " stroke-dasharray=\"6 3\"" : ""
+            out += "<polyline class=\"series\" points=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\"\(dash)>"
                 + "<title>\(SVGText.escape(s.name))</title></polyline>\n"
             if s.points.count <= 40 {  // few points (evaluations, short runs): each one visible
-                out += s.points.map { "<circle cx=\"\(n(sx($0.x)))\" cy=\"\(n(sy($0.y)))\" r=\"2.5\" fill=\"\(SVGText.color(k))\"/>" }
+                out += s.points.map { "<circle cx=\"\(n(sx($0.x)))\" cy=\"\(n(sy($0.y)))\" r=\"2.5\" fill=\"\(color)\"/>" }
                     .joined() + "\n"
             }
         }
@@ -61,8 +67,9 @@ public struct LinePlot: Sendable {
             out += "<g class=\"legend\">\n"
             for (k, s) in series.enumerated() {
                 let y = f.y + 8 + Double(k) * fontSize * 1.5, x = f.maxX + 16
-                out += "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 14))\" y2=\"\(n(y))\" stroke=\"\(SVGText.color(k))\" "
-                    + "stroke-width=\"2\"/><text x=\"\(n(x + 18))\" y=\"\(n(y + fontSize * 0.35))\">\(SVGText.escape(s.name))</text>\n"
+                let dash = s.dashed ? " stroke-dasharray=\"4 2\"" : ""
+                out += "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 14))\" y2=\"\(n(y))\" "
+                    + "stroke=\"\(SVGText.color(s.color ?? k))\" stroke-width=\"2\"\(dash)/><text x=\"\(n(x + 18))\" y=\"\(n(y + fontSize * 0.35))\">\(SVGText.escape(s.name))</text>\n"
             }
             out += "</g>\n"
         }

@@ -68,8 +68,11 @@ public enum TrainingCurves {
         specs.append(("curve_loss.svg", "training loss", "loss", .plain,
                       runs.map { .init(name: named($0, "loss"), points: $0.trainSeries("loss")) }))
         specs.append(("curve_eval.svg", "evaluation", "rank-1 / mAP", .percent,
-                      runs.flatMap { [LinePlot.Series(name: named($0, "rank-1"), points: $0.evalSeries("rank1")),
-                                      .init(name: named($0, "mAP"), points: $0.evalSeries("mAP"))] }))
+                      runs.enumerated().flatMap { k, run in
+                          [LinePlot.Series(name: named(run, "rank-1"), points: run.evalSeries("rank1"), color: single ? 0 : k),
+                           .init(name: named(run, "mAP (dashed)"), points: run.evalSeries("mAP"), color: single ? 1 : k,
+                                 dashed: true)]
+                      }))
         specs.append(("curve_lr.svg", "learning rate", "learning rate", .plain,
                       runs.map { .init(name: named($0, "lr"), points: $0.trainSeries("lr")) }))
         specs.append(("curve_loader_wait.svg", "data-loader wait per logged interval", "seconds", .plain,
