@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: optimize),
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Optim", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
-        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Pruning", "Yams"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Pruning", "Plots", "Yams"], swiftSettings: optimize),
         .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG"], swiftSettings: optimize),
         .target(name: "ReIDEval", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "Distributed", swiftSettings: optimize),
@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "Pruning", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
         .target(name: "Benchmarks", dependencies: ["Training", "Tensors", "NN", "Pruning", "ReIDData", "ReIDEval",
                                                    "Distributed"], swiftSettings: optimize),
+        .target(name: "Plots", swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
@@ -51,6 +52,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI", "Training", "NN", "Tensors",
                                                              "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NN", "Optim", "TestSupport"]),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

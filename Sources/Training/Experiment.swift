@@ -218,7 +218,7 @@ public final class Experiment {
         }
     }
 
-    /// The final evaluation, model.safetensors (with its pruning history) and results.json.
+    /// The final evaluation, model.safetensors (with its pruning history), results.json and report.html.
     /// - Important: Collective — every rank calls this, in the same order.
     func finish(_ trainer: Trainer, evaluator: DistributedEvaluator, dataset: ReIDDataset, synthetic: Bool,
                 seconds: Double) throws -> RunResult {
@@ -241,6 +241,7 @@ public final class Experiment {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(try encoder.encode(result), to: c.runDirectory + "/results.json")
+            try RunPage.write(result, directory: c.runDirectory)
         }
         return result
     }

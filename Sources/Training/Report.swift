@@ -66,5 +66,17 @@ public enum Report {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try e.encode(rows), to: dir + "/report.json")
     }
-}
 
+    /// Writes `dir/report.html`: the table and the runs' training curves overlaid.
+    public static func writePage(_ rows: [ReportRow], runs: [(name: String, dir: String)], to dir: String) throws {
+        var page = ReportPage(title: "Run comparison", synthetic: rows.contains(where: \.synthetic))
+        // The page's banner already says when the data is synthetic.
+        page.markdown(markdown(rows).split(separator: "\n").filter { !$0.hasPrefix("Results on SynthReID") }
+            .joined(separator: "\n"))
+        let loaded = try runs.map { try TrainingCurves.Run(name: $0.name, directory: $0.dir) }
+        page.heading("Training curves")
+        page.plots(TrainingCurves.plots(loaded, synthetic: page.synthetic).map(\.1))
+        page.machine()
+        try page.write(to: dir + "/report.html")
+    }
+}

@@ -32,6 +32,8 @@ public final class Trainer {
     public private(set) var net: ReIDNet
     public let config: TrainerConfig
     public let source: BatchSource
+    /// The loader's total wait when the last train row was logged (rows hold the wait since).
+    private var loggedWaitSeconds = 0.0
     public private(set) var optimizer: Optimizer
     public private(set) var centerLoss: CenterLoss?
     public internal(set) var state = TrainingState()
@@ -300,11 +302,14 @@ public final class Trainer {
             bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
                        imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
             if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
+                let wait = (source as? DataLoader)?.waitSeconds ?? 0
+                defer { loggedWaitSeconds = wait }
                 log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
                             "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
                             "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
                             "lr": m.learningRate, "grad_norm": m.gradientNorm, "images_per_s": rate,
-                            "sync_seconds": sync.lastSeconds, "step_seconds": lastStepSeconds])
+                            "sync_seconds": sync.lastSeconds, "step_seconds": lastStepSeconds,
+                            "loader_wait_seconds": max(0, wait - loggedWaitSeconds)])
             }
         }
         state.epoch += 1

@@ -1,6 +1,6 @@
 // `reidprune report`: compares finished runs (unpruned against pruned, for example):
 // parameters, GFLOPs, measured latency, rank-1 and mAP; prints the table and writes
-// report.md and report.json.
+// report.md and report.json, and the runs' training curves overlaid.
 import ArgumentParser
 import Foundation
 import Training
@@ -24,7 +24,10 @@ struct ReportCommand: ParsableCommand {
         print(Report.markdown(rows), terminator: "")
         if let out {
             try Report.write(rows, to: out)
-            print("wrote \(out)/report.md and \(out)/report.json")
+            let curves = try TrainingCurves.write(runs: pairs.map { (name: $0.0, dir: $0.1) },
+                                                  synthetic: rows.contains(where: \.synthetic), to: out)
+            try Report.writePage(rows, runs: pairs.map { (name: $0.0, dir: $0.1) }, to: out)
+            print("wrote \(out)/report.html, report.md, report.json and " + curves.joined(separator: ", "))
         }
     }
 }

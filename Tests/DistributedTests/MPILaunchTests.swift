@@ -136,9 +136,12 @@ final class MPILaunchTests: XCTestCase {
         XCTAssertEqual(Set(doc.rows.map(\.scenario)), ["baseline", "1", "2", "3", "4"])
         let report = try String(contentsOfFile: d + "/scenario/report.md", encoding: .utf8)
         XCTAssertTrue(report.contains("Synthetic data"))
-        for plot in ["rank1_vs_gflops", "map_vs_gflops", "rank1_vs_params", "map_vs_params"] {
+        for plot in ["rank1_vs_gflops", "map_vs_gflops", "rank1_vs_params", "map_vs_params", "rank1_vs_latency"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: d + "/scenario/\(plot).svg"), plot)
         }
+        let page = try String(contentsOfFile: d + "/scenario/report.html", encoding: .utf8)
+        XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 5)
+        XCTAssertTrue(page.contains("Synthetic data"))
         let full = FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4, lastStride: 1), height: 64, width: 32).flops
         for row in doc.rows {
             let model = d + "/scenario/\(row.stage)/model.safetensors"

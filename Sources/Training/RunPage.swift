@@ -1,0 +1,22 @@
+// RunPage: report.html of one run folder — the final results, training curves,
+// pruning history per round, the recipe and the machine; written when a run ends.
+import Foundation
+
+public enum RunPage {
+    /// Writes `dir/report.html` from `result` and the folder's metrics.jsonl and config.yaml.
+    public static func write(_ result: RunResult, directory dir: String) throws {
+        var page = ReportPage(title: "Run \((dir as NSString).lastPathComponent)", synthetic: result.synthetic)
+        page.markdown(String(format: """
+            # Results
+
+            | data set | arch | params (M) | GFLOPs | epochs | rank-1 | rank-5 | mAP | mINP | training (s) |
+            |---|---|---|---|---|---|---|---|---|---|
+            | %@%@ | %@ | %.3f | %.3f | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.0f |
+            """, result.dataset, result.synthetic ? " (synthetic)" : "", result.arch, Double(result.params) / 1e6,
+            result.gflops, result.epochs, 100 * result.rank1, 100 * result.rank5, 100 * result.mAP, 100 * result.mINP,
+            result.trainSeconds))
+        if let run = try? TrainingCurves.Run(name: "run", directory: dir) { page.run(run, directory: dir) }
+        page.machine()
+        try page.write(to: dir + "/report.html")
+    }
+}

@@ -1,0 +1,96 @@
+// TrainingCurves: plots from a run folder's metrics.jsonl — loss, rank-1/mAP,
+// learning rate and data-loader wait over epochs, pruning rounds marked with the
+// GFLOPs after each round; several runs overlay as one series each.
+import Foundation
+import Plots
+import Tensors
+
+public enum TrainingCurves {
+    /// A run's metrics rows, by name.
+    public struct Run {
+        public var name: String
+        public var rows: [[String: Any]]
+        public init(name: String, rows: [[String: Any]]) { self.name = name; self.rows = rows }
+
+        /// Reads `dir/metrics.jsonl`; throws naming the file when it is missing or a line is not JSON.
+        public init(name: String, directory dir: String) throws {
+            let path = dir + "/metrics.jsonl"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigError("\(path): cannot read the metrics log (is \(dir) a run folder?)")
+            }
+            var rows: [[String: Any]] = []
+            for (k, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
+                guard let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    throw ConfigError("\(path): line \(k + 1) is not a JSON object")
+                }
+                rows.append(row)
+            }
+            self.init(name: name, rows: rows)
+        }
+
+        func rows(_ event: String) -> [[String: Any]] { rows.filter { $0["event"] as? String == event } }
+
+        /// (x, value) for train rows: x is the epoch plus the row's place among that epoch's rows.
+        func trainSeries(_ key: String) -> [(x: Double, y: Double)] {
+            let train = rows("train")
+            let byEpoch = Dictionary(grouping: train.indices) { train[$0]["epoch"] as? Int ?? 0 }
+            return train.indices.compactMap { i in
+                guard let y = train[i][key] as? Double else { return nil }
+                let e = train[i]["epoch"] as? Int ?? 0, peers = byEpoch[e] ?? [i]
+                let k = peers.firstIndex(of: i) ?? 0
+                return (Double(e) + Double(k + 1) / Double(peers.count), y)
+            }
+        }
+
+        /// (epoch, value) for evaluations (those before a pruning round excluded).
+        func evalSeries(_ key: String) -> [(x: Double, y: Double)] {
+            rows("eval").filter { $0["stage"] == nil }.compactMap { r in
+                (r[key] as? Double).map { (Double(r["epoch"] as? Int ?? 0), $0) }
+            }
+        }
+
+        /// Pruning rounds: (epoch, "round N: G GFLOPs").
+        var pruneMarkers: [(x: Double, text: String)] {
+            rows("prune").map { r in
+                (Double(r["epoch"] as? Int ?? 0), String(format: "round %d: %.3g GFLOPs", r["round"] as? Int ?? 0,
+                                                          r["gflops_after"] as? Double ?? 0))
+            }
+        }
+    }
+
+    /// The curves as (file name, SVG text): loss, evaluation, learning rate, loader wait.
+    public static func plots(_ runs: [Run], synthetic: Bool) -> [(String, String)] {
+        let tag = synthetic ? " (synthetic data)" : ""
+        let single = runs.count == 1
+        func named(_ run: Run, _ what: String) -> String { single ? what : "\(run.name) \(what)" }
+        let markers = single ? runs[0].pruneMarkers : []
+        var specs: [(String, String, String, TickUnit, [LinePlot.Series])] = []
+        specs.append(("curve_loss.svg", "training loss", "loss", .plain,
+                      runs.map { .init(name: named($0, "loss"), points: $0.trainSeries("loss")) }))
+        specs.append(("curve_eval.svg", "evaluation", "rank-1 / mAP", .percent,
+                      runs.enumerated().flatMap { k, run in
+                          [LinePlot.Series(name: named(run, "rank-1"), points: run.evalSeries("rank1"), color: single ? 0 : k),
+                           .init(name: named(run, "mAP (dashed)"), points: run.evalSeries("mAP"), color: single ? 1 : k,
+                                 dashed: true)]
+                      }))
+        specs.append(("curve_lr.svg", "learning rate", "learning rate", .plain,
+                      runs.map { .init(name: named($0, "lr"), points: $0.trainSeries("lr")) }))
+        specs.append(("curve_loader_wait.svg", "data-loader wait per logged interval", "seconds", .plain,
+                      runs.map { .init(name: named($0, "loader wait"), points: $0.trainSeries("loader_wait_seconds")) }))
+        return specs.map { file, title, yLabel, unit, series in
+            var p = LinePlot(title: title + tag, xLabel: "epoch", yLabel: yLabel, yUnit: unit, series: series)
+            p.markers = markers
+            return (file, p.render())
+        }
+    }
+
+    /// Writes the curves of `runs` (NAME, run folder) into `dir`; returns the file names written.
+    @discardableResult
+    public static func write(runs: [(name: String, dir: String)], synthetic: Bool, to dir: String) throws -> [String] {
+        let loaded = try runs.map { try Run(name: $0.name, directory: $0.dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let plots = plots(loaded, synthetic: synthetic)
+        for (name, svg) in plots { try AtomicFile.write(Data(svg.utf8), to: dir + "/" + name) }
+        return plots.map(\.0)
+    }
+}

@@ -1,0 +1,35 @@
+// TrainingCurvesTests: curves from hand-written metrics rows — four plots with
+// lines, pruning rounds marked, several runs overlaid, a missing log named.
+import XCTest
+import Foundation
+@testable import Training
+
+final class TrainingCurvesTests: XCTestCase {
+    static func rows() -> [[String: Any]] {
+        var rows: [[String: Any]] = []
+        for e in 0..<4 {
+            for i in 0..<3 {
+                rows.append(["event": "train", "epoch": e, "iteration": e * 3 + i, "loss": 5.0 - Double(e) - 0.1 * Double(i),
+                             "lr": 0.01, "loader_wait_seconds": 0.02])
+            }
+            rows.append(["event": "eval", "epoch": e + 1, "rank1": 0.1 * Double(e + 1), "mAP": 0.05 * Double(e + 1)])
+        }
+        rows.append(["event": "prune", "epoch": 2, "round": 1, "gflops_after": 0.0191])
+        return rows
+    }
+
+    func testFourCurvesWithPruningMarkers() throws {
+        let plots = TrainingCurves.plots([.init(name: "a", rows: Self.rows())], synthetic: true)
+        XCTAssertEqual(plots.map(\.0), ["curve_loss.svg", "curve_eval.svg", "curve_lr.svg", "curve_loader_wait.svg"])
+        for (name, svg) in plots {
+            XCTAssertTrue(svg.contains("class=\"series\""), name)
+            XCTAssertTrue(svg.contains("round 1: 0.0191 GFLOPs"), name)
+            XCTAssertFalse(svg.contains("no data"), name)
+        }
+        let two = TrainingCurves.plots([.init(name: "a", rows: Self.rows()), .init(name: "b", rows: Self.rows())], synthetic: false)
+        XCTAssertTrue(two[0].1.contains("class=\"legend\"")); XCTAssertTrue(two[0].1.contains("b loss"))
+        XCTAssertThrowsError(try TrainingCurves.Run(name: "x", directory: "/nonexistent/run")) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/run/metrics.jsonl"))
+        }
+    }
+}
