@@ -161,7 +161,7 @@ final class SimulatedClusterTests: XCTestCase {
         guard running else {
             for host in Self.hosts { Self.killAll(in: host) }
             _ = drained.wait(timeout: .now() + 5)
-            throw XCTSkip("training did not start:\n\(String(decoding: output.data, as: UTF8.self).suffix(1500))")
+            throw NotStarted(output: String(decoding: output.data, as: UTF8.self))
         }
         try fault(runDir)
         let broken = Date()
@@ -185,6 +185,11 @@ final class SimulatedClusterTests: XCTestCase {
         _ = drained.wait(timeout: .now() + 10)
         print(String(format: "%@: the job ended %.1f s after the fault, status %d", name, seconds, p.terminationStatus))
         return (p.terminationStatus, String(decoding: output.data, as: UTF8.self), seconds)
+    }
+
+    struct NotStarted: Error, CustomStringConvertible {
+        let output: String
+        var description: String { "training on 3 hosts did not start within 60 s:\n\(output.suffix(1500))" }
     }
 
     final class OutputBox: @unchecked Sendable {
