@@ -1,5 +1,6 @@
 // ReIDMetrics+Text: metrics as the command line prints them: a line of percentages and
-// the valid-query count, or one JSON object of fractions in [0, 1].
+// the valid-query count, one JSON object of fractions in [0, 1], or the one-line summary
+// a training run logs.
 import Foundation
 
 extension ReIDMetrics {
@@ -21,5 +22,12 @@ extension ReIDMetrics {
                                 "num_queries": numQueries, "max_rank": maxRank]
         if synthetic { o["synthetic"] = true }
         return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    /// One line for the console: rank-1/5/10, mAP and mINP, marked when the data is synthetic.
+    public func summary(_ prefix: String, synthetic: Bool) -> String {
+        String(format: "%@%@: rank-1 %.1f%%  rank-5 %.1f%%  rank-10 %.1f%%  mAP %.1f%%  mINP %.1f%%  (%d valid queries)",
+               prefix, synthetic ? " [synthetic data]" : "", 100 * rank(1), 100 * rank(5), 100 * rank(10),
+               100 * mAP, 100 * mINP, numValidQueries)
     }
 }

@@ -67,11 +67,4 @@ extension ReIDMetrics {
         ["event": "eval", "epoch": epoch, "rank1": rank(1), "rank5": rank(5), "rank10": rank(10),
          "mAP": mAP, "mINP": mINP, "num_valid_queries": numValidQueries]
     }
-
-    /// One line for the console: rank-1/5/10, mAP and mINP, marked when the data is synthetic.
-    public func summary(_ prefix: String, synthetic: Bool) -> String {
-        String(format: "%@%@: rank-1 %.1f%%  rank-5 %.1f%%  rank-10 %.1f%%  mAP %.1f%%  mINP %.1f%%  (%d valid queries)",
-               prefix, synthetic ? " [synthetic data]" : "", 100 * rank(1), 100 * rank(5), 100 * rank(10),
-               100 * mAP, 100 * mINP, numValidQueries)
-    }
 }
