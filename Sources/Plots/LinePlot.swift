@@ -1,6 +1,7 @@
 // LinePlot: a self-contained SVG line chart (training curves): one colour per
-// series with a legend, nice ticks in units, and vertical event markers (pruning
-// rounds) annotated with a short text.
+// series with a legend, nice ticks in units, vertical event markers (pruning
+// rounds) labelled above the frame, and an optional step line on a second,
+// right-hand y axis with its own nice ticks (GFLOPs after each round).
 import Foundation
 
 /// Lines over a shared x axis (epochs); `render()` gives the SVG text.
@@ -19,17 +20,62 @@ public struct LinePlot: Sendable {
     public var title, xLabel, yLabel: String
     public var yUnit: TickUnit
     public var series: [Series]
-    /// Vertical lines at x with an annotation (e.g. "round 1: 0.019 GFLOPs").
-    public var markers: [(x: Double, text: String)] = []
+    /// Vertical lines at x with a short label above the frame ("round 1") and a hover
+    /// title ("round 1: 0.019 GFLOPs").
+    public var markers: [(x: Double, label: String, title: String)] = []
+    /// A step line on its own right-hand axis (drawn in dark grey, named in the legend).
+    public var rightAxis: RightAxis?
     public var width = 720.0, height = 320.0, fontSize = 12.0
 
     public init(title: String, xLabel: String, yLabel: String, yUnit: TickUnit, series: [Series]) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.yUnit = yUnit; self.series = series
     }
 
+    /// The second y axis: `steps` are (x, value) where the value starts to hold; the line
+    /// runs flat to the next step (and to `xEnd`), then jumps.
+    public struct RightAxis: Sendable {
+        public var name, label: String
+        public var unit: TickUnit
+        public var steps: [(x: Double, y: Double)]
+        public var xEnd: Double
+        public init(name: String, label: String, unit: TickUnit, steps: [(x: Double, y: Double)], xEnd: Double) {
+            self.name = name; self.label = label; self.unit = unit; self.steps = steps; self.xEnd = xEnd
+        }
+
+        /// The ticks of the axis, from zero (a cost) to above the largest value.
+        var ticks: NiceTicks {
+            let top = steps.map(\.y).max() ?? 1
+            return NiceTicks(lower: min(0, steps.map(\.y).min() ?? 0), upper: top * 1.04, target: 5)
+        }
+
+        /// The step line's vertices: flat from each step to the next x, then vertical.
+        var path: [(x: Double, y: Double)] {
+            var out: [(x: Double, y: Double)] = []
+            for (k, s) in steps.enumerated() {
+                out.append(s)
+                out.append((k + 1 < steps.count ? steps[k + 1].x : max(xEnd, s.x), s.y))
+            }
+            return out
+        }
+
+        /// Pixels the right margin needs for the tick labels and the rotated axis title.
+        func margin(fontSize: Double) -> Double {
+            (ticks.labels(unit).map { Box.textWidth($0, fontSize: fontSize) }.max() ?? 0) + 6 + fontSize * 1.4 + 8
+        }
+    }
+
+    /// The legend's lines: (name, colour, dashed); the right axis last, in dark grey.
+    var legendEntries: [(String, String, Bool)] {
+        let own = series.enumerated().map { (k, s) in (s.name, SVGText.color(s.color ?? k), s.dashed) }
+        return (series.count > 1 || rightAxis != nil ? own : []) + (rightAxis.map { [($0.name, Self.rightColor, false)] } ?? [])
+    }
+
+    static let rightColor = "#444"
+
     /// The whole chart as one SVG document; a plot with no points says so in its frame.
     public func render() -> String {
-        let xs = series.flatMap { $0.points.map(\.x) } + markers.map(\.x), ys = series.flatMap { $0.points.map(\.y) }
+        let xs = series.flatMap { $0.points.map(\.x) } + markers.map(\.x) + (rightAxis?.steps.map(\.x) ?? [])
+        let ys = series.flatMap { $0.points.map(\.y) }
         let tx = NiceTicks(lower: min(0, xs.min() ?? 0), upper: xs.max() ?? 1, target: 8)
         let yLow = ys.min() ?? 0, yHigh = ys.max() ?? 1
         let base = yLow >= 0 ? 0 : yLow
@@ -37,8 +83,11 @@ public struct LinePlot: Sendable {
         var frame = ScatterPlot(title: title, xLabel: xLabel, yLabel: yLabel, xUnit: .plain, yUnit: yUnit, points: [])
         (frame.width, frame.height, frame.fontSize) = (width, height, fontSize)
         var f = frame.plotFrame((tx, ty))
-        let legendWidth = series.map { Box.textWidth($0.name, fontSize: fontSize) + 26 }.max() ?? 0
-        if series.count > 1 { f.width -= legendWidth + 16 }
+        let legend = legendEntries
+        let legendWidth = legend.map { Box.textWidth($0.0, fontSize: fontSize) + 26 }.max() ?? 0
+        let rightMargin = rightAxis?.margin(fontSize: fontSize) ?? 0
+        if !legend.isEmpty { f.width -= legendWidth + 16 }
+        f.width -= rightMargin
         let sx = LinearScale(domain: (tx.lower, tx.upper), range: (f.x, f.maxX))
         let sy = LinearScale(domain: (ty.lower, ty.upper), range: (f.maxY, f.y))
         let n = SVGText.n
@@ -53,6 +102,7 @@ public struct LinePlot: Sendable {
                 + "no data</text>\n"
         }
         out += markerLines(f, sx)
+        if let r = rightAxis { out += right(r, f, sx) }
         for (k, s) in series.enumerated() where !s.points.isEmpty {
             let d = s.points.map { "\(n(sx($0.x))),\(n(sy($0.y)))" }.joined(separator: " ")
             let color = SVGText.color(s.color ?? k), dash = s.dashed ? " stroke-dasharray=\"6 3\"" : ""
@@ -63,31 +113,52 @@ public struct LinePlot: Sendable {
                     .joined() + "\n"
             }
         }
-        if series.count > 1 {
+        if !legend.isEmpty {
             out += "<g class=\"legend\">\n"
-            for (k, s) in series.enumerated() {
-                let y = f.y + 8 + Double(k) * fontSize * 1.5, x = f.maxX + 16
-                let dash = s.dashed ? " stroke-dasharray=\"4 2\"" : ""
+            for (k, e) in legend.enumerated() {
+                let y = f.y + 8 + Double(k) * fontSize * 1.5, x = f.maxX + rightMargin + 16
+                let dash = e.2 ? " stroke-dasharray=\"4 2\"" : ""
                 out += "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 14))\" y2=\"\(n(y))\" "
-                    + "stroke=\"\(SVGText.color(s.color ?? k))\" stroke-width=\"2\"\(dash)/><text x=\"\(n(x + 18))\" y=\"\(n(y + fontSize * 0.35))\">\(SVGText.escape(s.name))</text>\n"
+                    + "stroke=\"\(e.1)\" stroke-width=\"2\"\(dash)/><text x=\"\(n(x + 18))\" y=\"\(n(y + fontSize * 0.35))\">\(SVGText.escape(e.0))</text>\n"
             }
             out += "</g>\n"
         }
         return out + "</svg>\n"
     }
 
-    /// Dashed vertical lines with their annotation placed without overlap near the top.
+    /// The right-hand axis (line, ticks, rotated title) and its step line.
+    func right(_ r: RightAxis, _ f: Box, _ sx: LinearScale) -> String {
+        let n = SVGText.n, t = r.ticks
+        let sy = LinearScale(domain: (t.lower, t.upper), range: (f.maxY, f.y))
+        var out = "<g class=\"right-axis\" fill=\"\(Self.rightColor)\">\n"
+        for (v, s) in zip(t.values, t.labels(r.unit)) {
+            out += "<line x1=\"\(n(f.maxX))\" y1=\"\(n(sy(v)))\" x2=\"\(n(f.maxX + 4))\" y2=\"\(n(sy(v)))\" stroke=\"#333\"/>"
+                + "<text x=\"\(n(f.maxX + 6))\" y=\"\(n(sy(v) + fontSize * 0.35))\">\(SVGText.escape(s))</text>\n"
+        }
+        let tx = f.maxX + r.margin(fontSize: fontSize) - 6, ym = f.y + f.height / 2
+        out += "<text x=\"\(n(tx))\" y=\"\(n(ym))\" text-anchor=\"middle\" transform=\"rotate(-90 \(n(tx)) \(n(ym)))\">"
+            + "\(SVGText.escape(r.label))</text>\n</g>\n"
+        let d = r.path.map { "\(n(sx($0.x))),\(n(sy($0.y)))" }.joined(separator: " ")
+        out += "<polyline class=\"steps\" points=\"\(d)\" fill=\"none\" stroke=\"\(Self.rightColor)\" stroke-width=\"2\" "
+            + "stroke-linejoin=\"miter\"><title>\(SVGText.escape(r.name))</title></polyline>\n"
+        return out
+    }
+
+    /// Dashed vertical lines, each labelled in the strip between the title and the frame
+    /// (right of its line, else left); a label that fits nowhere is left to the title.
     func markerLines(_ f: Box, _ sx: LinearScale) -> String {
-        var placer = LabelPlacer(frame: f, fontSize: fontSize - 2)
+        let small = fontSize - 2, top = fontSize * 1.6 + 5
+        let strip = Box(x: 0, y: top, width: width, height: max(0, f.y - top - 1))
+        var placer = LabelPlacer(frame: strip, fontSize: small)
         var out = ""
         for m in markers {
             let x = sx(m.x)
             out += "<line class=\"marker\" x1=\"\(SVGText.n(x))\" y1=\"\(SVGText.n(f.y))\" x2=\"\(SVGText.n(x))\" "
-                + "y2=\"\(SVGText.n(f.maxY))\" stroke=\"#888\" stroke-dasharray=\"4 3\"><title>\(SVGText.escape(m.text))</title></line>\n"
-            guard let b = placer.place(m.text, px: x, py: f.y + fontSize, gap: 3) else { continue }
+                + "y2=\"\(SVGText.n(f.maxY))\" stroke=\"#888\" stroke-dasharray=\"4 3\"><title>\(SVGText.escape(m.title))</title></line>\n"
+            guard let b = placer.place(m.label, px: x, py: strip.y + strip.height / 2, gap: 2) else { continue }
             out += "<text class=\"label\" data-label-box=\"\([b.x, b.y, b.width, b.height].map(SVGText.n).joined(separator: " "))\" "
-                + "x=\"\(SVGText.n(b.x))\" y=\"\(SVGText.n(b.y + b.height * 0.8))\" font-size=\"\(Int(fontSize - 2))\" fill=\"#555\">"
-                + "\(SVGText.escape(m.text))</text>\n"
+                + "x=\"\(SVGText.n(b.x))\" y=\"\(SVGText.n(b.y + b.height * 0.8))\" font-size=\"\(Int(small))\" fill=\"#555\">"
+                + "<title>\(SVGText.escape(m.title))</title>\(SVGText.escape(m.label))</text>\n"
         }
         return out
     }

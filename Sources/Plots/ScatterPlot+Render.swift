@@ -1,6 +1,6 @@
 // ScatterPlot+Render: writes the SVG — frame, grid and ticks, reference lines,
-// Pareto step line, markers, placed labels (with data-label-box attributes a
-// browser check can read) and the legend.
+// Pareto step line, markers (spread apart where they share a place), placed labels
+// (with data-label-box attributes a browser check can read) and the legend.
 import Foundation
 
 extension ScatterPlot {
@@ -69,16 +69,30 @@ extension ScatterPlot {
     }
 
     func pointsAndLabels(_ f: Box, _ sx: LinearScale, _ sy: LinearScale) -> String {
-        let series = seriesNames, groups = groupNames, r = 5.0
-        let markers = points.map { Box(x: sx($0.x) - r, y: sy($0.y) - r, width: 2 * r, height: 2 * r) }
+        let series = seriesNames, groups = groupNames, r = 5.0, n = SVGText.n
+        let centres = points.map { (x: sx($0.x), y: sy($0.y)) }
+        let drawn = MarkerSpread.positions(centres, r: r)
+        let markers = drawn.map { Box(x: $0.x - r, y: $0.y - r, width: 2 * r, height: 2 * r) }
         var placer = LabelPlacer(frame: f, fontSize: fontSize - 1, obstacles: markers)
+        var tips = points.map { "\($0.label): \(xUnit.format($0.x, step: 0.0001)), \(yUnit.format($0.y, step: 0.001))" }
         var out = "<g class=\"points\">\n", labels = "<g class=\"labels\" font-size=\"\(Int(fontSize - 1))\">\n"
-        for (p, m) in zip(points, markers) {
+        for c in MarkerSpread.clusters(centres, radius: r) where c.count > 1 {
+            // Every marker of a shared place names all the points there; thin spokes lead to
+            // the true position.
+            let all = "\(c.count) points here: " + c.map { tips[$0] }.joined(separator: "; ")
+            for i in c {
+                tips[i] = all
+                out += "<line class=\"spoke\" x1=\"\(n(centres[i].x))\" y1=\"\(n(centres[i].y))\" x2=\"\(n(drawn[i].x))\" "
+                    + "y2=\"\(n(drawn[i].y))\" stroke=\"#999\" stroke-width=\"0.8\"/>\n"
+            }
+            out += "<circle class=\"shared\" cx=\"\(n(centres[c[0]].x))\" cy=\"\(n(centres[c[0]].y))\" r=\"1.5\" fill=\"#555\">"
+                + "<title>\(SVGText.escape(all))</title></circle>\n"
+        }
+        for (k, p) in points.enumerated() {
             let color = SVGText.color(series.firstIndex(of: p.series) ?? 0)
-            let tip = "\(p.label): \(xUnit.format(p.x, step: 0.0001)), \(yUnit.format(p.y, step: 0.001))"
-            out += "<g><title>\(SVGText.escape(tip))</title>"
-                + SVGText.marker(groups.firstIndex(of: p.group) ?? 0, x: m.x + r, y: m.y + r, r: r, fill: color) + "</g>\n"
-            guard !p.label.isEmpty, let b = placer.place(p.label, px: m.x + r, py: m.y + r) else { continue }
+            out += "<g><title>\(SVGText.escape(tips[k]))</title>"
+                + SVGText.marker(groups.firstIndex(of: p.group) ?? 0, x: drawn[k].x, y: drawn[k].y, r: r, fill: color) + "</g>\n"
+            guard !p.label.isEmpty, let b = placer.place(p.label, px: drawn[k].x, py: drawn[k].y) else { continue }
             let box = [b.x, b.y, b.width, b.height].map(SVGText.n).joined(separator: " ")
             labels += "<text class=\"label\" data-label-box=\"\(box)\" x=\"\(SVGText.n(b.x))\" "
                 + "y=\"\(SVGText.n(b.y + b.height * 0.8))\" fill=\"\(color)\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">\(SVGText.escape(p.label))</text>\n"

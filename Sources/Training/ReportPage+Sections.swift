@@ -1,6 +1,6 @@
 // ReportPage+Sections: the sections every report page shares — the machine
-// (CPU model and cores), a run's recipe, curves and pruning history as a heat map
-// of channels kept per group and round.
+// (CPU model and cores), a run's recipe, curves and pruning history as an SVG heat
+// map (Plots.HeatMap) of channels kept per group and round.
 import Foundation
 import Plots
 
@@ -30,26 +30,38 @@ extension ReportPage {
         }
     }
 
-    /// Channels kept per group after each pruning round ("kept / before the round"), shaded by
-    /// the share of the group's largest count (a heat map); nothing when there were no rounds.
+    /// Channels kept per group after each pruning round as a heat map (Plots.HeatMap): a
+    /// row per group, a column per round, cells "kept / before the round" shaded by the
+    /// share of the group's width at the start; nothing when there were no rounds.
     public mutating func pruningHistory(_ rounds: [[String: Any]]) {
-        let channels = rounds.map { $0["channels"] as? [String: Int] ?? [:] }
         guard !rounds.isEmpty else { return }
-        heading("Pruning history: channels kept per group (kept / before the round)")
-        var s = "<table class=\"history\"><tr><th>group</th>"
-        s += rounds.map { r in
-            "<th>round \(r["round"] as? Int ?? 0)<br>" + String(format: "%.3g GFLOPs", r["gflops_after"] as? Double ?? 0) + "</th>"
-        }.joined() + "</tr>\n"
-        let groups = Set(channels.flatMap(\.keys)).sorted { a, b in a.localizedStandardCompare(b) == .orderedAscending }
-        let before = rounds.map { $0["channels_before"] as? [String: Int] ?? [:] }
-        for g in groups {
-            let top = Double(max(1, (channels + before).compactMap { $0[g] }.max() ?? 1))
-            s += "<tr><td>\(SVGText.escape(g))</td>" + zip(channels, before).map { c, b in
-                guard let n = c[g] else { return "<td></td>" }
-                let shade = Int(255 - 120 * Double(n) / top), of = b[g].map { " / \($0)" } ?? ""
-                return "<td style=\"background: rgb(\(shade), \(shade), 255)\">\(n)\(of)</td>"
-            }.joined() + "</tr>\n"
+        heading("Pruning history: channels kept per group and round")
+        html("<figure>" + Self.pruningHeatMap(rounds).render() + "</figure>\n")
+        let costs = rounds.map { r in
+            String(format: "round %d: %.3g GFLOPs", r["round"] as? Int ?? 0, r["gflops_after"] as? Double ?? 0)
         }
-        html(s + "</table>\n")
+        html("<p>GFLOPs per image after each round: \(SVGText.escape(costs.joined(separator: ", ")))</p>\n")
+    }
+
+    /// The heat map of `rounds` (metrics-log rows of event "prune" with channels and channels_before).
+    static func pruningHeatMap(_ rounds: [[String: Any]]) -> HeatMap {
+        let channels = rounds.map { $0["channels"] as? [String: Int] ?? [:] }
+        let before = rounds.map { $0["channels_before"] as? [String: Int] ?? [:] }
+        let groups = Set(channels.flatMap(\.keys)).sorted { a, b in a.localizedStandardCompare(b) == .orderedAscending }
+        let cells = groups.map { g -> [HeatMap.Cell?] in
+            // The group's width at the start: before the first round that names it.
+            let start = Double(max(1, zip(channels, before).lazy.compactMap { c, b in b[g] ?? c[g] }.first ?? 1))
+            return zip(zip(channels, before), rounds).map { pair, r -> HeatMap.Cell? in
+                let (c, b) = pair
+                guard let kept = c[g] else { return nil }
+                let of = b[g].map { " / \($0)" } ?? ""
+                return HeatMap.Cell(value: Double(kept) / start, text: "\(kept)\(of)",
+                                    title: "\(g), round \(r["round"] as? Int ?? 0): \(kept)\(of) channels kept, "
+                                        + String(format: "%.0f%% of the %d at the start", 100 * Double(kept) / start, Int(start)))
+            }
+        }
+        return HeatMap(title: "channels kept (kept / before the round)", rowLabels: groups,
+                       columnLabels: rounds.map { "round \($0["round"] as? Int ?? 0)" }, cells: cells,
+                       scaleLabel: "of the group's width at the start")
     }
 }

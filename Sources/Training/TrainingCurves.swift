@@ -1,6 +1,7 @@
 // TrainingCurves: plots from a run folder's metrics.jsonl — loss, rank-1/mAP,
-// learning rate and data-loader wait over epochs, pruning rounds marked with the
-// GFLOPs after each round; several runs overlay as one series each.
+// learning rate and data-loader wait over epochs, pruning rounds marked, and the
+// GFLOPs after each round as a step line on a second axis; several runs overlay
+// as one series each.
 import Foundation
 import Plots
 import Tensors
@@ -49,12 +50,24 @@ public enum TrainingCurves {
             }
         }
 
-        /// Pruning rounds: (epoch, "round N: G GFLOPs").
-        var pruneMarkers: [(x: Double, text: String)] {
+        /// Pruning rounds: (epoch, "round N", "round N: G GFLOPs").
+        var pruneMarkers: [(x: Double, label: String, title: String)] {
             rows("prune").map { r in
-                (Double(r["epoch"] as? Int ?? 0), String(format: "round %d: %.3g GFLOPs", r["round"] as? Int ?? 0,
-                                                          r["gflops_after"] as? Double ?? 0))
+                let round = r["round"] as? Int ?? 0
+                return (Double(r["epoch"] as? Int ?? 0), "round \(round)",
+                        String(format: "round %d: %.3g GFLOPs", round, r["gflops_after"] as? Double ?? 0))
             }
+        }
+
+        /// GFLOPs per image over epochs: the first round's starting cost from epoch 0, then
+        /// each round's result from its epoch; nil when the run had no pruning round.
+        func flopsAxis(xEnd: Double) -> LinePlot.RightAxis? {
+            let rounds = rows("prune")
+            guard let first = rounds.first else { return nil }
+            var steps: [(x: Double, y: Double)] = []
+            if let before = first["gflops_before"] as? Double { steps.append((0, before)) }
+            steps += rounds.map { (Double($0["epoch"] as? Int ?? 0), $0["gflops_after"] as? Double ?? 0) }
+            return .init(name: "GFLOPs per image", label: "GFLOPs per image", unit: .plain, steps: steps, xEnd: xEnd)
         }
     }
 
@@ -80,6 +93,9 @@ public enum TrainingCurves {
         return specs.map { file, title, yLabel, unit, series in
             var p = LinePlot(title: title + tag, xLabel: "epoch", yLabel: yLabel, yUnit: unit, series: series)
             p.markers = markers
+            if single, file == "curve_loss.svg" || file == "curve_eval.svg" {
+                p.rightAxis = runs[0].flopsAxis(xEnd: series.flatMap { $0.points.map(\.x) }.max() ?? 0)
+            }
             return (file, p.render())
         }
     }

@@ -71,6 +71,87 @@ final class PlotsTests: XCTestCase {
         for i in boxes.indices { for j in boxes.indices where i < j { XCTAssertFalse(boxes[i].overlaps(boxes[j])) } }
     }
 
+    func testCoincidentPointsAreAllVisibleAndNamedTogether() throws {
+        // Five points on one pixel, two within a pixel of each other, one alone.
+        let centres: [(x: Double, y: Double)] = [(100, 100), (100, 100), (100, 100), (100, 100), (100, 100),
+                                                 (300, 50), (300.5, 50.4), (400, 200)]
+        XCTAssertEqual(MarkerSpread.clusters(centres, radius: 5), [[0, 1, 2, 3, 4], [5, 6], [7]])
+        let drawn = MarkerSpread.positions(centres, r: 5)
+        XCTAssertEqual(drawn[7].x, 400); XCTAssertEqual(drawn[7].y, 200)
+        for i in drawn.indices {
+            for j in drawn.indices where i < j {
+                let d = ((drawn[i].x - drawn[j].x) * (drawn[i].x - drawn[j].x) + (drawn[i].y - drawn[j].y) * (drawn[i].y - drawn[j].y)).squareRoot()
+                XCTAssertGreaterThanOrEqual(d, 2.4 * 5 - 1e-9, "markers \(i) and \(j) cover each other")
+            }
+        }
+        for i in 0..<5 { XCTAssertLessThan(abs(drawn[i].x - 100) + abs(drawn[i].y - 100), 40, "stays near its place") }
+        XCTAssertEqual(MarkerSpread.positions(centres, r: 5).map(\.x), drawn.map(\.x), "deterministic")
+        // In the SVG: every marker drawn at its own place, each hover title names all five.
+        let pts = (0..<5).map { PlotPoint(x: 0.02, y: 0.5, label: "S\($0) l1", series: "l1", group: "scenario \($0)") }
+            + [PlotPoint(x: 0.04, y: 0.7, label: "unpruned", series: "baseline", group: "baseline")]
+        let svg = ScatterPlot(title: "t", xLabel: "x", yLabel: "y", xUnit: .gflops, yUnit: .percent, points: pts).render()
+        XCTAssertEqual(svg.components(separatedBy: "5 points here: S0 l1").count - 1, 6)  // five markers and the centre dot
+        for k in 0..<5 { XCTAssertTrue(svg.contains("S\(k) l1: 0.0200 GFLOPs, 50.0%")) }
+        let re = try NSRegularExpression(pattern: "<g><title>[^<]*</title><(circle cx=\"([0-9.]+)\" cy=\"([0-9.]+)\"|polygon points=\"([0-9.]+),([0-9.]+))")
+        let places = Set(re.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)).map { m -> String in
+            let r = (2...5).map { m.range(at: $0) }.filter { $0.location != NSNotFound }
+            return r.map { String(svg[Range($0, in: svg)!]) }.joined(separator: ",")
+        })
+        XCTAssertEqual(places.count, 6)
+    }
+
+    func testRightAxisStepLine() {
+        var plot = LinePlot(title: "loss", xLabel: "epoch", yLabel: "loss", yUnit: .plain,
+                            series: [.init(name: "loss", points: (0...10).map { (Double($0), 5 - 0.3 * Double($0)) })])
+        plot.rightAxis = .init(name: "GFLOPs per image", label: "GFLOPs per image", unit: .plain,
+                               steps: [(0, 0.0382), (3, 0.0191), (7, 0.012)], xEnd: 10)
+        XCTAssertEqual(plot.rightAxis!.path.map(\.x), [0, 3, 3, 7, 7, 10])
+        XCTAssertEqual(plot.rightAxis!.path.map(\.y), [0.0382, 0.0382, 0.0191, 0.0191, 0.012, 0.012])
+        XCTAssertEqual(plot.rightAxis!.ticks.labels(.plain), ["0.00", "0.01", "0.02", "0.03", "0.04"])
+        let svg = plot.render()
+        XCTAssertTrue(svg.contains("class=\"right-axis\"")); XCTAssertTrue(svg.contains("class=\"steps\""))
+        XCTAssertTrue(svg.contains(">0.04</text>")); XCTAssertTrue(svg.contains("class=\"legend\""))
+        // The right axis's labels start right of the plot frame and stay inside the SVG.
+        let xs = svg.components(separatedBy: "<g class=\"right-axis\"")[1].components(separatedBy: "</g>")[0]
+            .components(separatedBy: "<text x=\"").dropFirst().map { Double($0.prefix { $0 != "\"" })! }
+        XCTAssertFalse(xs.isEmpty)
+        for x in xs { XCTAssertLessThan(x, plot.width - 100) }
+    }
+
+    func testHeatMapLayoutFitsAndDoesNotOverlap() {
+        let groups = ["layer1.0.conv1", "layer1.0.conv2", "layer4.2.conv2", "residual stage 3"]
+        let cells = groups.indices.map { r in
+            (0..<3).map { c -> HeatMap.Cell? in
+                if r == 3 && c == 0 { return nil }
+                let kept: Int = 512 - 40 * c, before: Int = 512 - 40 * max(0, c - 1)
+                let v: Double = 1 - 0.2 * Double(c + r) / 3
+                return HeatMap.Cell(value: v, text: "\(kept) / \(before)", title: "t")
+            }
+        }
+        let map = HeatMap(title: "channels kept", rowLabels: groups, columnLabels: ["round 1", "round 2", "round 3"],
+                          cells: cells, scaleLabel: "of the start")
+        let l = map.layout()
+        let all = Box(x: 0, y: 0, width: l.width, height: l.height)
+        let flat = l.cells.flatMap { $0 }
+        for b in flat + l.rowLabels + l.columnLabels + [l.scale, l.titleBox] { XCTAssertTrue(all.contains(b)) }
+        for (r, row) in l.cells.enumerated() {
+            for (c, b) in row.enumerated() {
+                if let t = cells[r][c]?.text { XCTAssertLessThanOrEqual(Box.textWidth(t, fontSize: map.fontSize), b.width - 6) }
+                XCTAssertFalse(b.overlaps(l.rowLabels[r]))
+                if c > 0 { XCTAssertEqual(b.x, row[c - 1].maxX, accuracy: 1e-9) }
+            }
+        }
+        let labels = l.rowLabels + l.columnLabels + [l.titleBox, l.scale]
+        for i in labels.indices { for j in labels.indices where i < j { XCTAssertFalse(labels[i].overlaps(labels[j])) } }
+        for b in labels { for c in flat { XCTAssertFalse(b.overlaps(c)) } }
+        let ends = l.rowLabels.map { $0.maxX }
+        XCTAssertEqual(ends.max()!, ends.min()!, accuracy: 1e-9, "right-aligned")
+        let svg = map.render()
+        XCTAssertEqual(svg.components(separatedBy: "class=\"cell\"").count - 1, 11)
+        XCTAssertTrue(svg.contains(">432 / 472</text>"))
+        XCTAssertNotEqual(HeatMap.shade(0).fill, HeatMap.shade(1).fill)
+    }
+
     static func labelBoxes(_ svg: String) throws -> [Box] {
         let re = try NSRegularExpression(pattern: "data-label-box=\"([^\"]+)\"")
         return re.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)).map { m in

@@ -10,7 +10,7 @@ final class ReportPageTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rows = TrainingCurvesTests.rows()
-        rows.append(["event": "prune", "epoch": 3, "round": 2, "gflops_after": 0.012,
+        rows.append(["event": "prune", "epoch": 3, "round": 2, "gflops_before": 0.0191, "gflops_after": 0.012,
                      "channels": ["layer1.0.conv1": 12, "layer2.0.conv1": 20],
                      "channels_before": ["layer1.0.conv1": 16, "layer2.0.conv1": 32]])
         let text = try rows.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]),
@@ -22,9 +22,14 @@ final class ReportPageTests: XCTestCase {
                                numValidQueries: 10, trainSeconds: 12)
         try RunPage.write(result, directory: dir)
         let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
-        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 4)
+        // Four curves and the pruning heat map, all SVG; the loss and evaluation curves carry
+        // GFLOPs on a second axis.
+        XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 5)
+        XCTAssertEqual(html.components(separatedBy: "class=\"right-axis\"").count - 1, 2)
         XCTAssertTrue(html.contains("round 2: 0.012 GFLOPs"))
-        XCTAssertTrue(html.contains("layer2.0.conv1</td><td></td><td style")); XCTAssertTrue(html.contains(">20 / 32</td>"))
+        XCTAssertTrue(html.contains("class=\"plot heatmap\"")); XCTAssertTrue(html.contains(">20 / 32</text>"))
+        XCTAssertTrue(html.contains("layer2.0.conv1, round 2: 20 / 32 channels kept, 62% of the 32 at the start"))
+        XCTAssertFalse(html.contains("<table class=\"history\""))
         XCTAssertTrue(html.contains("arch: resnet18")); XCTAssertTrue(html.contains("cores available"))
         XCTAssertTrue(html.contains("Synthetic data")); XCTAssertTrue(html.contains("<td>40.0%</td>"))
         XCTAssertFalse(html.contains("<script")); XCTAssertFalse(html.contains("no data"))
