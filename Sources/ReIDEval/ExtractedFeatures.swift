@@ -1,6 +1,7 @@
 // ExtractedFeatures: the features of one split with their labels, features (N, D), pids
-// and camids, and their safetensors file (F32 features, I64 pids and camids) that
-// `reidprune extract` writes and `reidprune evaluate` reads.
+// and camids, optionally each row's image path (relative to the data folder), and their
+// safetensors file (F32 features, I64 pids and camids, paths as a JSON list in the
+// metadata) that `reidprune extract` writes and `evaluate` and `visrank` read.
 import Foundation
 import Tensors
 
@@ -9,12 +10,18 @@ public struct ExtractedFeatures {
     public var features: Tensor
     public var pids: [Int]
     public var camids: [Int]
+    /// Each row's image, relative to the data folder (or absolute); nil when not recorded.
+    public var paths: [String]?
 
-    public init(features: Tensor, pids: [Int], camids: [Int]) {
+    public init(features: Tensor, pids: [Int], camids: [Int], paths: [String]? = nil) {
         self.features = features
         self.pids = pids
         self.camids = camids
+        self.paths = paths
     }
+
+    /// The metadata key holding the image paths (a JSON list of N strings).
+    public static let pathsKey = "paths"
 
     /// Writes features, pids and camids as a safetensors file (F32, I64, I64).
     public func save(to path: String, metadata: [String: String] = [:]) throws {
@@ -23,6 +30,10 @@ public struct ExtractedFeatures {
         w.add("pids", int64s: pids.map(Int64.init), shape: [pids.count])
         w.add("camids", int64s: camids.map(Int64.init), shape: [camids.count])
         w.metadata = metadata
+        if let paths {
+            precondition(paths.count == pids.count, "ExtractedFeatures: \(paths.count) paths for \(pids.count) rows")
+            w.metadata[Self.pathsKey] = String(decoding: try JSONEncoder().encode(paths), as: UTF8.self)
+        }
         try w.write(to: path)
     }
 
@@ -42,6 +53,13 @@ public struct ExtractedFeatures {
         if let bad = features.toArray().firstIndex(where: { !$0.isFinite }) {
             throw WeightsError("\(path): feature \(bad / e.shape[1]) holds NaN or infinite values")
         }
-        self.init(features: features, pids: pids, camids: camids)
+        var paths: [String]?
+        if let text = file.metadata[Self.pathsKey] {
+            guard let list = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), list.count == e.shape[0] else {
+                throw WeightsError("\(path): metadata '\(Self.pathsKey)' is not a list of \(e.shape[0]) image paths")
+            }
+            paths = list
+        }
+        self.init(features: features, pids: pids, camids: camids, paths: paths)
     }
 }

@@ -68,16 +68,17 @@ public enum Metrics {
                       galleryCams: [Int]) -> (firstRank: Int, ap: Double, inp: Double)? {
         // Positives, in rank order (distance, then index).
         var positives: [(Float, Int)] = []
-        for j in 0..<g where galleryPids[j] == pid && galleryCams[j] != cam { positives.append((row[j], j)) }
+        for j in 0..<g where galleryPids[j] == pid && isKept(j, pid: pid, cam: cam, galleryPids, galleryCams) {
+            positives.append((row[j], j))
+        }
         if positives.isEmpty { return nil }
         positives.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
         // Kept negatives before each positive: count, per positive slot, the negatives that
         // sort before it, then accumulate.
         var before = [Int](repeating: 0, count: positives.count + 1)
         for j in 0..<g {
-            let gp = galleryPids[j]
-            if gp == pid { continue }  // a positive, or a same-camera same-pid item (dropped)
-            if gp == -1 { continue }  // junk never ranks
+            // Positives are counted above; junk and same-pid same-camera items never rank.
+            if galleryPids[j] == pid || !isKept(j, pid: pid, cam: cam, galleryPids, galleryCams) { continue }
             let v = row[j]
             // The first positive that this negative does not precede.
             var lo = 0, hi = positives.count
@@ -97,6 +98,13 @@ public enum Metrics {
             lastRank = rank
         }
         return (firstRank, ap / Double(positives.count), Double(positives.count) / Double(lastRank))
+    }
+
+    /// Whether gallery item `j` takes part in the ranking of a query of identity `pid` seen by
+    /// camera `cam`: junk (pid -1) never does, nor the same identity seen by the same camera.
+    @inline(__always)
+    public static func isKept(_ j: Int, pid: Int, cam: Int, _ galleryPids: [Int], _ galleryCams: [Int]) -> Bool {
+        galleryPids[j] != -1 && !(galleryPids[j] == pid && galleryCams[j] == cam)
     }
 
     static func check(_ dist: DistanceMatrix, _ qp: [Int], _ gp: [Int], _ qc: [Int], _ gc: [Int]) throws {

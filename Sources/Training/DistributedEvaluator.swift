@@ -28,10 +28,23 @@ public struct DistributedEvaluator {
 
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(_ net: ReIDNet) throws -> ReIDMetrics {
+        try evaluate(features: try features(net))
+    }
+
+    /// The query and gallery features of `net` at the root (nil elsewhere): features (Q, D), (G, D).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func features(_ net: ReIDNet) throws -> (query: ExtractedFeatures, gallery: ExtractedFeatures)? {
         let q = try gathered(try extract(net, share(dataset.query)))
         let g = try gathered(try extract(net, share(dataset.gallery)))
-        return try comm.onRoot {
-            guard let q, let g else { throw EvaluationError("the root received no features") }
+        guard let q, let g else { return nil }
+        return (q, g)
+    }
+
+    /// The metrics of features from `features(_:)`, computed at the root, known to every rank.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func evaluate(features: (query: ExtractedFeatures, gallery: ExtractedFeatures)?) throws -> ReIDMetrics {
+        try comm.onRoot {
+            guard let (q, g) = features else { throw EvaluationError("the root received no features") }
             return try Evaluation.evaluate(query: q, gallery: g, metric: eval.metric, rerank: eval.rerank,
                                            cuhk03: eval.cuhk03, maxRank: eval.maxRank)
         }

@@ -51,16 +51,21 @@ public final class Experiment {
         var sets = [try DatasetReader.read(root: c.root, kind: c.kind, options: options)]
         for extra in c.extraTrainRoots { sets.append(try DatasetReader.read(root: extra, options: options)) }
         let roots = [c.root] + c.extraTrainRoots
-        for (i, root) in roots.enumerated() {
-            if let data = FileManager.default.contents(atPath: root + "/manifest.json"),
-               let manifest = try? JSONDecoder().decode(SynthManifest.self, from: data) {
-                sets[i].name = "synthreid-\(manifest.options.domain)"
-            }
-        }
+        let synthetic = roots.indices.map { markSynthetic(&sets[$0], root: roots[$0]) }.contains(true)
         let dataset = ReIDDataset.combine(sets)
         try dataset.checkNonEmpty()
-        let synthetic = roots.contains { FileManager.default.fileExists(atPath: $0 + "/manifest.json") }
         return (dataset, synthetic)
+    }
+
+    /// Names a SynthReID set after its domain ("synthreid-street"); true when `root` holds
+    /// one (its manifest.json), so that results on it are labelled synthetic.
+    public static func markSynthetic(_ set: inout ReIDDataset, root: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: root + "/manifest.json") else { return false }
+        if let data = FileManager.default.contents(atPath: root + "/manifest.json"),
+           let manifest = try? JSONDecoder().decode(SynthManifest.self, from: data) {
+            set.name = "synthreid-\(manifest.options.domain)"
+        }
+        return true
     }
 
     /// The network for `numClasses` identities, from the recipe's pretrained file when it

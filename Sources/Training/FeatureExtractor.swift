@@ -1,7 +1,8 @@
 // FeatureExtractor: eval-mode features of a split: batched, optionally averaged with the
 // horizontally flipped images, optionally L2-normalized. records -> features (N, D),
-// pids, camids. The test-time descriptor is the head's embedding (after BNNeck when the
-// head has one; the pooled backbone features otherwise).
+// pids, camids (and, in the file `extract` writes, image paths relative to the data
+// folder). The test-time descriptor is the head's embedding (after BNNeck when the head
+// has one; the pooled backbone features otherwise).
 import Foundation
 import NN
 import ReIDData
@@ -32,6 +33,12 @@ public enum FeatureExtractor {
         }
         if normalize { DistanceMatrix.normalize(out) }
         return ExtractedFeatures(features: out, pids: pids, camids: camids)
+    }
+
+    /// `path` relative to the data folder `root` when it lies inside it; otherwise unchanged.
+    public static func relative(_ path: String, to root: String) -> String {
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
     /// images: (N, H, W, C) mirrored left to right.
@@ -78,8 +85,9 @@ extension FeatureExtractor {
         default: throw DatasetError("--split must be query, gallery or train, got '\(split)'")
         }
         guard !records.isEmpty else { throw DatasetError("\(data): the \(split) split is empty") }
-        let f = try extract(net: net, records: records, augment: augment, batchSize: batchSize, flip: flip,
+        var f = try extract(net: net, records: records, augment: augment, batchSize: batchSize, flip: flip,
                             normalize: normalize)
+        f.paths = records.map { relative($0.path, to: data) }
         try f.save(to: out, metadata: ["split": split, "data": data])
         return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
     }

@@ -1,0 +1,54 @@
+// RankStrip: one query's retrieval as a picture — the query image in a grey frame, a
+// gap, then its top-k gallery images left to right in green (same person) or red
+// frames; every image resized to one cell size. No text is drawn into the picture.
+import Foundation
+import ReIDData
+
+public struct RankStrip: Sendable {
+    /// Cell size of every image inside its frame, in pixels.
+    public var cellHeight = 128, cellWidth = 64
+    public var border = 4, spacing = 4, gap = 16, margin = 6
+
+    public static let queryColor: (UInt8, UInt8, UInt8) = (110, 110, 110)
+    public static let hitColor: (UInt8, UInt8, UInt8) = (20, 170, 60)
+    public static let missColor: (UInt8, UInt8, UInt8) = (215, 35, 35)
+
+    public init() {}
+
+    /// The framed boxes (x, y, width, height) of the query (index 0) and `k` matches, and the
+    /// strip's size.
+    public func layout(matches k: Int) -> (boxes: [(x: Int, y: Int, width: Int, height: Int)], width: Int, height: Int) {
+        let w = cellWidth + 2 * border, h = cellHeight + 2 * border
+        var boxes = [(x: margin, y: margin, width: w, height: h)]
+        for i in 0..<k { boxes.append((margin + w + gap + i * (w + spacing), margin, w, h)) }
+        return (boxes, (boxes.last.map { $0.x + $0.width } ?? 0) + margin, h + 2 * margin)
+    }
+
+    /// The strip of `query` and `matches` (image, same person), frames coloured accordingly.
+    public func render(query: RGBImage, matches: [(image: RGBImage, positive: Bool)]) -> RGBImage {
+        let l = layout(matches: matches.count)
+        var out = RGBImage(width: l.width, height: l.height, fill: (255, 255, 255))
+        let items = [(query, Self.queryColor)] + matches.map { ($0.image, $0.positive ? Self.hitColor : Self.missColor) }
+        for (box, (image, color)) in zip(l.boxes, items) {
+            fill(&out, x: box.x, y: box.y, width: box.width, height: box.height, color: color)
+            paste(&out, Resize.bilinear(image, height: cellHeight, width: cellWidth), x: box.x + border, y: box.y + border)
+        }
+        return out
+    }
+
+    func fill(_ img: inout RGBImage, x: Int, y: Int, width: Int, height: Int, color: (UInt8, UInt8, UInt8)) {
+        for yy in y..<(y + height) {
+            for xx in x..<(x + width) {
+                let i = (yy * img.width + xx) * 3
+                img.pixels[i] = color.0; img.pixels[i + 1] = color.1; img.pixels[i + 2] = color.2
+            }
+        }
+    }
+
+    func paste(_ img: inout RGBImage, _ src: RGBImage, x: Int, y: Int) {
+        for yy in 0..<src.height {
+            let d = ((y + yy) * img.width + x) * 3, s = yy * src.width * 3
+            img.pixels.replaceSubrange(d..<(d + src.width * 3), with: src.pixels[s..<(s + src.width * 3)])
+        }
+    }
+}

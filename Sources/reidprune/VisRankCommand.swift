@@ -1,0 +1,48 @@
+// `reidprune visrank`: ranked-result galleries — per chosen query a picture of its top-k
+// gallery matches (green: same identity, red: another) and index.html, from weights
+// (features extracted on every rank, the root writes) or from `extract`'s feature files;
+// `--compare` puts a second model's rank lists beside the first's.
+import ArgumentParser
+import Foundation
+import Training
+
+struct VisRankCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "visrank", abstract: "Pictures of each query's top-k gallery matches, worst queries first.")
+
+    @Option(help: "Model weights written by reidprune.") var weights: String?
+    @Option(help: "Data set folder (with --query/--gallery: the folder their image paths are relative to).") var data: String?
+    @Option(help: "Query features written by `reidprune extract` (instead of --weights).") var query: String?
+    @Option(help: "Gallery features written by `reidprune extract`.") var gallery: String?
+    @Option(help: "A second model (a pruned one, say) of the same data: rank lists side by side.") var compare: String?
+    @Option(help: "Gallery matches per query.") var topk = 10
+    @Option(help: "How many queries (a seeded sample; with --compare the most changed).") var queries = 20
+    @Option(parsing: .upToNextOption, help: "Show the queries of these identities instead.") var queryIds: [Int] = []
+    @Option(help: "Seed of the query sample.") var seed: UInt64 = 0
+    @Option(help: "Output folder.") var out = "visrank"
+    @Option(help: "Image format: jpg or png.") var format = "jpg"
+    @Option(help: "euclidean or cosine.") var metric = "euclidean"
+    @Flag(help: "L2-normalize features first.") var normalize = false
+    @Flag(help: "Average features with the flipped images (with --weights).") var flip = false
+    @Option(help: "Input height (with --weights).") var height = 256
+    @Option(help: "Input width (with --weights).") var width = 128
+
+    func run() throws {
+        var o = VisRankOptions()
+        (o.topk, o.queries, o.queryIDs, o.seed, o.out, o.format) = (topk, queries, queryIds, seed, out, format)
+        (o.eval.normalize, o.eval.flip, o.height, o.width) = (normalize, flip, height, width)
+        try o.metric(named: metric)
+        switch (weights, query, gallery) {
+        case let (w?, nil, nil):
+            guard let data else { throw ValidationError("--weights needs --data DIR") }
+            try Ranks.run { comm in
+                Ranks.rootLine(comm)(try VisRank.run(weights: w, compare: compare, data: data, options: o, comm: comm))
+            }
+        case let (nil, q?, g?):
+            guard compare == nil else { throw ValidationError("--compare needs --weights (feature files hold one model)") }
+            Console.line(try VisRank.run(queryFile: q, galleryFile: g, data: data, options: o))
+        default:
+            throw ValidationError("give --weights W --data DIR, or --query Q.safetensors --gallery G.safetensors --data DIR")
+        }
+    }
+}
