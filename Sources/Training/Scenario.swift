@@ -118,7 +118,7 @@ public final class Scenario {
                 finals.append(("4", k, "s4-\(k)", t))
             }
         }
-        let rows = try report(finals)
+        let rows = try report(finals, reference: targetFT ?? source)
         if comm.isRoot {
             log("wrote \(c.directory)/report.md (\(rows.count) models)")
             if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { log(text) }
@@ -126,12 +126,18 @@ public final class Scenario {
         return rows
     }
 
-    /// Evaluates every final model on every target and writes report.md, report.json
-    /// and the SVG plots.
+    /// Evaluates every final model on every target and writes report.md, report.json,
+    /// the SVG plots and report.html; on the first target, each pruned model's rank lists
+    /// are compared with those of `reference` (the unpruned model it comes from).
     /// - Important: Collective — every rank calls this, in the same order.
-    func report(_ finals: [(scenario: String, method: String, stage: String, model: String)]) throws -> [ScenarioRow] {
+    func report(_ finals: [(scenario: String, method: String, stage: String, model: String)],
+                reference: String) throws -> [ScenarioRow] {
         var rows: [ScenarioRow] = []
         var synthetic = false
+        var comparisons: [ScenarioComparison] = []
+        var referenceSide: VisRank.Side?
+        // The reference is extracted separately only when it is not one of the final models.
+        var referencePending = !finals.contains { $0.model == reference }
         let evalRecipe = config.stageConfig("target", data: config.targets[0], epochs: 1, pretrained: nil, prune: nil)
         for f in finals {
             let net = try ModelWeights.loadNet(f.model)
@@ -146,9 +152,30 @@ public final class Scenario {
                 let experiment = Experiment(config: stageCfg, comm: comm, log: { _ in })
                 let (dataset, syn) = try experiment.prepareData()
                 synthetic = synthetic || syn
-                let m = try experiment.evaluator(dataset).evaluate(net)
+                let evaluator = experiment.evaluator(dataset)
+                let features = try evaluator.features(net)
+                let m = try evaluator.evaluate(features: features)
                 row.rank1[dataset.name] = m.rank(1)
                 row.mAP[dataset.name] = m.mAP
+                guard i == 0 else { continue }
+                if referencePending {
+                    let r = try evaluator.features(try ModelWeights.loadNet(reference))
+                    referenceSide = r.map { VisRank.Side(name: "the unpruned source", query: $0.query, gallery: $0.gallery) }
+                    referencePending = false
+                }
+                let label = f.scenario == "baseline" ? f.method : "S\(f.scenario) \(f.method)"
+                let side = features.map { VisRank.Side(name: label, query: $0.query, gallery: $0.gallery) }
+                if f.model == reference { referenceSide = side }
+                guard f.scenario != "baseline" else { continue }
+                // The root compares and writes; an error there reaches every rank.
+                let images = VisRank.Images(query: dataset.query.map(\.path), gallery: dataset.gallery.map(\.path),
+                                            dataset: dataset.name, synthetic: syn)
+                let c: ScenarioComparison? = try comm.onRoot {
+                    guard let ref = referenceSide, let side else { return nil }
+                    return try ScenarioComparison.write(reference: ref, pruned: side, label: label, stage: f.stage,
+                                                        images: images, eval: stageCfg.eval, directory: config.directory)
+                }
+                if let c { comparisons.append(c) }
             }
             if comm.isRoot {
                 let b = try ModelBenchmark.run(training: false, architecture: net.architecture, archName: f.stage, height: h,
@@ -157,7 +184,10 @@ public final class Scenario {
             }
             rows.append(row)
         }
-        if comm.isRoot { try ScenarioReport.write(rows, synthetic: synthetic, to: config.directory) }
+        if comm.isRoot {
+            try ScenarioReport.write(rows, synthetic: synthetic, comparisons: comparisons,
+                                     reference: referenceSide?.name ?? "the unpruned model", to: config.directory)
+        }
         return rows
     }
 }

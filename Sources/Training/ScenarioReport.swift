@@ -1,6 +1,7 @@
 // ScenarioReport: the scenario run's report: report.md (per target data set, every
 // scenario and method with parameters, GFLOPs, latency, rank-1 and mAP), report.json,
-// and (through ScenarioPlots) SVG plots of rank-1 and mAP against GFLOPs, parameters and latency.
+// (through ScenarioPlots) SVG plots of rank-1 and mAP against GFLOPs, parameters and latency,
+// and report.html with them and what pruning changed in the rank lists (ScenarioComparison).
 import Foundation
 import Tensors
 import NN
@@ -29,7 +30,10 @@ public enum ScenarioReport {
         return s
     }
 
-    public static func write(_ rows: [ScenarioRow], synthetic: Bool, to dir: String) throws {
+    /// Writes report.md, report.json, the plots and report.html (with `comparisons`: what
+    /// each pruned model retrieves differently from `reference`, the unpruned model).
+    public static func write(_ rows: [ScenarioRow], synthetic: Bool, comparisons: [ScenarioComparison] = [],
+                             reference: String = "", to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try AtomicFile.write(Data(markdown(rows, synthetic: synthetic).utf8), to: dir + "/report.md")
         struct Doc: Encodable { let synthetic: Bool; let rows: [ScenarioRow] }
@@ -41,6 +45,7 @@ public enum ScenarioReport {
         page.markdown(markdown(rows, synthetic: false).split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
             .joined(separator: "\n"))
         page.plots(ScenarioPlots.plots(rows, synthetic: synthetic).map(\.1))
+        ScenarioComparison.section(comparisons, reference: reference, into: &page)
         page.machine()
         try page.write(to: dir + "/report.html")
     }

@@ -86,7 +86,7 @@ public enum VisRank {
         return try comm.onRoot {
             let images = Images(query: dataset.query.map(\.path), gallery: dataset.gallery.map(\.path),
                                 dataset: dataset.name, synthetic: synthetic)
-            return try write(sides, images: images, options: options)
+            return try write(sides, images: images, options: options).line
         }
     }
 
@@ -110,7 +110,7 @@ public enum VisRank {
                             synthetic: synthetic)
         try checkIDs(options.queryIDs, pids: q.pids, source: queryFile)
         return try write([Side(name: shortName(queryFile), query: q, gallery: g)], images: images,
-                         options: options)
+                         options: options).line
     }
 
     /// A file named by its folder and its name ("run/model.safetensors").
@@ -132,9 +132,17 @@ public enum VisRank {
         var lists: [Int: RankList]
     }
 
+    /// What `write` wrote: a line to print, the comparison's summary, and the pictures in
+    /// page order (file names inside the output folder; per query one per side).
+    public struct Outcome: Sendable {
+        public var line: String
+        public var summary: String?
+        public var pictures: [[String]]
+    }
+
     /// Ranks, chooses the queries, renders every strip in memory, then writes the images and
-    /// index.html into `options.out`; returns a line saying what was written.
-    public static func write(_ sides: [Side], images: Images, options: VisRankOptions) throws -> String {
+    /// index.html into `options.out`.
+    public static func write(_ sides: [Side], images: Images, options: VisRankOptions) throws -> Outcome {
         precondition(!sides.isEmpty && sides.count <= 2, "VisRank.write: one or two sides")
         let dists = try sides.map { s -> DistanceMatrix in
             guard s.query.features.shape[1] == s.gallery.features.shape[1] else {
@@ -178,8 +186,10 @@ public enum VisRank {
         for (name, data) in files { try AtomicFile.write(data, to: options.out + "/" + name) }
         try page.write(to: options.out + "/index.html")
         let tag = images.synthetic ? " (synthetic data)" : ""
-        return "\(options.out)/index.html: \(chosen.count) queries of \(images.dataset)\(tag), top \(options.topk)"
-            + (comparison.map { "; " + $0.summary(a: sides[0].name, b: sides[1].name) } ?? "")
+        let summary = comparison.map { $0.summary(a: sides[0].name, b: sides[1].name) }
+        return Outcome(line: "\(options.out)/index.html: \(chosen.count) queries of \(images.dataset)\(tag), top \(options.topk)"
+                           + (summary.map { "; " + $0 } ?? ""),
+                       summary: summary, pictures: chosen.map { q in sides.indices.map { imageName(q, side: $0, options) } })
     }
 
     /// The queries to show: the chosen identities' queries, or (with a comparison) the most

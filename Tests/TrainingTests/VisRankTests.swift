@@ -139,14 +139,40 @@ final class VisRankTests: XCTestCase {
         let g2 = ExtractedFeatures(features: Tensor(shape: [7, 1], layout: .nc, values: moved), pids: Self.gPids, camids: Self.gCams)
         let images = VisRank.Images(query: q.paths!.map { dir + "/data/" + $0 }, gallery: g.paths!.map { dir + "/data/" + $0 },
                                     dataset: "hand", synthetic: false)
-        let line = try VisRank.write([.init(name: "A", query: q, gallery: g), .init(name: "B", query: q, gallery: g2)],
-                                     images: images, options: options("cmp"))
+        let outcome = try VisRank.write([.init(name: "A", query: q, gallery: g), .init(name: "B", query: q, gallery: g2)],
+                                        images: images, options: options("cmp"))
+        let line = outcome.line
+        XCTAssertEqual(outcome.pictures, [["q00000.png", "q00000-compare.png"], ["q00001.png", "q00001-compare.png"]])
         XCTAssertTrue(line.contains("1 queries better, 0 worse, 1 unchanged"), line)
         let html = try String(contentsOfFile: dir + "/cmp/index.html", encoding: .utf8)
         XCTAssertTrue(html.contains("<th>A</th><th>B</th>"))
         XCTAssertLessThan(html.range(of: "q00000.png")!.lowerBound, html.range(of: "q00001.png")!.lowerBound)
         XCTAssertTrue(html.contains("q00000-compare.png")); XCTAssertTrue(html.contains("33.3% → 100.0%"))
         XCTAssertFalse(html.contains("Synthetic data"))
+    }
+
+    func testScenarioReportShowsWhatPruningChanged() throws {
+        let (qf, gf) = try writeProblem()
+        let q = try ExtractedFeatures(contentsOf: qf), g = try ExtractedFeatures(contentsOf: gf)
+        var moved = Self.gallery
+        moved[6] = 0.05
+        let pruned = ExtractedFeatures(features: Tensor(shape: [7, 1], layout: .nc, values: moved), pids: Self.gPids,
+                                       camids: Self.gCams)
+        let images = VisRank.Images(query: q.paths!.map { dir + "/data/" + $0 }, gallery: g.paths!.map { dir + "/data/" + $0 },
+                                    dataset: "hand", synthetic: true)
+        // With REIDPRUNE_PLOTS_OUT set (launch/test), the page is kept for the browser check.
+        let out = ProcessInfo.processInfo.environment["REIDPRUNE_PLOTS_OUT"].map { $0 + "/scenario-compare" } ?? dir + "/scenario"
+        let c = try ScenarioComparison.write(reference: .init(name: "unpruned resnet18", query: q, gallery: g),
+                                             pruned: .init(name: "S1 l1", query: q, gallery: pruned), label: "S1 l1",
+                                             stage: "s1-l1-target", images: images, eval: EvalConfig(), directory: out)
+        XCTAssertEqual(c.pictures, ["visrank/s1-l1-target/q00000.jpg", "visrank/s1-l1-target/q00000-compare.jpg"])
+        try ScenarioReport.write(ScenarioPlotsTests.rows(), synthetic: true, comparisons: [c], reference: "unpruned resnet18",
+                                 to: out)
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("What pruning changed"))
+        XCTAssertTrue(html.contains("href=\"visrank/s1-l1-target/index.html\""))
+        XCTAssertTrue(html.contains("rank-1 of S1 l1 against unpruned resnet18: 1 queries better, 0 worse, 1 unchanged"))
+        for p in c.pictures { XCTAssertTrue(html.contains("src=\"\(p)\"")); XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + p)) }
     }
 
     func testFromWeightsOnTwoRanks() throws {
