@@ -36,7 +36,7 @@ extension ReportPage {
     public mutating func pruningHistory(_ rounds: [[String: Any]]) {
         guard !rounds.isEmpty else { return }
         heading("Pruning history: channels kept per group and round")
-        html("<figure>" + Self.pruningHeatMap(rounds).render() + "</figure>\n")
+        plots([Self.pruningHeatMap(rounds).render()])
         let costs = rounds.map { r in
             String(format: "round %d: %.3g GFLOPs", r["round"] as? Int ?? 0, r["gflops_after"] as? Double ?? 0)
         }
