@@ -154,7 +154,10 @@ public enum VisRank {
                 throw EvaluationError("\(s.name): its query and gallery rows do not match the images and labels")
             }
             if options.eval.normalize { DistanceMatrix.normalize(s.query.features); DistanceMatrix.normalize(s.gallery.features) }
-            return DistanceMatrix.compute(query: s.query.features, gallery: s.gallery.features, metric: options.eval.metric)
+            // The distances the evaluation uses: plain, or k-reciprocal re-ranked.
+            return options.eval.rerank
+                ? ReRanking.rerank(query: s.query.features, gallery: s.gallery.features, metric: options.eval.metric)
+                : DistanceMatrix.compute(query: s.query.features, gallery: s.gallery.features, metric: options.eval.metric)
         }
         let f = sides[0]
         let stats = dists.map { Metrics.perQuery($0, queryPids: f.query.pids, galleryPids: f.gallery.pids,

@@ -18,9 +18,12 @@ struct VisRankPage {
     func render() -> String {
         var page = ReportPage(title: "Ranked results on \(images.dataset)", synthetic: images.synthetic)
         let e = SVGText.escape
-        var intro = "<p>Model\(sides.count > 1 ? "s" : ""): " + sides.map { "<strong>\(e($0))</strong>" }.joined(separator: " against ")
-            + ". Per query, the top \(options.topk) gallery images by \(options.eval.metric == .euclidean ? "squared Euclidean" : "cosine") distance"
+        let metric = options.eval.metric == .euclidean ? "squared Euclidean" : "cosine"
+        var intro = "<p>Model\(sides.count > 1 ? "s" : ""): "
+            + sides.map { "<strong>\(e($0))</strong>" }.joined(separator: " against ")
+            + ". Per query, the top \(options.topk) gallery images by \(metric) distance"
             + (options.eval.normalize ? " (normalized features)" : "")
+            + (options.eval.rerank ? " after k-reciprocal re-ranking" : "")
             + ", ranked as the evaluation ranks them: junk images and images of the query's identity from the query's "
             + "camera are left out. Frames: grey the query, <span class=\"hit\">green</span> the same identity, "
             + "<span class=\"miss\">red</span> another.</p>\n"
@@ -39,7 +42,10 @@ struct VisRankPage {
         for k in lists[0].indices {
             let r = lists.map { $0[k] }
             let ap = r.map { $0.ap.map { String(format: "%.1f%%", 100 * $0) } ?? "n/a (no positive)" }.joined(separator: " → ")
-            let hit = r.map { $0.rank1 ? "<span class=\"hit\">correct</span>" : "<span class=\"miss\">wrong</span>" }
+            let hit = r.map { x -> String in
+                guard x.ap != nil else { return "n/a" }
+                return x.rank1 ? "<span class=\"hit\">correct</span>" : "<span class=\"miss\">wrong</span>"
+            }
                 .joined(separator: " → ")
             rows += "<tr><td>#\(r[0].query)<br>identity \(r[0].pid)<br>camera \(r[0].camid)<br>AP \(ap)<br>rank-1 \(hit)</td>"
             for (s, list) in r.enumerated() {

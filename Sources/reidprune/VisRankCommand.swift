@@ -23,6 +23,7 @@ struct VisRankCommand: ParsableCommand {
     @Option(help: "Image format: jpg or png.") var format = "jpg"
     @Option(help: "euclidean or cosine.") var metric = "euclidean"
     @Flag(help: "L2-normalize features first.") var normalize = false
+    @Flag(help: "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3), as evaluate --rerank.") var rerank = false
     @Flag(help: "Average features with the flipped images (with --weights).") var flip = false
     @Option(help: "Input height (with --weights).") var height = 256
     @Option(help: "Input width (with --weights).") var width = 128
@@ -30,7 +31,7 @@ struct VisRankCommand: ParsableCommand {
     func run() throws {
         var o = VisRankOptions()
         (o.topk, o.queries, o.queryIDs, o.seed, o.out, o.format) = (topk, queries, queryIds, seed, out, format)
-        (o.eval.normalize, o.eval.flip, o.height, o.width) = (normalize, flip, height, width)
+        (o.eval.normalize, o.eval.rerank, o.eval.flip, o.height, o.width) = (normalize, rerank, flip, height, width)
         try o.metric(named: metric)
         switch (weights, query, gallery) {
         case let (w?, nil, nil):

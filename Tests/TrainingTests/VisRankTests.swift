@@ -98,6 +98,20 @@ final class VisRankTests: XCTestCase {
         only.queryIDs = [2]
         _ = try VisRank.run(queryFile: q, galleryFile: g, data: dir + "/data", options: only)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/ids").sorted(), ["index.html", "q00001.png"])
+        // With re-ranking, the pictures follow the re-ranked distances the evaluation would use.
+        var rr = options("rerank")
+        rr.eval.rerank = true
+        _ = try VisRank.run(queryFile: q, galleryFile: g, data: dir + "/data", options: rr)
+        let reranked = ReRanking.rerank(query: Tensor(shape: [2, 1], layout: .nc, values: Self.query),
+                                        gallery: Tensor(shape: [7, 1], layout: .nc, values: Self.gallery), metric: .euclidean)
+        let first = Metrics.rankList(reranked, query: 0, queryPids: Self.qPids, galleryPids: Self.gPids, queryCams: Self.qCams,
+                                     galleryCams: Self.gCams, topk: 4)
+        let picture = try ImageCodec().decode(path: dir + "/rerank/q00000.png")
+        for (k, m) in first.matches.enumerated() {
+            let b = layout.boxes[k + 1]
+            XCTAssertTrue(picture[b.x + b.width / 2, b.y + b.height / 2] == Self.color(gallery: m.gallery), "re-ranked rank \(k + 1)")
+        }
+        XCTAssertTrue(try String(contentsOfFile: dir + "/rerank/index.html", encoding: .utf8).contains("re-ranking"))
     }
 
     func testSeededQueryChoiceIsReproducible() {
