@@ -24,7 +24,9 @@ public struct RankStrip: Sendable {
         return (boxes, (boxes.last.map { $0.x + $0.width } ?? 0) + margin, h + 2 * margin)
     }
 
-    /// The strip of `query` and `matches` (image, same person), frames coloured accordingly.
+    /// The strip of `query` and `matches` (image, same person), frames coloured accordingly:
+    /// images of any size -> one RGB image of `layout(matches: k)`'s size,
+    /// 2 margin + cellHeight + 2 border high.
     public func render(query: RGBImage, matches: [(image: RGBImage, positive: Bool)]) -> RGBImage {
         let l = layout(matches: matches.count)
         var out = RGBImage(width: l.width, height: l.height, fill: (255, 255, 255))

@@ -44,7 +44,7 @@ public struct VisRankOptions: Sendable {
 }
 
 public enum VisRank {
-    /// One model's features of the query and gallery splits.
+    /// One model's features of the query and gallery splits: query (Q, D), gallery (G, D).
     public struct Side {
         public var name: String
         public var query, gallery: ExtractedFeatures
@@ -53,9 +53,9 @@ public enum VisRank {
         }
     }
 
-    /// The images and labels both sides share.
+    /// The images both sides share.
     public struct Images {
-        /// Image files, one per query / gallery row.
+        /// Image files, one per query row (Q) / gallery row (G).
         public var query, gallery: [String]
         public var dataset: String
         public var synthetic: Bool
