@@ -31,31 +31,52 @@ public struct LinePlot: Sendable {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.yUnit = yUnit; self.series = series
     }
 
-    /// The second y axis: `steps` are (x, value) where the value starts to hold; the line
-    /// runs flat to the next step (and to `xEnd`), then jumps.
+    /// The second y axis and its step lines.
     public struct RightAxis: Sendable {
-        public var name, label: String
+        /// A step line: `steps` are (x, value) where the value starts to hold; the line runs
+        /// flat to the next step (and to the axis' `xEnd`), then jumps. Drawn in the palette
+        /// colour `color` (dotted, beside lines of that colour) or, without one, solid dark grey.
+        public struct Line: Sendable {
+            public var name: String
+            public var steps: [(x: Double, y: Double)]
+            public var color: Int?
+            public init(name: String, steps: [(x: Double, y: Double)], color: Int? = nil) {
+                self.name = name; self.steps = steps; self.color = color
+            }
+        }
+
+        public var label: String
         public var unit: TickUnit
-        public var steps: [(x: Double, y: Double)]
+        public var lines: [Line]
         public var xEnd: Double
+
+        public init(label: String, unit: TickUnit, lines: [Line], xEnd: Double) {
+            self.label = label; self.unit = unit; self.lines = lines; self.xEnd = xEnd
+        }
+
+        /// One solid dark-grey step line named `name`.
         public init(name: String, label: String, unit: TickUnit, steps: [(x: Double, y: Double)], xEnd: Double) {
-            self.name = name; self.label = label; self.unit = unit; self.steps = steps; self.xEnd = xEnd
+            self.init(label: label, unit: unit, lines: [Line(name: name, steps: steps)], xEnd: xEnd)
         }
 
         /// The ticks of the axis, from zero (a cost) to above the largest value.
         var ticks: NiceTicks {
-            let top = steps.map(\.y).max() ?? 1
-            return NiceTicks(lower: min(0, steps.map(\.y).min() ?? 0), upper: top * 1.04, target: 5)
+            let ys = lines.flatMap { $0.steps.map(\.y) }
+            return NiceTicks(lower: min(0, ys.min() ?? 0), upper: (ys.max() ?? 1) * 1.04, target: 5)
         }
 
-        /// The step line's vertices: flat from each step to the next x, then vertical.
-        var path: [(x: Double, y: Double)] {
+        /// A step line's vertices: flat from each step to the next x, then vertical.
+        func path(_ line: Line) -> [(x: Double, y: Double)] {
             var out: [(x: Double, y: Double)] = []
-            for (k, s) in steps.enumerated() {
+            for (k, s) in line.steps.enumerated() {
                 out.append(s)
-                out.append((k + 1 < steps.count ? steps[k + 1].x : max(xEnd, s.x), s.y))
+                out.append((k + 1 < line.steps.count ? line.steps[k + 1].x : max(xEnd, s.x), s.y))
             }
             return out
+        }
+
+        static func stroke(_ line: Line) -> (color: String, dash: String) {
+            line.color.map { (SVGText.color($0), "2 3") } ?? (LinePlot.rightColor, "")
         }
 
         /// Pixels the right margin needs for the tick labels and the rotated axis title.
@@ -64,17 +85,18 @@ public struct LinePlot: Sendable {
         }
     }
 
-    /// The legend's lines: (name, colour, dashed); the right axis last, in dark grey.
-    var legendEntries: [(String, String, Bool)] {
-        let own = series.enumerated().map { (k, s) in (s.name, SVGText.color(s.color ?? k), s.dashed) }
-        return (series.count > 1 || rightAxis != nil ? own : []) + (rightAxis.map { [($0.name, Self.rightColor, false)] } ?? [])
+    /// The legend's lines: (name, colour, dash pattern); the right axis' lines last.
+    var legendEntries: [(String, String, String)] {
+        let own = series.enumerated().map { (k, s) in (s.name, SVGText.color(s.color ?? k), s.dashed ? "4 2" : "") }
+        let right = (rightAxis?.lines ?? []).map { l in (l.name, RightAxis.stroke(l).color, RightAxis.stroke(l).dash) }
+        return (series.count > 1 || rightAxis != nil ? own : []) + right
     }
 
     static let rightColor = "#444"
 
     /// The whole chart as one SVG document; a plot with no points says so in its frame.
     public func render() -> String {
-        let xs = series.flatMap { $0.points.map(\.x) } + markers.map(\.x) + (rightAxis?.steps.map(\.x) ?? [])
+        let xs = series.flatMap { $0.points.map(\.x) } + markers.map(\.x) + (rightAxis?.lines.flatMap { $0.steps.map(\.x) } ?? [])
         let ys = series.flatMap { $0.points.map(\.y) }
         let tx = NiceTicks(lower: min(0, xs.min() ?? 0), upper: xs.max() ?? 1, target: 8)
         let yLow = ys.min() ?? 0, yHigh = ys.max() ?? 1
@@ -117,7 +139,7 @@ public struct LinePlot: Sendable {
             out += "<g class=\"legend\">\n"
             for (k, e) in legend.enumerated() {
                 let y = f.y + 8 + Double(k) * fontSize * 1.5, x = f.maxX + rightMargin + 16
-                let dash = e.2 ? " stroke-dasharray=\"4 2\"" : ""
+                let dash = e.2.isEmpty ? "" : " stroke-dasharray=\"\(e.2)\""
                 out += "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 14))\" y2=\"\(n(y))\" "
                     + "stroke=\"\(e.1)\" stroke-width=\"2\"\(dash)/><text x=\"\(n(x + 18))\" y=\"\(n(y + fontSize * 0.35))\">\(SVGText.escape(e.0))</text>\n"
             }
@@ -138,9 +160,13 @@ public struct LinePlot: Sendable {
         let tx = f.maxX + r.margin(fontSize: fontSize) - 6, ym = f.y + f.height / 2
         out += "<text x=\"\(n(tx))\" y=\"\(n(ym))\" text-anchor=\"middle\" transform=\"rotate(-90 \(n(tx)) \(n(ym)))\">"
             + "\(SVGText.escape(r.label))</text>\n</g>\n"
-        let d = r.path.map { "\(n(sx($0.x))),\(n(sy($0.y)))" }.joined(separator: " ")
-        out += "<polyline class=\"steps\" points=\"\(d)\" fill=\"none\" stroke=\"\(Self.rightColor)\" stroke-width=\"2\" "
-            + "stroke-linejoin=\"miter\"><title>\(SVGText.escape(r.name))</title></polyline>\n"
+        for line in r.lines where !line.steps.isEmpty {
+            let d = r.path(line).map { "\(n(sx($0.x))),\(n(sy($0.y)))" }.joined(separator: " ")
+            let (color, dash) = RightAxis.stroke(line)
+            out += "<polyline class=\"steps\" points=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" "
+                + (dash.isEmpty ? "" : "stroke-dasharray=\"\(dash)\" ")
+                + "stroke-linejoin=\"miter\"><title>\(SVGText.escape(line.name))</title></polyline>\n"
+        }
         return out
     }
 

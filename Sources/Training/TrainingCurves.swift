@@ -1,7 +1,7 @@
 // TrainingCurves: plots from a run folder's metrics.jsonl — loss, rank-1/mAP,
 // learning rate and data-loader wait over epochs, pruning rounds marked, and the
 // GFLOPs after each round as a step line on a second axis; several runs overlay
-// as one series each.
+// as one series (and one GFLOPs line) each.
 import Foundation
 import Plots
 import Tensors
@@ -60,14 +60,13 @@ public enum TrainingCurves {
         }
 
         /// GFLOPs per image over epochs: the first round's starting cost from epoch 0, then
-        /// each round's result from its epoch; nil when the run had no pruning round.
-        func flopsAxis(xEnd: Double) -> LinePlot.RightAxis? {
+        /// each round's result from its epoch; empty when the run had no pruning round.
+        var flopsSteps: [(x: Double, y: Double)] {
             let rounds = rows("prune")
-            guard let first = rounds.first else { return nil }
+            guard let first = rounds.first else { return [] }
             var steps: [(x: Double, y: Double)] = []
             if let before = first["gflops_before"] as? Double { steps.append((0, before)) }
-            steps += rounds.map { (Double($0["epoch"] as? Int ?? 0), $0["gflops_after"] as? Double ?? 0) }
-            return .init(name: "GFLOPs per image", label: "GFLOPs per image", unit: .plain, steps: steps, xEnd: xEnd)
+            return steps + rounds.map { (Double($0["epoch"] as? Int ?? 0), $0["gflops_after"] as? Double ?? 0) }
         }
     }
 
@@ -93,8 +92,14 @@ public enum TrainingCurves {
         return specs.map { file, title, yLabel, unit, series in
             var p = LinePlot(title: title + tag, xLabel: "epoch", yLabel: yLabel, yUnit: unit, series: series)
             p.markers = markers
-            if single, file == "curve_loss.svg" || file == "curve_eval.svg" {
-                p.rightAxis = runs[0].flopsAxis(xEnd: series.flatMap { $0.points.map(\.x) }.max() ?? 0)
+            // GFLOPs after each round on a second axis: one dark line for a single run, a dotted
+            // line in each run's colour when runs are overlaid.
+            let lines = runs.enumerated().filter { !$0.element.flopsSteps.isEmpty }.map { k, run in
+                LinePlot.RightAxis.Line(name: named(run, "GFLOPs per image"), steps: run.flopsSteps, color: single ? nil : k)
+            }
+            if !lines.isEmpty, file == "curve_loss.svg" || file == "curve_eval.svg" {
+                let xEnd = series.flatMap { $0.points.map(\.x) }.max() ?? 0
+                p.rightAxis = .init(label: "GFLOPs per image", unit: .plain, lines: lines, xEnd: xEnd)
             }
             return (file, p.render())
         }

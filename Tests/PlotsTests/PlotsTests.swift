@@ -105,8 +105,9 @@ final class PlotsTests: XCTestCase {
                             series: [.init(name: "loss", points: (0...10).map { (Double($0), 5 - 0.3 * Double($0)) })])
         plot.rightAxis = .init(name: "GFLOPs per image", label: "GFLOPs per image", unit: .plain,
                                steps: [(0, 0.0382), (3, 0.0191), (7, 0.012)], xEnd: 10)
-        XCTAssertEqual(plot.rightAxis!.path.map(\.x), [0, 3, 3, 7, 7, 10])
-        XCTAssertEqual(plot.rightAxis!.path.map(\.y), [0.0382, 0.0382, 0.0191, 0.0191, 0.012, 0.012])
+        let r = plot.rightAxis!
+        XCTAssertEqual(r.path(r.lines[0]).map(\.x), [0, 3, 3, 7, 7, 10])
+        XCTAssertEqual(r.path(r.lines[0]).map(\.y), [0.0382, 0.0382, 0.0191, 0.0191, 0.012, 0.012])
         XCTAssertEqual(plot.rightAxis!.ticks.labels(.plain), ["0.00", "0.01", "0.02", "0.03", "0.04"])
         let svg = plot.render()
         XCTAssertTrue(svg.contains("class=\"right-axis\"")); XCTAssertTrue(svg.contains("class=\"steps\""))

@@ -1,5 +1,6 @@
 // TrainingCurvesTests: curves from hand-written metrics rows — four plots with
-// lines, pruning rounds marked, several runs overlaid, a missing log named.
+// lines, pruning rounds marked, GFLOPs on a second axis, several runs overlaid, a
+// missing log named.
 import XCTest
 import Foundation
 @testable import Training
@@ -28,6 +29,15 @@ final class TrainingCurvesTests: XCTestCase {
         }
         let two = TrainingCurves.plots([.init(name: "a", rows: Self.rows()), .init(name: "b", rows: Self.rows())], synthetic: false)
         XCTAssertTrue(two[0].1.contains("class=\"legend\"")); XCTAssertTrue(two[0].1.contains("b loss"))
+        // GFLOPs after each round on a second axis: one line for one run, one per pruned run overlaid.
+        XCTAssertEqual(plots[0].1.components(separatedBy: "class=\"steps\"").count - 1, 1)
+        XCTAssertFalse(plots[2].1.contains("class=\"right-axis\""), "the learning rate keeps one axis")
+        let unpruned = Self.rows().filter { $0["event"] as? String != "prune" }
+        let three = TrainingCurves.plots([.init(name: "a", rows: Self.rows()), .init(name: "b", rows: Self.rows()),
+                                          .init(name: "c", rows: unpruned)], synthetic: false)
+        XCTAssertEqual(three[1].1.components(separatedBy: "class=\"steps\"").count - 1, 2)
+        XCTAssertTrue(three[1].1.contains("b GFLOPs per image")); XCTAssertFalse(three[1].1.contains("c GFLOPs"))
+        XCTAssertFalse(TrainingCurves.plots([.init(name: "c", rows: unpruned)], synthetic: false)[0].1.contains("right-axis"))
         XCTAssertThrowsError(try TrainingCurves.Run(name: "x", directory: "/nonexistent/run")) {
             XCTAssertTrue("\($0)".contains("/nonexistent/run/metrics.jsonl"))
         }
