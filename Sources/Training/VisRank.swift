@@ -40,6 +40,10 @@ public struct VisRankOptions: Sendable {
         guard topk >= 1 else { throw ConfigError("--topk must be at least 1, got \(topk)") }
         guard queries >= 1 else { throw ConfigError("--queries must be at least 1, got \(queries)") }
         guard format == "jpg" || format == "png" else { throw ConfigError("--format must be jpg or png, got '\(format)'") }
+        var folder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &folder), !folder.boolValue {
+            throw ConfigError("\(out): --out names a file; it must be a folder (new or existing)")
+        }
     }
 }
 
@@ -185,7 +189,11 @@ public enum VisRank {
         }
         let page = VisRankPage(sides: sides.map(\.name), lists: lists, images: images, gallery: f.gallery,
                                comparison: comparison, options: options)
-        try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigError("\(options.out): cannot create the output folder (\(error.localizedDescription))")
+        }
         for (name, data) in files { try AtomicFile.write(data, to: options.out + "/" + name) }
         try page.write(to: options.out + "/index.html")
         let tag = images.synthetic ? " (synthetic data)" : ""

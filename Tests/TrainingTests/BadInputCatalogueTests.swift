@@ -1,7 +1,7 @@
 // The catalogue of bad input and faults, each case run through the built executable on
 // tiny inputs: the exit code is non-zero, the error is one line naming the file, key or
 // value, and nothing that was there is overwritten (nor anything half-written left).
-// One table per group: data, recipes, weights, features, resume, faults.
+// One table per group: data, recipes, weights, features, visrank, resume, faults.
 import Foundation
 import Tensors
 import TestSupport
@@ -234,6 +234,35 @@ final class BadInputCatalogueTests: XCTestCase {
             try write("missing.safetensors", [1, 0, 0], [1, 3], pids: [1], cams: nil)
             try write("nan.safetensors", [1, .nan, 0], [1, 3], pids: [1], cams: [1])
             try write("wide.safetensors", [1, 0, 0, 0], [1, 4], pids: [1], cams: [1])
+        }
+    }
+
+    func testVisRank() throws {
+        let features = ["visrank", "--query", "$D/q.safetensors", "--gallery", "$D/q.safetensors"]
+        let weights = ["visrank", "--weights", "$D/run/model.safetensors", "--data", "$R/data", "--height", "64", "--width", "32"]
+        try check([
+            Case(name: "visrank features without paths", args: features + ["--data", "$R/data", "--out", "$D/out"],
+                 message: "$D/q.safetensors: holds no image paths"),
+            Case(name: "visrank features without data", args: features, message: "$D/q.safetensors: features files need --data"),
+            Case(name: "visrank unknown identity", args: weights + ["--query-ids", "9999", "--out", "$D/out"],
+                 message: "identity 9999 has no query image"),
+            Case(name: "visrank missing compare", args: weights + ["--compare", "$D/none.safetensors", "--out", "$D/out"],
+                 message: "$D/none.safetensors"),
+            Case(name: "visrank output is a file", args: weights + ["--out", "$D/run/results.json"],
+                 message: "$D/run/results.json: --out names a file", untouched: ["run/results.json"]),
+        ]) { name, d in
+            var w = SafetensorsWriter()
+            w.add("features", floats: [1, 0, 0], shape: [1, 3])
+            w.add("pids", int64s: [1], shape: [1])
+            w.add("camids", int64s: [0], shape: [1])
+            try w.write(to: d + "/q.safetensors")
+            if name != "visrank output is a file" {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/out"), "\(name): nothing written before the run")
+            }
+        }
+        for name in ["visrank features without paths", "visrank unknown identity", "visrank missing compare"] {
+            let d = Self.root + "/" + name.replacingOccurrences(of: " ", with: "-")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/out"), "\(name): an output folder was left")
         }
     }
 
