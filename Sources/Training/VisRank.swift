@@ -130,12 +130,6 @@ public enum VisRank {
         }
     }
 
-    /// What one side gives for the chosen queries.
-    struct Ranked {
-        var all: [(firstRank: Int, ap: Double)?]
-        var lists: [Int: RankList]
-    }
-
     /// What `write` wrote: a line to print, the comparison's summary, and the pictures in
     /// page order (file names inside the output folder; per query one per side).
     public struct Outcome: Sendable {
