@@ -33,7 +33,7 @@ struct VisRankPage {
         } else {
             intro += "<p>\(lists[0].count) queries, lowest AP first.</p>\n"
         }
-        page.html("<style>.hit { color: #148c3c; } .miss { color: #c82323; } table.visrank td { text-align: left; "
+        page.html("<style>.hit { color: #148c3c; } .miss { color: #c82323; } table.visrank td, table.visrank th { text-align: left; "
                   + "vertical-align: top; } table.visrank img { display: block; max-width: \(sides.count > 1 ? 42 : 85)vw; height: auto; } "
                   + "table.visrank td:first-child { white-space: nowrap; } "
                   + "ol.matches { font-size: 11px; margin: 4px 0 0; padding-left: 2em; }</style>\n" + intro)
