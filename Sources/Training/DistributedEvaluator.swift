@@ -28,6 +28,10 @@ public struct DistributedEvaluator {
 
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(_ net: ReIDNet) throws -> ReIDMetrics {
+        try comm.watched("evaluation") { try watchedEvaluate(net) }
+    }
+
+    private func watchedEvaluate(_ net: ReIDNet) throws -> ReIDMetrics {
         let q = try gathered(try extract(net, share(dataset.query)))
         let g = try gathered(try extract(net, share(dataset.gallery)))
         return try comm.onRoot {
