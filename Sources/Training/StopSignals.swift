@@ -26,7 +26,8 @@ public final class StopSignals: @unchecked Sendable {
         for (number, name) in [(SIGTERM, "SIGTERM"), (SIGUSR1, "SIGUSR1"), (SIGINT, "SIGINT")] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: s.queue)
-            source.setEventHandler { s.receive(name) }
+            // Signals that arrive before the handler runs are counted together in `data`.
+            source.setEventHandler { s.receive(name, count: Int(source.data)) }
             source.resume()
             s.sources.append(source)
         }
@@ -34,9 +35,9 @@ public final class StopSignals: @unchecked Sendable {
         return s
     }
 
-    private func receive(_ name: String) {
+    private func receive(_ name: String, count: Int) {
         lock.lock()
-        if name == "SIGINT" { interrupts += 1 }
+        if name == "SIGINT" { interrupts += max(count, 1) }
         let again = interrupts > 1
         if received == nil { received = name }
         lock.unlock()
