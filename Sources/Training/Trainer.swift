@@ -346,10 +346,11 @@ public final class Trainer {
         var flag = [mine == nil ? 0.0 : 1.0]
         try flag.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .max) }
         guard flag[0] > 0 else { return }
-        try saveCheckpoint()
         let signal = mine ?? "a stop signal to another rank"
         let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : state.epoch
+        // Logged first, so that the checkpoint's share of the log (which a resume keeps) holds it.
         log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])
+        try saveCheckpoint()
         throw Preempted(signal: signal, message: "stopped by \(signal) in epoch \(epoch) after iteration \(state.iteration): "
                         + "checkpoint \(checkpointPath ?? "written by the root"); run the same command again to resume")
     }
