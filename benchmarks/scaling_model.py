@@ -5,27 +5,50 @@ gradients, 2 (n - 1) / n x bytes / bandwidth + 2 (n - 1) x latency, blocking (no
 overlap), on 10, 25 and 100 Gb/s networks.
 
 Usage: python benchmarks/scaling_model.py --images-per-s 21.8 --batch-per-node 32 --gradient-mb 102.5
+       python benchmarks/scaling_model.py --sync-only --nodes 3 --gbps 1 --mb 102.5
+(the second prints the predicted seconds of one blocking allreduce of --mb megabytes,
+as JSON; cluster/sim/scaling sets it beside the time measured on the simulated network)
 """
 import argparse
+import json
+
+
+def ring_allreduce_seconds(nodes, megabytes, gbps, latency_us):
+    """Seconds of a ring allreduce of `megabytes` MB over `nodes` nodes on `gbps` links."""
+    if nodes < 2:
+        return 0.0
+    return 2 * (nodes - 1) / nodes * megabytes * 1e6 / (gbps / 8 * 1e9) + 2 * (nodes - 1) * latency_us * 1e-6
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images-per-s", type=float, required=True, help="one node's training throughput")
-    ap.add_argument("--batch-per-node", type=int, required=True)
-    ap.add_argument("--gradient-mb", type=float, required=True)
+    ap.add_argument("--images-per-s", type=float, help="one node's training throughput")
+    ap.add_argument("--batch-per-node", type=int)
+    ap.add_argument("--gradient-mb", type=float)
     ap.add_argument("--latency-us", type=float, default=10.0, help="per message hop")
+    ap.add_argument("--sync-only", action="store_true", help="predict one allreduce of --mb MB on --nodes at --gbps")
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--gbps", type=float)
+    ap.add_argument("--mb", type=float)
     a = ap.parse_args()
+    if a.sync_only:
+        if a.nodes is None or a.gbps is None or a.mb is None:
+            ap.error("--sync-only needs --nodes, --gbps and --mb")
+        seconds = ring_allreduce_seconds(a.nodes, a.mb, a.gbps, a.latency_us)
+        print(json.dumps({"nodes": a.nodes, "gbps": a.gbps, "mb": a.mb, "latency_us": a.latency_us, "seconds": seconds,
+                          "bus_gb_per_s": a.gbps / 8 if a.nodes > 1 else 0.0}))
+        return
+    if a.images_per_s is None or a.batch_per_node is None or a.gradient_mb is None:
+        ap.error("--images-per-s, --batch-per-node and --gradient-mb are required (or --sync-only)")
     compute = a.batch_per_node / a.images_per_s
     nodes = [2, 4, 8, 16, 32, 64]
     print(f"compute {compute * 1e3:.0f} ms per step; gradients {a.gradient_mb:.1f} MB")
     print("| network | " + " | ".join(f"{n} nodes" for n in nodes) + " |")
     print("|---|" + "---|" * len(nodes))
     for gbps in [10, 25, 100]:
-        bw = gbps / 8 * 1e9
         cells = []
         for n in nodes:
-            comm = 2 * (n - 1) / n * a.gradient_mb * 1e6 / bw + 2 * (n - 1) * a.latency_us * 1e-6
+            comm = ring_allreduce_seconds(n, a.gradient_mb, gbps, a.latency_us)
             cells.append(f"{100 * compute / (compute + comm):.1f}%")
         print(f"| {gbps} Gb/s | " + " | ".join(cells) + " |")
 

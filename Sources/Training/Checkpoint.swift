@@ -30,12 +30,14 @@ public struct TrainingState: Codable, Sendable {
     public var firstEpochMeanLoss: Double?
     /// Steps whose update was skipped for non-finite values (`train.on_nonfinite: skip`).
     public var skippedSteps = 0
+    /// The number of ranks that wrote the checkpoint (nil: written before it was recorded).
+    public var ranks: Int?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
-             firstEpochMeanLoss, skippedSteps
+             firstEpochMeanLoss, skippedSteps, ranks
     }
 
     public init(from decoder: Decoder) throws {
@@ -56,6 +58,7 @@ public struct TrainingState: Codable, Sendable {
         firstLoss = try c.decodeIfPresent(Double.self, forKey: .firstLoss)
         firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
         skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
+        ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -71,6 +74,7 @@ public struct TrainingState: Codable, Sendable {
         try c.encodeIfPresent(firstLoss, forKey: .firstLoss)
         try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
         try c.encode(skippedSteps, forKey: .skippedSteps)
+        try c.encodeIfPresent(ranks, forKey: .ranks)
     }
 }
 

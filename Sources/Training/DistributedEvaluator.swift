@@ -28,7 +28,7 @@ public struct DistributedEvaluator {
 
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(_ net: ReIDNet) throws -> ReIDMetrics {
-        try evaluate(features: try features(net))
+        try comm.watched("evaluation") { try evaluate(features: try features(net)) }
     }
 
     /// The query and gallery features of `net` at the root (nil elsewhere): features (Q, D), (G, D).

@@ -139,12 +139,12 @@ public final class Experiment {
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
-        let changes = resuming ? try checkResume(checkpoint) : []
+        let loader = try makeLoader(dataset)
+        defer { loader.shutdown() }
+        let changes = resuming ? try checkResume(checkpoint, source: loader) : []
         let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: c.data.augment.height,
                                                width: c.data.augment.width).flops
         let net = try network(numClasses: dataset.numTrainPids, resumingFrom: resuming ? checkpoint : nil)
-        let loader = try makeLoader(dataset)
-        defer { loader.shutdown() }
         let trainer = try Trainer(net: net, source: loader, config: c.train, runDirectory: c.runDirectory, comm: comm)
         if resuming {
             try trainer.resume(from: checkpoint)
@@ -177,15 +177,17 @@ public final class Experiment {
 
     /// The changes between the checkpoint's recipe and this one, all safe; throws (on
     /// every rank, before anything is written) naming the keys whose change would break
-    /// exact resumption.
+    /// exact resumption (a changed rank count included, when `source` reads per rank).
     /// - Important: Collective — every rank calls this, in the same order.
-    func checkResume(_ checkpoint: String) throws -> [ResumeCheck.Change] {
+    func checkResume(_ checkpoint: String, source: BatchSource) throws -> [ResumeCheck.Change] {
         try comm.onRoot { () -> [ResumeCheck.Change] in
-            guard let saved = try Checkpoint.state(at: checkpoint).recipe else {
+            let state = try Checkpoint.state(at: checkpoint)
+            guard let saved = state.recipe else {
                 log("\(checkpoint): written before checkpoints carried their recipe; resuming unchecked")
                 return []
             }
-            return try ResumeCheck.check(saved: saved, current: config.yaml, checkpoint: checkpoint)
+            return try ResumeCheck.check(saved: saved, current: config.yaml, checkpoint: checkpoint,
+                                         ranks: (state.ranks, comm.size), perRankStream: source.perRankStream)
         }
     }
 

@@ -152,6 +152,10 @@ public struct DistributedOptions: Codable, Sendable, Equatable {
     /// Compare a parameter checksum across ranks every this many steps (0: only at start
     /// and after structural changes).
     public var checksumEvery = 100
+    /// Seconds a rank may wait in one collective of a training step, an evaluation or a
+    /// pruning round before the collective watchdog ends the job naming the ranks that did
+    /// not arrive (0: wait for ever).
+    public var timeoutSeconds = 300.0
     public init() {}
 }
 
@@ -164,6 +168,14 @@ extension DistributedOptions: RecipeSection {
         try k.double("bucket_mb", &megabytes)
         bucketBytes = Int(megabytes * 1_048_576)
         try k.int("checksum_every", &checksumEvery)
+        try k.double("timeout_s", &timeoutSeconds)
+        let timeout = timeoutSeconds
+        try k.validate {
+            if !(timeout >= 0 && timeout.isFinite) {
+                throw ConfigError("distributed.timeout_s: must be a non-negative number of seconds (0 turns the "
+                                  + "watchdog off), got \(timeout)")
+            }
+        }
     }
 }
 

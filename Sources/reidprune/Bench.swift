@@ -125,10 +125,15 @@ struct BenchAllreduce: ParsableCommand {
     @Option(help: "Repeats per size (the median is reported).") var repeats = 10
     @Option(help: "Largest message in MB.") var maxMb = 256
     @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "Run the collectives as training does, under the collective watchdog (non-blocking, polled).")
+    var watched = false
 
     func run() throws {
         try Ranks.run { comm in
-            try AllreduceBenchmark.run(comm: comm, repeats: repeats, maxMb: maxMb, json: json, say: Ranks.rootLine(comm))
+            let body = {
+                try AllreduceBenchmark.run(comm: comm, repeats: repeats, maxMb: maxMb, json: json, say: Ranks.rootLine(comm))
+            }
+            if watched { try comm.watched("benchmark", body) } else { try body() }
         }
     }
 }

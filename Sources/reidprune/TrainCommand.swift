@@ -14,7 +14,7 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
-        try Ranks.run { comm in
+        try Ranks.run(stoppable: true) { comm in
             switch try Recipe.load(config, overrides: overrides) {
             case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).run(resume: !fresh)
             case let .scenario(c): try Scenario(config: c, comm: comm, log: Console.line).run()
