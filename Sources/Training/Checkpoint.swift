@@ -20,6 +20,12 @@ public struct TrainingState: Codable, Sendable {
     public var rng = SeededRandom(seed: 1)
     /// The pruning rounds applied so far, in order (replayable on a fresh model).
     public var pruningHistory: [PrunePlan] = []
+    /// The rounds the run's pretrained model (`model.pretrained`) went through before this
+    /// run, for instance while pretraining by classification; the model file the run
+    /// writes carries them followed by `pruningHistory`.
+    public var inheritedHistory: [PrunePlan] = []
+    /// The number of ranks that trained until this checkpoint (nil: written before it was kept).
+    public var worldSize: Int?
     /// Length of metrics.jsonl when the checkpoint was written (a resume drops the rows after it).
     public var metricsBytes: UInt64?
     /// The full recipe of the run (as the typed config renders it), which a resume checks.
@@ -35,7 +41,7 @@ public struct TrainingState: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
-             firstEpochMeanLoss, skippedSteps
+             firstEpochMeanLoss, skippedSteps, inheritedHistory, worldSize
     }
 
     public init(from decoder: Decoder) throws {
@@ -56,7 +62,12 @@ public struct TrainingState: Codable, Sendable {
         firstLoss = try c.decodeIfPresent(Double.self, forKey: .firstLoss)
         firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
         skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
+        inheritedHistory = try c.decodeIfPresent([PrunePlan].self, forKey: .inheritedHistory) ?? []
+        worldSize = try c.decodeIfPresent(Int.self, forKey: .worldSize)
     }
+
+    /// Every pruning round of the model: the inherited ones, then this run's.
+    public var fullHistory: [PrunePlan] { inheritedHistory + pruningHistory }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -71,6 +82,8 @@ public struct TrainingState: Codable, Sendable {
         try c.encodeIfPresent(firstLoss, forKey: .firstLoss)
         try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
         try c.encode(skippedSteps, forKey: .skippedSteps)
+        if !inheritedHistory.isEmpty { try c.encode(inheritedHistory, forKey: .inheritedHistory) }
+        try c.encodeIfPresent(worldSize, forKey: .worldSize)
     }
 }
 

@@ -37,6 +37,12 @@ extension ModelConfig: RecipeSection {
         try k.check(lastStride == 1 || lastStride == 2, "last_stride", "must be 1 or 2, got \(lastStride)")
         try k.bool("bnneck", &head.bnneck)
         try k.int("embedding_dim", &head.embeddingDim)
+        if head.task == .classification {
+            try k.check(!head.bnneck, "bnneck", "a classification model has torchvision's fc head, no BNNeck "
+                        + "(task: classification); set it to false")
+            try k.check(head.embeddingDim == 0, "embedding_dim", "a classification model has no embedding layer "
+                        + "(task: classification); set it to 0")
+        }
         try k.optionalString("pretrained", &pretrained)
         try k.bool("zero_init_residual", &zeroInitResidual)
     }
@@ -70,6 +76,8 @@ extension EvalConfig: RecipeSection {
 }
 
 public struct ExperimentConfig: Sendable {
+    /// re-ID (the default) or classification pretraining (`task: classification`).
+    public var task = HeadTask.reid
     public var model = ModelConfig()
     public var data = DataConfig()
     public var train = TrainerConfig()
@@ -99,10 +107,30 @@ public struct ExperimentConfig: Sendable {
     /// sections need neither: its stages set the data and the pruning rounds).
     func checkTrainingRun(_ k: RecipeCoder) throws {
         try k.check(!data.root.isEmpty, "data.root", "missing")
+        if task == .classification {
+            for (key, weight) in [("triplet", train.tripletWeight), ("contrastive", train.contrastiveWeight),
+                                  ("center", train.centerWeight)] where weight != 0 {
+                throw ConfigError("\(k.origin): train.loss.\(key): a classification run trains with cross-entropy alone; "
+                                  + "set it to 0 (task: classification)")
+            }
+            try k.check(train.crossEntropyWeight > 0, "train.loss.cross_entropy", "must be positive in a classification run")
+        }
         if let p = prune, !(p.steps >= 1 && p.startEpoch >= 0 && p.every >= 1 && p.epochs.last! <= train.epochs) {
             throw ConfigError("\(k.origin): prune.steps/start_epoch/every: rounds must fall within train.epochs "
                               + "(\(train.epochs)); got start \(p.startEpoch), every \(p.every), steps \(p.steps)")
         }
+    }
+
+    /// Makes the classification defaults the starting point of the sections read next:
+    /// torchvision's ResNet (last stride 2, `fc` head) and its ImageNet training recipe
+    /// (`TrainerConfig.classification`); the `distributed:` options stay.
+    public mutating func useClassificationDefaults() {
+        task = .classification
+        model.lastStride = 2
+        model.head = .classification(numClasses: 0)
+        let distributed = train.distributed
+        train = .classification
+        train.distributed = distributed
     }
 
     /// Sets the values a recipe does not spell out but derives from other keys: the
@@ -123,6 +151,9 @@ public struct ExperimentConfig: Sendable {
 
 extension ExperimentConfig: RecipeSection {
     mutating func code(_ k: inout RecipeCoder) throws {
+        let before = task
+        try k.choice("task", &task)
+        if k.isReading && task == .classification && before != .classification { useClassificationDefaults() }
         try k.section("model", &model)
         try k.section("data", &data)
         try k.section("train", &train)

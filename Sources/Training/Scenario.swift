@@ -44,7 +44,7 @@ public final class Scenario {
         let dir = c.runDirectory
         if !(try comm.broadcast(FileManager.default.fileExists(atPath: dir + "/results.json"))) {
             log("== stage \(name)")
-            try Experiment(config: c, comm: comm, log: log).run()
+            try Experiment(config: c, comm: comm, log: log).train()
         } else {
             log("== stage \(name): done, kept")
         }

@@ -16,7 +16,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try Ranks.run { comm in
             switch try Recipe.load(config, overrides: overrides) {
-            case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).run(resume: !fresh)
+            case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).train(resume: !fresh)
             case let .scenario(c): try Scenario(config: c, comm: comm, log: Console.line).run()
             }
         }

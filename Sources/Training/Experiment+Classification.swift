@@ -1,0 +1,127 @@
+// Experiment+Classification: a classification (pretraining) run in the same training
+// session and hooks as re-ID: data (image folders or shards) -> torchvision's ResNet
+// with `fc` (built, loaded or resumed) -> SGD with the learning rate scaled to the
+// global batch, label-smoothed cross-entropy, evaluation and pruning hooks -> top-1/
+// top-5 across ranks, model.safetensors (with its pruning history), results.json.
+import Distributed
+import Foundation
+import NN
+import Pruning
+import ReIDData
+import ReIDEval
+import Tensors
+
+extension Experiment {
+    /// Trains and evaluates the recipe's task; a run folder holding a checkpoint is
+    /// resumed from it. The root holds the run folder's lock for the whole run.
+    /// - Important: Collective — every rank calls this, in the same order.
+    @discardableResult
+    public func train(resume: Bool = true) throws -> RunOutcome {
+        switch config.task {
+        case .reid: return .reid(try run(resume: resume))
+        case .classification: return .classification(try runClassification(resume: resume))
+        }
+    }
+
+    /// A classification run on the recipe's data.
+    /// - Important: Collective — every rank calls this, in the same order.
+    @discardableResult
+    public func runClassification(resume: Bool = true) throws -> ClassificationResult {
+        try runClassification(resume: resume) { try self.openClassificationData() }
+    }
+
+    /// A classification run on the data `open` gives (opened once the run folder is locked).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func runClassification(resume: Bool = true, open: () throws -> ClassificationRunData) throws -> ClassificationResult {
+        guard config.task == .classification else { throw ConfigError("task: the recipe trains re-ID, not classification") }
+        let lock = try lockRunFolder()
+        return try withExtendedLifetime(lock) {
+            let data = try open()
+            defer { data.shutdown() }
+            return try classificationLocked(data, resume: resume)
+        }
+    }
+
+    /// - Important: Collective — every rank calls this, in the same order.
+    private func classificationLocked(_ data: ClassificationRunData, resume: Bool) throws -> ClassificationResult {
+        let c = config
+        log(data.summary)
+        let checkpoint = c.runDirectory + "/checkpoint.safetensors"
+        let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
+        let changes = resuming ? try checkResume(checkpoint) : []
+        if resuming { try checkRankCount(checkpoint, allowed: data.allowsRankCountChange) }
+        let size = data.imageSize
+        let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: size, width: size).flops
+        let net = try network(numClasses: data.numClasses, resumingFrom: resuming ? checkpoint : nil)
+        let train = c.train.scaled(forGlobalBatch: data.globalBatch)
+        let trainer = try Trainer(net: net, source: data.source, config: train, runDirectory: c.runDirectory, comm: comm)
+        try startOrResume(trainer, checkpoint: resuming ? checkpoint : nil, changes: changes)
+        try comm.onRoot { try AtomicFile.write(Data(c.yaml.utf8), to: c.runDirectory + "/config.yaml") }
+        log(String(format: "%d rank(s), global batch %d, %d images per rank, lr %g (%@), SyncBN %@", comm.size,
+                   data.globalBatch, data.globalBatch / comm.size, train.schedule.base,
+                   c.train.lrReferenceBatch > 0 ? "\(c.train.schedule.base) x \(data.globalBatch) / \(c.train.lrReferenceBatch)"
+                       : "as given", c.train.distributed.syncBN ? "on" : "off"))
+        let evaluator = ClassificationEvaluator(comm: comm, slice: data.validation)
+        var schedule = c.prune
+        schedule?.settings.ranking.height = size
+        schedule?.settings.ranking.width = size
+        try registerHooks(trainer, source: data.source, evaluator: evaluator, unprunedFLOPs: unprunedFLOPs,
+                          synthetic: data.synthetic, schedule: schedule)
+        let start = Date()
+        try trainer.train()
+        let seconds = Date().timeIntervalSince(start)
+        log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s", c.train.epochs, seconds, data.waitSeconds()))
+        return try finishClassification(trainer, evaluator: evaluator, data: data, seconds: seconds)
+    }
+
+    /// Refuses to resume with another number of ranks when the data cannot give the
+    /// same batches then (shard streams), naming both counts.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func checkRankCount(_ checkpoint: String, allowed: Bool) throws {
+        try comm.onRoot {
+            guard !allowed, let saved = try Checkpoint.state(at: checkpoint).worldSize, saved != comm.size else { return }
+            throw ConfigError("\(checkpoint): cannot resume on \(comm.size) rank(s): it was trained on \(saved), and the "
+                              + "shard streams of data.root '\(config.data.root)' give another rank count other batches; "
+                              + "resume on \(saved) ranks (or use a folder layout, whose global sampler allows it)")
+        }
+    }
+
+    /// The final evaluation, model.safetensors (with the full pruning history), results.json
+    /// and report.html.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func finishClassification(_ trainer: Trainer, evaluator: ClassificationEvaluator, data: ClassificationRunData,
+                              seconds: Double) throws -> ClassificationResult {
+        let c = config
+        try trainer.averageRunningStatistics()
+        try trainer.requireFiniteState(before: "model.safetensors")
+        let m = try evaluator.evaluate(trainer.net)
+        trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
+        log(m.summary("final", synthetic: data.synthetic))
+        let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: data.imageSize,
+                                      width: data.imageSize)
+        let history = trainer.state.fullHistory
+        let result = ClassificationResult(dataset: data.name, synthetic: data.synthetic, arch: c.model.archName,
+                                          numClasses: data.numClasses, params: cost.params, gflops: Double(cost.flops) / 1e9,
+                                          imageSize: data.imageSize, epochs: c.train.epochs, top1: m.top1, top5: m.top5,
+                                          images: m.images, pruningRounds: history.count, trainSeconds: seconds)
+        try comm.onRoot {
+            var meta = try PrunePlan.metadata(for: history)
+            meta["synthetic"] = data.synthetic ? "true" : "false"
+            meta["reidprune.class_names"] = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
+            try ModelWeights.save(trainer.net, to: c.runDirectory + "/model.safetensors", metadata: meta)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(result), to: c.runDirectory + "/results.json")
+            try RunPage.write(result, directory: c.runDirectory)
+        }
+        return result
+    }
+}
+
+extension Experiment {
+    /// The recipe's classification data: this rank's training source and val slice.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func openClassificationData() throws -> ClassificationRunData {
+        throw ConfigError("data.root '\(config.data.root)': classification data sets are not readable yet")
+    }
+}
