@@ -111,11 +111,30 @@ final class ClassificationRunTests: XCTestCase {
         // lr 0.4 per 256 images at a global batch of 8.
         XCTAssertTrue(lines.contains { $0.contains("lr 0.0125 (0.4 x 8 / 256)") }, lines.joined(separator: "\n"))
         XCTAssertTrue(lines.contains { $0.hasPrefix("final [synthetic data]: top-1") })
-        let rows = try TrainingCurves.Run(name: "run", directory: dir).rows
-        XCTAssertTrue(rows.contains { $0["event"] as? String == "eval" && $0["top5"] != nil })
-        XCTAssertEqual(rows.filter { $0["event"] as? String == "train" }.count, 6)
+        let logged = try TrainingCurves.Run(name: "run", directory: dir).rows
+        XCTAssertTrue(logged.contains { $0["event"] as? String == "eval" && $0["top5"] != nil })
+        XCTAssertEqual(logged.filter { $0["event"] as? String == "train" }.count, 6)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/report.html"))
         XCTAssertThrowsError(try Experiment(config: c, log: { _ in }).run()) { XCTAssertTrue("\($0)".contains("task")) }
+
+        // `report` reads a classification run beside a re-ID one.
+        let reidDir = tmp.appendingPathComponent("reid").path
+        try FileManager.default.createDirectory(atPath: reidDir, withIntermediateDirectories: true)
+        try ModelWeights.save(try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true)),
+                              to: reidDir + "/model.safetensors")
+        let reidResult = RunResult(dataset: "synthreid", synthetic: true, arch: "resnet18", params: 1, gflops: 0.01, epochs: 1,
+                                   rank1: 0.5, rank5: 0.6, rank10: 0.7, rank20: 0.8, mAP: 0.25, mINP: 0.1, numValidQueries: 4,
+                                   trainSeconds: 1)
+        try JSONEncoder().encode(reidResult).write(to: URL(fileURLWithPath: reidDir + "/results.json"))
+        let rows = try Report.rows(runs: [("cls", dir), ("reid", reidDir)], height: 64, width: 32, threads: 1)
+        XCTAssertEqual(rows.map(\.task), ["classification", "reid"])
+        XCTAssertEqual(rows[0].top1, result.top1)
+        XCTAssertEqual(rows[0].imageSize, 32)
+        XCTAssertNil(rows[0].rank1)
+        XCTAssertEqual(rows[1].mAP, 0.25)
+        let table = Report.markdown(rows)
+        XCTAssertTrue(table.contains("| rank-1 | mAP | top-1 | top-5 | input |"), table)
+        XCTAssertTrue(table.contains("| 50.0% | 25.0% | – | – | – |"), table)
     }
 
     /// Two Taylor rounds (gradients of the classification loss) during a classification
