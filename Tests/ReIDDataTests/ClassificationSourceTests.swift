@@ -26,22 +26,6 @@ final class ClassificationSourceTests: XCTestCase {
         return o
     }
 
-    /// A served batch as plain values.
-    struct Served: Equatable {
-        let bits: [UInt32]
-        let labels: [Int]
-        init(_ b: Batch) { bits = b.images.toArray().map(\.bitPattern); labels = b.pids }
-        init(concatenating parts: [Served]) {
-            bits = parts.flatMap(\.bits)
-            labels = parts.flatMap(\.labels)
-        }
-    }
-
-    func epoch(_ s: ClassificationSource, _ e: Int, from first: Int = 0) throws -> [Served] {
-        s.startEpoch(e, at: first)
-        return try (first..<s.batchesPerEpoch).map { _ in Served(try s.next()) }
-    }
-
     func testFolderRanksTogetherEqualOneRank() throws {
         let d = try ClassificationDataset.open(tree.root)
         let one = try ClassificationSource(dataset: d, options: Self.options(batch: 4), rank: 0, world: 1)
@@ -50,15 +34,15 @@ final class ClassificationSourceTests: XCTestCase {
         XCTAssertEqual(one.batchesPerEpoch, 6)
         XCTAssertEqual(ranks[1].localBatch, 2)
         for e in 0..<2 {
-            let a = try epoch(one, e)
-            let parts = try ranks.map { try epoch($0, e) }
+            let a = try servedEpoch(one, e)
+            let parts = try ranks.map { try servedEpoch($0, e) }
             for b in 0..<a.count { XCTAssertEqual(a[b], Served(concatenating: [parts[0][b], parts[1][b]]), "epoch \(e) batch \(b)") }
             XCTAssertEqual(Set(a.flatMap(\.labels)).count, 4)
         }
-        XCTAssertNotEqual(try epoch(one, 0), try epoch(one, 1))
+        XCTAssertNotEqual(try servedEpoch(one, 0), try servedEpoch(one, 1))
         // Resuming inside the epoch, with another worker count.
         let resumed = try ClassificationSource(dataset: d, options: Self.options(batch: 4, workers: 3), rank: 0, world: 1)
-        XCTAssertEqual(try epoch(resumed, 1, from: 4), Array(try epoch(one, 1).suffix(2)))
+        XCTAssertEqual(try servedEpoch(resumed, 1, from: 4), Array(try servedEpoch(one, 1).suffix(2)))
     }
 
     func testValidationSlicesCoverTheSplitOnce() throws {

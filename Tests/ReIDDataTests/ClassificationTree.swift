@@ -42,3 +42,20 @@ struct ClassificationTree {
 
     func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
+
+/// A served batch as plain values.
+struct Served: Equatable {
+    let bits: [UInt32]
+    let labels: [Int]
+    init(_ b: Batch) { bits = b.images.toArray().map(\.bitPattern); labels = b.pids }
+    init(concatenating parts: [Served]) {
+        bits = parts.flatMap(\.bits)
+        labels = parts.flatMap(\.labels)
+    }
+}
+
+func servedEpoch(_ s: ClassificationSource, _ e: Int, from first: Int = 0) throws -> [Served] {
+    s.startEpoch(e, at: first)
+    return try (first..<s.batchesPerEpoch).map { _ in Served(try s.next()) }
+}
+
