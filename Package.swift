@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "ReIDDataTests", dependencies: ["ReIDData", "NN", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReIDEvalTests", dependencies: ["ReIDEval", "Tensors", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI", "Training", "NN", "Tensors",
-                                                             "TestSupport"]),
+                                                             "ReIDData", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NN", "Optim", "TestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),

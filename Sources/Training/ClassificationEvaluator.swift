@@ -9,16 +9,22 @@ import NN
 import ReIDData
 import ReIDEval
 
-/// One pass over this rank's slice of the validation set.
+/// This rank's slice of the validation set.
 public struct ValidationSlice {
-    /// This rank's batches (images (N, H, W, 3), pids = class indices), then nil.
-    public var next: () throws -> Batch?
+    /// Calls its argument with each of this rank's batches in order (images (N, H, W, 3),
+    /// pids = class indices).
+    public var forEach: ((Batch) throws -> Void) throws -> Void
     /// Images in the whole validation set (every rank's slices together).
     public var total: Int
 
-    public init(total: Int, next: @escaping () throws -> Batch?) {
+    public init(total: Int, forEach: @escaping ((Batch) throws -> Void) throws -> Void) {
         self.total = total
-        self.next = next
+        self.forEach = forEach
+    }
+
+    /// The slice a ValidationReader reads.
+    public init(_ reader: ValidationReader) {
+        self.init(total: reader.totalCount) { body in try reader.forEach(body) }
     }
 }
 
@@ -48,7 +54,7 @@ public struct ClassificationEvaluator: ModelEvaluator {
             let pass = try slice()
             var counts = TopKCounts()
             mine.total = pass.total
-            while let batch = try pass.next() {
+            try pass.forEach { batch in
                 let out = try net.forward(batch.images, mode: .inference)
                 guard let logits = out.logits, logits.shape[1] == net.headConfig.numClasses else {
                     throw EvaluationError("the network gave no logits over its \(net.headConfig.numClasses) classes")

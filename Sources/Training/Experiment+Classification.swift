@@ -122,6 +122,33 @@ extension Experiment {
     /// The recipe's classification data: this rank's training source and val slice.
     /// - Important: Collective — every rank calls this, in the same order.
     func openClassificationData() throws -> ClassificationRunData {
-        throw ConfigError("data.root '\(config.data.root)': classification data sets are not readable yet")
+        let d = config.classificationData
+        var opened: ClassificationRunData?, problem: String?
+        do {
+            let dataset = try ClassificationDataset.open(d.root, layout: d.kind)
+            let source = try ClassificationSource(dataset: dataset, options: d.loaderOptions(seed: config.seed),
+                                                  rank: comm.rank, world: comm.size)
+            let reader = try ValidationReader(dataset: dataset, transform: d.transform, batchSize: config.eval.batchSize,
+                                              rank: comm.rank, world: comm.size, maxImagePixels: d.maxImagePixels)
+            var isFolder: ObjCBool = false
+            let folder = FileManager.default.fileExists(atPath: d.root, isDirectory: &isFolder) && isFolder.boolValue ? d.root
+                : (d.root as NSString).deletingLastPathComponent
+            let synthetic = FileManager.default.fileExists(atPath: folder + "/manifest.json")
+            opened = ClassificationRunData(
+                name: (URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent) + " (\(dataset.layout.rawValue))",
+                synthetic: synthetic, classNames: dataset.classNames, source: source, globalBatch: d.batchSize,
+                imageSize: d.transform.size, trainImages: dataset.count(.train),
+                allowsRankCountChange: source.supportsRankCountChange, waitSeconds: { source.waitSeconds },
+                shutdown: { source.shutdown() }, validation: { ValidationSlice(reader) })
+        } catch {
+            problem = "\(error)"
+        }
+        // A rank that cannot open the data stops every rank with its message.
+        let problems = try comm.allgather(Array((problem ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
+        if let (rank, message) = problems.enumerated().first(where: { !$0.element.isEmpty }) {
+            opened?.shutdown()
+            throw ConfigError(comm.size > 1 ? "rank \(rank): \(message)" : message)
+        }
+        return opened!
     }
 }

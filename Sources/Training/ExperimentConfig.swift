@@ -79,7 +79,10 @@ public struct ExperimentConfig: Sendable {
     /// re-ID (the default) or classification pretraining (`task: classification`).
     public var task = HeadTask.reid
     public var model = ModelConfig()
+    /// The re-ID data section (task: reid).
     public var data = DataConfig()
+    /// The classification data section (task: classification): the recipe's `data:` then.
+    public var classificationData = ClassificationDataConfig()
     public var train = TrainerConfig()
     public var eval = EvalConfig()
     public var prune: PruneSchedule?
@@ -106,7 +109,7 @@ public struct ExperimentConfig: Sendable {
     /// What a training run needs beyond well-formed sections (a scenario recipe's own
     /// sections need neither: its stages set the data and the pruning rounds).
     func checkTrainingRun(_ k: RecipeCoder) throws {
-        try k.check(!data.root.isEmpty, "data.root", "missing")
+        try k.check(!(task == .classification ? classificationData.root : data.root).isEmpty, "data.root", "missing")
         if task == .classification {
             for (key, weight) in [("triplet", train.tripletWeight), ("contrastive", train.contrastiveWeight),
                                   ("center", train.centerWeight)] where weight != 0 {
@@ -135,7 +138,7 @@ public struct ExperimentConfig: Sendable {
 
     /// Sets the values a recipe does not spell out but derives from other keys: the
     /// seeds of the loader, the trainer and the pruning rounds (run.seed), the pruning
-    /// input size (data.height/width) and a cosine schedule's length (train.epochs).
+    /// input size (data.height/width, or data.transform.size for classification) and a cosine schedule's length (train.epochs).
     /// Reading calls it; call it again after editing those keys.
     public mutating func deriveDependentValues() {
         data.loader.seed = seed
@@ -144,8 +147,8 @@ public struct ExperimentConfig: Sendable {
             train.schedule.decay = .cosine(totalEpochs: train.epochs, minimum: minimum)
         }
         prune?.settings.seed = seed
-        prune?.settings.ranking.height = data.augment.height
-        prune?.settings.ranking.width = data.augment.width
+        prune?.settings.ranking.height = task == .classification ? classificationData.transform.size : data.augment.height
+        prune?.settings.ranking.width = task == .classification ? classificationData.transform.size : data.augment.width
     }
 }
 
@@ -155,7 +158,11 @@ extension ExperimentConfig: RecipeSection {
         try k.choice("task", &task)
         if k.isReading && task == .classification && before != .classification { useClassificationDefaults() }
         try k.section("model", &model)
-        try k.section("data", &data)
+        if task == .classification {
+            try k.section("data", &classificationData)
+        } else {
+            try k.section("data", &data)
+        }
         try k.section("train", &train)
         try k.section("distributed", &train.distributed)
         try k.section("eval", &eval)

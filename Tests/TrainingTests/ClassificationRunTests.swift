@@ -55,25 +55,25 @@ final class ClassificationRunTests: XCTestCase {
     static func validation(rank: Int, world: Int) -> () throws -> ValidationSlice {
         {
             let mine = slice(images(10, seed: 99), rank: rank, world: world)
-            var at = 0
-            return ValidationSlice(total: 10) {
-                guard at < mine.count else { return nil }
-                let b = slice(mine, rank: 0, world: 1)
-                let hi = min(at + 3, mine.count), size = side * side * 3
-                let t = Tensor(shape: [hi - at, side, side, 3], layout: .nhwc)
-                t.data.update(from: b.images.data + at * size, count: (hi - at) * size)
-                defer { at = hi }
-                return Batch(images: t, pids: Array(b.pids[at..<hi]), camids: Array(b.camids[at..<hi]))
+            return ValidationSlice(total: 10) { body in
+                var at = 0
+                while at < mine.count {
+                    let hi = min(at + 3, mine.count), size = side * side * 3
+                    let t = Tensor(shape: [hi - at, side, side, 3], layout: .nhwc)
+                    t.data.update(from: mine.images.data + at * size, count: (hi - at) * size)
+                    try body(Batch(images: t, pids: Array(mine.pids[at..<hi]), camids: Array(mine.camids[at..<hi])))
+                    at = hi
+                }
             }
         }
     }
 
     /// 3 steps per epoch of a global batch of 8.
-    static func data(rank: Int = 0, world: Int = 1) -> ClassificationRunData {
+    static func data(rank: Int = 0, world: Int = 1, rankCountChange: Bool = true) -> ClassificationRunData {
         let batches = (0..<3).map { slice(images(8, seed: 5, first: 8 * $0), rank: rank, world: world) }
         return ClassificationRunData(name: "memory", synthetic: true, classNames: ["a", "b", "c", "d"],
                                      source: FixedBatchSource(batches: batches, numClasses: classes), globalBatch: 8,
-                                     imageSize: side, trainImages: 24, allowsRankCountChange: true,
+                                     imageSize: side, trainImages: 24, allowsRankCountChange: rankCountChange,
                                      validation: validation(rank: rank, world: world))
     }
 
@@ -186,6 +186,32 @@ final class ClassificationRunTests: XCTestCase {
         try Experiment(config: reidConfig, log: { _ in }).startOrResume(trainer, checkpoint: nil, changes: [])
         XCTAssertEqual(trainer.state.fullHistory, history)
         XCTAssertTrue(trainer.state.pruningHistory.isEmpty)
+    }
+
+    /// Data whose batches depend on the rank count (shard streams) refuses a resume on
+    /// another count, on every rank; the same count resumes.
+    func testResumeOnAnotherRankCountIsRefusedWhenTheDataForbidsIt() throws {
+        let dir = tmp.appendingPathComponent("resume").path
+        let c = try recipe(dir: dir, train: ", max_iterations: 2")
+        try Experiment(config: c, log: { _ in }).runClassification { Self.data(rankCountChange: false) }
+        XCTAssertEqual(try Checkpoint.state(at: dir + "/checkpoint.safetensors").worldSize, 1)
+        let lock = NSLock()
+        nonisolated(unsafe) var errors: [String] = []
+        try? ThreadWorld(size: 2).run { rank, comm in
+            do {
+                try Experiment(config: c, comm: comm, log: { _ in })
+                    .runClassification { Self.data(rank: rank, world: 2, rankCountChange: false) }
+            } catch {
+                lock.lock()
+                errors.append("\(error)")
+                lock.unlock()
+            }
+        }
+        XCTAssertEqual(errors.count, 2)
+        XCTAssertTrue(errors.allSatisfy { $0.contains("cannot resume on 2 rank(s): it was trained on 1") }, "\(errors)")
+        var longer = c
+        longer.train.maxIterations = 3
+        XCTAssertNoThrow(try Experiment(config: longer, log: { _ in }).runClassification { Self.data(rankCountChange: false) })
     }
 
     func testTopKOnTwoRanksEqualsOneRankAndAFailingRankIsNamed() throws {
