@@ -188,6 +188,23 @@ final class ClassificationRunTests: XCTestCase {
         XCTAssertTrue(trainer.state.pruningHistory.isEmpty)
     }
 
+    /// Every criterion (weight, data, gradient and training-time ones) prunes a
+    /// classification run to about its target, and the model file records the round.
+    func testEveryCriterionPrunesAClassificationRun() throws {
+        let unpruned = FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4), height: 32, width: 32).flops
+        for kind in CriterionKind.allCases {
+            let dir = tmp.appendingPathComponent("crit-\(kind.rawValue)").path
+            let c = try recipe("prune: {criterion: \(kind.rawValue), target_flops: 0.6, batches: 2, evaluate: false, "
+                               + "start_epoch: \(kind.trainsBeforeCut ? 1 : 0)}", dir: dir)
+            let result = try Experiment(config: c, log: { _ in }).runClassification { Self.data() }
+            XCTAssertEqual(result.pruningRounds, 1, kind.rawValue)
+            let net = try ModelWeights.loadNet(dir + "/model.safetensors")
+            let flops = FLOPsCounter.count(net.architecture, height: 32, width: 32).flops
+            XCTAssertLessThanOrEqual(Double(flops), 0.65 * Double(unpruned), kind.rawValue)
+            XCTAssertEqual(net.headConfig.task, .classification, kind.rawValue)
+        }
+    }
+
     /// Data whose batches depend on the rank count (shard streams) refuses a resume on
     /// another count, on every rank; the same count resumes.
     func testResumeOnAnotherRankCountIsRefusedWhenTheDataForbidsIt() throws {
