@@ -152,3 +152,19 @@ extension Experiment {
         return opened!
     }
 }
+
+extension Experiment {
+    /// Top-1/top-5 of a saved classification model on this recipe's validation set
+    /// (`reidprune eval` with a classification recipe).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func evaluateClassification(weights: String) throws -> (metrics: ClassificationMetrics, synthetic: Bool) {
+        let data = try openClassificationData()
+        defer { data.shutdown() }
+        let net = try ModelWeights.loadNet(weights, expected: config.model.archName)
+        guard net.headConfig.task == .classification, net.headConfig.numClasses == data.numClasses else {
+            throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
+                              + "cannot be evaluated on the \(data.numClasses) classes of data.root '\(config.classificationData.root)'")
+        }
+        return (try ClassificationEvaluator(comm: comm, slice: data.validation).evaluate(net), data.synthetic)
+    }
+}

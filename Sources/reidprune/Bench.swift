@@ -36,6 +36,9 @@ struct ModelBenchOptions: ParsableArguments {
     var arch: String?
     @Option(help: "Input height.") var height: Int = 256
     @Option(help: "Input width.") var width: Int = 128
+    @Option(help: "Square input: sets --height and --width (224 for ImageNet classification).") var size: Int?
+    @Option(help: "reid (re-ID head, ID + triplet losses, Adam) or classification (fc over 1000 classes, cross-entropy, SGD).")
+    var task = "reid"
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "Threads for oneDNN.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
@@ -49,17 +52,20 @@ struct ModelBenchOptions: ParsableArguments {
     @Flag(help: "One JSON object instead of a line of text.") var json = false
 
     func validate() throws {
-        guard height >= 32, width >= 32, batch >= 1, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
-            throw ValidationError("need --height/--width >= 32, --batch >= 1, --threads/--steps >= 1, --last-stride 1 or 2")
+        guard task == "reid" || task == "classification" else { throw ValidationError("--task must be reid or classification") }
+        guard (size ?? 32) >= 32, height >= 32, width >= 32, batch >= 1, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
+            throw ValidationError("need --size/--height/--width >= 32, --batch >= 1, --threads/--steps >= 1, --last-stride 1 or 2")
         }
     }
 
     func run(training: Bool) throws {
+        let (height, width) = size.map { ($0, $0) } ?? (self.height, self.width)
         let (architecture, name) = try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
                                                        roundTo: roundTo, scope: pruneScope, height: height, width: width)
         try Ranks.run { comm in
             let r = try ModelSpeed.run(training: training, architecture: architecture, archName: name, height: height,
-                                       width: width, batch: batch, threads: threads, steps: steps, sync: sync, comm: comm)
+                                       width: width, batch: batch, threads: threads, steps: steps, sync: sync, task: task,
+                                       comm: comm)
             if comm.isRoot { Console.line(json ? try Console.json(r) : r.text) }
         }
     }
