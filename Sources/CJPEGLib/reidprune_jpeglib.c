@@ -111,7 +111,11 @@ int reidprune_jpeg_decode_region(const unsigned char *data, size_t size, int sca
         jpeg_destroy_decompress(&d);
         return -1;
     }
-    JDIMENSION xoffset = (JDIMENSION)x, width = (JDIMENSION)w;
+    // Two columns of margin on each side: chroma upsampling at the edges of a cropped
+    // scanline replicates the edge sample, so the region's own columns stay interior.
+    JDIMENSION left = x >= 2 ? (JDIMENSION)x - 2 : 0;
+    JDIMENSION right = (JDIMENSION)(x + w + 2) < d.output_width ? (JDIMENSION)(x + w + 2) : d.output_width;
+    JDIMENSION xoffset = left, width = right - left;
     if (width < d.output_width) jpeg_crop_scanline(&d, &xoffset, &width);
     int comps = d.output_components;
     row = malloc((size_t)d.output_width * (size_t)comps);
