@@ -1,7 +1,8 @@
 // ClassificationDataConfig: the `data:` section of a classification recipe (`task:
 // classification`, or a scenario's classification source): where the data set is and in
-// which layout (detected when `kind` is auto), the global batch, torchvision's ImageNet
-// transforms (`transform:`), and how batches are loaded.
+// which layout (detected when `kind` is auto), the synthetic set to generate there when
+// missing (`synth:`), the global batch, torchvision's ImageNet transforms
+// (`transform:`), and how batches are loaded.
 import Foundation
 import ReIDData
 
@@ -10,6 +11,8 @@ public struct ClassificationDataConfig: Sendable, Equatable {
     public var root = ""
     /// nil: detected from `root`.
     public var kind: ClassificationLayout?
+    /// Generate this synthetic classification set at `root` when it is missing.
+    public var synth: SynthClassificationOptions?
     /// Images per step over every rank (a multiple of the rank count).
     public var batchSize = 256
     public var transform = ClassificationTransform()
@@ -40,6 +43,11 @@ extension ClassificationDataConfig: RecipeSection {
         try k.string("root", &root)
         let kinds: [(String, ClassificationLayout?)] = [("auto", nil)] + ClassificationLayout.allCases.map { ($0.rawValue, $0) }
         try k.choice("kind", &kind, kinds)
+        try k.section("synth", &synth)
+        if synth != nil, let kind {
+            try k.check(kind == .imagenet, "kind", "is \(kind.rawValue), but the synth set is written in the imagenet layout; "
+                        + "use auto or imagenet")
+        }
         try k.int("batch_size", &batchSize)
         try k.check(batchSize >= 1, "batch_size", "must be at least 1, got \(batchSize)")
         try k.section("transform", &transform)
@@ -51,6 +59,17 @@ extension ClassificationDataConfig: RecipeSection {
         try k.check(shuffleBuffer >= 1, "shuffle_buffer", "must be at least 1, got \(shuffleBuffer)")
         try k.int("max_image_pixels", &maxImagePixels)
         try k.check(maxImagePixels >= 1, "max_image_pixels", "must be at least 1, got \(maxImagePixels)")
+    }
+}
+
+/// `synth:` below a classification data section (`reidprune synth --task classification`).
+extension SynthClassificationOptions: RecipeSection {
+    mutating func code(_ k: inout RecipeCoder) throws {
+        try k.int("classes", &classes)
+        try k.int("images_per_class", &imagesPerClass)
+        try k.int("val_per_class", &valPerClass)
+        try k.uint64("seed", &seed)
+        try k.validate { try self.validate() }
     }
 }
 

@@ -123,6 +123,8 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     func openClassificationData() throws -> ClassificationRunData {
         let d = config.classificationData
+        // The root generates a synthetic set that is not on disk yet; the others wait for it.
+        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log) } }
         var opened: ClassificationRunData?, problem: String?
         do {
             let dataset = try ClassificationDataset.open(d.root, layout: d.kind)
