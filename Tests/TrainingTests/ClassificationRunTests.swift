@@ -188,6 +188,26 @@ final class ClassificationRunTests: XCTestCase {
         XCTAssertTrue(trainer.state.pruningHistory.isEmpty)
     }
 
+    /// A torchvision/timm file (no reidprune metadata) in a classification recipe loads
+    /// with its `fc` when the classes agree, else its backbone alone.
+    func testTorchvisionFileLoadsWithItsFCWhenTheClassesAgree() throws {
+        let source = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: .classification(numClasses: 4), seed: 5)
+        var writer = try SafetensorsWriter.forNet(source)
+        writer.metadata = ["format": "pt"]
+        let path = tmp.appendingPathComponent("torchvision.safetensors").path
+        try writer.write(to: path)
+        var m = try recipe(dir: tmp.path + "/tv").model
+        m.pretrained = path
+        func fc(_ net: ReIDNet) -> [Float] { net.store.parameter(net.store.lookup("fc.weight")!.index).toArray() }
+        func conv(_ net: ReIDNet) -> [Float] { net.store.parameter(net.store.lookup("layer4.1.conv2.weight")!.index).toArray() }
+        let same = try Experiment.buildNet(m, numClasses: 4, seed: 9)
+        XCTAssertEqual(fc(same), fc(source))
+        XCTAssertEqual(conv(same), conv(source))
+        let other = try Experiment.buildNet(m, numClasses: 5, seed: 9)
+        XCTAssertEqual(conv(other), conv(source))
+        XCTAssertEqual(fc(other).count, 5 * 32)
+    }
+
     /// Every criterion (weight, data, gradient and training-time ones) prunes a
     /// classification run to about its target, and the model file records the round.
     func testEveryCriterionPrunesAClassificationRun() throws {
@@ -322,6 +342,18 @@ final class ClassificationRunTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains(key), "\($0)")
             }
         }
+        // The shipped ImageNet recipe is torchvision's reference.
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../configs/pretrain/imagenet_resnet50.yaml").standardized.path
+        let r = try ExperimentConfig.parse(try ConfigFile.load(shipped))
+        XCTAssertEqual(r.task, .classification)
+        XCTAssertEqual(r.model.architecture, .resnet(.resnet50))
+        XCTAssertEqual(r.train.epochs, 90)
+        XCTAssertEqual(r.classificationData.batchSize, 256)
+        XCTAssertEqual(r.classificationData.transform.size, 224)
+        XCTAssertEqual(r.train.optimizer, .sgd)
+        XCTAssertEqual(r.train.scaled(forGlobalBatch: 256).schedule.base, 0.1)
+        XCTAssertEqual(r.train.schedule.decay, .multiStep(milestones: [30, 60], gamma: 0.1))
         let bad = tmp.appendingPathComponent("bad.yaml").path
         try "task: detection\ndata: {root: x}\n".write(toFile: bad, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(bad))) { XCTAssertTrue("\($0)".contains("task"), "\($0)") }
