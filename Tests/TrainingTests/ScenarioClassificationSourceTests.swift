@@ -8,7 +8,7 @@ import NN
 import Pruning
 import ReIDData
 import Tensors
-import Training
+@testable import Training
 import XCTest
 
 final class ScenarioClassificationSourceTests: XCTestCase {
@@ -82,6 +82,30 @@ final class ScenarioClassificationSourceTests: XCTestCase {
         XCTAssertEqual(target.architecture, expected)
         XCTAssertEqual(try PrunePlan.history(in: targetFile.metadata), history)
         XCTAssertTrue(FileManager.default.fileExists(atPath: s + "/report.md"))
+    }
+
+    /// The scenario recipe renders and reads back with its classification source; a
+    /// source stage's config.yaml is a plain classification recipe reproducing the stage.
+    func testClassificationSourceRoundTrips() throws {
+        let path = try recipe(Self.source.replacingOccurrences(of: "DIR", with: dir.path))
+        guard case let .scenario(c) = try Recipe.load(path) else { return XCTFail("not a scenario recipe") }
+        let again = dir.path + "/again.yaml"
+        try RecipeCoder.yaml(of: c).write(toFile: again, atomically: true, encoding: .utf8)
+        let d = try ScenarioConfig.parse(try ConfigFile.load(again))
+        XCTAssertEqual(d.classificationSource?.data, c.classificationSource?.data)
+        XCTAssertEqual(d.classificationSource?.train, c.classificationSource?.train)
+        XCTAssertEqual(d.classificationSource?.prune?.steps, 2)
+        let stage = c.sourceStageConfig("s1-l1-source-prune", epochs: 2, pretrained: "m.safetensors", prune: (.l1, 0.6))
+        let stagePath = dir.path + "/stage.yaml"
+        try stage.yaml.write(toFile: stagePath, atomically: true, encoding: .utf8)
+        let read = try ExperimentConfig.parse(try ConfigFile.load(stagePath))
+        XCTAssertEqual(read.yaml, stage.yaml)
+        XCTAssertEqual(read.task, .classification)
+        XCTAssertEqual(read.classificationData, c.classificationSource?.data)
+        XCTAssertEqual(read.train.epochs, 2)
+        XCTAssertEqual(read.prune?.steps, 2)
+        XCTAssertEqual(read.prune?.settings.criterion, .l1)
+        XCTAssertEqual(read.model.pretrained, "m.safetensors")
     }
 
     func testClassificationSourceErrorsNameTheirKeys() throws {
