@@ -61,8 +61,7 @@ public enum ClassificationDataBenchmark {
         let start = Date()
         for i in 0..<images {
             var rng = SeededRandom(seed: 1, keys: i)
-            let (image, flip) = try decoder.training(blobs[i % blobs.count], name: paths[i % blobs.count], rng: &rng)
-            t.normalize(image, flip: flip, into: out)
+            try decoder.training(blobs[i % blobs.count], name: paths[i % blobs.count], rng: &rng, into: out)
         }
         return Result(source: source, size: size, files: blobs.count, images: images, dct_scaling: dctScaling,
                       images_per_s: Double(images) / Date().timeIntervalSince(start))

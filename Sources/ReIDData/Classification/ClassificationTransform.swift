@@ -107,4 +107,41 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
             }
         }
     }
+
+    /// Resizes `image` to (size, size) as `Resize.bilinear` does and writes it normalized
+    /// `(size, size, 3)` at `out`, mirrored left-right when `flip`, without an 8-bit
+    /// intermediate image of the output.
+    public func resizeNormalize(_ image: RGBImage, flip: Bool, into out: UnsafeMutablePointer<Float>) {
+        let n = size
+        var lut = [Float](repeating: 0, count: 3 * 256)
+        for c in 0..<3 {
+            for v in 0..<256 { lut[c * 256 + v] = (Float(v) / 255 - mean[c]) / std[c] }
+        }
+        var band = image
+        if image.width != n {
+            band = Resize.horizontal(image, rows: 0..<image.height,
+                                     coefficients: Resize.coefficients(input: image.width, output: n))
+        }
+        lut.withUnsafeBufferPointer { lp in
+            let l = lp.baseAddress!
+            if image.height == n {
+                band.pixels.withUnsafeBufferPointer { p in
+                    for y in 0..<n {
+                        for x in 0..<n {
+                            let s = (y * n + x) * 3, d = (y * n + (flip ? n - 1 - x : x)) * 3
+                            out[d] = l[Int(p[s])]; out[d + 1] = l[256 + Int(p[s + 1])]; out[d + 2] = l[512 + Int(p[s + 2])]
+                        }
+                    }
+                }
+                return
+            }
+            let c = Resize.coefficients(input: image.height, output: n)
+            band.pixels.withUnsafeBufferPointer { p in
+                Resize.vertical(p.baseAddress!, width: n, inputHeight: band.height, c) { yy, i, v in
+                    let x = i / 3, ch = i - 3 * x
+                    out[(yy * n + (flip ? n - 1 - x : x)) * 3 + ch] = l[ch * 256 + Int(v)]
+                }
+            }
+        }
+    }
 }
