@@ -45,7 +45,13 @@ public enum Resize {
         let scale = Double(input) / Double(output)
         let filterScale = max(scale, 1)
         let support = filterScale
-        let size = Int(support.rounded(.up)) * 2 + 1
+        // The most taps any position has (2 when enlarging, about 2 x scale when shrinking).
+        var size = 1
+        for xx in 0..<output {
+            let center = (Double(xx) + 0.5) * scale
+            let xmin = max(Int(center - support + 0.5), 0)
+            size = max(size, min(Int(center + support + 0.5), input) - xmin)
+        }
         var starts = [Int](repeating: 0, count: output)
         var weights = [Int32](repeating: 0, count: output * size)
         var k = [Double](repeating: 0, count: size)
@@ -54,6 +60,7 @@ public enum Resize {
             let xmin = max(Int(center - support + 0.5), 0)
             let n = max(min(Int(center + support + 0.5), input) - xmin, 0)
             var total = 0.0
+            for x in 0..<size { k[x] = 0 }
             for x in 0..<n {
                 let t = abs((Double(x + xmin) - center + 0.5) / filterScale)
                 k[x] = t < 1 ? 1 - t : 0
@@ -95,6 +102,9 @@ public enum Resize {
                            into dst: UnsafeMutablePointer<UInt8>) {
         let half = Int32(1) << Int32(precisionBits - 1)
         let width = c.count, size = c.size
+        // Every position reads `size` samples inside the row (coefficients keep starts so)
+        // unless the row is shorter than that.
+        let full = inputWidth >= size
         c.weights.withUnsafeBufferPointer { wp in
             c.starts.withUnsafeBufferPointer { sp in
                 let w = wp.baseAddress!
@@ -103,15 +113,28 @@ public enum Resize {
                     let o = dst + oy * width * 3
                     for xx in 0..<width {
                         var r = half, g = half, b = half
-                        var p = row + sp[xx] * 3
+                        let p = row + sp[xx] * 3
                         let k = w + xx * size
-                        let n = min(size, inputWidth - sp[xx])
-                        for i in 0..<n {
-                            let wi = k[i]
-                            r &+= Int32(p[0]) &* wi
-                            g &+= Int32(p[1]) &* wi
-                            b &+= Int32(p[2]) &* wi
-                            p += 3
+                        if full && size == 2 {
+                            let (k0, k1) = (k[0], k[1])
+                            r &+= Int32(p[0]) &* k0 &+ Int32(p[3]) &* k1
+                            g &+= Int32(p[1]) &* k0 &+ Int32(p[4]) &* k1
+                            b &+= Int32(p[2]) &* k0 &+ Int32(p[5]) &* k1
+                        } else if full && size == 3 {
+                            let (k0, k1, k2) = (k[0], k[1], k[2])
+                            r &+= Int32(p[0]) &* k0 &+ Int32(p[3]) &* k1 &+ Int32(p[6]) &* k2
+                            g &+= Int32(p[1]) &* k0 &+ Int32(p[4]) &* k1 &+ Int32(p[7]) &* k2
+                            b &+= Int32(p[2]) &* k0 &+ Int32(p[5]) &* k1 &+ Int32(p[8]) &* k2
+                        } else {
+                            let n = min(size, inputWidth - sp[xx])
+                            var q = p
+                            for i in 0..<n {
+                                let wi = k[i]
+                                r &+= Int32(q[0]) &* wi
+                                g &+= Int32(q[1]) &* wi
+                                b &+= Int32(q[2]) &* wi
+                                q += 3
+                            }
                         }
                         o[3 * xx] = clip8(r)
                         o[3 * xx + 1] = clip8(g)
@@ -128,34 +151,36 @@ public enum Resize {
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 let d = dst.baseAddress!, stride = image.width * 3
-                vertical(src.baseAddress!, width: image.width, inputHeight: image.height, c) { yy, x, v in d[yy * stride + x] = v }
+                vertical(src.baseAddress!, width: image.width, inputHeight: image.height, c) { yy, row in
+                    (d + yy * stride).update(from: row, count: stride)
+                }
             }
         }
         return RGBImage(width: image.width, height: c.count, pixels: out)
     }
 
-    /// The vertical pass, handing each output byte (output row, byte index in the row, value) to `store`.
+    /// The vertical pass, handing each output row (its index and width x 3 bytes) to `store`.
     @inline(__always)
     static func vertical(_ src: UnsafePointer<UInt8>, width: Int, inputHeight: Int, _ c: Coefficients,
-                         store: (Int, Int, UInt8) -> Void) {
+                         store: (Int, UnsafePointer<UInt8>) -> Void) {
         let half = Int32(1) << Int32(precisionBits - 1)
         let stride = width * 3, size = c.size
-        var acc = [Int32](repeating: 0, count: stride)
+        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: stride)
+        let line = UnsafeMutablePointer<UInt8>.allocate(capacity: stride)
+        defer { acc.deallocate(); line.deallocate() }
         c.weights.withUnsafeBufferPointer { wp in
-            acc.withUnsafeMutableBufferPointer { ap in
-                let a = ap.baseAddress!
-                for yy in 0..<c.count {
-                    a.update(repeating: half, count: stride)
-                    let start = c.starts[yy]
-                    let n = min(size, inputHeight - start)
-                    for i in 0..<n {
-                        let wi = wp[yy * size + i]
-                        if wi == 0 { continue }
-                        let row = src + (start + i) * stride
-                        for x in 0..<stride { a[x] &+= Int32(row[x]) &* wi }
-                    }
-                    for x in 0..<stride { store(yy, x, clip8(a[x])) }
+            for yy in 0..<c.count {
+                acc.update(repeating: half, count: stride)
+                let start = c.starts[yy]
+                let n = min(size, inputHeight - start)
+                for i in 0..<n {
+                    let wi = wp[yy * size + i]
+                    if wi == 0 { continue }
+                    let row = src + (start + i) * stride
+                    for x in 0..<stride { acc[x] &+= Int32(row[x]) &* wi }
                 }
+                for x in 0..<stride { line[x] = clip8(acc[x]) }
+                store(yy, line)
             }
         }
     }

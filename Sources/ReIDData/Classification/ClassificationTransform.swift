@@ -137,9 +137,12 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
             }
             let c = Resize.coefficients(input: image.height, output: n)
             band.pixels.withUnsafeBufferPointer { p in
-                Resize.vertical(p.baseAddress!, width: n, inputHeight: band.height, c) { yy, i, v in
-                    let x = i / 3, ch = i - 3 * x
-                    out[(yy * n + (flip ? n - 1 - x : x)) * 3 + ch] = l[ch * 256 + Int(v)]
+                Resize.vertical(p.baseAddress!, width: n, inputHeight: band.height, c) { yy, row in
+                    let o = out + yy * n * 3
+                    for x in 0..<n {
+                        let d = (flip ? n - 1 - x : x) * 3, s = 3 * x
+                        o[d] = l[Int(row[s])]; o[d + 1] = l[256 + Int(row[s + 1])]; o[d + 2] = l[512 + Int(row[s + 2])]
+                    }
                 }
             }
         }
