@@ -8,7 +8,7 @@ import Training
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self, BenchData.self])
+        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self, BenchData.self, BenchLoader.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -110,15 +110,49 @@ struct BenchEval: ParsableCommand {
 
 struct BenchData: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Decode + augment images/s on one thread, for SynthReID JPEG crops at a given size.")
+        commandName: "data",
+        abstract: "Decode + augment images/s on one thread: SynthReID crops (--height/--width), or the ImageNet "
+            + "training transform over a folder of images (--source DIR --size 224).")
 
     @Option(help: "Crop height.") var height = 128
     @Option(help: "Crop width.") var width = 64
+    @Option(help: "A folder of JPEG/PNG files (or a classification data set's root): measure the ImageNet training transform (RandomResizedCrop, flip, normalize) on them instead.")
+    var source: String?
+    @Option(help: "With --source: the crop side.") var size = 224
+    @Option(help: "With --source: files read into memory (cycled over).") var files = 1000
+    @Flag(help: "With --source: decode at full scale even when the crop allows DCT scaling.") var noDctScaling = false
     @Option(help: "Images to process.") var images = 2000
     @Flag(help: "One JSON object.") var json = false
 
     func run() throws {
+        if let source {
+            let r = try ClassificationDataBenchmark.run(source: source, size: size, images: images, maxFiles: files,
+                                                        dctScaling: !noDctScaling)
+            Console.line(json ? try Console.json(r) : r.text)
+            return
+        }
         let r = try DataBenchmark.run(height: height, width: width, images: images)
+        Console.line(json ? try Console.json(r) : r.text)
+    }
+}
+
+struct BenchLoader: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loader",
+        abstract: "Peak resident memory and images/s of the classification training loader over a data set "
+            + "(image folders or shards).")
+
+    @Option(help: "The data set's root (ImageNet layout, image folders, or shards).") var data: String
+    @Option(help: "Global batch.") var batch = 256
+    @Option(help: "Batches to stream (0: one whole epoch).") var batches = 0
+    @Option(help: "Decoding threads.") var workers = 2
+    @Option(help: "Shards: shuffle buffer size.") var shuffleBuffer = 1000
+    @Option(help: "Crop side.") var size = 224
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() throws {
+        let r = try ClassificationDataBenchmark.loader(data: data, batch: batch, batches: batches, workers: workers,
+                                                       shuffleBuffer: shuffleBuffer, size: size)
         Console.line(json ? try Console.json(r) : r.text)
     }
 }

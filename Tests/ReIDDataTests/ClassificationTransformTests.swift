@@ -159,3 +159,31 @@ final class ClassificationTransformTests: XCTestCase {
         }
     }
 }
+
+final class ClassificationFusedTransformTests: XCTestCase {
+    /// The one-pass resize + flip + normalize equals resizing, then normalizing.
+    func testFusedTrainingPathEqualsResizeThenNormalize() throws {
+        let bytes = try Data(contentsOf: Bundle.module.resourceURL!.appendingPathComponent("Fixtures/classification_eval/imagenet_300x227.jpg"))
+        var t = ClassificationTransform()
+        t.size = 48
+        let decoder = ClassificationDecoder(transform: t)
+        let n = 48 * 48 * 3
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n), b = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { a.deallocate(); b.deallocate() }
+        var flips = Set<Bool>()
+        for i in 0..<10 {
+            var r1 = SeededRandom(seed: 2, keys: i), r2 = r1
+            try decoder.training(bytes, name: "x", rng: &r1, into: a)
+            let (image, flip) = try decoder.training(bytes, name: "x", rng: &r2)
+            t.normalize(image, flip: flip, into: b)
+            flips.insert(flip)
+            for j in 0..<n { XCTAssertEqual(a[j], b[j], accuracy: 1e-5, "sample \(i) value \(j)") }
+        }
+        XCTAssertEqual(flips, [false, true])
+        // Same height as the output: only the horizontal pass.
+        let square = RGBImage(width: 60, height: 48, pixels: (0..<(60 * 48 * 3)).map { UInt8($0 % 251) })
+        t.resizeNormalize(square, flip: true, into: a)
+        t.normalize(Resize.bilinear(square, height: 48, width: 48), flip: true, into: b)
+        for j in 0..<n { XCTAssertEqual(a[j], b[j], accuracy: 1e-5) }
+    }
+}

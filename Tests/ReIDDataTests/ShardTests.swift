@@ -82,6 +82,11 @@ final class ShardTests: XCTestCase {
             XCTAssertEqual(try servedEpoch(again, 1, from: first), Array(full.suffix(3 - first)),
                            "from batch \(first)")
         }
+        // More ranks than shards: refused, naming the shard set.
+        XCTAssertThrowsError(try ClassificationSource(dataset: d, options: ClassificationSourceTests.options(batch: 12),
+                                                      rank: 0, world: 12)) {
+            XCTAssertTrue("\($0)".contains("11 training shards for 12 ranks"), "\($0)")
+        }
         // Another epoch deals other shards.
         XCTAssertNotEqual(try servedEpoch(ranks[1], 2), full)
     }

@@ -26,9 +26,10 @@ public final class ClassificationDecoder {
         return 1
     }
 
-    /// The training sample: a random resized crop (size, size) and its flip draw.
-    /// Draws from `rng`: the crop (RandomResizedCrop), then the flip.
-    public func training(_ data: Data, name: String, rng: inout SeededRandom) throws -> (image: RGBImage, flip: Bool) {
+    /// The training crop before resizing (the random box's pixels, or at DCT scale the
+    /// pixels covering it) and the flip draw. Draws from `rng`: the crop
+    /// (RandomResizedCrop), then the flip.
+    func trainingCrop(_ data: Data, name: String, rng: inout SeededRandom) throws -> (crop: RGBImage, flip: Bool) {
         let t = transform
         let crop: RGBImage
         if Self.isJPEG(data) {
@@ -37,16 +38,31 @@ public final class ClassificationDecoder {
             guard ok == 0, header.width > 0, header.height > 0 else {
                 throw ImageError("\(name): corrupt JPEG header: \(Self.message(&header))")
             }
-            try codec.checkSize(width: Int(header.width), height: Int(header.height), path: name)
-            let box = t.randomCrop(width: Int(header.width), height: Int(header.height), rng: &rng)
-            crop = try decodeRegion(data, name: name, box: box, divisor: t.dctScaling ? Self.scaleDivisor(box, size: t.size) : 1)
+            let (w, h) = (Int(header.width), Int(header.height))
+            try codec.checkSize(width: w, height: h, path: name)
+            let box = t.randomCrop(width: w, height: h, rng: &rng)
+            crop = try decodeRegion(data, name: name, box: box, divisor: t.dctScaling ? Self.scaleDivisor(box, size: t.size) : 1,
+                                    imageSize: (w, h))
         } else {
             let image = try codec.decode(data, path: name)
             let box = t.randomCrop(width: image.width, height: image.height, rng: &rng)
             crop = Self.crop(image, box)
         }
         let flip = t.flipProbability > 0 && rng.uniform() < t.flipProbability
-        return (Resize.bilinear(crop, height: t.size, width: t.size), flip)
+        return (crop, flip)
+    }
+
+    /// The training sample: a random resized crop (size, size) and its flip draw (not applied).
+    public func training(_ data: Data, name: String, rng: inout SeededRandom) throws -> (image: RGBImage, flip: Bool) {
+        let (crop, flip) = try trainingCrop(data, name: name, rng: &rng)
+        return (Resize.bilinear(crop, height: transform.size, width: transform.size), flip)
+    }
+
+    /// The training sample written as normalized floats (size, size, 3) at `out`: the same
+    /// pixels as `training` then `normalize`, with resizing, flip and normalization in one pass.
+    public func training(_ data: Data, name: String, rng: inout SeededRandom, into out: UnsafeMutablePointer<Float>) throws {
+        let (crop, flip) = try trainingCrop(data, name: name, rng: &rng)
+        transform.resizeNormalize(crop, flip: flip, into: out)
     }
 
     /// The evaluation sample (size, size): full decode, Resize(resize), CenterCrop(size).
@@ -56,11 +72,17 @@ public final class ClassificationDecoder {
 
     /// `box` of a JPEG, decoded at 1/divisor scale: the box's pixels at full scale when
     /// divisor is 1, otherwise the scaled image's pixels covering the box (rounded outwards).
-    public func decodeRegion(_ data: Data, name: String, box: ClassificationTransform.Box, divisor: Int) throws -> RGBImage {
+    /// `imageSize`: the JPEG's (width, height) when the caller has read the header already.
+    public func decodeRegion(_ data: Data, name: String, box: ClassificationTransform.Box, divisor: Int,
+                             imageSize: (Int, Int)? = nil) throws -> RGBImage {
         var result = reidprune_jpeg_result()
-        let ok0 = data.withUnsafeBytes { reidprune_jpeg_header($0.bindMemory(to: UInt8.self).baseAddress, data.count, &result) }
-        guard ok0 == 0 else { throw ImageError("\(name): corrupt JPEG header: \(Self.message(&result))") }
-        let (sw, sh) = ((Int(result.width) + divisor - 1) / divisor, (Int(result.height) + divisor - 1) / divisor)
+        var size = imageSize ?? (0, 0)
+        if imageSize == nil {
+            let ok = data.withUnsafeBytes { reidprune_jpeg_header($0.bindMemory(to: UInt8.self).baseAddress, data.count, &result) }
+            guard ok == 0 else { throw ImageError("\(name): corrupt JPEG header: \(Self.message(&result))") }
+            size = (Int(result.width), Int(result.height))
+        }
+        let (sw, sh) = ((size.0 + divisor - 1) / divisor, (size.1 + divisor - 1) / divisor)
         let x0 = box.x / divisor, y0 = box.y / divisor
         let x1 = min(sw, (box.x + box.width + divisor - 1) / divisor), y1 = min(sh, (box.y + box.height + divisor - 1) / divisor)
         let (w, h) = (x1 - x0, y1 - y0)

@@ -116,14 +116,6 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
         return p
     }
 
-    /// The dataset indices of this rank's part of global batch `index` (folder layouts).
-    public func folderIndices(batch index: Int, epoch: Int) -> [Int] {
-        let p = permutation.isEmpty || self.epoch != epoch
-            ? Self.permutation(count: dataset.train.count, seed: options.seed, epoch: epoch) : permutation
-        let start = index * options.globalBatch + rank * localBatch
-        return (start..<(start + localBatch)).map { Int(p[$0]) }
-    }
-
     /// Plans batch `index` (in order, under the prefetcher's lock): the images' sources and
     /// augmentation keys; returns the work that decodes and augments them.
     private func plan(_ index: Int, epoch e: Int) throws -> () throws -> Batch {
@@ -131,7 +123,7 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
         if let stream, dataset.isSharded {
             for j in 0..<localBatch {
                 let s = try stream.next()
-                let name = "\(s.key) (\(s.member))"
+                let name = "\(s.shard): \(s.member)"
                 items.append((s.bytes, name, s.label, [Self.augmentKey, e, rank, index * localBatch + j]))
             }
         } else {
@@ -171,8 +163,7 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
                 }
             }
             var rng = SeededRandom(seed: options.seed, keys: item.key)
-            let (image, flip) = try decoder.training(bytes, name: item.path, rng: &rng)
-            options.transform.normalize(image, flip: flip, into: images.data + j * n * n * 3)
+            try decoder.training(bytes, name: item.path, rng: &rng, into: images.data + j * n * n * 3)
         }
         return Batch(images: images, pids: items.map(\.label), camids: [Int](repeating: 0, count: items.count))
     }

@@ -107,4 +107,44 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
             }
         }
     }
+
+    /// Resizes `image` to (size, size) as `Resize.bilinear` does and writes it normalized
+    /// `(size, size, 3)` at `out`, mirrored left-right when `flip`, without an 8-bit
+    /// intermediate image of the output.
+    public func resizeNormalize(_ image: RGBImage, flip: Bool, into out: UnsafeMutablePointer<Float>) {
+        let n = size
+        var lut = [Float](repeating: 0, count: 3 * 256)
+        for c in 0..<3 {
+            for v in 0..<256 { lut[c * 256 + v] = (Float(v) / 255 - mean[c]) / std[c] }
+        }
+        var band = image
+        if image.width != n {
+            band = Resize.horizontal(image, rows: 0..<image.height,
+                                     coefficients: Resize.coefficients(input: image.width, output: n))
+        }
+        lut.withUnsafeBufferPointer { lp in
+            let l = lp.baseAddress!
+            if image.height == n {
+                band.pixels.withUnsafeBufferPointer { p in
+                    for y in 0..<n {
+                        for x in 0..<n {
+                            let s = (y * n + x) * 3, d = (y * n + (flip ? n - 1 - x : x)) * 3
+                            out[d] = l[Int(p[s])]; out[d + 1] = l[256 + Int(p[s + 1])]; out[d + 2] = l[512 + Int(p[s + 2])]
+                        }
+                    }
+                }
+                return
+            }
+            let c = Resize.coefficients(input: image.height, output: n)
+            band.pixels.withUnsafeBufferPointer { p in
+                Resize.vertical(p.baseAddress!, width: n, inputHeight: band.height, c) { yy, row in
+                    let o = out + yy * n * 3
+                    for x in 0..<n {
+                        let d = (flip ? n - 1 - x : x) * 3, s = 3 * x
+                        o[d] = l[Int(row[s])]; o[d + 1] = l[256 + Int(row[s + 1])]; o[d + 2] = l[512 + Int(row[s + 2])]
+                    }
+                }
+            }
+        }
+    }
 }

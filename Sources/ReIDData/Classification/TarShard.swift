@@ -6,8 +6,10 @@ import CArchive
 import Tensors
 import Foundation
 
-/// One sample of a shard: its key, the image member's name and bytes, and the class index.
+/// One sample of a shard: where it was read, its key, the image member's name and bytes, and the class index.
 public struct ShardSample: Sendable {
+    /// The shard file the sample was read from.
+    public var shard: String
     public var key: String
     /// The image member's name (`KEY.jpg`, `KEY.JPEG`, `KEY.png`).
     public var member: String
@@ -182,7 +184,7 @@ public final class TarShardReader {
         guard let image else {
             throw DatasetError("\(path): sample \(key) has no image member (jpg, jpeg, png) among \(names.joined(separator: ", "))")
         }
-        return ShardSample(key: key, member: image.name, bytes: image.bytes, label: label)
+        return ShardSample(shard: path, key: key, member: image.name, bytes: image.bytes, label: label)
     }
 
     /// The number of samples in the shard at `path` (reads headers and class members only).
