@@ -123,50 +123,74 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     func openClassificationData() throws -> ClassificationRunData {
         let d = config.classificationData
-        // The root generates a synthetic set that is not on disk yet; the others wait for it.
-        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log) } }
-        var opened: ClassificationRunData?, problem: String?
-        do {
-            let dataset = try ClassificationDataset.open(d.root, layout: d.kind)
+        return try openOnEveryRank(splits: [.train, .val]) { dataset, reader, folder in
             let source = try ClassificationSource(dataset: dataset, options: d.loaderOptions(seed: config.seed),
                                                   rank: comm.rank, world: comm.size)
+            return ClassificationRunData(
+                name: (URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent) + " (\(dataset.layout.rawValue))",
+                synthetic: Experiment.isSynthetic(folder), classNames: dataset.classNames, source: source,
+                globalBatch: d.batchSize, imageSize: d.transform.size, trainImages: dataset.count(.train),
+                allowsRankCountChange: source.supportsRankCountChange, waitSeconds: { source.waitSeconds },
+                shutdown: { source.shutdown() }, validation: { ValidationSlice(reader) })
+        }
+    }
+
+    /// Opens the recipe's classification data set (generated first by the root when
+    /// `data.synth` asks for it) and this rank's validation reader, then `body` with
+    /// them and the data set's folder. A rank that fails stops every rank with its message.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func openOnEveryRank<T>(splits: Set<ClassificationSplit>,
+                            _ body: (ClassificationDataset, ValidationReader, String) throws -> T) throws -> T {
+        let d = config.classificationData
+        // The root generates a synthetic set that is not on disk yet; the others wait for it.
+        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log) } }
+        var opened: T?, problem: String?
+        do {
+            let dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits)
             let reader = try ValidationReader(dataset: dataset, transform: d.transform, batchSize: config.eval.batchSize,
                                               rank: comm.rank, world: comm.size, maxImagePixels: d.maxImagePixels)
             var isFolder: ObjCBool = false
             let folder = FileManager.default.fileExists(atPath: d.root, isDirectory: &isFolder) && isFolder.boolValue ? d.root
                 : (d.root as NSString).deletingLastPathComponent
-            let synthetic = FileManager.default.fileExists(atPath: folder + "/manifest.json")
-            opened = ClassificationRunData(
-                name: (URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent) + " (\(dataset.layout.rawValue))",
-                synthetic: synthetic, classNames: dataset.classNames, source: source, globalBatch: d.batchSize,
-                imageSize: d.transform.size, trainImages: dataset.count(.train),
-                allowsRankCountChange: source.supportsRankCountChange, waitSeconds: { source.waitSeconds },
-                shutdown: { source.shutdown() }, validation: { ValidationSlice(reader) })
+            opened = try body(dataset, reader, folder)
         } catch {
             problem = "\(error)"
         }
-        // A rank that cannot open the data stops every rank with its message.
         let problems = try comm.allgather(Array((problem ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
         if let (rank, message) = problems.enumerated().first(where: { !$0.element.isEmpty }) {
-            opened?.shutdown()
+            (opened as? ClassificationRunData)?.shutdown()
             throw ConfigError(comm.size > 1 ? "rank \(rank): \(message)" : message)
         }
         return opened!
+    }
+
+    /// Whether the data set in `folder` is synthetic (its generator left a manifest).
+    static func isSynthetic(_ folder: String) -> Bool {
+        FileManager.default.fileExists(atPath: folder + "/manifest.json")
     }
 }
 
 extension Experiment {
     /// Top-1/top-5 of a saved classification model on this recipe's validation set
-    /// (`reidprune eval` with a classification recipe).
+    /// (`reidprune eval` with a classification recipe): a reidprune model, or a
+    /// torchvision/timm file with its `fc` (the recipe's architecture, loaded strictly).
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluateClassification(weights: String) throws -> (metrics: ClassificationMetrics, synthetic: Bool) {
-        let data = try openClassificationData()
-        defer { data.shutdown() }
-        let net = try ModelWeights.loadNet(weights, expected: config.model.archName)
-        guard net.headConfig.task == .classification, net.headConfig.numClasses == data.numClasses else {
-            throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
-                              + "cannot be evaluated on the \(data.numClasses) classes of data.root '\(config.classificationData.root)'")
+        let (classes, reader, synthetic) = try openOnEveryRank(splits: [.val]) { dataset, reader, folder in
+            (dataset.numClasses, reader, Experiment.isSynthetic(folder))
         }
-        return (try ClassificationEvaluator(comm: comm, slice: data.validation).evaluate(net), data.synthetic)
+        let file = try SafetensorsFile(path: weights)
+        let net: ReIDNet
+        if try ModelWeights.architecture(of: file) != nil {
+            net = try ModelWeights.loadNet(weights, expected: config.model.archName)
+        } else {
+            net = try ReIDNet(architecture: config.model.architecture, head: .classification(numClasses: classes))
+            try ModelWeights.load(file, into: net, match: .strict)
+        }
+        guard net.headConfig.task == .classification, net.headConfig.numClasses == classes else {
+            throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
+                              + "cannot be evaluated on the \(classes) classes of data.root '\(config.classificationData.root)'")
+        }
+        return (try ClassificationEvaluator(comm: comm) { ValidationSlice(reader) }.evaluate(net), synthetic)
     }
 }
