@@ -302,7 +302,7 @@ public final class Trainer {
             bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
                        imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
             if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
-                let wait = (source as? DataLoader)?.waitSeconds ?? 0
+                let wait = (source as? DataLoader)?.waitSeconds ?? (source as? ClassificationSource)?.waitSeconds ?? 0
                 defer { loggedWaitSeconds = wait }
                 log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
                             "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
