@@ -114,7 +114,8 @@ final class ClassificationRunTests: XCTestCase {
         let logged = try TrainingCurves.Run(name: "run", directory: dir).rows
         XCTAssertTrue(logged.contains { $0["event"] as? String == "eval" && $0["top5"] != nil })
         XCTAssertEqual(logged.filter { $0["event"] as? String == "train" }.count, 6)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/report.html"))
+        let page = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("Results (classification)") && page.contains("top-1 / top-5"), "report.html")
         XCTAssertThrowsError(try Experiment(config: c, log: { _ in }).run()) { XCTAssertTrue("\($0)".contains("task")) }
 
         // `report` reads a classification run beside a re-ID one.
@@ -318,6 +319,16 @@ final class ClassificationRunTests: XCTestCase {
         let two = try Self.trainClassifier(world: 2, steps: 3, lr: 0.01)
         XCTAssertLessThanOrEqual(relativeError(two, one), 1e-5)
         XCTAssertGreaterThan(relativeError(one, try Self.trainClassifier(world: 1, steps: 2, lr: 0.01)), 1e-3)
+    }
+
+    func testMissingDataRootIsNamed() throws {
+        let missing = tmp.appendingPathComponent("no-such-data").path
+        var c = try recipe(dir: tmp.appendingPathComponent("missing-run").path)
+        c.classificationData.root = missing
+        XCTAssertThrowsError(try Experiment(config: c, log: { _ in }).runClassification()) {
+            XCTAssertTrue("\($0)".contains(missing), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: c.runDirectory + "/results.json"))
     }
 
     func testClassificationDefaultsScalingAndErrors() throws {
