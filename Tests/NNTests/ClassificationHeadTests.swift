@@ -2,7 +2,7 @@
 // scaled by 4/64, `fc` over 7 classes, 64x64 input) from a torchvision state_dict loads
 // strictly and gives PyTorch's eval and training logits, label-smoothed cross-entropy
 // and `fc` gradients; a model saved here has exactly torchvision's keys, shapes and
-// dtypes. Fixtures come from benchmarks/make_classification_fixture.py.
+// dtypes. Fixtures come from benchmarks/make_classification_head_fixture.py.
 import Foundation
 import NN
 import Tensors
@@ -53,7 +53,7 @@ final class ClassificationHeadTests: XCTestCase {
 
     /// What torchvision's load_state_dict(strict=True) checks: the same names, shapes and
     /// (for num_batches_tracked) integer dtype. Writes the file to REIDPRUNE_CLASSIFICATION_OUT
-    /// when set, for `make_classification_fixture.py --verify`.
+    /// when set, for `make_classification_head_fixture.py --verify`.
     func testSavedClassificationModelLoadsIntoTorchvisionStructure() throws {
         let (net, _, _, _) = try loaded()
         let out = ProcessInfo.processInfo.environment["REIDPRUNE_CLASSIFICATION_OUT"]

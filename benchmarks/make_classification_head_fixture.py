@@ -14,8 +14,8 @@ narrower. Saved:
     and the gradients of `fc.weight` and `fc.bias`.
 
 Usage:
-  python benchmarks/make_classification_fixture.py [--out Tests/NNTests/Fixtures]
-  python benchmarks/make_classification_fixture.py --verify MODEL.safetensors
+  python benchmarks/make_classification_head_fixture.py [--out Tests/NNTests/Fixtures]
+  python benchmarks/make_classification_head_fixture.py --verify MODEL.safetensors
     loads a file ReIDPrune saved from that fixture's weights (the NN test
     testSavedClassificationModelLoadsIntoTorchvisionStructure writes one when
     REIDPRUNE_CLASSIFICATION_OUT names a path) with load_state_dict(strict=True)
