@@ -20,6 +20,13 @@ Usage:
     testSavedClassificationModelLoadsIntoTorchvisionStructure writes one when
     REIDPRUNE_CLASSIFICATION_OUT names a path) with load_state_dict(strict=True)
     and compares its eval-mode logits with the fixture's.
+  python benchmarks/make_classification_head_fixture.py --verify-full MODEL.safetensors [--arch resnet50]
+         [--val DIR/val --size 224 --resize 256]
+    loads a full-width classification model (the model.safetensors of a
+    `task: classification` run) into torchvision.models.ARCH(num_classes=C) with
+    load_state_dict(strict=True) and prints its logits on a seeded batch; with --val
+    (class folders), also torchvision's top-1/top-5 there with Resize + CenterCrop,
+    to set beside `reidprune eval --config C --weights MODEL --json`.
 Needs torch, torchvision and safetensors (a virtual environment outside the repo).
 """
 import argparse
@@ -96,14 +103,55 @@ def verify(path):
     return err <= 1e-3 * max(scale, 1)
 
 
+def verify_full(path, arch):
+    state = load_file(path)
+    classes = state["fc.weight"].shape[0]
+    model = getattr(torchvision.models, arch)(num_classes=classes)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 224, 224))
+    print(f"{path}: torchvision.models.{arch}(num_classes={classes}).load_state_dict(strict=True) ok, "
+          f"{len(state)} tensors; logits of a seeded batch: {logits[:, :min(classes, 4)].tolist()}")
+    return model
+
+
+def evaluate(model, val, size, resize):
+    from torchvision import datasets, transforms
+    t = transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(size), transforms.ToTensor(),
+                            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    data = datasets.ImageFolder(val, transform=t)
+    top1 = top5 = 0
+    with torch.no_grad():
+        for x, y in torch.utils.data.DataLoader(data, batch_size=50):
+            logits = model(x)
+            # As reidprune counts: the label within the top k when fewer than k classes score strictly higher.
+            higher = (logits > logits.gather(1, y[:, None])).sum(1)
+            top1 += (higher < 1).sum().item()
+            top5 += (higher < 5).sum().item()
+    n = len(data)
+    print(f'torchvision on {val}: {{"images": {n}, "top1": {top1 / n}, "top5": {top5 / n}}}')
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=FIXTURES)
     ap.add_argument("--verify", help="a model file ReIDPrune saved from the fixture's weights")
+    ap.add_argument("--verify-full", help="a full-width classification model written by a reidprune run")
+    ap.add_argument("--arch", default="resnet50")
+    ap.add_argument("--val", help="with --verify-full: a val/ folder of class folders to evaluate on")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--resize", type=int, default=256)
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.verify:
         sys.exit(0 if verify(args.verify) else 1)
+    if args.verify_full:
+        model = verify_full(args.verify_full, args.arch)
+        if args.val:
+            evaluate(model, args.val, args.size, args.resize)
+        return
     os.makedirs(args.out, exist_ok=True)
     make(args.out)
 
