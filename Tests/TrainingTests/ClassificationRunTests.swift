@@ -321,6 +321,37 @@ final class ClassificationRunTests: XCTestCase {
         XCTAssertGreaterThan(relativeError(one, try Self.trainClassifier(world: 1, steps: 2, lr: 0.01)), 1e-3)
     }
 
+    /// `reidprune prune` of a classification model: a gradient criterion scores with the
+    /// classification loss on the recipe's (here generated, synthetic) data set.
+    func testPruneFileOfAClassificationModel() throws {
+        var c = try recipe("prune: {criterion: taylor, target_flops: 0.6, batches: 2}", dir: tmp.path + "/unused")
+        c.classificationData.root = tmp.appendingPathComponent("synthcls").path
+        var synth = SynthClassificationOptions()
+        (synth.classes, synth.imagesPerClass, synth.valPerClass) = (3, 4, 1)
+        c.classificationData.synth = synth
+        c.classificationData.batchSize = 6
+        c.classificationData.workers = 1
+        c.classificationData.transform.size = 32
+        c.classificationData.transform.resize = 36
+        c.deriveDependentValues()
+        let weights = tmp.appendingPathComponent("cls.safetensors").path, out = tmp.appendingPathComponent("cut.safetensors").path
+        try ModelWeights.save(try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4, lastStride: 2),
+                                          head: .classification(numClasses: 3), seed: 4), to: weights)
+        let line = try PruneFile.run(config: c, weights: weights, out: out, planPath: nil, comm: LocalCommunicator(),
+                                     log: { _ in })
+        XCTAssertTrue(line.hasPrefix("pruned with taylor"), line)
+        let cut = try ModelWeights.loadNet(out)
+        XCTAssertEqual(cut.headConfig, .classification(numClasses: 3))
+        XCTAssertEqual(try PrunePlan.history(in: try SafetensorsFile(path: out).metadata).count, 1)
+        XCTAssertLessThan(FLOPsCounter.count(cut.architecture, height: 32, width: 32).flops,
+                          FLOPsCounter.count(.resnet(.resnet18, baseWidth: 4), height: 32, width: 32).flops)
+        // A model of another class count is refused, naming both counts.
+        try ModelWeights.save(try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: .classification(numClasses: 5)),
+                              to: weights)
+        XCTAssertThrowsError(try PruneFile.run(config: c, weights: weights, out: out, planPath: nil, comm: LocalCommunicator(),
+                                               log: { _ in })) { XCTAssertTrue("\($0)".contains("5 classes"), "\($0)") }
+    }
+
     func testMissingDataRootIsNamed() throws {
         let missing = tmp.appendingPathComponent("no-such-data").path
         var c = try recipe(dir: tmp.appendingPathComponent("missing-run").path)
