@@ -78,13 +78,13 @@ final class ClassificationRunTests: XCTestCase {
     }
 
     func recipe(_ extra: String = "", dir: String, model: String = "arch: resnet18, base_width: 4",
-                train: String = "") throws -> ExperimentConfig {
+                train: String = "", epochs: Int = 2) throws -> ExperimentConfig {
         let path = tmp.appendingPathComponent("recipe-\(UUID().uuidString).yaml").path
         try """
             task: classification
             model: {\(model)}
             data: {root: memory}
-            train: {epochs: 2, lr: 0.4, lr_reference_batch: 256, warmup_epochs: 1, schedule: cosine, progress: false, log_every: 1\(train)}
+            train: {epochs: \(epochs), lr: 0.4, lr_reference_batch: 256, warmup_epochs: 1, schedule: cosine, progress: false, log_every: 1\(train)}
             run: {dir: \(dir)}
             \(extra)
             """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -216,7 +216,7 @@ final class ClassificationRunTests: XCTestCase {
         for kind in CriterionKind.allCases {
             let dir = tmp.appendingPathComponent("crit-\(kind.rawValue)").path
             let c = try recipe("prune: {criterion: \(kind.rawValue), target_flops: 0.6, batches: 2, evaluate: false, "
-                               + "start_epoch: \(kind.trainsBeforeCut ? 1 : 0)}", dir: dir)
+                               + "start_epoch: \(kind.trainsBeforeCut ? 1 : 0)}", dir: dir, epochs: kind.trainsBeforeCut ? 2 : 1)
             let result = try Experiment(config: c, log: { _ in }).runClassification { Self.data() }
             XCTAssertEqual(result.pruningRounds, 1, kind.rawValue)
             let net = try ModelWeights.loadNet(dir + "/model.safetensors")
