@@ -92,14 +92,14 @@ public enum Resize {
         var out = [UInt8](repeating: 0, count: width * rows.count * 3)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                horizontal(src.baseAddress!, inputWidth: image.width, rows: rows, c, into: dst.baseAddress!)
+                horizontal(src.baseAddress!, inputWidth: image.width, inputRows: image.height, rows: rows, c, into: dst.baseAddress!)
             }
         }
         return RGBImage(width: width, height: rows.count, pixels: out)
     }
 
-    static func horizontal(_ src: UnsafePointer<UInt8>, inputWidth: Int, rows: Range<Int>, _ c: Coefficients,
-                           into dst: UnsafeMutablePointer<UInt8>) {
+    static func horizontal(_ src: UnsafePointer<UInt8>, inputWidth: Int, inputRows: Int, rows: Range<Int>,
+                           _ c: Coefficients, into dst: UnsafeMutablePointer<UInt8>) {
         let half = Int32(1) << Int32(precisionBits - 1)
         let width = c.count, size = c.size
         // Every position reads `size` samples inside the row (coefficients keep starts so)
@@ -111,30 +111,38 @@ public enum Resize {
                 for (oy, y) in rows.enumerated() {
                     let row = src + y * inputWidth * 3
                     let o = dst + oy * width * 3
+                    // Four-byte loads read one byte past a pixel: not on the image's last row.
+                    let wide = full && y + 1 < inputRows
                     for xx in 0..<width {
-                        var r = half, g = half, b = half
                         let p = row + sp[xx] * 3
                         let k = w + xx * size
-                        if full && size == 2 {
-                            let (k0, k1) = (k[0], k[1])
-                            r &+= Int32(p[0]) &* k0 &+ Int32(p[3]) &* k1
-                            g &+= Int32(p[1]) &* k0 &+ Int32(p[4]) &* k1
-                            b &+= Int32(p[2]) &* k0 &+ Int32(p[5]) &* k1
-                        } else if full && size == 3 {
-                            let (k0, k1, k2) = (k[0], k[1], k[2])
-                            r &+= Int32(p[0]) &* k0 &+ Int32(p[3]) &* k1 &+ Int32(p[6]) &* k2
-                            g &+= Int32(p[1]) &* k0 &+ Int32(p[4]) &* k1 &+ Int32(p[7]) &* k2
-                            b &+= Int32(p[2]) &* k0 &+ Int32(p[5]) &* k1 &+ Int32(p[8]) &* k2
-                        } else {
-                            let n = min(size, inputWidth - sp[xx])
-                            var q = p
-                            for i in 0..<n {
-                                let wi = k[i]
-                                r &+= Int32(q[0]) &* wi
-                                g &+= Int32(q[1]) &* wi
-                                b &+= Int32(q[2]) &* wi
-                                q += 3
+                        if wide {
+                            @inline(__always) func tap(_ i: Int) -> SIMD4<Int32> {
+                                SIMD4<Int32>(truncatingIfNeeded: UnsafeRawPointer(p + 3 * i).loadUnaligned(as: SIMD4<UInt8>.self))
+                                    &* SIMD4<Int32>(repeating: k[i])
                             }
+                            var acc = SIMD4<Int32>(repeating: half)
+                            switch size {
+                            case 2: acc &+= tap(0) &+ tap(1)
+                            case 3: acc &+= tap(0) &+ tap(1) &+ tap(2)
+                            case 4: acc &+= tap(0) &+ tap(1) &+ tap(2) &+ tap(3)
+                            default: for i in 0..<size { acc &+= tap(i) }
+                            }
+                            let v = acc &>> Int32(precisionBits)
+                            o[3 * xx] = UInt8(clamping: v[0])
+                            o[3 * xx + 1] = UInt8(clamping: v[1])
+                            o[3 * xx + 2] = UInt8(clamping: v[2])
+                            continue
+                        }
+                        var r = half, g = half, b = half
+                        let n = min(size, inputWidth - sp[xx])
+                        var q = p
+                        for i in 0..<n {
+                            let wi = k[i]
+                            r &+= Int32(q[0]) &* wi
+                            g &+= Int32(q[1]) &* wi
+                            b &+= Int32(q[2]) &* wi
+                            q += 3
                         }
                         o[3 * xx] = clip8(r)
                         o[3 * xx + 1] = clip8(g)

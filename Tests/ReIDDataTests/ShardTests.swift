@@ -52,6 +52,10 @@ final class ShardTests: XCTestCase {
                 XCTAssertEqual(got.1, s.label)
             }
         }
+        // Writing again gives the same bytes (fixed order, owner and times).
+        let first = try Data(contentsOf: URL(fileURLWithPath: shards.trainShards[2].url))
+        _ = try writeShards()
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: shards.trainShards[2].url)), first)
         // Without shards.json the counts come from the shards; a brace pattern selects shards.
         try FileManager.default.removeItem(atPath: out + "/shards.json")
         XCTAssertEqual(try ClassificationDataset.open(out).trainShards.map(\.nsamples), [4, 4, 4, 4, 4, 1])

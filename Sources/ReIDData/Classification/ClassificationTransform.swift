@@ -108,24 +108,21 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
         }
     }
 
-    /// Resizes `image` to (size, size) as `Resize.bilinear` does and writes it normalized
-    /// `(size, size, 3)` at `out`, mirrored left-right when `flip`, without an 8-bit
-    /// intermediate image of the output.
+    /// Resizes `image` to (size, size) and writes it normalized `(size, size, 3)` at `out`,
+    /// mirrored left-right when `flip`. An image not taller than `size` is resized as
+    /// `Resize.bilinear` does (Pillow's order: horizontal, then vertical); a taller one is
+    /// shrunk vertically first, so that only `size` rows go through the (costlier)
+    /// horizontal pass — the same filters, at most one level apart from Pillow's order.
     public func resizeNormalize(_ image: RGBImage, flip: Bool, into out: UnsafeMutablePointer<Float>) {
         let n = size
         var lut = [Float](repeating: 0, count: 3 * 256)
         for c in 0..<3 {
             for v in 0..<256 { lut[c * 256 + v] = (Float(v) / 255 - mean[c]) / std[c] }
         }
-        var band = image
-        if image.width != n {
-            band = Resize.horizontal(image, rows: 0..<image.height,
-                                     coefficients: Resize.coefficients(input: image.width, output: n))
-        }
-        lut.withUnsafeBufferPointer { lp in
-            let l = lp.baseAddress!
-            if image.height == n {
-                band.pixels.withUnsafeBufferPointer { p in
+        func write(_ image: RGBImage) {
+            lut.withUnsafeBufferPointer { lp in
+                let l = lp.baseAddress!
+                image.pixels.withUnsafeBufferPointer { p in
                     for y in 0..<n {
                         for x in 0..<n {
                             let s = (y * n + x) * 3, d = (y * n + (flip ? n - 1 - x : x)) * 3
@@ -133,9 +130,24 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
                         }
                     }
                 }
-                return
             }
-            let c = Resize.coefficients(input: image.height, output: n)
+        }
+        let hc = image.width != n ? Resize.coefficients(input: image.width, output: n) : nil
+        if image.height > n {
+            var band = Resize.vertical(image, coefficients: Resize.coefficients(input: image.height, output: n))
+            if let hc { band = Resize.horizontal(band, rows: 0..<n, coefficients: hc) }
+            write(band)
+            return
+        }
+        var band = image
+        if let hc { band = Resize.horizontal(image, rows: 0..<image.height, coefficients: hc) }
+        if image.height == n {
+            write(band)
+            return
+        }
+        let c = Resize.coefficients(input: image.height, output: n)
+        lut.withUnsafeBufferPointer { lp in
+            let l = lp.baseAddress!
             band.pixels.withUnsafeBufferPointer { p in
                 Resize.vertical(p.baseAddress!, width: n, inputHeight: band.height, c) { yy, row in
                     let o = out + yy * n * 3
