@@ -1,7 +1,10 @@
 // A classification run under mpirun: a tiny image-folder data set (class folders of
 // JPEGs), the global sampler, SyncBN; 3 steps on 2 ranks end with the parameters and BN
 // statistics of 1 rank on the same global batches, and the same top-1/top-5 counts on
-// val (each rank its slice).
+// val (each rank its slice). From WebDataset shards, each rank streams its own shards (so
+// the batches differ from 1 rank's); what is equal there is the evaluation: 2 ranks on
+// the val shards count what 1 rank counts on the val folder, and a resume on another
+// rank count is refused.
 import Foundation
 import NN
 import ReIDData
@@ -52,6 +55,11 @@ final class ClassificationMPITests: XCTestCase {
 
     override func tearDownWithError() throws { if let dir { try? FileManager.default.removeItem(at: dir) } }
 
+    func mpi(_ ranks: Int, _ cmd: [String]) throws -> (Int32, String) {
+        ranks == 1 ? try ChildProcess.run(cmd)
+            : try ChildProcess.run([MPILaunchTests.which("mpirun")!] + MPILaunchTests.mpiFlags + ["-np", "\(ranks)"] + cmd)
+    }
+
     func train(ranks: Int) throws -> (tensors: [String: [Float]], results: [String: Any]) {
         let runDir = dir.appendingPathComponent("run\(ranks)").path
         let cmd = [MPILaunchTests.executable, "train", "--config", dir.appendingPathComponent("cls.yaml").path, "run.dir=\(runDir)"]
@@ -78,5 +86,33 @@ final class ClassificationMPITests: XCTestCase {
         }
         XCTAssertEqual(one.results["images"] as? Int, 8)
         XCTAssertEqual(one.results["task"] as? String, "classification")
+    }
+
+    func testShardsTrainPerRankAndEvaluateAsTheFolder() throws {
+        let exe = MPILaunchTests.executable, recipe = dir.appendingPathComponent("cls.yaml").path
+        let shards = dir.appendingPathComponent("shards").path
+        for split in ["train", "val"] {
+            let (status, out) = try ChildProcess.run([exe, "shards", "--data", dir.path + "/data", "--split", split, "--out", shards,
+                                                      "--images-per-shard", "4"])
+            XCTAssertEqual(status, 0, out)
+        }
+        let runDir = dir.appendingPathComponent("shardrun").path
+        var (status, out) = try mpi(2, [exe, "train", "--config", recipe, "data.root=\(shards)", "run.dir=\(runDir)",
+                                        "train.checkpoint_iterations=2"])
+        XCTAssertEqual(status, 0, out)
+        XCTAssertTrue(out.contains("(webdataset)") && out.contains("final: top-1"), out)
+        let model = runDir + "/model.safetensors"
+        let evalShards = try mpi(2, [exe, "eval", "--config", recipe, "--weights", model, "data.root=\(shards)", "--json"])
+        let evalFolder = try mpi(1, [exe, "eval", "--config", recipe, "--weights", model, "--json"])
+        XCTAssertEqual(evalShards.0, 0, evalShards.1)
+        XCTAssertEqual(evalFolder.0, 0, evalFolder.1)
+        let last = { (text: String) in text.split(separator: "\n").last.map(String.init) ?? "" }
+        XCTAssertEqual(last(evalShards.1), last(evalFolder.1))
+        XCTAssertTrue(last(evalFolder.1).contains("\"images\":8"), evalFolder.1)
+        // A run over shards resumes only on the rank count it was trained on.
+        (status, out) = try mpi(1, [exe, "train", "--config", recipe, "data.root=\(shards)", "run.dir=\(runDir)",
+                                    "train.checkpoint_iterations=2", "train.epochs=2", "train.max_iterations=4"])
+        XCTAssertNotEqual(status, 0, out)
+        XCTAssertTrue(out.contains("cannot resume on 1 rank(s): it was trained on 2"), out)
     }
 }
