@@ -2,7 +2,7 @@
 // refusal of the custom re-ID layout; class indices as ImageFolder's sorted names; flat
 // ImageNet val with LOC_val_solution.csv; errors that name the path.
 import Foundation
-import ReIDData
+@testable import ReIDData
 import XCTest
 
 final class ClassificationLayoutTests: XCTestCase {
@@ -19,6 +19,13 @@ final class ClassificationLayoutTests: XCTestCase {
             XCTAssertEqual(URL(fileURLWithPath: s.path).deletingLastPathComponent().lastPathComponent, d.classNames[s.label])
         }
         XCTAssertEqual(d.train.map(\.label), [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    }
+
+    func testClassOrderIsPythonsCodePointOrder() throws {
+        // Python: sorted(["\u00e9a", "e\u0301x", "Zeta", "alpha"]) == ["Zeta", "alpha", "e\u0301x", "\u00e9a"];
+        // Swift's String order would put "\u00e9a" before "e\u0301x" (compared as "\u00e9x").
+        XCTAssertEqual(FolderLayout.pythonSorted(["\u{e9}a", "e\u{301}x", "Zeta", "alpha"]).map { Array($0.unicodeScalars) },
+                       ["Zeta", "alpha", "e\u{301}x", "\u{e9}a"].map { Array($0.unicodeScalars) })
     }
 
     func testImageNetFlatValWithSolutionFile() throws {
