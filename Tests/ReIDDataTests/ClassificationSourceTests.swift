@@ -80,3 +80,20 @@ final class ClassificationSourceTests: XCTestCase {
         XCTAssertThrowsError(try s.next()) { XCTAssertTrue("\($0)".contains("not a JPEG or PNG image"), "\($0)") }
     }
 }
+
+final class ClassificationSourceLifetimeTests: XCTestCase {
+    /// Sources released while their workers plan and build batches end cleanly.
+    func testSourceReleasedWhileBuilding() throws {
+        let tree = try ClassificationTree.make(classes: ["a", "b"], perClass: 6, valPerClass: 1)
+        defer { tree.remove() }
+        let d = try ClassificationDataset.open(tree.root)
+        var o = ClassificationSourceTests.options(batch: 2, workers: 4)
+        o.prefetch = 4
+        for i in 0..<40 {
+            let s = try ClassificationSource(dataset: d, options: o)
+            s.startEpoch(i % 3)
+            if i % 2 == 0 { _ = try s.next() }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+    }
+}
