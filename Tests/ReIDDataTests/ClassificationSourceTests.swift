@@ -66,6 +66,16 @@ final class ClassificationSourceTests: XCTestCase {
         XCTAssertEqual(one, bits)
     }
 
+    func testUnreadableValidationImageNamesIt() throws {
+        let d = try ClassificationDataset.open(tree.root)
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: d.val[7].path))
+        var t = ClassificationTransform()
+        (t.size, t.resize) = (16, 20)
+        XCTAssertThrowsError(try ValidationReader(dataset: d, transform: t, batchSize: 3, workers: 3).forEach { _ in }) {
+            XCTAssertEqual("\($0)", "\(d.val[7].path): not a JPEG or PNG image (6 bytes, unknown signature)")
+        }
+    }
+
     func testBadBatchAndUnreadableImage() throws {
         let d = try ClassificationDataset.open(tree.root)
         XCTAssertThrowsError(try ClassificationSource(dataset: d, options: Self.options(batch: 5), rank: 0, world: 2)) {
