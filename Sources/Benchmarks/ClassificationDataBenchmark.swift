@@ -29,7 +29,9 @@ public enum ClassificationDataBenchmark {
         if let layout = ClassificationLayout.recognize(root), layout != .webdataset {
             return try ClassificationDataset.open(root, layout: layout, splits: [.train]).train.map(\.path)
         }
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue,
+              let walker = FileManager.default.enumerator(atPath: root) else {
             throw DatasetError("\(root): no such folder")
         }
         let exts: Set<String> = ["jpg", "jpeg", "png"]
