@@ -15,10 +15,21 @@ final class ClassificationLayoutTests: XCTestCase {
         XCTAssertEqual(d.numClasses, 3)
         XCTAssertEqual(d.train.count, 9)
         XCTAssertEqual(d.val.count, 6)
-        for s in d.train + d.val {
+        for s in Array(d.train) + Array(d.val) {
             XCTAssertEqual(URL(fileURLWithPath: s.path).deletingLastPathComponent().lastPathComponent, d.classNames[s.label])
         }
         XCTAssertEqual(d.train.map(\.label), [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    }
+
+    func testSampleListGivesBackWhatWasStored() {
+        let samples = [ClassificationSample(path: "/d/train/a/x.JPEG", label: 0), .init(path: "/d/train/a/y.jpg", label: 0),
+                       .init(path: "/d/train/b/\u{e9}t\u{e9}.png", label: 1), .init(path: "/d/val/z.JPEG", label: 1),
+                       .init(path: "/d/train/a/w.jpeg", label: 0)]
+        let list = SampleList(samples)
+        XCTAssertEqual(Array(list), samples)
+        XCTAssertEqual(list.count, 5)
+        XCTAssertEqual(list.label(2), 1)
+        XCTAssertTrue(SampleList().isEmpty)
     }
 
     func testClassOrderIsPythonsCodePointOrder() throws {

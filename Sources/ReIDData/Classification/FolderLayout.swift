@@ -58,9 +58,9 @@ enum FolderLayout {
 
     /// Every image of `dir`/<class>/ with its index in `classNames`. A class folder without
     /// images, or one whose name is not in `classNames`, is an error naming it.
-    static func samples(_ dir: String, classNames: [String]) throws -> [ClassificationSample] {
+    static func samples(_ dir: String, classNames: [String]) throws -> SampleList {
         let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
-        var out: [ClassificationSample] = []
+        var out = SampleList()
         for name in classFolders(dir) {
             guard let label = index[name] else {
                 throw DatasetError("\(dir)/\(name): class folder that train/ does not have")
@@ -70,7 +70,7 @@ enum FolderLayout {
                 throw DatasetError("\(dir)/\(name): class folder with no images (jpg, jpeg, png)")
             }
             out.reserveCapacity(out.count + files.count)
-            for f in files { out.append(ClassificationSample(path: "\(dir)/\(name)/\(f)", label: label)) }
+            for f in files { out.append(folder: "\(dir)/\(name)", name: f, label: label) }
         }
         return out
     }
