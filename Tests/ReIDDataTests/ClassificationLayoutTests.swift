@@ -63,6 +63,27 @@ final class ClassificationLayoutTests: XCTestCase {
         }
     }
 
+    func testKaggleTreeWithTheSolutionFileAtItsTop() throws {
+        let tree = try ClassificationTree.make(classes: ["n01440764", "n01443537"], perClass: 1, valPerClass: 0)
+        defer { tree.remove() }
+        let top = tree.root + "-kaggle"
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        try FileManager.default.createDirectory(atPath: top + "/ILSVRC/Data", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: tree.root, toPath: top + "/ILSVRC/Data/CLS-LOC")
+        let val = top + "/ILSVRC/Data/CLS-LOC/val"
+        try FileManager.default.removeItem(atPath: val)
+        try FileManager.default.createDirectory(atPath: val, withIntermediateDirectories: true)
+        let jpeg = try ImageCodec().encodeJPEG(ClassificationTree.image(seed: 2, width: 16, height: 16), quality: 90)
+        try jpeg.write(to: URL(fileURLWithPath: val + "/ILSVRC2012_val_00000001.JPEG"))
+        try "ImageId,PredictionString\nILSVRC2012_val_00000001,n01443537 1 2 3 4\n"
+            .write(toFile: top + "/LOC_val_solution.csv", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ClassificationLayout.detect(top), .imagenet)
+        let d = try ClassificationDataset.open(top)
+        XCTAssertEqual(d.classNames, ["n01440764", "n01443537"])
+        XCTAssertEqual(d.val.map(\.label), [1])
+        XCTAssertEqual(try ClassificationDataset.open(top + "/ILSVRC/Data/CLS-LOC").val.map(\.label), [1])
+    }
+
     func testReIDLayoutIsNotClassification() throws {
         let tree = try ClassificationTree.make(classes: ["0001", "0002"], perClass: 1)
         defer { tree.remove() }
