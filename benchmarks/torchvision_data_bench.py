@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """torchvision's ImageNet training transform rate on one core, on the same files as
 `reidprune bench data --source DIR --size 224`: the bytes are read into memory first,
+(--files of them, evenly spaced over the sorted list, the same files reidprune picks),
 then each image is decoded and augmented (RandomResizedCrop(size), RandomHorizontalFlip,
 to float, Normalize), cycling over the files.
 
@@ -73,7 +74,9 @@ def main():
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    paths = files(args.source)[: args.files]
+    every = files(args.source)
+    k = min(args.files, len(every))
+    paths = [every[i * len(every) // k] for i in range(k)]  # evenly spaced, as reidprune bench data picks them
     if not paths:
         raise SystemExit(f"{args.source}: no jpg, jpeg or png files")
     blobs = [open(p, "rb").read() for p in paths]

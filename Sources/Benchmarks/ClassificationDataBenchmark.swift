@@ -29,7 +29,9 @@ public enum ClassificationDataBenchmark {
         if let layout = ClassificationLayout.recognize(root), layout != .webdataset {
             return try ClassificationDataset.open(root, layout: layout, splits: [.train]).train.map(\.path)
         }
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue,
+              let walker = FileManager.default.enumerator(atPath: root) else {
             throw DatasetError("\(root): no such folder")
         }
         let exts: Set<String> = ["jpg", "jpeg", "png"]
@@ -42,11 +44,14 @@ public enum ClassificationDataBenchmark {
     }
 
     /// Decode + RandomResizedCrop + flip + normalize of `images` samples, cycling over up to
-    /// `maxFiles` files read into memory first, on this thread.
+    /// `maxFiles` files (evenly spaced over the sorted list) read into memory first, on this thread.
     public static func run(source: String, size: Int, images: Int, maxFiles: Int = 1000, dctScaling: Bool = true) throws
         -> Result {
         DNNL.setThreads(1)
-        let paths = Array(try files(source).prefix(maxFiles))
+        // Evenly spaced over the sorted list (every class of a large set), as the torchvision script picks them.
+        let all = try files(source)
+        let k = min(maxFiles, all.count)
+        let paths = (0..<k).map { all[$0 * all.count / k] }
         let blobs = try paths.map { p -> Data in
             guard let d = FileManager.default.contents(atPath: p) else { throw DatasetError("\(p): unreadable") }
             return d

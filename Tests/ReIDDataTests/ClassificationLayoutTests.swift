@@ -2,7 +2,7 @@
 // refusal of the custom re-ID layout; class indices as ImageFolder's sorted names; flat
 // ImageNet val with LOC_val_solution.csv; errors that name the path.
 import Foundation
-import ReIDData
+@testable import ReIDData
 import XCTest
 
 final class ClassificationLayoutTests: XCTestCase {
@@ -15,10 +15,28 @@ final class ClassificationLayoutTests: XCTestCase {
         XCTAssertEqual(d.numClasses, 3)
         XCTAssertEqual(d.train.count, 9)
         XCTAssertEqual(d.val.count, 6)
-        for s in d.train + d.val {
+        for s in Array(d.train) + Array(d.val) {
             XCTAssertEqual(URL(fileURLWithPath: s.path).deletingLastPathComponent().lastPathComponent, d.classNames[s.label])
         }
         XCTAssertEqual(d.train.map(\.label), [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    }
+
+    func testSampleListGivesBackWhatWasStored() {
+        let samples = [ClassificationSample(path: "/d/train/a/x.JPEG", label: 0), .init(path: "/d/train/a/y.jpg", label: 0),
+                       .init(path: "/d/train/b/\u{e9}t\u{e9}.png", label: 1), .init(path: "/d/val/z.JPEG", label: 1),
+                       .init(path: "/d/train/a/w.jpeg", label: 0)]
+        let list = SampleList(samples)
+        XCTAssertEqual(Array(list), samples)
+        XCTAssertEqual(list.count, 5)
+        XCTAssertEqual(list.label(2), 1)
+        XCTAssertTrue(SampleList().isEmpty)
+    }
+
+    func testClassOrderIsPythonsCodePointOrder() throws {
+        // Python: sorted(["\u00e9a", "e\u0301x", "Zeta", "alpha"]) == ["Zeta", "alpha", "e\u0301x", "\u00e9a"];
+        // Swift's String order would put "\u00e9a" before "e\u0301x" (compared as "\u00e9x").
+        XCTAssertEqual(FolderLayout.pythonSorted(["\u{e9}a", "e\u{301}x", "Zeta", "alpha"]).map { Array($0.unicodeScalars) },
+                       ["Zeta", "alpha", "e\u{301}x", "\u{e9}a"].map { Array($0.unicodeScalars) })
     }
 
     func testImageNetFlatValWithSolutionFile() throws {
@@ -43,6 +61,27 @@ final class ClassificationLayoutTests: XCTestCase {
         XCTAssertThrowsError(try ClassificationDataset.open(tree.root)) { error in
             XCTAssertTrue("\(error)".contains("ILSVRC2012_val_00000004.JPEG: validation image with no label"), "\(error)")
         }
+    }
+
+    func testKaggleTreeWithTheSolutionFileAtItsTop() throws {
+        let tree = try ClassificationTree.make(classes: ["n01440764", "n01443537"], perClass: 1, valPerClass: 0)
+        defer { tree.remove() }
+        let top = tree.root + "-kaggle"
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        try FileManager.default.createDirectory(atPath: top + "/ILSVRC/Data", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: tree.root, toPath: top + "/ILSVRC/Data/CLS-LOC")
+        let val = top + "/ILSVRC/Data/CLS-LOC/val"
+        try FileManager.default.removeItem(atPath: val)
+        try FileManager.default.createDirectory(atPath: val, withIntermediateDirectories: true)
+        let jpeg = try ImageCodec().encodeJPEG(ClassificationTree.image(seed: 2, width: 16, height: 16), quality: 90)
+        try jpeg.write(to: URL(fileURLWithPath: val + "/ILSVRC2012_val_00000001.JPEG"))
+        try "ImageId,PredictionString\nILSVRC2012_val_00000001,n01443537 1 2 3 4\n"
+            .write(toFile: top + "/LOC_val_solution.csv", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ClassificationLayout.detect(top), .imagenet)
+        let d = try ClassificationDataset.open(top)
+        XCTAssertEqual(d.classNames, ["n01440764", "n01443537"])
+        XCTAssertEqual(d.val.map(\.label), [1])
+        XCTAssertEqual(try ClassificationDataset.open(top + "/ILSVRC/Data/CLS-LOC").val.map(\.label), [1])
     }
 
     func testReIDLayoutIsNotClassification() throws {

@@ -66,6 +66,16 @@ final class ClassificationSourceTests: XCTestCase {
         XCTAssertEqual(one, bits)
     }
 
+    func testUnreadableValidationImageNamesIt() throws {
+        let d = try ClassificationDataset.open(tree.root)
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: d.val[7].path))
+        var t = ClassificationTransform()
+        (t.size, t.resize) = (16, 20)
+        XCTAssertThrowsError(try ValidationReader(dataset: d, transform: t, batchSize: 3, workers: 3).forEach { _ in }) {
+            XCTAssertEqual("\($0)", "\(d.val[7].path): not a JPEG or PNG image (6 bytes, unknown signature)")
+        }
+    }
+
     func testBadBatchAndUnreadableImage() throws {
         let d = try ClassificationDataset.open(tree.root)
         XCTAssertThrowsError(try ClassificationSource(dataset: d, options: Self.options(batch: 5), rank: 0, world: 2)) {
@@ -78,5 +88,22 @@ final class ClassificationSourceTests: XCTestCase {
         let s = try ClassificationSource(dataset: d, options: Self.options(batch: 4))
         s.startEpoch(0)
         XCTAssertThrowsError(try s.next()) { XCTAssertTrue("\($0)".contains("not a JPEG or PNG image"), "\($0)") }
+    }
+}
+
+final class ClassificationSourceLifetimeTests: XCTestCase {
+    /// Sources released while their workers plan and build batches end cleanly.
+    func testSourceReleasedWhileBuilding() throws {
+        let tree = try ClassificationTree.make(classes: ["a", "b"], perClass: 6, valPerClass: 1)
+        defer { tree.remove() }
+        let d = try ClassificationDataset.open(tree.root)
+        var o = ClassificationSourceTests.options(batch: 2, workers: 4)
+        o.prefetch = 4
+        for i in 0..<40 {
+            let s = try ClassificationSource(dataset: d, options: o)
+            s.startEpoch(i % 3)
+            if i % 2 == 0 { _ = try s.next() }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
     }
 }

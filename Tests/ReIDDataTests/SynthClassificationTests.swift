@@ -24,7 +24,7 @@ final class SynthClassificationTests: XCTestCase {
         XCTAssertEqual([d.train.count, d.val.count], [12, 6])
         let codec = ImageCodec()
         var aspects: [Double] = []
-        for s in d.train + d.val {
+        for s in Array(d.train) + Array(d.val) {
             let image = try codec.decode(path: s.path)
             XCTAssertTrue((160...500).contains(image.width) && (160...500).contains(image.height), "\(image.width)x\(image.height)")
             aspects.append(Double(image.width) / Double(image.height))

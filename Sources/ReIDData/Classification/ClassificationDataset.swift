@@ -25,9 +25,10 @@ public struct ClassificationDataset: Sendable {
     public let layout: ClassificationLayout
     /// Class names; a class's index is its position (sorted folder names, as ImageFolder).
     public let classNames: [String]
-    /// Folder layouts: the images of each split, in class order then file-name order.
-    public let train: [ClassificationSample]
-    public let val: [ClassificationSample]
+    /// Folder layouts: the images of each split, in class order then file-name order
+    /// (held compactly: a listed image costs about 12 bytes plus its file name).
+    public let train: SampleList
+    public let val: SampleList
     /// WebDataset: the shards of each split, in name order.
     public let trainShards: [ShardInfo]
     public let valShards: [ShardInfo]
@@ -54,8 +55,8 @@ public struct ClassificationDataset: Sendable {
             if FolderLayout.isDirectory(root + "/ILSVRC/Data/CLS-LOC/train") { base = root + "/ILSVRC/Data/CLS-LOC" }
             guard FolderLayout.isDirectory(base) else { throw DatasetError("\(root): no such folder") }
             let classes = try FolderLayout.classNames(base + "/train")
-            let train = splits.contains(.train) ? try FolderLayout.samples(base + "/train", classNames: classes) : []
-            var val: [ClassificationSample] = []
+            let train = splits.contains(.train) ? try FolderLayout.samples(base + "/train", classNames: classes) : SampleList()
+            var val = SampleList()
             if splits.contains(.val) {
                 val = layout == .imagenet ? try ImageNetVal.samples(base + "/val", root: base, classNames: classes)
                                           : try FolderLayout.samples(base + "/val", classNames: classes)
@@ -98,7 +99,7 @@ public struct ClassificationDataset: Sendable {
                 return ShardInfo(url: p, nsamples: try TarShardReader.count(p))
             }
         }
-        return ClassificationDataset(root: root, layout: .webdataset, classNames: classes, train: [], val: [],
+        return ClassificationDataset(root: root, layout: .webdataset, classNames: classes, train: SampleList(), val: SampleList(),
                                      trainShards: try infos(train, .train), valShards: try infos(val, .val))
     }
 }

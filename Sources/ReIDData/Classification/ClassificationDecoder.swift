@@ -73,6 +73,8 @@ public final class ClassificationDecoder {
     /// `box` of a JPEG, decoded at 1/divisor scale: the box's pixels at full scale when
     /// divisor is 1, otherwise the scaled image's pixels covering the box (rounded outwards).
     /// `imageSize`: the JPEG's (width, height) when the caller has read the header already.
+    /// Returns (h, w, 3) RGB, where (w, h) is the box's size at full scale, or its covering
+    /// at 1/divisor scale.
     public func decodeRegion(_ data: Data, name: String, box: ClassificationTransform.Box, divisor: Int,
                              imageSize: (Int, Int)? = nil) throws -> RGBImage {
         var result = reidprune_jpeg_result()
@@ -82,6 +84,9 @@ public final class ClassificationDecoder {
             guard ok == 0 else { throw ImageError("\(name): corrupt JPEG header: \(Self.message(&result))") }
             size = (Int(result.width), Int(result.height))
         }
+        precondition([1, 2, 4, 8].contains(divisor) && box.x >= 0 && box.y >= 0 && box.width > 0 && box.height > 0
+                     && box.x + box.width <= size.0 && box.y + box.height <= size.1,
+                     "decodeRegion: box \(box) outside the \(size.0)x\(size.1) image or divisor \(divisor)")
         let (sw, sh) = ((size.0 + divisor - 1) / divisor, (size.1 + divisor - 1) / divisor)
         let x0 = box.x / divisor, y0 = box.y / divisor
         let x1 = min(sw, (box.x + box.width + divisor - 1) / divisor), y1 = min(sh, (box.y + box.height + divisor - 1) / divisor)

@@ -87,8 +87,10 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
     public func startEpoch(_ e: Int, at first: Int) {
         epoch = e
         var failure: Error?
-        prefetcher.start(count: batchesPerEpoch, first: first, plan: { [unowned self] index in
+        // Weak: the prefetcher keeps the plan; a released source ends its workers.
+        prefetcher.start(count: batchesPerEpoch, first: first, plan: { [weak self] index in
             if let failure { throw failure }
+            guard let self else { throw DatasetError("the training data source was released") }
             return try self.plan(index, epoch: e)
         }, reset: {
             if dataset.isSharded {
@@ -133,7 +135,8 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
                 items.append((nil, sample.path, sample.label, [Self.augmentKey, e, start + j]))
             }
         }
-        return { [unowned self] in try self.build(items) }
+        // Strong: a batch being built keeps the source (and its decoders) alive until done.
+        return { [self] in try self.build(items) }
     }
 
     private func decoder() -> ClassificationDecoder {

@@ -28,10 +28,16 @@ enum FolderLayout {
         imageExtensions.contains((name as NSString).pathExtension.lowercased()) && !name.hasPrefix(".")
     }
 
+    /// Names in Python's `sorted` order (by Unicode code points, without normalization),
+    /// which is how ImageFolder numbers classes; Swift's `<` compares canonical forms.
+    static func pythonSorted(_ names: [String]) -> [String] {
+        names.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+    }
+
     /// The sorted names of the sub-folders of `dir` (hidden ones left out); empty when none.
     static func classFolders(_ dir: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { !$0.hasPrefix(".") && isDirectory(dir + "/" + $0) }.sorted()
+        return pythonSorted(names.filter { !$0.hasPrefix(".") && isDirectory(dir + "/" + $0) })
     }
 
     /// The sorted image file names directly in `dir`.
@@ -39,7 +45,7 @@ enum FolderLayout {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
             throw DatasetError("\(dir): missing or unreadable folder")
         }
-        return names.filter(isImage).sorted()
+        return pythonSorted(names.filter(isImage))
     }
 
     /// The class folder names of `dir` (a split); fails when there are none.
@@ -52,9 +58,9 @@ enum FolderLayout {
 
     /// Every image of `dir`/<class>/ with its index in `classNames`. A class folder without
     /// images, or one whose name is not in `classNames`, is an error naming it.
-    static func samples(_ dir: String, classNames: [String]) throws -> [ClassificationSample] {
+    static func samples(_ dir: String, classNames: [String]) throws -> SampleList {
         let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
-        var out: [ClassificationSample] = []
+        var out = SampleList()
         for name in classFolders(dir) {
             guard let label = index[name] else {
                 throw DatasetError("\(dir)/\(name): class folder that train/ does not have")
@@ -64,7 +70,7 @@ enum FolderLayout {
                 throw DatasetError("\(dir)/\(name): class folder with no images (jpg, jpeg, png)")
             }
             out.reserveCapacity(out.count + files.count)
-            for f in files { out.append(ClassificationSample(path: "\(dir)/\(name)/\(f)", label: label)) }
+            for f in files { out.append(folder: "\(dir)/\(name)", name: f, label: label) }
         }
         return out
     }

@@ -16,7 +16,7 @@ enum ImageNetVal {
     }
 
     /// The validation samples of `valDir` labelled with `classNames` indices.
-    static func samples(_ valDir: String, root: String, classNames: [String]) throws -> [ClassificationSample] {
+    static func samples(_ valDir: String, root: String, classNames: [String]) throws -> SampleList {
         guard FolderLayout.isDirectory(valDir) else { throw DatasetError("\(valDir): missing folder") }
         if !FolderLayout.classFolders(valDir).isEmpty {
             return try FolderLayout.samples(valDir, classNames: classNames)
@@ -28,13 +28,16 @@ enum ImageNetVal {
                                + "or beside the root); none found")
         }
         let labels = try solution(csv, classNames: classNames)
-        return try files.map { f in
+        var out = SampleList()
+        out.reserveCapacity(files.count)
+        for f in files {
             let id = (f as NSString).deletingPathExtension
             guard let label = labels[id] else {
                 throw DatasetError("\(valDir)/\(f): validation image with no label in \(csv)")
             }
-            return ClassificationSample(path: "\(valDir)/\(f)", label: label)
+            out.append(folder: valDir, name: f, label: label)
         }
+        return out
     }
 
     /// ImageId -> class index from `ImageId,PredictionString` rows, where the prediction

@@ -33,7 +33,7 @@ public enum ShardWriter {
         guard o.imagesPerShard >= 1 else {
             throw DatasetError("--images-per-shard: must be at least 1, got \(o.imagesPerShard)")
         }
-        var samples = o.split == .train ? dataset.train : dataset.val
+        var samples = Array(o.split == .train ? dataset.train : dataset.val)
         guard !samples.isEmpty else { throw DatasetError("\(dataset.root): the \(o.split.rawValue) split is empty") }
         if o.split == .train {
             var rng = SeededRandom(seed: o.seed, keys: 0x5752_4954)

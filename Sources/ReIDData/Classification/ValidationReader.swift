@@ -14,6 +14,8 @@ public final class ValidationReader: @unchecked Sendable {
     public let rank: Int
     public let world: Int
     public let maxImagePixels: Int
+    /// Threads decoding the next batch while the current one is evaluated.
+    public let workers: Int
     /// Images in the whole validation split (all ranks).
     public let totalCount: Int
     /// Images this rank reads.
@@ -23,13 +25,14 @@ public final class ValidationReader: @unchecked Sendable {
     let shards: [ShardInfo]
 
     public init(dataset: ClassificationDataset, transform: ClassificationTransform, batchSize: Int, rank: Int = 0,
-                world: Int = 1, maxImagePixels: Int = ImageCodec.defaultMaxImagePixels) throws {
+                world: Int = 1, maxImagePixels: Int = ImageCodec.defaultMaxImagePixels, workers: Int = 2) throws {
         try transform.validate()
         guard batchSize >= 1 else { throw DatasetError("evaluation batch size must be at least 1, got \(batchSize)") }
         totalCount = dataset.count(.val)
         guard totalCount > 0 else { throw DatasetError("\(dataset.root): the validation split is empty") }
         (self.dataset, self.transform, self.batchSize, self.rank, self.world) = (dataset, transform, batchSize, rank, world)
         self.maxImagePixels = maxImagePixels
+        self.workers = max(1, workers)
         if dataset.isSharded {
             shards = stride(from: rank, to: dataset.valShards.count, by: world).map { dataset.valShards[$0] }
             slice = 0..<0
@@ -84,25 +87,40 @@ public final class ValidationReader: @unchecked Sendable {
             }
             return items
         }
-        let transform = self.transform, limit = maxImagePixels
+        let transform = self.transform, limit = maxImagePixels, workers = self.workers
         @Sendable func build(_ items: [(bytes: Data?, name: String, label: Int)]) throws -> Batch {
-            let decoder = ClassificationDecoder(transform: transform, maxImagePixels: limit)
             let n = transform.size
             let images = Tensor(shape: [items.count, n, n, 3], layout: .nhwc)
-            for (j, item) in items.enumerated() {
-                let bytes: Data
-                if let b = item.bytes {
-                    bytes = b
-                } else {
+            nonisolated(unsafe) let out = images.data
+            let lock = NSLock()
+            nonisolated(unsafe) var failure: Error?
+            let threads = min(workers, items.count)
+            DispatchQueue.concurrentPerform(iterations: threads) { w in
+                let decoder = ClassificationDecoder(transform: transform, maxImagePixels: limit)
+                for j in stride(from: w, to: items.count, by: threads) {
                     do {
-                        bytes = try Data(contentsOf: URL(fileURLWithPath: item.name))
+                        let item = items[j]
+                        let bytes: Data
+                        if let b = item.bytes {
+                            bytes = b
+                        } else {
+                            do {
+                                bytes = try Data(contentsOf: URL(fileURLWithPath: item.name))
+                            } catch {
+                                throw ImageError("\(item.name): cannot read: \(FileProblem.reason(error))")
+                            }
+                        }
+                        transform.normalize(try decoder.evaluation(bytes, name: item.name), flip: false,
+                                            into: out + j * n * n * 3)
                     } catch {
-                        throw ImageError("\(item.name): cannot read: \(FileProblem.reason(error))")
+                        lock.lock()
+                        if failure == nil { failure = error }
+                        lock.unlock()
+                        return
                     }
                 }
-                transform.normalize(try decoder.evaluation(bytes, name: item.name), flip: false,
-                                    into: images.data + j * n * n * 3)
             }
+            if let failure { throw failure }
             return Batch(images: images, pids: items.map(\.label), camids: [Int](repeating: 0, count: items.count))
         }
         var pending = try build(try gather())

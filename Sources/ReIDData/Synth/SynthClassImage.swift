@@ -25,12 +25,19 @@ enum SynthClassImage {
         let sigma = rng.uniform(2, 9)
         var out = [UInt8](repeating: 0, count: w * h * 3)
         var noise = rng.next()
-        for i in 0..<(w * h) {
-            for c in 0..<3 {
-                noise = noise &* 6364136223846793005 &+ 1442695040888963407
-                let n = (Double((noise >> 40) & 0xFFFF) / 65535 - 0.5) * 2 * sigma
-                let castC = c == 0 ? cast.0 : (c == 1 ? cast.1 : cast.2)
-                out[3 * i + c] = UInt8(clamping: Int((px[3 * i + c] * gain * castC + n).rounded()))
+        let scale = (gain * cast.0, gain * cast.1, gain * cast.2)
+        let amplitude = 2 * sigma / 65535
+        px.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<(w * h) {
+                    for c in 0..<3 {
+                        noise = noise &* 6364136223846793005 &+ 1442695040888963407
+                        let n = (Double((noise >> 40) & 0xFFFF) - 32767.5) * amplitude
+                        let gainC = c == 0 ? scale.0 : (c == 1 ? scale.1 : scale.2)
+                        let v = min(max(src[3 * i + c] * gainC + n, 0), 255)
+                        dst[3 * i + c] = UInt8(v + 0.5 >= 256 ? 255 : Int(v + 0.5))
+                    }
+                }
             }
         }
         return RGBImage(width: w, height: h, pixels: out)
