@@ -4,9 +4,13 @@ step on one node (images per step / measured images/s) against a ring allreduce 
 gradients, 2 (n - 1) / n x bytes / bandwidth + 2 (n - 1) x latency, blocking (no
 overlap), on 10, 25 and 100 Gb/s networks.
 
+With --epoch-images N (ImageNet's training split: 1281167), it also prints the predicted
+time of one epoch over N images on each node count: N / (nodes x images/s x efficiency).
+
 Usage: python benchmarks/scaling_model.py --images-per-s 21.8 --batch-per-node 32 --gradient-mb 102.5
+       python benchmarks/scaling_model.py --images-per-s R --batch-per-node 32 --gradient-mb 102.2 --epoch-images 1281167
        python benchmarks/scaling_model.py --sync-only --nodes 3 --gbps 1 --mb 102.5
-(the second prints the predicted seconds of one blocking allreduce of --mb megabytes,
+(the third prints the predicted seconds of one blocking allreduce of --mb megabytes,
 as JSON; cluster/sim/scaling sets it beside the time measured on the simulated network)
 """
 import argparse
@@ -30,6 +34,7 @@ def main():
     ap.add_argument("--nodes", type=int)
     ap.add_argument("--gbps", type=float)
     ap.add_argument("--mb", type=float)
+    ap.add_argument("--epoch-images", type=int, help="also predict the time of one epoch over this many images")
     a = ap.parse_args()
     if a.sync_only:
         if a.nodes is None or a.gbps is None or a.mb is None:
@@ -45,12 +50,20 @@ def main():
     print(f"compute {compute * 1e3:.0f} ms per step; gradients {a.gradient_mb:.1f} MB")
     print("| network | " + " | ".join(f"{n} nodes" for n in nodes) + " |")
     print("|---|" + "---|" * len(nodes))
+    def efficiency(n, gbps):
+        comm = ring_allreduce_seconds(n, a.gradient_mb, gbps, a.latency_us)
+        return compute / (compute + comm)
+
     for gbps in [10, 25, 100]:
-        cells = []
-        for n in nodes:
-            comm = ring_allreduce_seconds(n, a.gradient_mb, gbps, a.latency_us)
-            cells.append(f"{100 * compute / (compute + comm):.1f}%")
-        print(f"| {gbps} Gb/s | " + " | ".join(cells) + " |")
+        print(f"| {gbps} Gb/s | " + " | ".join(f"{100 * efficiency(n, gbps):.1f}%" for n in nodes) + " |")
+    if a.epoch_images:
+        print()
+        print(f"one epoch of {a.epoch_images} images (hours; 1 node: {a.epoch_images / a.images_per_s / 3600:.1f} h)")
+        print("| network | " + " | ".join(f"{n} nodes" for n in nodes) + " |")
+        print("|---|" + "---|" * len(nodes))
+        for gbps in [10, 25, 100]:
+            cells = [f"{a.epoch_images / (n * a.images_per_s * efficiency(n, gbps)) / 3600:.2f}" for n in nodes]
+            print(f"| {gbps} Gb/s | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

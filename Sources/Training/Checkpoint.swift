@@ -20,6 +20,10 @@ public struct TrainingState: Codable, Sendable {
     public var rng = SeededRandom(seed: 1)
     /// The pruning rounds applied so far, in order (replayable on a fresh model).
     public var pruningHistory: [PrunePlan] = []
+    /// The rounds the run's pretrained model (`model.pretrained`) went through before this
+    /// run, for instance while pretraining by classification; the model file the run
+    /// writes carries them followed by `pruningHistory`.
+    public var inheritedHistory: [PrunePlan] = []
     /// Length of metrics.jsonl when the checkpoint was written (a resume drops the rows after it).
     public var metricsBytes: UInt64?
     /// The full recipe of the run (as the typed config renders it), which a resume checks.
@@ -37,7 +41,7 @@ public struct TrainingState: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
-             firstEpochMeanLoss, skippedSteps, ranks
+             firstEpochMeanLoss, skippedSteps, inheritedHistory, ranks
     }
 
     public init(from decoder: Decoder) throws {
@@ -59,7 +63,11 @@ public struct TrainingState: Codable, Sendable {
         firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
         skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
         ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
+        inheritedHistory = try c.decodeIfPresent([PrunePlan].self, forKey: .inheritedHistory) ?? []
     }
+
+    /// Every pruning round of the model: the inherited ones, then this run's.
+    public var fullHistory: [PrunePlan] { inheritedHistory + pruningHistory }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -75,6 +83,7 @@ public struct TrainingState: Codable, Sendable {
         try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
         try c.encode(skippedSteps, forKey: .skippedSteps)
         try c.encodeIfPresent(ranks, forKey: .ranks)
+        if !inheritedHistory.isEmpty { try c.encode(inheritedHistory, forKey: .inheritedHistory) }
     }
 }
 

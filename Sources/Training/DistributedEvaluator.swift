@@ -76,7 +76,7 @@ public struct DistributedEvaluator {
 
 extension ReIDMetrics {
     /// The metrics-log line of an evaluation.
-    func logFields(epoch: Int) -> [String: Any] {
+    public func logFields(epoch: Int) -> [String: Any] {
         ["event": "eval", "epoch": epoch, "rank1": rank(1), "rank5": rank(5), "rank10": rank(10),
          "mAP": mAP, "mINP": mINP, "num_valid_queries": numValidQueries]
     }

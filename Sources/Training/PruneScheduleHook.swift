@@ -1,6 +1,7 @@
 // PruneScheduleHook: the rounds of a `prune:` schedule inside a training run. Before the
 // epoch a round is due (or when the last epoch has ended), it evaluates (when asked),
-// runs the collective PruneRound on batches of a pass of its own over the training data,
+// runs the collective PruneRound on batches of a pass of its own over the training data
+// (re-ID identities or classification images: data-driven criteria get the run's loss),
 // swaps the cut network into the running session, appends the plan to the pruning
 // history and logs the round.
 import Foundation
@@ -12,16 +13,16 @@ final class PruneScheduleHook: TrainingHook {
     let schedule: PruneSchedule
     /// FLOPs of the network the run started from, the reference of every round's target.
     let unprunedFLOPs: Int
-    let loader: DataLoader
-    let evaluator: DistributedEvaluator
+    let source: BatchSource
+    let evaluator: ModelEvaluator
     let synthetic: Bool
     let say: (String) -> Void
 
-    init(schedule: PruneSchedule, unprunedFLOPs: Int, loader: DataLoader, evaluator: DistributedEvaluator,
+    init(schedule: PruneSchedule, unprunedFLOPs: Int, source: BatchSource, evaluator: ModelEvaluator,
          synthetic: Bool, say: @escaping (String) -> Void) {
         self.schedule = schedule
         self.unprunedFLOPs = unprunedFLOPs
-        self.loader = loader
+        self.source = source
         self.evaluator = evaluator
         self.synthetic = synthetic
         self.say = say
@@ -43,13 +44,13 @@ final class PruneScheduleHook: TrainingHook {
         settings.ranking.referenceFLOPs = unprunedFLOPs
         if schedule.evaluate {
             try t.averageRunningStatistics()
-            let m = try evaluator.evaluate(t.net)
+            let m = try evaluator.evaluateModel(t.net)
             t.log?.write(m.logFields(epoch: t.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
             say(m.summary("before pruning round \(r + 1)", synthetic: synthetic))
         }
         // The criterion's batches come from a pass of its own over the training data.
         let outcome = try PruneRound.run(net: t.net, settings: settings, comm: t.comm, gradients: t.accumulateGradients,
-                                         batch: loader.batches(fromEpoch: 1_000_000 + r * 1000))
+                                         batch: source.pass(fromEpoch: 1_000_000 + r * 1000))
         let before = FLOPsCounter.count(outcome.plan.before, height: settings.ranking.height, width: settings.ranking.width)
         let after = FLOPsCounter.count(outcome.plan.after, height: settings.ranking.height, width: settings.ranking.width)
         say(String(format: "pruning round %d (%@, %@): %.3f -> %.3f GFLOPs (%.1f%% of the unpruned), %.2f M -> %.2f M parameters",
@@ -60,7 +61,7 @@ final class PruneScheduleHook: TrainingHook {
         fields["epoch"] = t.state.epoch
         fields["round"] = r + 1
         if schedule.evaluate {
-            let m = try evaluator.evaluate(outcome.net)
+            let m = try evaluator.evaluateModel(outcome.net)
             say(m.summary("after pruning round \(r + 1)", synthetic: synthetic))
             fields["after"] = m.logFields(epoch: t.state.epoch)
         }

@@ -1,5 +1,6 @@
 // ScenarioConfig: a scenario recipe, typed: the recipe's own sections (what every stage
-// starts from), the source and target data sections (read over the recipe's `data:`),
+// starts from), the source (a re-ID data section read over the recipe's `data:`, or a
+// classification pretraining stage) and the target data sections,
 // the epochs of each kind of stage, the criteria, scenarios and baselines. A stage's
 // ExperimentConfig is a copy of the recipe's with typed edits; its `yaml` reproduces it.
 import Foundation
@@ -12,6 +13,9 @@ public struct ScenarioConfig: Sendable {
     /// The source set, and the target sets (the first is fine-tuned on, every one is
     /// evaluated on): data sections over the recipe's own.
     public var source = DataConfig()
+    /// The source as a classification pretraining stage (`source: {task: classification,
+    /// ...}`); nil: a re-ID source (`source`).
+    public var classificationSource: ClassificationSourceStage?
     public var targets: [DataConfig] = []
     public var sourceEpochs = 10
     public var targetEpochs = 5
@@ -33,6 +37,42 @@ public struct ScenarioConfig: Sendable {
         var c = ScenarioConfig()
         try c.code(&k)
         try k.rejectUnknownKeys()
+        return c
+    }
+
+    /// A source stage's run: a re-ID run on `source`, or, with a classification source, a
+    /// classification run on its data with its training and pruning settings (`epochs`
+    /// nil: the source's own).
+    public func sourceStageConfig(_ name: String, epochs: Int?, pretrained: String?, arch: ResNetArchitecture.Depth? = nil,
+                                  prune: (criterion: CriterionKind, target: Double)? = nil) -> ExperimentConfig {
+        guard let cs = classificationSource else {
+            return stageConfig(name, data: source, epochs: epochs ?? sourceEpochs, pretrained: pretrained, arch: arch,
+                               prune: prune)
+        }
+        var c = base
+        c.useClassificationDefaults()
+        let distributed = c.train.distributed
+        c.train = cs.train
+        c.train.distributed = distributed
+        c.classificationData = cs.data
+        c.train.epochs = epochs ?? cs.epochs
+        c.runDirectory = directory + "/" + name
+        if let pretrained { c.model.pretrained = pretrained }
+        if let arch { c.model.depth = arch }
+        if let prune {
+            var p = cs.prune ?? c.prune ?? PruneSchedule()
+            p.settings.criterion = prune.criterion
+            p.settings.ranking.targetFLOPs = prune.target
+            p.settings.ranking.removeChannels = nil
+            if cs.prune == nil {
+                p.steps = 1
+                p.startEpoch = 0
+            }
+            c.prune = p
+        } else {
+            c.prune = nil
+        }
+        c.deriveDependentValues()
         return c
     }
 
@@ -72,9 +112,16 @@ extension ScenarioConfig: RecipeSection {
 
     private mutating func codeScenario(_ k: inout RecipeCoder) throws {
         if k.isReading { source = base.data }
-        try k.check(k.isSection("source"), "source", "expected a data section")
-        try k.section("source", &source)
-        try k.check(!source.root.isEmpty, "source.root", "missing")
+        try k.check(k.isSection("source"), "source", "expected a data section or a classification stage")
+        var task = classificationSource == nil ? HeadTask.reid : .classification
+        if k.isReading || task == .classification { try k.nested("source") { k in try k.choice("task", &task) } }
+        if task == .classification {
+            if k.isReading { classificationSource = ClassificationSourceStage() }
+            try k.section("source", &classificationSource!)
+        } else {
+            try k.section("source", &source)
+            try k.check(!source.root.isEmpty, "source.root", "missing")
+        }
         try k.sections("targets", &targets, start: base.data, what: "data sections (the first is fine-tuned on)")
         for (i, t) in targets.enumerated() { try k.check(!t.root.isEmpty, "targets[\(i)].root", "missing") }
         func epochs(_ key: String, _ v: inout Int) throws {
@@ -93,5 +140,10 @@ extension ScenarioConfig: RecipeSection {
         try k.check(targetFLOPs > 0 && targetFLOPs <= 1, "target_flops", "must be in (0, 1]")
         try k.optionalString("source_pretrained", &sourcePretrained)
         try k.string("dir", &directory)
+        if let cs = classificationSource, let p = cs.prune, let last = p.epochs.last, last > retrainEpochs {
+            throw ConfigError("\(k.origin): scenario.source.prune: its rounds (start_epoch \(p.startEpoch), every \(p.every), "
+                              + "steps \(p.steps)) must fall within scenario.retrain_epochs (\(retrainEpochs)), the length of "
+                              + "a source-pruning stage")
+        }
     }
 }

@@ -1,6 +1,7 @@
 // Trainer: one rank's training session. A step forwards the Siamese network over this
 // rank's slice of the global batch, computes the losses of the global batch (triplet,
-// contrastive and center losses mined over every rank's features), backpropagates,
+// contrastive and center losses mined over every rank's features; for a classification
+// network, cross-entropy on its `fc` logits alone), backpropagates,
 // allreduces the gradients and steps the optimizer, so N ranks' summed gradients equal
 // one rank's on the whole batch. The loop is short: periodic work (evaluation,
 // checkpoints, pruning rounds, training-time criteria) runs as TrainingHooks, and a
@@ -318,7 +319,7 @@ public final class Trainer {
             bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
                        imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
             if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
-                let wait = (source as? DataLoader)?.waitSeconds ?? 0
+                let wait = (source as? DataLoader)?.waitSeconds ?? (source as? ClassificationSource)?.waitSeconds ?? 0
                 defer { loggedWaitSeconds = wait }
                 log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
                             "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
