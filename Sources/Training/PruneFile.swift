@@ -53,7 +53,7 @@ public enum PruneFile {
             let l = try experiment.makeLoader(dataset)
             loader = l
             if kind.needsGradients { trainer = try Trainer(net: net, source: l, config: c.train, runDirectory: nil, comm: comm) }
-            next = l.batches(fromEpoch: 0)
+            next = l.pass(fromEpoch: 0)
         }
         let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer?.accumulateGradients,
                                          batch: next)

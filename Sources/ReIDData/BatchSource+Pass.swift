@@ -1,6 +1,5 @@
 // BatchSource+Pass: batches for work outside the training loop (a pruning criterion's
 // scoring) from any batch source: re-ID loaders and classification sources alike.
-import ReIDData
 
 extension BatchSource {
     /// A supplier of batches that runs epoch after epoch from `epoch` on (pass epochs far
