@@ -161,9 +161,10 @@ final class ClassificationTransformTests: XCTestCase {
 }
 
 final class ClassificationFusedTransformTests: XCTestCase {
-    /// The training path's resize + flip + normalize equals resizing, then normalizing:
-    /// exactly for crops not taller than the output, within one level for taller ones
-    /// (shrunk vertically first).
+    /// The training path's resize + flip + normalize equals resizing, then normalizing,
+    /// within one intensity level (it resamples in float, rounding nothing to 8 bits), for
+    /// crops taller than the output (shrunk vertically first), shorter, narrower, wider,
+    /// tiny, and of the output's own size.
     func testFusedTrainingPathEqualsResizeThenNormalize() throws {
         let bytes = try Data(contentsOf: Bundle.module.resourceURL!.appendingPathComponent("Fixtures/classification_eval/imagenet_300x227.jpg"))
         var t = ClassificationTransform()
@@ -186,12 +187,26 @@ final class ClassificationFusedTransformTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, tolerance, "sample \(i)")
         }
         XCTAssertEqual(flips, [false, true])
-        // Not taller than the output: Pillow's order, the same values.
-        for (w, h) in [(60, 48), (30, 40), (48, 17)] {
-            let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { UInt8(($0 * 7) % 251) })
-            t.resizeNormalize(image, flip: true, into: a)
-            t.normalize(Resize.bilinear(image, height: 48, width: 48), flip: true, into: b)
-            for j in 0..<n { XCTAssertEqual(a[j], b[j], accuracy: 1e-5, "\(w)x\(h)") }
+        // Every shape class, both flips, one resizer reused across sizes (its scratch grows).
+        let resize = TrainingResize(t)
+        var exact = 0
+        for (w, h) in [(60, 48), (30, 40), (48, 17), (48, 48), (1, 1), (2, 3), (200, 49), (47, 300), (500, 90)] {
+            for flip in [false, true] {
+                let image = RGBImage(width: w, height: h, pixels: (0..<(w * h * 3)).map { UInt8(($0 * 7 + $0 / 5) % 251) })
+                resize(image, flip: flip, into: a)
+                t.normalize(Resize.bilinear(image, height: 48, width: 48), flip: flip, into: b)
+                var worst: Float = 0
+                for j in 0..<n { worst = max(worst, abs(a[j] - b[j])) }
+                XCTAssertLessThanOrEqual(worst, level, "\(w)x\(h) flip \(flip)")
+                if (w, h) == (48, 48) { exact += worst < 1e-5 ? 1 : 0 }
+            }
         }
+        XCTAssertEqual(exact, 2, "the output's own size passes through unchanged")
+        // The batch buffer past the sample is never written.
+        let guarded = UnsafeMutablePointer<Float>.allocate(capacity: n + 8)
+        defer { guarded.deallocate() }
+        guarded.initialize(repeating: -7, count: n + 8)
+        resize(RGBImage(width: 90, height: 30, pixels: [UInt8](repeating: 200, count: 90 * 30 * 3)), flip: true, into: guarded)
+        for j in n..<(n + 8) { XCTAssertEqual(guarded[j], -7) }
     }
 }

@@ -10,10 +10,12 @@ import Tensors
 public final class ClassificationDecoder {
     public let codec: ImageCodec
     public let transform: ClassificationTransform
+    let resize: TrainingResize
 
     public init(transform: ClassificationTransform, maxImagePixels: Int = ImageCodec.defaultMaxImagePixels) {
         self.transform = transform
         codec = ImageCodec(maxImagePixels: maxImagePixels)
+        resize = TrainingResize(transform)
     }
 
     static func isJPEG(_ data: Data) -> Bool {
@@ -58,11 +60,11 @@ public final class ClassificationDecoder {
         return (Resize.bilinear(crop, height: transform.size, width: transform.size), flip)
     }
 
-    /// The training sample written as normalized floats (size, size, 3) at `out`: the same
-    /// pixels as `training` then `normalize`, with resizing, flip and normalization in one pass.
+    /// The training sample written as normalized floats (size, size, 3) at `out`: `training`
+    /// then `normalize` within one intensity level, resized in float (TrainingResize).
     public func training(_ data: Data, name: String, rng: inout SeededRandom, into out: UnsafeMutablePointer<Float>) throws {
         let (crop, flip) = try trainingCrop(data, name: name, rng: &rng)
-        transform.resizeNormalize(crop, flip: flip, into: out)
+        resize(crop, flip: flip, into: out)
     }
 
     /// The evaluation sample (size, size): full decode, Resize(resize), CenterCrop(size).

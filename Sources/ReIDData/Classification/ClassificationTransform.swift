@@ -109,54 +109,9 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
     }
 
     /// Resizes `image` to (size, size) and writes it normalized `(size, size, 3)` at `out`,
-    /// mirrored left-right when `flip`. An image not taller than `size` is resized as
-    /// `Resize.bilinear` does (Pillow's order: horizontal, then vertical); a taller one is
-    /// shrunk vertically first, so that only `size` rows go through the (costlier)
-    /// horizontal pass — the same filters, at most one level apart from Pillow's order.
+    /// mirrored left-right when `flip`: the training path's float resampling
+    /// (TrainingResize; a decoder keeps one, this makes a new one each call).
     public func resizeNormalize(_ image: RGBImage, flip: Bool, into out: UnsafeMutablePointer<Float>) {
-        let n = size
-        var lut = [Float](repeating: 0, count: 3 * 256)
-        for c in 0..<3 {
-            for v in 0..<256 { lut[c * 256 + v] = (Float(v) / 255 - mean[c]) / std[c] }
-        }
-        func write(_ image: RGBImage) {
-            lut.withUnsafeBufferPointer { lp in
-                let l = lp.baseAddress!
-                image.pixels.withUnsafeBufferPointer { p in
-                    for y in 0..<n {
-                        for x in 0..<n {
-                            let s = (y * n + x) * 3, d = (y * n + (flip ? n - 1 - x : x)) * 3
-                            out[d] = l[Int(p[s])]; out[d + 1] = l[256 + Int(p[s + 1])]; out[d + 2] = l[512 + Int(p[s + 2])]
-                        }
-                    }
-                }
-            }
-        }
-        let hc = image.width != n ? Resize.coefficients(input: image.width, output: n) : nil
-        if image.height > n {
-            var band = Resize.vertical(image, coefficients: Resize.coefficients(input: image.height, output: n))
-            if let hc { band = Resize.horizontal(band, rows: 0..<n, coefficients: hc) }
-            write(band)
-            return
-        }
-        var band = image
-        if let hc { band = Resize.horizontal(image, rows: 0..<image.height, coefficients: hc) }
-        if image.height == n {
-            write(band)
-            return
-        }
-        let c = Resize.coefficients(input: image.height, output: n)
-        lut.withUnsafeBufferPointer { lp in
-            let l = lp.baseAddress!
-            band.pixels.withUnsafeBufferPointer { p in
-                Resize.vertical(p.baseAddress!, width: n, inputHeight: band.height, c) { yy, row in
-                    let o = out + yy * n * 3
-                    for x in 0..<n {
-                        let d = (flip ? n - 1 - x : x) * 3, s = 3 * x
-                        o[d] = l[Int(row[s])]; o[d + 1] = l[256 + Int(row[s + 1])]; o[d + 2] = l[512 + Int(row[s + 2])]
-                    }
-                }
-            }
-        }
+        TrainingResize(self)(image, flip: flip, into: out)
     }
 }
