@@ -13,7 +13,8 @@ struct ShardsCommand: ParsableCommand {
             Members are <class>/<name>.<original extension> (the file's bytes, not re-encoded) and \
             <class>/<name>.cls (the class index in ASCII). Training samples are shuffled across shards with \
             --seed. OUT/shards.json records each shard's sample count so that ranks plan epochs without \
-            reading the shards.
+            reading the shards. A synthetic set's manifest.json is copied to OUT, so runs on the shards \
+            are labelled synthetic.
             """)
 
     @Option(help: "The data set's root (ImageNet layout or train/ and val/ class folders).") var data: String
@@ -31,8 +32,9 @@ struct ShardsCommand: ParsableCommand {
         var o = ShardWriter.Options()
         (o.split, o.imagesPerShard, o.seed) = (s, imagesPerShard, seed)
         let infos = try ShardWriter.write(dataset, out: out, options: o, log: Console.line)
-        Console.line(String(format: "%@: %d images of %d classes in %d shards in %@ (%.1f s)", s.rawValue,
+        let synthetic = FileManager.default.fileExists(atPath: out + "/" + ShardWriter.manifestFile)
+        Console.line(String(format: "%@: %d images of %d classes in %d shards in %@%@ (%.1f s)", s.rawValue,
                             infos.reduce(0) { $0 + $1.nsamples }, dataset.numClasses, infos.count, out,
-                            Date().timeIntervalSince(start)))
+                            synthetic ? " (synthetic data)" : "", Date().timeIntervalSince(start)))
     }
 }

@@ -1,7 +1,8 @@
 // WebDataset shards: writing and reading back gives every file's bytes and class index;
 // the shard set is detected and opened with and without shards.json; ranks read disjoint
 // shards and take the same number of steps; a mid-epoch resume continues exactly; the
-// validation reader gives the same batches from shards as from folders; bad shards and
+// validation reader gives the same batches from shards as from folders; a synthetic
+// set's manifest goes with its shards and no further; bad shards and
 // bad class lists fail naming the file.
 import Foundation
 @testable import ReIDData
@@ -62,6 +63,22 @@ final class ShardTests: XCTestCase {
         let some = try ClassificationDataset.open(out + "/train-{000001..000002}.tar")
         XCTAssertEqual(some.count(.train), 8)
         XCTAssertEqual(some.count(.val), 9)
+    }
+
+    func testSyntheticLabelTravelsWithTheShardsAndNeverOutlivesTheData() throws {
+        let manifest = Data("{\"synthetic\": true}".utf8)
+        try manifest.write(to: URL(fileURLWithPath: tree.root + "/manifest.json"))
+        _ = try writeShards()
+        XCTAssertEqual(FileManager.default.contents(atPath: out + "/manifest.json"), manifest)
+        // The same folder rewritten from a set that is not synthetic loses the label.
+        try FileManager.default.removeItem(atPath: tree.root + "/manifest.json")
+        var logged: [String] = []
+        let d = try ClassificationDataset.open(tree.root)
+        var o = ShardWriter.Options()
+        o.split = .val
+        try ShardWriter.write(d, out: out, options: o) { logged.append($0) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/manifest.json"))
+        XCTAssertTrue(logged.contains { $0.contains("synthetic label") }, "\(logged)")
     }
 
     func testRanksTakeEqualStepsOverDisjointShardsAndResumeExactly() throws {

@@ -2,7 +2,9 @@
 // tar shards: `OUT/<split>-NNNNNN.tar` with members `<class>/<stem>.<original extension>`
 // (the file's bytes, never re-encoded) and `<class>/<stem>.cls` (the class index in
 // ASCII), plus `OUT/classes.json` and the sample counts in `OUT/shards.json`. Training
-// samples are shuffled (seeded) before writing, so that a shard mixes classes.
+// samples are shuffled (seeded) before writing, so that a shard mixes classes. A
+// synthetic set's manifest goes along as `OUT/manifest.json`, so that runs on the shards
+// are labelled synthetic as runs on the folders are.
 import Foundation
 import Tensors
 
@@ -63,6 +65,7 @@ public enum ShardWriter {
         } else {
             try ShardIndex.writeClasses(dataset.classNames, to: classesPath)
         }
+        try carryManifest(from: dataset.root, to: out, log: log)
         let old = Set(ShardPattern.files(in: out, split: o.split.rawValue))
         var infos: [ShardInfo] = []
         let shardCount = (samples.count + o.imagesPerShard - 1) / o.imagesPerShard
@@ -95,4 +98,26 @@ public enum ShardWriter {
         try ShardIndex.write(infos, split: o.split, dir: out)
         return infos
     }
+
+    /// The generator's manifest of a synthetic set (`manifest.json`) is copied beside
+    /// the shards; one left in `out` by an earlier write of a synthetic set is removed
+    /// when the source is not synthetic, so the label never outlives the data.
+    static func carryManifest(from root: String, to out: String, log: (String) -> Void) throws {
+        let source = root + "/" + manifestFile, target = out + "/" + manifestFile
+        let fm = FileManager.default
+        if let data = fm.contents(atPath: source) {
+            try AtomicFile.write(data, to: target)
+            log("\(root) is synthetic: its \(manifestFile) goes with the shards")
+        } else if fm.fileExists(atPath: target) {
+            do {
+                try fm.removeItem(atPath: target)
+            } catch {
+                throw DatasetError("\(target): cannot remove the synthetic label of an earlier write: \(FileProblem.reason(error))")
+            }
+            log("removed \(target) (an earlier write's synthetic label; \(root) is not synthetic)")
+        }
+    }
+
+    /// The file that marks a data set (folders or shards) as synthetic.
+    public static let manifestFile = "manifest.json"
 }
