@@ -25,9 +25,10 @@ public enum Evaluation {
 }
 
 extension Evaluation {
-    /// Metrics of two feature files (`reidprune evaluate`); `metric` is euclidean or cosine.
+    /// Metrics of two feature files (`reidprune evaluate`); `metric` is euclidean or cosine;
+    /// `synthetic` when either file holds features of synthetic data.
     public static func evaluate(queryFile: String, galleryFile: String, metric: String, normalize: Bool, rerank: Bool,
-                                cuhk03: Bool, maxRank: Int) throws -> ReIDMetrics {
+                                cuhk03: Bool, maxRank: Int) throws -> (metrics: ReIDMetrics, synthetic: Bool) {
         guard let m = DistanceMetric(rawValue: metric) else {
             throw EvaluationError("--metric must be euclidean or cosine, got '\(metric)'")
         }
@@ -36,6 +37,7 @@ extension Evaluation {
             DistanceMatrix.normalize(q.features)
             DistanceMatrix.normalize(g.features)
         }
-        return try evaluate(query: q, gallery: g, metric: m, rerank: rerank, cuhk03: cuhk03, maxRank: maxRank)
+        return (try evaluate(query: q, gallery: g, metric: m, rerank: rerank, cuhk03: cuhk03, maxRank: maxRank),
+                q.synthetic || g.synthetic)
     }
 }

@@ -1,7 +1,8 @@
 // ExtractedFeatures: the features of one split with their labels, features (N, D), pids
 // and camids, optionally each row's image path (relative to the data folder), and their
-// safetensors file (F32 features, I64 pids and camids, paths as a JSON list in the
-// metadata) that `reidprune extract` writes and `evaluate` and `visrank` read.
+// safetensors file (F32 features, I64 pids and camids, paths as a JSON list and the
+// synthetic-data label in the metadata) that `reidprune extract` writes and `evaluate`
+// and `visrank` read.
 import Foundation
 import Tensors
 
@@ -12,16 +13,21 @@ public struct ExtractedFeatures {
     public var camids: [Int]
     /// Each row's image, relative to the data folder (or absolute); nil when not recorded.
     public var paths: [String]?
+    /// Extracted from synthetic data (SynthReID): metrics computed from it say so.
+    public var synthetic = false
 
-    public init(features: Tensor, pids: [Int], camids: [Int], paths: [String]? = nil) {
+    public init(features: Tensor, pids: [Int], camids: [Int], paths: [String]? = nil, synthetic: Bool = false) {
         self.features = features
         self.pids = pids
         self.camids = camids
         self.paths = paths
+        self.synthetic = synthetic
     }
 
     /// The metadata key holding the image paths (a JSON list of N strings).
     public static let pathsKey = "paths"
+    /// The metadata key marking features of synthetic data ("true").
+    public static let syntheticKey = "synthetic"
 
     /// Writes features, pids and camids as a safetensors file (F32, I64, I64).
     public func save(to path: String, metadata: [String: String] = [:]) throws {
@@ -30,6 +36,7 @@ public struct ExtractedFeatures {
         w.add("pids", int64s: pids.map(Int64.init), shape: [pids.count])
         w.add("camids", int64s: camids.map(Int64.init), shape: [camids.count])
         w.metadata = metadata
+        if synthetic { w.metadata[Self.syntheticKey] = "true" }
         if let paths {
             precondition(paths.count == pids.count, "ExtractedFeatures: \(paths.count) paths for \(pids.count) rows")
             w.metadata[Self.pathsKey] = String(decoding: try JSONEncoder().encode(paths), as: UTF8.self)
@@ -60,6 +67,7 @@ public struct ExtractedFeatures {
             }
             paths = list
         }
-        self.init(features: features, pids: pids, camids: camids, paths: paths)
+        self.init(features: features, pids: pids, camids: camids, paths: paths,
+                  synthetic: file.metadata[Self.syntheticKey] == "true")
     }
 }

@@ -76,7 +76,8 @@ extension FeatureExtractor {
             net = try ReIDNet(architecture: .resnet(depth), head: HeadConfig(bnneck: false))
             try ModelWeights.load(file, into: net, match: .backbone)
         }
-        let dataset = try DatasetReader.read(root: data)
+        var dataset = try DatasetReader.read(root: data)
+        let synthetic = Experiment.markSynthetic(&dataset, root: data)
         let records: [ImageRecord]
         switch split {
         case "query": records = dataset.query
@@ -88,7 +89,9 @@ extension FeatureExtractor {
         var f = try extract(net: net, records: records, augment: augment, batchSize: batchSize, flip: flip,
                             normalize: normalize)
         f.paths = records.map { relative($0.path, to: data) }
+        f.synthetic = synthetic
         try f.save(to: out, metadata: ["split": split, "data": data])
         return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
+            + (synthetic ? " (synthetic data)" : "")
     }
 }

@@ -18,8 +18,8 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let m = try Evaluation.evaluate(queryFile: query, galleryFile: gallery, metric: metric, normalize: normalize,
-                                        rerank: rerank, cuhk03: cuhk03, maxRank: maxRank)
-        Console.line(json ? try m.json(synthetic: false) : m.text(synthetic: false))
+        let (m, synthetic) = try Evaluation.evaluate(queryFile: query, galleryFile: gallery, metric: metric,
+                                                     normalize: normalize, rerank: rerank, cuhk03: cuhk03, maxRank: maxRank)
+        Console.line(json ? try m.json(synthetic: synthetic) : m.text(synthetic: synthetic))
     }
 }

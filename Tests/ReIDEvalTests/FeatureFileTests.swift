@@ -1,4 +1,5 @@
-// Feature files: a round trip, and the errors for a missing tensor, NaN features,
+// Feature files: a round trip (with the synthetic-data label carried to the metrics of
+// `evaluate`), and the errors for a missing tensor, NaN features,
 // feature sizes that differ and an empty query set.
 import Foundation
 import ReIDEval
@@ -18,6 +19,19 @@ final class FeatureFileTests: XCTestCase {
         XCTAssertEqual(back.features.toArray(), f.features.toArray())
         XCTAssertEqual(back.pids, [4, 5])
         XCTAssertEqual(back.camids, [0, 1])
+        XCTAssertFalse(back.synthetic)
+        var synth = f
+        (synth.camids, synth.synthetic) = ([1, 0], true)
+        let synthPath = dir.appendingPathComponent("g.safetensors").path
+        try synth.save(to: synthPath)
+        XCTAssertTrue(try ExtractedFeatures(contentsOf: synthPath).synthetic)
+        synth.synthetic = false
+        let realPath = dir.appendingPathComponent("g-real.safetensors").path
+        try synth.save(to: realPath)
+        XCTAssertFalse(try Evaluation.evaluate(queryFile: path, galleryFile: realPath, metric: "euclidean", normalize: false,
+                                               rerank: false, cuhk03: false, maxRank: 5).synthetic)
+        XCTAssertTrue(try Evaluation.evaluate(queryFile: path, galleryFile: synthPath, metric: "euclidean", normalize: false,
+                                              rerank: false, cuhk03: false, maxRank: 5).synthetic)
 
         var w = SafetensorsWriter()
         w.add("features", floats: [1, 2], shape: [1, 2])
