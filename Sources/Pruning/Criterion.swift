@@ -29,6 +29,19 @@ public enum CriterionKind: String, Codable, CaseIterable, Sendable {
         }
     }
 
+    /// The ranking and normalisation of the criterion's own paper: filter-norm, FPGM,
+    /// entropy and soft-filter criteria prune every layer at one rate (layer-wise);
+    /// first-order Taylor ranks globally after per-layer L2 normalisation (Molchanov et al.
+    /// 2017); BN scale and BN Taylor rank globally on raw values (Liu et al. 2017,
+    /// Molchanov et al. 2019). Random follows the filter norms.
+    public var defaultRanking: (mode: RankingMode, normalizer: Normalizer) {
+        switch self {
+        case .taylor: return (.global, .l2)
+        case .bnScale, .bnTaylor: return (.global, .none)
+        case .l1, .l2, .fpgm, .entropy, .random, .autoBalanced, .softFilter: return (.layerwise, .none)
+        }
+    }
+
     /// Whether the criterion acts during training before its cut.
     public var trainsBeforeCut: Bool { self == .autoBalanced || self == .softFilter }
 
