@@ -150,7 +150,7 @@ extension PruneSchedule: RecipeSection {
         try k.double("floor", &settings.ranking.floor)
         try k.check(settings.ranking.floor >= 0 && settings.ranking.floor < 1, "floor", "must be in [0, 1)")
         try k.int("round_to", &settings.ranking.roundTo)
-        try k.int("batches", &settings.batches)
+        if k.isReading || settings.scoreEpochs == nil { try k.int("batches", &settings.batches) }
         try k.optionalInt("score_epochs", &settings.scoreEpochs)
         try k.check((settings.scoreEpochs ?? 1) >= 1, "score_epochs", "must be at least 1")
         try k.check(!(k.has("score_epochs") && k.has("batches")), "score_epochs", "give score_epochs or batches, not both")
@@ -192,8 +192,8 @@ extension PruneSchedule: RecipeSection {
         if k.isReading ? k.has("stop") : stopChannels != nil {
             try k.check(k.isSection("stop"), "stop", "expected {channels: share} or {flops: share}")
             try k.check(!k.has("target_flops") && !k.has("remove_channels"), "stop", "give stop or target_flops/remove_channels, not both")
+            try k.check(k.has("stop.channels") != k.has("stop.flops"), "stop", "give one of channels or flops")
             try k.nested("stop") { k in
-                try k.check(k.has("channels") != k.has("flops"), "stop", "give one of channels or flops")
                 if k.isReading && k.has("flops") {
                     try k.double("flops", &target)
                     try k.check(target > 0 && target <= 1, "flops", "must be in (0, 1]")

@@ -24,6 +24,9 @@ public struct ScenarioRow: Codable, Sendable {
     /// Per target data set name: rank-1 and mAP.
     public var rank1: [String: Double]
     public var mAP: [String: Double]
+    /// Set for a (scenario, method) pair that does not exist ("not applicable": criteria
+    /// that act while training cannot prune before fine-tuning, scenario 4); no model then.
+    public var note: String? = nil
 }
 
 public final class Scenario {
@@ -78,19 +81,20 @@ public final class Scenario {
         }
         for depth in c.baselines where depth != mainArch {
             let arch = depth.name
-            let s = try stage("source-\(arch)", c.stageConfig("source-\(arch)", data: c.source, epochs: c.sourceEpochs,
-                                                           pretrained: nil, arch: depth, prune: nil))
+            // Trained like the source stage: from the matching backbone file, or from scratch as the source is.
+            let s = try stage("source-\(arch)", try c.baselineSourceConfig(depth))
             let t = try stage("target-\(arch)", c.stageConfig("target-\(arch)", data: target, epochs: c.targetEpochs,
                                                            pretrained: s, arch: depth, prune: nil))
             finals.append(("baseline", "unpruned \(arch)", "target-\(arch)", t))
         }
-        let half = c.targetFLOPs.squareRoot()
+        let (firstHalf, secondHalf) = c.halfStops
+        var notApplicable: [ScenarioRow] = []
         for criterion in c.criteria {
             let k = criterion.rawValue
             if c.scenarios.contains(1) {
                 let p = try stage("s1-\(k)-source-prune", c.stageConfig("s1-\(k)-source-prune", data: c.source,
                                                                      epochs: c.retrainEpochs, pretrained: source,
-                                                                     prune: (criterion, c.targetFLOPs)))
+                                                                     prune: (criterion, c.stop)))
                 let t = try stage("s1-\(k)-target", c.stageConfig("s1-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
                 finals.append(("1", k, "s1-\(k)-target", t))
@@ -98,27 +102,31 @@ public final class Scenario {
             if c.scenarios.contains(2) {
                 let p = try stage("s2-\(k)-source-prune", c.stageConfig("s2-\(k)-source-prune", data: c.source,
                                                                      epochs: c.retrainEpochs, pretrained: source,
-                                                                     prune: (criterion, half)))
+                                                                     prune: (criterion, firstHalf)))
                 let t = try stage("s2-\(k)-target", c.stageConfig("s2-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
-                // The second round's target is relative to the network it starts from.
+                // The second stop is relative to the network it starts from.
                 let again = try stage("s2-\(k)-target-prune", c.stageConfig("s2-\(k)-target-prune", data: target,
                                                                          epochs: c.retrainEpochs, pretrained: t,
-                                                                         prune: (criterion, c.targetFLOPs / half)))
+                                                                         prune: (criterion, secondHalf)))
                 finals.append(("2", k, "s2-\(k)-target-prune", again))
             }
             if c.scenarios.contains(3), let targetFT {
                 let t = try stage("s3-\(k)", c.stageConfig("s3-\(k)", data: target, epochs: c.retrainEpochs,
-                                                        pretrained: targetFT, prune: (criterion, c.targetFLOPs)))
+                                                        pretrained: targetFT, prune: (criterion, c.stop)))
                 finals.append(("3", k, "s3-\(k)", t))
             }
-            if c.scenarios.contains(4) {
+            if c.scenarios.contains(4) && criterion.trainsBeforeCut {
+                // The criterion acts while the network trains on the target: it cannot prune before that training.
+                notApplicable.append(ScenarioRow(scenario: "4", method: k, stage: "", arch: "", params: 0, gflops: 0,
+                                                 latencyMs: 0, rank1: [:], mAP: [:], note: "not applicable"))
+            } else if c.scenarios.contains(4) {
                 let t = try stage("s4-\(k)", c.stageConfig("s4-\(k)", data: target, epochs: c.targetEpochs,
-                                                        pretrained: source, prune: (criterion, c.targetFLOPs)))
+                                                        pretrained: source, prune: (criterion, c.stop)))
                 finals.append(("4", k, "s4-\(k)", t))
             }
         }
-        let rows = try report(finals, reference: targetFT ?? source)
+        let rows = try report(finals, reference: targetFT ?? source, notApplicable: notApplicable)
         if comm.isRoot {
             log("wrote \(c.directory)/report.md (\(rows.count) models)")
             if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { log(text) }
@@ -131,7 +139,7 @@ public final class Scenario {
     /// are compared with those of `reference` (the unpruned model it comes from).
     /// - Important: Collective — every rank calls this, in the same order.
     func report(_ finals: [(scenario: String, method: String, stage: String, model: String)],
-                reference: String) throws -> [ScenarioRow] {
+                reference: String, notApplicable: [ScenarioRow] = []) throws -> [ScenarioRow] {
         var rows: [ScenarioRow] = []
         var synthetic = false
         var comparisons: [ScenarioComparison] = []
@@ -184,6 +192,7 @@ public final class Scenario {
             }
             rows.append(row)
         }
+        rows += notApplicable
         if comm.isRoot {
             try ScenarioReport.write(rows, synthetic: synthetic, comparisons: comparisons,
                                      reference: referenceSide?.name ?? "the unpruned model", to: config.directory)

@@ -11,7 +11,8 @@ public enum ScenarioPlots {
                                "rank1_vs_latency.svg"]
 
     /// Every plot as (file name, SVG text), for the first target data set.
-    public static func plots(_ rows: [ScenarioRow], synthetic: Bool) -> [(String, String)] {
+    public static func plots(_ all: [ScenarioRow], synthetic: Bool) -> [(String, String)] {
+        let rows = all.filter { $0.note == nil }
         guard let target = rows.first?.rank1.keys.sorted().first else { return [] }
         let tag = synthetic ? " (synthetic data)" : ""
         typealias Axis = (name: String, unit: TickUnit, label: String, value: (ScenarioRow) -> Double)

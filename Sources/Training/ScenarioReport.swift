@@ -16,11 +16,16 @@ public enum ScenarioReport {
         s += "Scenarios: 1 prune on the source, fine-tune on the target; 2 prune on the source, fine-tune on the target, "
             + "prune again on the target; 3 fine-tune on the target, then prune on the target; 4 prune on the target "
             + "before fine-tuning; baselines unpruned. The first target is the one fine-tuned on; the others are cross-domain.\n\n"
-        let targets = rows.first.map { Array($0.rank1.keys).sorted() } ?? []
+        let targets = rows.first { $0.note == nil }.map { Array($0.rank1.keys).sorted() } ?? []
         s += "| scenario | method | params (M) | GFLOPs | ms/image (batch 32) | "
             + targets.map { "\($0) rank-1 | \($0) mAP" }.joined(separator: " | ") + " |\n"
         s += "|---|---|---|---|---|" + String(repeating: "---|---|", count: targets.count) + "\n"
         for r in rows {
+            if let note = r.note {
+                let cells = [r.scenario, r.method, note, "", ""] + Array(repeating: "n/a", count: 2 * targets.count)
+                s += "| " + cells.joined(separator: " | ") + " |\n"
+                continue
+            }
             s += String(format: "| %@ | %@ | %.3f | %.3f | %.2f | ", r.scenario, r.method, Double(r.params) / 1e6, r.gflops,
                         r.latencyMs)
             s += targets.map { String(format: "%.1f%% | %.1f%%", 100 * (r.rank1[$0] ?? 0), 100 * (r.mAP[$0] ?? 0)) }
