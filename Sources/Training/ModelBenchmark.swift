@@ -34,6 +34,9 @@ public enum ModelBenchmark {
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
                            sync: SyncMode = .blocking) throws -> ModelBenchmarkResult {
+        // The caller's thread count comes back afterwards (a scenario report evaluates after measuring).
+        let callerThreads = DNNL.threads
+        defer { DNNL.setThreads(callerThreads) }
         DNNL.setThreads(threads)
         let perRank = batch / comm.size
         let classes = max(2, batch / 4)

@@ -59,8 +59,10 @@ final class PruneScheduleHook: TrainingHook {
         settings.overrides = [:]
         settings.ranking.referenceFLOPs = unprunedFLOPs
         if let e = settings.scoreEpochs { settings.batches = e * loader.batchesPerEpoch }
+        // Without SyncBN each rank's running statistics differ; the cut (and its folding of
+        // removed channels into consumers' running means) needs the same model on every rank.
+        try t.averageRunningStatistics()
         if schedule.evaluate {
-            try t.averageRunningStatistics()
             let m = try evaluator.evaluate(t.net)
             t.log?.write(m.logFields(epoch: t.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
             say(m.summary("before pruning round \(r + 1)", synthetic: synthetic))
