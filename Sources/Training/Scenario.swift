@@ -27,6 +27,12 @@ public struct ScenarioRow: Codable, Sendable {
     /// Set for a (scenario, method) pair that does not exist ("not applicable": criteria
     /// that act while training cannot prune before fine-tuning, scenario 4); no model then.
     public var note: String? = nil
+
+    public init(scenario: String, method: String, stage: String, arch: String, params: Int, gflops: Double, latencyMs: Double,
+                rank1: [String: Double], mAP: [String: Double], note: String? = nil) {
+        (self.scenario, self.method, self.stage, self.arch, self.params) = (scenario, method, stage, arch, params)
+        (self.gflops, self.latencyMs, self.rank1, self.mAP, self.note) = (gflops, latencyMs, rank1, mAP, note)
+    }
 }
 
 public final class Scenario {

@@ -31,6 +31,7 @@ public enum ScenarioReport {
             s += targets.map { String(format: "%.1f%% | %.1f%%", 100 * (r.rank1[$0] ?? 0), 100 * (r.mAP[$0] ?? 0)) }
                 .joined(separator: " | ") + " |\n"
         }
+        if let first = targets.first { s += "\n" + ScenarioClaims.markdown(rows, target: first) }
         s += "\nPlots: rank1_vs_gflops.svg, map_vs_gflops.svg, rank1_vs_params.svg, map_vs_params.svg, rank1_vs_latency.svg (first target).\n"
         return s
     }
@@ -41,10 +42,11 @@ public enum ScenarioReport {
                              reference: String = "", to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try AtomicFile.write(Data(markdown(rows, synthetic: synthetic).utf8), to: dir + "/report.md")
-        struct Doc: Encodable { let synthetic: Bool; let rows: [ScenarioRow] }
+        struct Doc: Encodable { let synthetic: Bool; let rows: [ScenarioRow]; let claims: [ScenarioClaims.Claim] }
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try e.encode(Doc(synthetic: synthetic, rows: rows)), to: dir + "/report.json")
+        try AtomicFile.write(try e.encode(Doc(synthetic: synthetic, rows: rows, claims: rows.first { $0.note == nil }
+            .flatMap { $0.rank1.keys.sorted().first }.map { ScenarioClaims.check(rows, target: $0) } ?? [])), to: dir + "/report.json")
         try ScenarioPlots.write(rows, synthetic: synthetic, to: dir)
         var page = ReportPage(title: "Pruning scenarios", synthetic: synthetic)
         page.markdown(markdown(rows, synthetic: false).split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
