@@ -216,7 +216,7 @@ final class ConfigFileTests: XCTestCase {
                 let again = try ExperimentConfig.parse(try ConfigFile.load(try write("again.yaml", c.yaml)))
                 assertSameRun(again, c, name)
             case let .scenario(s):
-                XCTAssertTrue(name.hasPrefix("scenarios/") || name.hasPrefix("study/scenarios/"), name)
+                XCTAssertTrue(name.hasPrefix("scenarios/") || name.hasPrefix("study/scenarios/") || name.hasPrefix("study/synth/"), name)
                 XCTAssertFalse(s.targets.isEmpty)
             }
         }
