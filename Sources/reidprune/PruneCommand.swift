@@ -40,6 +40,11 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         try Ranks.run { comm in
+            let recipe = try ConfigFile.load(config, overrides: overrides)
+            if let key = ["prune.preset", "prune.per_step", "prune.stop"].first(where: recipe.has) {
+                throw ValidationError("\(config): \(key): reidprune prune cuts once to --target-flops or --remove-channels; "
+                                      + "an iterative schedule runs inside training (reidprune train)")
+            }
             let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + pruneKeys))
             let line = try PruneFile.run(config: c, weights: weights, out: out, planPath: plan, comm: comm,
                                          log: Ranks.rootLine(comm))
