@@ -152,6 +152,7 @@ public final class Scenario {
         var referenceSide: VisRank.Side?
         // The reference is extracted separately only when it is not one of the final models.
         var referencePending = !finals.contains { $0.model == reference }
+        var fineTuned: String?
         let evalRecipe = config.stageConfig("target", data: config.targets[0], epochs: 1, pretrained: nil, prune: nil)
         for f in finals {
             let net = try ModelWeights.loadNet(f.model)
@@ -172,6 +173,7 @@ public final class Scenario {
                 row.rank1[dataset.name] = m.rank(1)
                 row.mAP[dataset.name] = m.mAP
                 guard i == 0 else { continue }
+                fineTuned = dataset.name
                 if referencePending {
                     let r = try evaluator.features(try ModelWeights.loadNet(reference))
                     referenceSide = r.map { VisRank.Side(name: "the unpruned source", query: $0.query, gallery: $0.gallery) }
@@ -201,7 +203,8 @@ public final class Scenario {
         rows += notApplicable
         if comm.isRoot {
             try ScenarioReport.write(rows, synthetic: synthetic, comparisons: comparisons,
-                                     reference: referenceSide?.name ?? "the unpruned model", to: config.directory)
+                                     reference: referenceSide?.name ?? "the unpruned model", target: fineTuned,
+                                     to: config.directory)
         }
         return rows
     }

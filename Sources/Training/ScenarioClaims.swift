@@ -7,7 +7,8 @@
 import Foundation
 
 public enum ScenarioClaims {
-    /// A claim's verdict: "supported", "contradicted" or "not tested", with its numbers.
+    /// A claim's verdict: "supported", "contradicted", "tied" (the claimed best shares
+    /// the best value) or "not tested", with its numbers.
     public struct Claim: Codable, Sendable, Equatable {
         public var claim: String
         public var verdict: String
@@ -65,9 +66,9 @@ public enum ScenarioClaims {
         // 3. PSFP is the most robust when pruning on the (small) target set (scenario 3).
         let s3 = live.filter { $0.scenario == "3" }
         if let soft = s3.first(where: { $0.method == "soft_filter" }), s3.count >= 2 {
-            let best = s3.max { r1($0) < r1($1) }!
+            let others = s3.filter { $0.method != "soft_filter" }.map(r1).max()!
             claims.append(Claim(claim: "PSFP (soft_filter) is the most robust criterion when pruning on the target (scenario 3)",
-                                verdict: best.method == "soft_filter" ? "supported" : "contradicted",
+                                verdict: r1(soft) > others ? "supported" : (r1(soft) == others ? "tied" : "contradicted"),
                                 numbers: "scenario 3 rank-1: " + s3.sorted { r1($0) > r1($1) }.map { "\($0.method) \(pct(r1($0)))" }
                                     .joined(separator: ", ") + " (soft_filter \(pct(r1(soft))))"))
         } else {
@@ -106,7 +107,7 @@ public enum ScenarioClaims {
         var s = "## The study's tables on \(target)\n\n"
         let base = unpruned(rows.filter { $0.note == nil })
         for scenario in ["1", "2", "3", "4"] where rows.contains(where: { $0.scenario == scenario }) {
-            s += "Scenario \(scenario)" + (base.map { String(format: " (unpruned %@: rank-1 %@, mAP %@, %.3f GFLOPs)", $0.method,
+            s += "Scenario \(scenario)" + (base.map { String(format: " (%@: rank-1 %@, mAP %@, %.3f GFLOPs)", $0.method,
                                                                  pct($0.rank1[target] ?? 0), pct($0.mAP[target] ?? 0), $0.gflops) } ?? "")
                 + "\n\n| criterion | rank-1 | mAP | GFLOPs | params (M) |\n|---|---|---|---|---|\n"
             for r in rows where r.scenario == scenario {

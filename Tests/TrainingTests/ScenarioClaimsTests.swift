@@ -38,6 +38,10 @@ final class ScenarioClaimsTests: XCTestCase {
         XCTAssertTrue(contradicted[0].numbers.hasPrefix("1 of 2 criteria"), contradicted[0].numbers)
         XCTAssertEqual(contradicted[1].verdict, "contradicted")
 
+        var tied = rows
+        tied[6] = row("3", "l1", gflops: 1.9, r1: 0.75, mAP: 0.5)
+        XCTAssertEqual(ScenarioClaims.check(tied, target: "t")[2].verdict, "tied")
+
         let untested = ScenarioClaims.check(rows.filter { $0.method != "soft_filter" && $0.method != "unpruned resnet18" }, target: "t")
         XCTAssertEqual(untested.map(\.verdict), ["supported", "supported", "not tested", "not tested"])
     }
@@ -48,5 +52,15 @@ final class ScenarioClaimsTests: XCTestCase {
         XCTAssertTrue(text.contains("| soft_filter | not applicable | n/a | n/a | n/a |"), text)
         XCTAssertTrue(text.contains("| pruned (S1 l1) | 1.900 | 1.900 | 79.5% | 58.0% |"), text)
         XCTAssertTrue(text.contains("- **supported**: scenario 1 gives the best and scenario 4 the worst accuracy."), text)
+        XCTAssertTrue(text.contains("Scenario 1 (unpruned resnet50: rank-1 80.0%"), text)
+        // The fine-tuned target leads (tables, claims), whatever the names' order.
+        let two = rows.map { r -> ScenarioRow in
+            var r = r
+            if r.note == nil { r.rank1["a-cross"] = 0.1; r.mAP["a-cross"] = 0.1 }
+            return r
+        }
+        let led = ScenarioReport.markdown(two, synthetic: true, target: "t")
+        XCTAssertTrue(led.contains("## The study's tables on t\n"), led)
+        XCTAssertTrue(led.contains("| t rank-1 | t mAP | a-cross rank-1 | a-cross mAP |"), led)
     }
 }
