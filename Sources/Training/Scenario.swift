@@ -3,7 +3,8 @@
 // then, per criterion: (1) prune and retrain on the source, fine-tune on the target;
 // (2) prune on the source, fine-tune on the target, prune again on the target;
 // (3) fine-tune on the target, then prune on the target; (4) prune on the target
-// before fine-tuning; and unpruned baselines fine-tuned on the target. Every stage is a
+// before fine-tuning ("not applicable" to criteria that act while training); and
+// unpruned baselines, started like the source, fine-tuned on the target. Every stage is a
 // training run (its own folder, resumed from its checkpoint, skipped once it has
 // results); every final model is evaluated on every target set (cross-domain), and the
 // report tabulates parameters, GFLOPs, latency, rank-1 and mAP with SVG plots.

@@ -178,6 +178,8 @@ extension ScenarioConfig: RecipeSection {
                 }
             }
         }
+        try k.check(!(k.has("target_flops") && base.prune?.stopChannels != nil), "target_flops",
+                    "the recipe's prune: stops on a channel share (stop: {channels: ...}); give one of them")
         try k.double("target_flops", &targetFLOPs)
         try k.check(targetFLOPs > 0 && targetFLOPs <= 1, "target_flops", "must be in (0, 1]")
         try k.optionalString("source_pretrained", &sourcePretrained)

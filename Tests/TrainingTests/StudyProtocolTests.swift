@@ -200,6 +200,11 @@ final class StudyProtocolTests: XCTestCase {
         XCTAssertThrowsError(try d.baselineSourceConfig(.resnet34)) {
             XCTAssertTrue("\($0)".contains("scenario.baseline_pretrained.resnet34: the source stage starts from r50.safetensors"), "\($0)")
         }
+        let both = try write("both.yaml", Self.scenario.replacingOccurrences(of: "  retrain_epochs: 2\n",
+                                                                            with: "  retrain_epochs: 2\n  target_flops: 0.4\n"))
+        XCTAssertThrowsError(try Recipe.load(both)) {
+            XCTAssertTrue("\($0)".contains("key 'scenario.target_flops': the recipe's prune: stops on a channel share"), "\($0)")
+        }
         let stray = try write("stray.yaml", Self.scenario.replacingOccurrences(
             of: "  retrain_epochs: 2\n", with: "  retrain_epochs: 2\n  baseline_pretrained: {resnet101: x.safetensors}\n"))
         XCTAssertThrowsError(try Recipe.load(stray)) {
