@@ -198,9 +198,8 @@ public final class DataCriterion {
 
 extension DataCriterion {
     /// The scores ranking reads, from the per-channel sums every rank accumulated (summed
-    /// over ranks): Taylor scores are L2-normalized within each group (Molchanov et al.);
-    /// the other sums are scores as they are.
-    public static func scores(_ kind: CriterionKind, sums: [[Double]]) -> [[Double]] {
-        kind == .taylor ? sums.map { Ranking.normalizedL2($0) } : sums
-    }
+    /// over ranks), as they are: Taylor's per-layer L2 normalisation (Molchanov et al.) is
+    /// its ranking's default normalizer (`CriterionKind.defaultRanking`), so that
+    /// `normalizer: none` ranks raw Taylor sums.
+    public static func scores(_ kind: CriterionKind, sums: [[Double]]) -> [[Double]] { sums }
 }
