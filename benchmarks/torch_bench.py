@@ -8,9 +8,13 @@ random data, and the process's peak RSS. Prints one line, or one JSON object wit
 --json (keys as reidprune's: images_per_s, ms_per_step, peak_rss_mb).
 --bf16 runs under CPU bfloat16 autocast (worth it where the CPU has native bf16,
 avx512_bf16 or AMX); --frozen (inference) runs the TorchScript-traced, frozen model.
+--task classification measures torchvision's own classifier instead (`fc` over 1000
+classes, label-smoothed cross-entropy, SGD with momentum 0.9, lr 0.1, weight decay 1e-4),
+as `reidprune bench train --task classification`; --size N sets height and width.
 
 Usage: python benchmarks/torch_bench.py train|infer [--arch resnet50] [--height 256]
-       [--width 128] [--batch 32] [--threads 2] [--steps 5] [--bf16] [--frozen] [--json]
+       [--width 128] [--size N] [--task reid|classification] [--batch 32] [--threads 2]
+       [--steps 5] [--bf16] [--frozen] [--json]
 """
 import argparse
 import json
@@ -30,6 +34,8 @@ def main():
     ap.add_argument("--arch", default="resnet50")
     ap.add_argument("--height", type=int, default=256)
     ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--size", type=int, help="square input: sets --height and --width")
+    ap.add_argument("--task", choices=["reid", "classification"], default="reid")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
@@ -37,10 +43,14 @@ def main():
     ap.add_argument("--frozen", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.size:
+        a.height = a.width = a.size
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
 
+    if a.task == "classification":
+        return classification(a, autocast)
     backbone = getattr(torchvision.models, a.arch)()
     dim = backbone.fc.in_features
     backbone.fc = nn.Identity()
@@ -84,7 +94,34 @@ def main():
         with torch.inference_mode(), autocast:
             embed(x)
 
-    step = train_step if a.mode == "train" else infer_step
+    report(a, train_step if a.mode == "train" else infer_step)
+
+
+def classification(a, autocast):
+    """torchvision's ResNet with its 1000-class fc: SGD training or inference steps."""
+    model = getattr(torchvision.models, a.arch)(num_classes=1000).to(memory_format=torch.channels_last)
+    x = torch.randn(a.batch, 3, a.height, a.width).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 1000, (a.batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+    def train_step():
+        model.train()
+        with autocast:
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def infer_step():
+        model.eval()
+        with torch.inference_mode(), autocast:
+            model(x)
+
+    report(a, train_step if a.mode == "train" else infer_step)
+
+
+def report(a, step):
     for _ in range(2):
         step()
     times = []
@@ -96,12 +133,12 @@ def main():
     r = {"mode": a.mode, "arch": a.arch, "height": a.height, "width": a.width, "batch": a.batch,
          "threads": a.threads, "steps": a.steps, "images_per_s": a.batch / med, "ms_per_step": med * 1e3,
          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-         "torch": torch.__version__, "bf16": a.bf16, "frozen": a.frozen}
+         "torch": torch.__version__, "bf16": a.bf16, "frozen": a.frozen, "task": a.task}
     if a.json:
         print(json.dumps(r, sort_keys=True))
     else:
         path = ("bf16 autocast " if a.bf16 else "") + ("frozen " if a.frozen else "")
-        print(f"pytorch {path}{a.mode} {a.arch} {a.height}x{a.width} batch {a.batch}, {a.threads} threads: "
+        print(f"pytorch {path}{a.mode} {a.arch}{' classification (fc 1000)' if a.task == 'classification' else ''} {a.height}x{a.width} batch {a.batch}, {a.threads} threads: "
               f"{r['images_per_s']:.2f} images/s ({r['ms_per_step']:.1f} ms/step), peak RSS {r['peak_rss_mb']:.0f} MB")
 
 

@@ -25,7 +25,8 @@ public enum AllreduceBenchmark {
             try withUnsafeMutablePointer(to: &mx) { try comm.allreduce($0, count: 1, op: .max) }
             return mx
         }
-        say("allreduce (sum, in place) on \(comm.size) ranks; bus bandwidth = 2 (n - 1) / n x bytes / time")
+        say("allreduce (sum, in place) on \(comm.size) ranks" + (comm.watch.active ? ", under the collective watchdog" : "")
+            + "; bus bandwidth = 2 (n - 1) / n x bytes / time")
         var bytes = 4
         let buffer = AlignedBuffer(byteCount: maxMb << 20)
         let p = buffer.pointer.bindMemory(to: Float.self, capacity: (maxMb << 20) / 4)
@@ -33,7 +34,7 @@ public enum AllreduceBenchmark {
             let t = try median { try comm.allreduce(p, count: bytes / 4, op: .sum) }
             let bus = Double(bytes) / t * 2 * Double(comm.size - 1) / Double(max(comm.size, 1)) / 1e9
             if json {
-                say("{\"bench\":\"allreduce\",\"bytes\":\(bytes),\"seconds\":\(t),\"bus_gb_per_s\":\(bus),\"ranks\":\(comm.size)}")
+                say("{\"bench\":\"allreduce\",\"bytes\":\(bytes),\"seconds\":\(t),\"bus_gb_per_s\":\(bus),\"ranks\":\(comm.size),\"watched\":\(comm.watch.active)}")
             } else {
                 say(String(format: "%12d B  %10.1f us  %8.3f GB/s", bytes, t * 1e6, bus))
             }
@@ -45,7 +46,7 @@ public enum AllreduceBenchmark {
             let t = try median { try sync.finishBackward() }
             let mb = Double(net.store.parameterCapacity * 4) / 1e6
             if json {
-                say("{\"bench\":\"gradient_sync\",\"arch\":\"\(depth.name)\",\"mb\":\(mb),\"buckets\":\(sync.buckets.count),\"seconds\":\(t),\"ranks\":\(comm.size)}")
+                say("{\"bench\":\"gradient_sync\",\"arch\":\"\(depth.name)\",\"mb\":\(mb),\"buckets\":\(sync.buckets.count),\"seconds\":\(t),\"ranks\":\(comm.size),\"watched\":\(comm.watch.active)}")
             } else {
                 say(String(format: "gradient sync %@ (751-way head): %.1f MB in %d buckets, %.1f ms", depth.name, mb,
                            sync.buckets.count, t * 1e3))

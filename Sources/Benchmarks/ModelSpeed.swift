@@ -38,23 +38,26 @@ public enum ModelSpeed {
     /// Times training or inference steps of `architecture` across the ranks of `comm`.
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
-                           batch: Int, threads: Int, steps: Int, sync: String,
+                           batch: Int, threads: Int, steps: Int, sync: String, task: String = "reid",
                            comm: Communicator) throws -> ModelBenchmarkResult {
         guard let mode = SyncMode(rawValue: sync) else { throw BenchmarkError("--sync must be blocking or overlapped") }
-        if training && batch < 2 {
+        guard let headTask = HeadTask(rawValue: task) else { throw BenchmarkError("--task must be reid or classification, got '\(task)'") }
+        if training && batch < 2 && headTask == .reid {
             throw BenchmarkError("training needs --batch of at least 2 (the triplet loss compares images)")
         }
         guard batch % comm.size == 0 else { throw BenchmarkError("--batch \(batch) does not split over \(comm.size) ranks") }
         return try ModelBenchmark.run(training: training, architecture: architecture, archName: archName, height: height,
-                                      width: width, batch: batch, threads: threads, steps: steps, comm: comm, sync: mode)
+                                      width: width, batch: batch, threads: threads, steps: steps, comm: comm, sync: mode,
+                                      task: headTask)
     }
 }
 
 extension ModelBenchmarkResult {
     /// One line for the console.
     public var text: String {
-        String(format: "%@ %@ %dx%d batch %d, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
-               + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch, height, width, batch, ranks,
+        String(format: "%@ %@%@ %dx%d batch %d, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
+               + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch,
+               task == "classification" ? " classification (fc 1000)" : "", height, width, batch, ranks,
                threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb)
     }
 }

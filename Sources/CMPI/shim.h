@@ -26,5 +26,8 @@ static inline int reidprune_mpi_thread_funneled(void) { return MPI_THREAD_FUNNEL
 static inline int reidprune_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int reidprune_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int reidprune_mpi_success(void) { return MPI_SUCCESS; }
+static inline int reidprune_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int reidprune_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline int reidprune_mpi_status_source(const MPI_Status *status) { return status->MPI_SOURCE; }
 
 #endif

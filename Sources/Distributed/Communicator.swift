@@ -31,6 +31,8 @@ public protocol Communicator: AnyObject {
     var size: Int { get }
     /// The rank among the ranks on this node.
     var localRank: Int { get }
+    /// The collective watchdog's timeout and the phase the ranks are in (see CollectiveWatch).
+    var watch: CollectiveWatch { get set }
 
     /// - Important: Collective — every rank calls this, in the same order.
     func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws
@@ -60,6 +62,7 @@ public protocol Communicator: AnyObject {
 /// A world of one: every collective is the identity.
 public final class LocalCommunicator: Communicator {
     public init() {}
+    public var watch = CollectiveWatch()
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var localRank: Int { 0 }

@@ -78,6 +78,8 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public var size: Int { world.size }
     public var localRank: Int { rank }
+    /// Kept for the training code; threads of one process need no watchdog.
+    public var watch = CollectiveWatch()
 
     init(world: ThreadWorld, rank: Int) {
         self.world = world

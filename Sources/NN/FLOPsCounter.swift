@@ -25,8 +25,8 @@ public struct ModelCost: Codable, Sendable {
 }
 
 public enum FLOPsCounter {
-    /// Costs per image of the backbone and, when given, the head (the classifier only
-    /// when `includeClassifier`).
+    /// Costs per image of the backbone and, when given, the head (a re-ID head's
+    /// classifier only when `includeClassifier`; a classification head's `fc` always).
     public static func count(_ arch: ResNetArchitecture, head: HeadConfig? = nil, height: Int, width: Int,
                              includeClassifier: Bool = false) -> ModelCost {
         var layers: [LayerCost] = []
@@ -67,7 +67,12 @@ public enum FLOPsCounter {
                 (h, w) = (ch, cw)
             }
         }
-        if let head {
+        if let head, head.task == .classification {
+            // `fc` is the classification model's output layer: always counted.
+            let d = arch.featureDim
+            layers.append(LayerCost(name: "fc", kind: "linear", input: [d, 1, 1], output: [head.numClasses, 1, 1],
+                                    macs: d * head.numClasses, params: d * head.numClasses + head.numClasses))
+        } else if let head {
             var d = arch.featureDim
             if head.embeddingDim > 0 {
                 layers.append(LayerCost(name: "embedding", kind: "linear", input: [d, 1, 1], output: [head.embeddingDim, 1, 1],

@@ -5,21 +5,6 @@
 // BNNeck, used at test time), logits: (N, classes).
 import Tensors
 
-public struct HeadConfig: Codable, Hashable, Sendable {
-    /// BN without shift between the features and the classifier (Luo et al. 2019).
-    public var bnneck: Bool
-    /// Size of a linear embedding after pooling; 0 keeps the backbone's width.
-    public var embeddingDim: Int
-    /// Identities of the training set; 0 builds no classifier (inference only).
-    public var numClasses: Int
-
-    public init(bnneck: Bool = true, embeddingDim: Int = 0, numClasses: Int = 0) {
-        self.bnneck = bnneck
-        self.embeddingDim = embeddingDim
-        self.numClasses = numClasses
-    }
-}
-
 /// What the head gives: all tensors belong to the head until its next forward.
 public struct ReIDOutput {
     /// (N, D) before BNNeck: the triplet and contrastive losses use these.
@@ -30,7 +15,7 @@ public struct ReIDOutput {
     public let logits: Tensor?
 }
 
-public final class ReIDHead {
+public final class ReIDHead: NetworkHead {
     public let config: HeadConfig
     public private(set) var inputDim: Int
     public var outputDim: Int { config.embeddingDim > 0 ? config.embeddingDim : inputDim }

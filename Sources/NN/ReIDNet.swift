@@ -1,6 +1,7 @@
 // ReIDNet: the Siamese re-ID network, one ResNet backbone and head shared by every image
 // of the batch, with its ParameterStore. `images: (N, H, W, 3) -> ReIDOutput`; the
 // metric losses compare rows of the same forward pass, so there is one set of weights.
+// With a classification head (`HeadConfig.task`) it is torchvision's ResNet classifier.
 import Tensors
 
 public final class ReIDNet {
@@ -8,12 +9,13 @@ public final class ReIDNet {
     public let headConfig: HeadConfig
     public let store: ParameterStore
     public let backbone: ResNet
-    public let head: ReIDHead
+    public let head: NetworkHead
     /// Gradients in backward and activations in inference come from here.
     public let pool = TensorPool()
 
     /// Builds the network, lays out its store and initializes it from `seed` as PyTorch
-    /// would (Kaiming normal convolutions, unit BN, small-normal classifier).
+    /// would (Kaiming normal convolutions, unit BN, small-normal re-ID classifier or
+    /// nn.Linear's uniform `fc`).
     /// `zeroInitResidual` starts each block's last BN scale at zero (torchvision's option),
     /// which lets deep bottleneck networks train from scratch.
     public init(architecture: ResNetArchitecture, head: HeadConfig, seed: UInt64 = 0, zeroInitResidual: Bool = false) throws {
@@ -22,7 +24,16 @@ public final class ReIDNet {
         self.headConfig = head
         store = ParameterStore()
         backbone = ResNet(store: store, architecture: architecture)
-        self.head = ReIDHead(store: store, inputDim: architecture.featureDim, config: head)
+        switch head.task {
+        case .reid:
+            self.head = ReIDHead(store: store, inputDim: architecture.featureDim, config: head)
+        case .classification:
+            guard head.numClasses >= 1 && !head.bnneck && head.embeddingDim == 0 else {
+                throw ArchitectureError("a classification head needs at least one class and no BNNeck or embedding, "
+                                  + "got \(head.numClasses) classes")
+            }
+            self.head = ClassificationHead(store: store, inputDim: architecture.featureDim, numClasses: head.numClasses)
+        }
         store.allocate()
         var rng = SeededRandom(seed: seed)
         backbone.initialize(&rng, zeroInitResidual: zeroInitResidual)

@@ -3,7 +3,7 @@
 // block): only the next convolution consumes them. Residual groups couple every
 // output on a stage's residual stream (conv3 or conv2 of each block, the downsample,
 // their BNs) with every consumer (the next blocks' first convolutions and downsamples,
-// and after the last stage the head); the stem's output joins layer1's residual group
+// and after the last stage the head: re-ID embedding/BNNeck/classifier or `fc`); the stem's output joins layer1's residual group
 // when layer1 has no downsample (basic blocks). Each parameter axis is mapped to its group.
 import NN
 
@@ -81,6 +81,11 @@ public struct GroupMap: Sendable {
             }
         }
         let features = residual.last!
+        if head.task == .classification {
+            axes["fc.weight"] = (nil, features)
+            axes["fc.bias"] = (nil, nil)
+            return GroupMap(groups: groups, axes: axes)
+        }
         if head.embeddingDim > 0 {
             axes["embedding.weight"] = (nil, features)
             axes["embedding.bias"] = (nil, nil)

@@ -1,7 +1,7 @@
 // Surgery: applies a PrunePlan physically: a new, smaller network whose every parameter,
 // buffer and optimizer moment is the old one with the removed channels cut out of each
 // axis (producing convolutions and BNs, and every consumer: next convolutions,
-// downsamples, BNNeck, embedding, classifier). Optionally folds a removed channel's
+// downsamples, BNNeck, embedding, classifier or `fc`). Optionally folds a removed channel's
 // constant eval-mode output, relu(beta - gamma mu / sigma), into each consumer's BN
 // running mean, so that an eval-mode network whose filters were zeroed and the cut
 // network agree (exactly for 1x1 consumers, away from the borders for 3x3 ones).
@@ -12,7 +12,7 @@ public enum Surgery {
     /// The network `plan` leaves, with weights, buffers and moments carried over.
     public static func apply(_ plan: PrunePlan, to net: ReIDNet, fold: Bool = false) throws -> ReIDNet {
         guard plan.before == net.architecture, plan.head.embeddingDim == net.headConfig.embeddingDim,
-              plan.head.bnneck == net.headConfig.bnneck else {
+              plan.head.bnneck == net.headConfig.bnneck, plan.head.task == net.headConfig.task else {
             throw PruningError("the plan was made for another architecture than this network's")
         }
         let map = GroupMap.build(net.architecture, head: net.headConfig)

@@ -33,6 +33,15 @@ public protocol BatchSource: AnyObject {
     func startEpoch(_ epoch: Int, at first: Int)
     /// The next batch of the current epoch; throws when an image cannot be read.
     func next() throws -> Batch
+    /// True when each rank reads a stream of its own (shards), so that the images of a
+    /// step depend on the number of ranks: a checkpoint then resumes only on as many
+    /// ranks as wrote it. False when every rank takes its part of one global batch drawn
+    /// by a sampler with the same seed everywhere (the rank count may change on resume).
+    var perRankStream: Bool { get }
+}
+
+extension BatchSource {
+    public var perRankStream: Bool { false }
 }
 
 /// A fixed list of batches, served in order every epoch (tests, benchmarks).

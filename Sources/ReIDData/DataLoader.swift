@@ -109,22 +109,6 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// A supplier of batches that runs epoch after epoch from `epoch` on, for passes
-    /// outside the training loop (a pruning criterion's scoring).
-    public func batches(fromEpoch epoch: Int) -> () throws -> Batch {
-        var current = epoch, served = 0
-        startEpoch(current)
-        return { [unowned self] in
-            if served == self.batchesPerEpoch {
-                current += 1
-                served = 0
-                self.startEpoch(current)
-            }
-            served += 1
-            return try self.next()
-        }
-    }
-
     public func next() throws -> Batch {
         condition.lock()
         defer { condition.unlock() }

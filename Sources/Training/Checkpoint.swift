@@ -20,6 +20,10 @@ public struct TrainingState: Codable, Sendable {
     public var rng = SeededRandom(seed: 1)
     /// The pruning rounds applied so far, in order (replayable on a fresh model).
     public var pruningHistory: [PrunePlan] = []
+    /// The rounds the run's pretrained model (`model.pretrained`) went through before this
+    /// run, for instance while pretraining by classification; the model file the run
+    /// writes carries them followed by `pruningHistory`.
+    public var inheritedHistory: [PrunePlan] = []
     /// Length of metrics.jsonl when the checkpoint was written (a resume drops the rows after it).
     public var metricsBytes: UInt64?
     /// The full recipe of the run (as the typed config renders it), which a resume checks.
@@ -30,12 +34,14 @@ public struct TrainingState: Codable, Sendable {
     public var firstEpochMeanLoss: Double?
     /// Steps whose update was skipped for non-finite values (`train.on_nonfinite: skip`).
     public var skippedSteps = 0
+    /// The number of ranks that wrote the checkpoint (nil: written before it was recorded).
+    public var ranks: Int?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
-             firstEpochMeanLoss, skippedSteps
+             firstEpochMeanLoss, skippedSteps, inheritedHistory, ranks
     }
 
     public init(from decoder: Decoder) throws {
@@ -56,7 +62,12 @@ public struct TrainingState: Codable, Sendable {
         firstLoss = try c.decodeIfPresent(Double.self, forKey: .firstLoss)
         firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
         skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
+        ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
+        inheritedHistory = try c.decodeIfPresent([PrunePlan].self, forKey: .inheritedHistory) ?? []
     }
+
+    /// Every pruning round of the model: the inherited ones, then this run's.
+    public var fullHistory: [PrunePlan] { inheritedHistory + pruningHistory }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -71,6 +82,8 @@ public struct TrainingState: Codable, Sendable {
         try c.encodeIfPresent(firstLoss, forKey: .firstLoss)
         try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
         try c.encode(skippedSteps, forKey: .skippedSteps)
+        try c.encodeIfPresent(ranks, forKey: .ranks)
+        if !inheritedHistory.isEmpty { try c.encode(inheritedHistory, forKey: .inheritedHistory) }
     }
 }
 

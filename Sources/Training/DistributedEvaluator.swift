@@ -28,7 +28,7 @@ public struct DistributedEvaluator {
 
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(_ net: ReIDNet) throws -> ReIDMetrics {
-        try evaluate(features: try features(net))
+        try comm.watched("evaluation") { try evaluate(features: try features(net)) }
     }
 
     /// The query and gallery features of `net` at the root (nil elsewhere): features (Q, D), (G, D).
@@ -76,7 +76,7 @@ public struct DistributedEvaluator {
 
 extension ReIDMetrics {
     /// The metrics-log line of an evaluation.
-    func logFields(epoch: Int) -> [String: Any] {
+    public func logFields(epoch: Int) -> [String: Any] {
         ["event": "eval", "epoch": epoch, "rank1": rank(1), "rank5": rank(5), "rank10": rank(10),
          "mAP": mAP, "mINP": mINP, "num_valid_queries": numValidQueries]
     }

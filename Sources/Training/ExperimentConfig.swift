@@ -37,6 +37,12 @@ extension ModelConfig: RecipeSection {
         try k.check(lastStride == 1 || lastStride == 2, "last_stride", "must be 1 or 2, got \(lastStride)")
         try k.bool("bnneck", &head.bnneck)
         try k.int("embedding_dim", &head.embeddingDim)
+        if head.task == .classification {
+            try k.check(!head.bnneck, "bnneck", "a classification model has torchvision's fc head, no BNNeck "
+                        + "(task: classification); set it to false")
+            try k.check(head.embeddingDim == 0, "embedding_dim", "a classification model has no embedding layer "
+                        + "(task: classification); set it to 0")
+        }
         try k.optionalString("pretrained", &pretrained)
         try k.bool("zero_init_residual", &zeroInitResidual)
     }
@@ -70,8 +76,13 @@ extension EvalConfig: RecipeSection {
 }
 
 public struct ExperimentConfig: Sendable {
+    /// re-ID (the default) or classification pretraining (`task: classification`).
+    public var task = HeadTask.reid
     public var model = ModelConfig()
+    /// The re-ID data section (task: reid).
     public var data = DataConfig()
+    /// The classification data section (task: classification): the recipe's `data:` then.
+    public var classificationData = ClassificationDataConfig()
     public var train = TrainerConfig()
     public var eval = EvalConfig()
     public var prune: PruneSchedule?
@@ -98,16 +109,36 @@ public struct ExperimentConfig: Sendable {
     /// What a training run needs beyond well-formed sections (a scenario recipe's own
     /// sections need neither: its stages set the data and the pruning rounds).
     func checkTrainingRun(_ k: RecipeCoder) throws {
-        try k.check(!data.root.isEmpty, "data.root", "missing")
+        try k.check(!(task == .classification ? classificationData.root : data.root).isEmpty, "data.root", "missing")
+        if task == .classification {
+            for (key, weight) in [("triplet", train.tripletWeight), ("contrastive", train.contrastiveWeight),
+                                  ("center", train.centerWeight)] where weight != 0 {
+                throw ConfigError("\(k.origin): train.loss.\(key): a classification run trains with cross-entropy alone; "
+                                  + "set it to 0 (task: classification)")
+            }
+            try k.check(train.crossEntropyWeight > 0, "train.loss.cross_entropy", "must be positive in a classification run")
+        }
         if let p = prune, !(p.steps >= 1 && p.startEpoch >= 0 && p.every >= 1 && p.epochs.last! <= train.epochs) {
             throw ConfigError("\(k.origin): prune.steps/start_epoch/every: rounds must fall within train.epochs "
                               + "(\(train.epochs)); got start \(p.startEpoch), every \(p.every), steps \(p.steps)")
         }
     }
 
+    /// Makes the classification defaults the starting point of the sections read next:
+    /// torchvision's ResNet (last stride 2, `fc` head) and its ImageNet training recipe
+    /// (`TrainerConfig.classification`); the `distributed:` options stay.
+    public mutating func useClassificationDefaults() {
+        task = .classification
+        model.lastStride = 2
+        model.head = .classification(numClasses: 0)
+        let distributed = train.distributed
+        train = .classification
+        train.distributed = distributed
+    }
+
     /// Sets the values a recipe does not spell out but derives from other keys: the
     /// seeds of the loader, the trainer and the pruning rounds (run.seed), the pruning
-    /// input size (data.height/width) and a cosine schedule's length (train.epochs).
+    /// input size (data.height/width, or data.transform.size for classification) and a cosine schedule's length (train.epochs).
     /// Reading calls it; call it again after editing those keys.
     public mutating func deriveDependentValues() {
         data.loader.seed = seed
@@ -116,15 +147,22 @@ public struct ExperimentConfig: Sendable {
             train.schedule.decay = .cosine(totalEpochs: train.epochs, minimum: minimum)
         }
         prune?.settings.seed = seed
-        prune?.settings.ranking.height = data.augment.height
-        prune?.settings.ranking.width = data.augment.width
+        prune?.settings.ranking.height = task == .classification ? classificationData.transform.size : data.augment.height
+        prune?.settings.ranking.width = task == .classification ? classificationData.transform.size : data.augment.width
     }
 }
 
 extension ExperimentConfig: RecipeSection {
     mutating func code(_ k: inout RecipeCoder) throws {
+        let before = task
+        try k.choice("task", &task)
+        if k.isReading && task == .classification && before != .classification { useClassificationDefaults() }
         try k.section("model", &model)
-        try k.section("data", &data)
+        if task == .classification {
+            try k.section("data", &classificationData)
+        } else {
+            try k.section("data", &data)
+        }
         try k.section("train", &train)
         try k.section("distributed", &train.distributed)
         try k.section("eval", &eval)

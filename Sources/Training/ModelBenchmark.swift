@@ -1,5 +1,6 @@
-// ModelBenchmark: images/s of a full training step (forward, ID and triplet losses,
-// backward, gradient allreduce across ranks, optimizer step) or of inference, on random
+// ModelBenchmark: images/s of a full training step (forward, ID and triplet losses, or
+// for classification the 1000-class `fc` head and cross-entropy with SGD, backward,
+// gradient allreduce across ranks, optimizer step) or of inference, on random
 // data, with the share of the step spent in gradient sync and the process's peak
 // resident memory, for `reidprune bench train|infer` (under mpirun too).
 import Distributed
@@ -26,6 +27,8 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     /// Median share of a training step spent in gradient communication.
     public var sync_share: Double
     public var peak_rss_mb: Double
+    /// "reid" or "classification".
+    public var task = "reid"
 }
 
 public enum ModelBenchmark {
@@ -33,28 +36,34 @@ public enum ModelBenchmark {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
-                           sync: SyncMode = .blocking) throws -> ModelBenchmarkResult {
+                           sync: SyncMode = .blocking, task: HeadTask = .reid) throws -> ModelBenchmarkResult {
         // The caller's thread count comes back afterwards (a scenario report evaluates after measuring).
         let callerThreads = DNNL.threads
         defer { DNNL.setThreads(callerThreads) }
         DNNL.setThreads(threads)
         let perRank = batch / comm.size
-        let classes = max(2, batch / 4)
-        let net = try ReIDNet(architecture: architecture, head: HeadConfig(bnneck: true, numClasses: training ? 751 : 0))
+        let classification = task == .classification
+        // Re-ID: P x K identities of Market's 751; classification: ImageNet's 1000 classes.
+        let classes = classification ? 1000 : max(2, batch / 4), headClasses = classification ? 1000 : 751
+        let head = classification ? HeadConfig.classification(numClasses: headClasses)
+            : HeadConfig(bnneck: true, numClasses: training ? headClasses : 0)
+        let net = try ReIDNet(architecture: architecture, head: head)
         var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count { images[i] = Float(rng.uniform(-2, 2)) }
-        let pids = (0..<perRank).map { (comm.rank * perRank + $0) * classes / batch }
+        let pids = (0..<perRank).map { classification ? rng.int(classes) : (comm.rank * perRank + $0) * classes / batch }
         let sample = Batch(images: images, pids: pids, camids: pids.map { $0 % 6 })
         var body: () throws -> Double
         if training {
-            var config = TrainerConfig()
-            config.optimizer = .adam
-            config.schedule = LRSchedule(base: 3.5e-4)
+            var config = classification ? TrainerConfig.classification : TrainerConfig()
+            if !classification {
+                config.optimizer = .adam
+                config.schedule = LRSchedule(base: 3.5e-4)
+            }
             config.progress = false
             config.distributed.syncMode = sync
             config.distributed.checksumEvery = 0
-            let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: 751),
+            let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
             body = {
                 try trainer.step(sample)
@@ -83,7 +92,7 @@ public enum ModelBenchmark {
                                     batch: perRank * comm.size, threads: threads, ranks: comm.size, sync: sync.rawValue,
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
-                                    peak_rss_mb: peakResidentMegabytes())
+                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue)
     }
 
     /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs

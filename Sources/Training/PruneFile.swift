@@ -1,5 +1,6 @@
-// PruneFile: one-shot pruning of a saved model (`reidprune prune`): every rank scores
-// (data criteria on its own batches of the recipe's training data), the root ranks and
+// PruneFile: one-shot pruning of a saved model (`reidprune prune`), re-ID or
+// classification: every rank scores (data criteria on its own batches of the recipe's
+// training data, with the recipe's task's loss), the root ranks and
 // broadcasts one plan, every rank cuts, and the root writes the pruned model with its
 // architecture and its pruning history extended by this round.
 import Distributed
@@ -23,8 +24,26 @@ public enum PruneFile {
         let kind = settings.criterion
         var trainer: Trainer?
         var loader: DataLoader?
-        defer { loader?.shutdown() }
-        if kind.needsData {
+        var classification: ClassificationRunData?
+        defer {
+            loader?.shutdown()
+            classification?.shutdown()
+        }
+        var next: () throws -> Batch = { throw PruningError("\(kind.rawValue) needs data") }
+        if kind.needsData && c.task == .classification {
+            let data = try Experiment(config: c, comm: comm, log: log).openClassificationData()
+            classification = data
+            guard net.headConfig.task == .classification, net.headConfig.numClasses == data.numClasses else {
+                throw PruningError("\(weights) is a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) "
+                                   + "classes but the recipe's data set has \(data.numClasses) classes; data criteria need "
+                                   + "the matching data")
+            }
+            if kind.needsGradients {
+                trainer = try Trainer(net: net, source: data.source, config: c.train.scaled(forGlobalBatch: data.globalBatch),
+                                      runDirectory: nil, comm: comm)
+            }
+            next = data.source.pass(fromEpoch: 0)
+        } else if kind.needsData {
             let experiment = Experiment(config: c, comm: comm, log: log)
             let (dataset, _) = try experiment.prepareData()
             guard net.headConfig.numClasses == dataset.numTrainPids || !kind.needsGradients else {
@@ -34,9 +53,12 @@ public enum PruneFile {
             let l = try experiment.makeLoader(dataset)
             loader = l
             if kind.needsGradients { trainer = try Trainer(net: net, source: l, config: c.train, runDirectory: nil, comm: comm) }
+            next = l.pass(fromEpoch: 0)
         }
-        if let e = settings.scoreEpochs, let l = loader { settings.batches = e * l.batchesPerEpoch }
-        let next = loader?.batches(fromEpoch: 0) ?? { throw PruningError("\(kind.rawValue) needs data") }
+        // score_epochs: that many passes over the training data the criterion's batches come from.
+        if let e = settings.scoreEpochs, let perEpoch = classification?.source.batchesPerEpoch ?? loader?.batchesPerEpoch {
+            settings.batches = e * perEpoch
+        }
         let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer?.accumulateGradients,
                                          batch: next)
         if let shortfall = outcome.shortfall { log("warning: \(shortfall)") }
@@ -46,7 +68,7 @@ public enum PruneFile {
             if let synthetic { meta["synthetic"] = synthetic }
             try ModelWeights.save(outcome.net, to: out, metadata: meta)
             if let planPath { try AtomicFile.write(Data(try outcome.plan.encoded()), to: planPath) }
-            let p = outcome.plan, h = c.data.augment.height, w = c.data.augment.width
+            let p = outcome.plan, h = settings.ranking.height, w = settings.ranking.width
             let before = FLOPsCounter.count(p.before, head: p.head, height: h, width: w)
             let after = FLOPsCounter.count(p.after, head: p.head, height: h, width: w)
             return String(format: "pruned with %@ (%@): %.3f -> %.3f GFLOPs (%.1f%%), %d -> %d parameters; wrote %@",

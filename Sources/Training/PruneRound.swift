@@ -85,6 +85,13 @@ public enum PruneRound {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(net: ReIDNet, settings: PruneSettings, comm: Communicator,
                            gradients: ((Batch) throws -> Void)?, batch: () throws -> Batch) throws -> PruneOutcome {
+        try comm.watched("pruning round") {
+            try watchedRun(net: net, settings: settings, comm: comm, gradients: gradients, batch: batch)
+        }
+    }
+
+    static func watchedRun(net: ReIDNet, settings: PruneSettings, comm: Communicator,
+                           gradients: ((Batch) throws -> Void)?, batch: () throws -> Batch) throws -> PruneOutcome {
         let map = GroupMap.build(net.architecture, head: net.headConfig)
         let scores: [[Double]]
         if settings.criterion.needsData {

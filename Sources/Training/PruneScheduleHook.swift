@@ -1,6 +1,7 @@
 // PruneScheduleHook: the rounds of a `prune:` schedule inside a training run. Before the
 // epoch a round is due (or when the last epoch has ended), it evaluates (when asked),
-// runs the collective PruneRound on batches of a pass of its own over the training data,
+// runs the collective PruneRound on batches of a pass of its own over the training data
+// (re-ID identities or classification images: data-driven criteria get the run's loss),
 // swaps the cut network into the running session, appends the plan to the pruning
 // history and logs the round. An iterative schedule (per_step) runs its planned rounds
 // until its stop is reached; the channel shares are of the unpruned model's.
@@ -17,18 +18,18 @@ final class PruneScheduleHook: TrainingHook {
     let unprunedChannels: Int
     /// Rounds the schedule plans.
     let planned: Int
-    let loader: DataLoader
-    let evaluator: DistributedEvaluator
+    let source: BatchSource
+    let evaluator: ModelEvaluator
     let synthetic: Bool
     let say: (String) -> Void
 
-    init(schedule: PruneSchedule, start: ResNetArchitecture, head: HeadConfig, unprunedFLOPs: Int, loader: DataLoader,
-         evaluator: DistributedEvaluator, synthetic: Bool, say: @escaping (String) -> Void) {
+    init(schedule: PruneSchedule, start: ResNetArchitecture, head: HeadConfig, unprunedFLOPs: Int, source: BatchSource,
+         evaluator: ModelEvaluator, synthetic: Bool, say: @escaping (String) -> Void) {
         self.schedule = schedule
         self.unprunedFLOPs = unprunedFLOPs
         unprunedChannels = schedule.prunableChannels(start, head: head)
         planned = schedule.plannedSteps(start, head: head)
-        self.loader = loader
+        self.source = source
         self.evaluator = evaluator
         self.synthetic = synthetic
         self.say = say
@@ -58,18 +59,18 @@ final class PruneScheduleHook: TrainingHook {
         settings.normalizer = settings.ranking.normalizer
         settings.overrides = [:]
         settings.ranking.referenceFLOPs = unprunedFLOPs
-        if let e = settings.scoreEpochs { settings.batches = e * loader.batchesPerEpoch }
+        if let e = settings.scoreEpochs { settings.batches = e * source.batchesPerEpoch }
         // Without SyncBN each rank's running statistics differ; the cut (and its folding of
         // removed channels into consumers' running means) needs the same model on every rank.
         try t.averageRunningStatistics()
         if schedule.evaluate {
-            let m = try evaluator.evaluate(t.net)
+            let m = try evaluator.evaluateModel(t.net)
             t.log?.write(m.logFields(epoch: t.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
             say(m.summary("before pruning round \(r + 1)", synthetic: synthetic))
         }
         // The criterion's batches come from a pass of its own over the training data.
         let outcome = try PruneRound.run(net: t.net, settings: settings, comm: t.comm, gradients: t.accumulateGradients,
-                                         batch: loader.batches(fromEpoch: 1_000_000 + r * 1000))
+                                         batch: source.pass(fromEpoch: 1_000_000 + r * 1000))
         let before = FLOPsCounter.count(outcome.plan.before, height: settings.ranking.height, width: settings.ranking.width)
         let after = FLOPsCounter.count(outcome.plan.after, height: settings.ranking.height, width: settings.ranking.width)
         say(String(format: "pruning round %d (%@, %@): %.3f -> %.3f GFLOPs (%.1f%% of the unpruned), %.2f M -> %.2f M parameters",
@@ -81,7 +82,7 @@ final class PruneScheduleHook: TrainingHook {
         fields["epoch"] = t.state.epoch
         fields["round"] = r + 1
         if schedule.evaluate {
-            let m = try evaluator.evaluate(outcome.net)
+            let m = try evaluator.evaluateModel(outcome.net)
             say(m.summary("after pruning round \(r + 1)", synthetic: synthetic))
             fields["after"] = m.logFields(epoch: t.state.epoch)
         }

@@ -126,6 +126,10 @@ struct RecipeCoder {
                  write: { Node($0.map { Node(String($0), Tag(.int)) }, .implicit, .flow) })
     }
 
+    mutating func doubles(_ k: String, _ v: inout [Double]) throws {
+        try code(k, &v, read: { try $0.doubles($1, $2) }, write: { Node($0.map(Self.number), .implicit, .flow) })
+    }
+
     mutating func strings(_ k: String, _ v: inout [String]) throws {
         try code(k, &v, read: { try $0.strings($1, $2) }, write: { Node($0.map(Self.text), .implicit, .flow) })
     }

@@ -57,8 +57,8 @@ public struct ReportPage {
     /// The whole page.
     public func render() -> String {
         let banner = synthetic
-            ? "<p class=\"synthetic\">Synthetic data (SynthReID): these results compare methods on generated "
-                + "pedestrians; they are not real-data accuracy.</p>\n" : ""
+            ? "<p class=\"synthetic\">Synthetic data (SynthReID, or its synthetic classification sets): these results "
+                + "compare methods on generated images; they are not real-data accuracy.</p>\n" : ""
         return """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(SVGText.escape(title))</title>

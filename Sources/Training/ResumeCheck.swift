@@ -3,7 +3,10 @@
 // recipe key by key and refuses any change that breaks exact resumption (architecture,
 // data, optimizer, losses, pruning, ...), naming the keys. Changes that leave the
 // trajectory as it was (more or fewer epochs, evaluation, logging, checkpoint cadence)
-// are allowed and recorded.
+// are allowed and recorded. The number of ranks may change too (a lost host, a smaller
+// allocation) when the data comes through the global sampler: the global batch, which
+// the recipe fixes, is then the same whatever the rank count; a source that reads per
+// rank (shards) refuses it.
 import Foundation
 import Yams
 
@@ -17,20 +20,36 @@ public enum ResumeCheck {
         public var key: String
         public var old: String
         public var new: String
+        public init(key: String, old: String, new: String) {
+            self.key = key
+            self.old = old
+            self.new = new
+        }
     }
 
     /// The changes from `saved` to `current` (both recipes as the typed config renders
-    /// them), all of them safe; throws naming every unsafe one.
-    public static func check(saved: String, current: String, checkpoint: String) throws -> [Change] {
+    /// them), all of them safe; throws naming every unsafe one. `ranks` are the rank
+    /// counts of the checkpoint (nil: not recorded) and of this run; a change is listed
+    /// as the key "ranks" and refused when `perRankStream` (the data source reads per rank).
+    public static func check(saved: String, current: String, checkpoint: String, ranks: (saved: Int?, now: Int) = (nil, 1),
+                             perRankStream: Bool = false) throws -> [Change] {
         let old = try leaves(saved, origin: checkpoint), new = try leaves(current, origin: "the recipe")
-        let changes = Set(old.keys).union(new.keys).sorted().compactMap { key -> Change? in
+        var changes = Set(old.keys).union(new.keys).sorted().compactMap { key -> Change? in
             let (a, b) = (old[key] ?? "(absent)", new[key] ?? "(absent)")
             return a == b ? nil : Change(key: key, old: a, new: b)
+        }
+        if let before = ranks.saved, before != ranks.now {
+            if perRankStream {
+                throw ConfigError("\(checkpoint): cannot resume: the rank count changed (\(before) -> \(ranks.now)) and "
+                                  + "every rank reads its own part of the data (shards), so the batches would differ; "
+                                  + "resume on \(before) ranks, or start over with --fresh or another run.dir")
+            }
+            changes.append(Change(key: "ranks", old: "\(before)", new: "\(ranks.now)"))
         }
         // A cosine schedule is stretched over train.epochs: changing them changes every learning rate.
         let cosine = new["train.schedule"] == "cosine" || old["train.schedule"] == "cosine"
         let unsafe = changes.filter { c in
-            !safeKeys.contains { $0.hasSuffix(".") ? c.key.hasPrefix($0) : c.key == $0 } || (cosine && c.key == "train.epochs")
+            c.key != "ranks" && !safeKeys.contains { $0.hasSuffix(".") ? c.key.hasPrefix($0) : c.key == $0 } || (cosine && c.key == "train.epochs")
         }
         guard unsafe.isEmpty else {
             throw ConfigError("\(checkpoint): cannot resume: the recipe changed "

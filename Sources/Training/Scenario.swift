@@ -1,5 +1,6 @@
 // Scenario: the design scenarios of the pruning-for-re-ID study as resumable stages in
-// one run folder. The source model is trained (or imported) on the large source set;
+// one run folder. The source model is trained (or imported) on the large source set (a
+// re-ID set, or a classification pretraining stage as the study's ImageNet);
 // then, per criterion: (1) prune and retrain on the source, fine-tune on the target;
 // (2) prune on the source, fine-tune on the target, prune again on the target;
 // (3) fine-tune on the target, then prune on the target; (4) prune on the target
@@ -54,7 +55,7 @@ public final class Scenario {
         let dir = c.runDirectory
         if !(try comm.broadcast(FileManager.default.fileExists(atPath: dir + "/results.json"))) {
             log("== stage \(name)")
-            try Experiment(config: c, comm: comm, log: log).run()
+            try Experiment(config: c, comm: comm, log: log).train()
         } else {
             log("== stage \(name): done, kept")
         }
@@ -77,8 +78,7 @@ public final class Scenario {
         let target = c.targets[0]
         let mainArch = c.base.model.depth
         var finals: [(scenario: String, method: String, stage: String, model: String)] = []
-        let source = try stage("source", c.stageConfig("source", data: c.source, epochs: c.sourceEpochs,
-                                                    pretrained: c.sourcePretrained, prune: nil))
+        let source = try stage("source", c.sourceStageConfig("source", epochs: nil, pretrained: c.sourcePretrained))
         let needsTargetFT = c.scenarios.contains(3) || !c.baselines.isEmpty
         var targetFT: String?
         if needsTargetFT {
@@ -99,17 +99,15 @@ public final class Scenario {
         for criterion in c.criteria {
             let k = criterion.rawValue
             if c.scenarios.contains(1) {
-                let p = try stage("s1-\(k)-source-prune", c.stageConfig("s1-\(k)-source-prune", data: c.source,
-                                                                     epochs: c.retrainEpochs, pretrained: source,
-                                                                     prune: (criterion, c.stop)))
+                let p = try stage("s1-\(k)-source-prune", c.sourceStageConfig("s1-\(k)-source-prune", epochs: c.retrainEpochs,
+                                                                           pretrained: source, prune: (criterion, c.stop)))
                 let t = try stage("s1-\(k)-target", c.stageConfig("s1-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
                 finals.append(("1", k, "s1-\(k)-target", t))
             }
             if c.scenarios.contains(2) {
-                let p = try stage("s2-\(k)-source-prune", c.stageConfig("s2-\(k)-source-prune", data: c.source,
-                                                                     epochs: c.retrainEpochs, pretrained: source,
-                                                                     prune: (criterion, firstHalf)))
+                let p = try stage("s2-\(k)-source-prune", c.sourceStageConfig("s2-\(k)-source-prune", epochs: c.retrainEpochs,
+                                                                           pretrained: source, prune: (criterion, firstHalf)))
                 let t = try stage("s2-\(k)-target", c.stageConfig("s2-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
                 // The second stop is relative to the network it starts from.

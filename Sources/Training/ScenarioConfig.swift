@@ -1,9 +1,10 @@
 // ScenarioConfig: a scenario recipe, typed: the recipe's own sections (what every stage
-// starts from), the source and target data sections (read over the recipe's `data:`),
-// the epochs of each kind of stage, the criteria, scenarios, baselines and the files
-// baselines start from, per-criterion ranking overrides. A stage's ExperimentConfig is a
-// copy of the recipe's with typed edits (its pruning schedule is the recipe's `prune:`,
-// one-shot or iterative, with the stage's criterion and stop); its `yaml` reproduces it.
+// starts from), the source (a re-ID data section read over the recipe's `data:`, or a
+// classification pretraining stage) and the target data sections, the epochs of each kind
+// of stage, the criteria, scenarios, baselines and the files baselines start from,
+// per-criterion ranking overrides. A stage's ExperimentConfig is a copy of the recipe's
+// with typed edits (its pruning schedule is the recipe's `prune:`, one-shot or iterative,
+// with the stage's criterion and stop); its `yaml` reproduces it.
 import Foundation
 import NN
 import Pruning
@@ -14,6 +15,9 @@ public struct ScenarioConfig: Sendable {
     /// The source set, and the target sets (the first is fine-tuned on, every one is
     /// evaluated on): data sections over the recipe's own.
     public var source = DataConfig()
+    /// The source as a classification pretraining stage (`source: {task: classification,
+    /// ...}`); nil: a re-ID source (`source`).
+    public var classificationSource: ClassificationSourceStage?
     public var targets: [DataConfig] = []
     public var sourceEpochs = 10
     public var targetEpochs = 5
@@ -69,6 +73,41 @@ public struct ScenarioConfig: Sendable {
         return c
     }
 
+    /// A source stage's run: a re-ID run on `source`, or, with a classification source, a
+    /// classification run on its data with its training and pruning settings (`epochs`
+    /// nil: the source's own). A pruning stage on a classification source runs the
+    /// source's fixed-step `prune:` rounds within `epochs`; without one (or with an
+    /// iterative one, or for criteria that act while training) the schedule as `stageConfig`
+    /// makes it.
+    public func sourceStageConfig(_ name: String, epochs: Int?, pretrained: String?, arch: ResNetArchitecture.Depth? = nil,
+                                  prune: (criterion: CriterionKind, stop: Stop)? = nil) -> ExperimentConfig {
+        guard let cs = classificationSource else {
+            return stageConfig(name, data: source, epochs: epochs ?? sourceEpochs, pretrained: pretrained, arch: arch,
+                               prune: prune)
+        }
+        var c = base
+        c.useClassificationDefaults()
+        let distributed = c.train.distributed
+        c.train = cs.train
+        c.train.distributed = distributed
+        c.classificationData = cs.data
+        c.train.epochs = epochs ?? cs.epochs
+        c.runDirectory = directory + "/" + name
+        if let pretrained { c.model.pretrained = pretrained }
+        if let arch { c.model.depth = arch }
+        if let prune {
+            if let p = cs.prune, p.perStep == nil, !prune.criterion.trainsBeforeCut {
+                c.prune = schedule(p, prune)
+            } else {
+                schedulePruning(&c, schedule(cs.prune ?? c.prune ?? PruneSchedule(), prune), epochs: c.train.epochs)
+            }
+        } else {
+            c.prune = nil
+        }
+        c.deriveDependentValues()
+        return c
+    }
+
     /// A stage's training run: the recipe with `data`, `epochs` (a cosine schedule
     /// follows), its own folder below `directory`, the model it starts from, another
     /// architecture (baselines) and a pruning schedule, or none. A pruning stage runs the
@@ -87,36 +126,7 @@ public struct ScenarioConfig: Sendable {
         if let pretrained { c.model.pretrained = pretrained }
         if let arch { c.model.depth = arch }
         if let prune {
-            var p = c.prune ?? PruneSchedule()
-            p.settings.criterion = prune.criterion
-            if let o = overrides[prune.criterion] { p.settings.overrides[prune.criterion] = o }
-            p.settings.ranking.removeChannels = nil
-            switch prune.stop {
-            case let .flops(t):
-                p.settings.ranking.targetFLOPs = t
-                p.stopChannels = nil
-            case let .channels(share):
-                p.settings.ranking.targetFLOPs = nil
-                p.stopChannels = share
-            }
-            p.startEpoch = 0
-            let start = (try? Experiment.startArchitecture(c.model)) ?? c.model.architecture
-            var probe = c
-            probe.prune = p
-            probe.deriveDependentValues()
-            let rounds = probe.prune!.plannedSteps(start, head: c.model.head)
-            let retrain = p.finalEpochs ?? epochs
-            if prune.criterion.trainsBeforeCut {
-                p.startEpoch = p.perStep == nil ? epochs : max(p.every, (rounds - 1) * p.every)
-                c.train.epochs = p.startEpoch + retrain
-                (p.perStep, p.steps, p.finalEpochs) = (nil, 1, nil)
-            } else if p.perStep != nil {
-                p.finalEpochs = retrain
-                c.train.epochs = p.roundEpochs(rounds).last! + retrain
-            } else {
-                c.train.epochs = p.epochs.last! + epochs
-            }
-            c.prune = p
+            schedulePruning(&c, schedule(c.prune ?? PruneSchedule(), prune), epochs: epochs)
         } else {
             c.prune = nil
         }
@@ -124,11 +134,55 @@ public struct ScenarioConfig: Sendable {
         return c
     }
 
+    /// `p` with the stage's criterion, its ranking override and its stop.
+    func schedule(_ p: PruneSchedule, _ prune: (criterion: CriterionKind, stop: Stop)) -> PruneSchedule {
+        var p = p
+        p.settings.criterion = prune.criterion
+        if let o = overrides[prune.criterion] { p.settings.overrides[prune.criterion] = o }
+        p.settings.ranking.removeChannels = nil
+        switch prune.stop {
+        case let .flops(t):
+            p.settings.ranking.targetFLOPs = t
+            p.stopChannels = nil
+        case let .channels(share):
+            p.settings.ranking.targetFLOPs = nil
+            p.stopChannels = share
+        }
+        return p
+    }
+
+    /// Sets `c`'s pruning schedule to `p` from the stage's start and its training length:
+    /// one-shot or fixed steps then `epochs` of retraining, iterative rounds then
+    /// final_epochs (else `epochs`), or for criteria that act while training, training with
+    /// the criterion over as many epochs as the iterative rounds span (or `epochs`), the cut,
+    /// then the same retraining.
+    func schedulePruning(_ c: inout ExperimentConfig, _ p: PruneSchedule, epochs: Int) {
+        var p = p
+        p.startEpoch = 0
+        let start = (try? Experiment.startArchitecture(c.model)) ?? c.model.architecture
+        var probe = c
+        probe.prune = p
+        probe.deriveDependentValues()
+        let rounds = probe.prune!.plannedSteps(start, head: c.model.head)
+        let retrain = p.finalEpochs ?? epochs
+        if p.settings.criterion.trainsBeforeCut {
+            p.startEpoch = p.perStep == nil ? epochs : max(p.every, (rounds - 1) * p.every)
+            c.train.epochs = p.startEpoch + retrain
+            (p.perStep, p.steps, p.finalEpochs) = (nil, 1, nil)
+        } else if p.perStep != nil {
+            p.finalEpochs = retrain
+            c.train.epochs = p.roundEpochs(rounds).last! + retrain
+        } else {
+            c.train.epochs = p.epochs.last! + epochs
+        }
+        c.prune = p
+    }
+
     /// A baseline's source stage: `depth`, trained like the source stage (same data,
     /// epochs and recipe) from `baseline_pretrained`'s file for it, or from scratch when
     /// the source stage also starts from scratch.
     public func baselineSourceConfig(_ depth: ResNetArchitecture.Depth) throws -> ExperimentConfig {
-        var c = stageConfig("source-\(depth.name)", data: source, epochs: sourceEpochs, pretrained: nil, arch: depth)
+        var c = sourceStageConfig("source-\(depth.name)", epochs: nil, pretrained: nil, arch: depth)
         c.model.pretrained = baselinePretrained[depth]
         if c.model.pretrained == nil && sourceStartsFromFile {
             throw ConfigError("scenario.baseline_pretrained.\(depth.name): the source stage starts from "
@@ -147,9 +201,16 @@ extension ScenarioConfig: RecipeSection {
 
     private mutating func codeScenario(_ k: inout RecipeCoder) throws {
         if k.isReading { source = base.data }
-        try k.check(k.isSection("source"), "source", "expected a data section")
-        try k.section("source", &source)
-        try k.check(!source.root.isEmpty, "source.root", "missing")
+        try k.check(k.isSection("source"), "source", "expected a data section or a classification stage")
+        var task = classificationSource == nil ? HeadTask.reid : .classification
+        if k.isReading || task == .classification { try k.nested("source") { k in try k.choice("task", &task) } }
+        if task == .classification {
+            if k.isReading { classificationSource = ClassificationSourceStage() }
+            try k.section("source", &classificationSource!)
+        } else {
+            try k.section("source", &source)
+            try k.check(!source.root.isEmpty, "source.root", "missing")
+        }
         try k.sections("targets", &targets, start: base.data, what: "data sections (the first is fine-tuned on)")
         for (i, t) in targets.enumerated() { try k.check(!t.root.isEmpty, "targets[\(i)].root", "missing") }
         func epochs(_ key: String, _ v: inout Int) throws {
@@ -184,6 +245,11 @@ extension ScenarioConfig: RecipeSection {
         try k.check(targetFLOPs > 0 && targetFLOPs <= 1, "target_flops", "must be in (0, 1]")
         try k.optionalString("source_pretrained", &sourcePretrained)
         try k.string("dir", &directory)
+        if let cs = classificationSource, let p = cs.prune, let last = p.epochs.last, last > retrainEpochs {
+            throw ConfigError("\(k.origin): scenario.source.prune: its rounds (start_epoch \(p.startEpoch), every \(p.every), "
+                              + "steps \(p.steps)) must fall within scenario.retrain_epochs (\(retrainEpochs)), the length of "
+                              + "a source-pruning stage")
+        }
     }
 }
 

@@ -32,6 +32,7 @@ extension Trainer {
         try averageRunningStatistics()
         try requireFiniteState(before: "the checkpoint")
         state.optimizerSteps = optimizer.stepCount
+        state.ranks = comm.size
         guard let checkpointPath else { return }
         state.metricsBytes = log?.size
         try Checkpoint.save(to: checkpointPath, net: net, optimizer: optimizer, state: state, centerLoss: centerLoss)

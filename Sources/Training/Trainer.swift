@@ -1,6 +1,7 @@
 // Trainer: one rank's training session. A step forwards the Siamese network over this
 // rank's slice of the global batch, computes the losses of the global batch (triplet,
-// contrastive and center losses mined over every rank's features), backpropagates,
+// contrastive and center losses mined over every rank's features; for a classification
+// network, cross-entropy on its `fc` logits alone), backpropagates,
 // allreduces the gradients and steps the optimizer, so N ranks' summed gradients equal
 // one rank's on the whole batch. The loop is short: periodic work (evaluation,
 // checkpoints, pruning rounds, training-time criteria) runs as TrainingHooks, and a
@@ -66,6 +67,7 @@ public final class Trainer {
         check = StepCheck(config)
         self.source = source
         self.comm = comm
+        comm.watch.timeoutSeconds = config.distributed.timeoutSeconds
         self.runDirectory = comm.isRoot ? runDirectory : nil
         reducer = CommunicatorReducer(comm)
         (optimizer, sync, centerLoss) = Trainer.parts(for: net, config: config, classes: source.numClasses, comm: comm,
@@ -146,6 +148,12 @@ public final class Trainer {
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func step(_ batch: Batch, epochProgress: Double? = nil) throws -> StepMetrics {
+        try comm.watched("training step \(state.iteration + 1) (epoch \(state.epoch + 1))") {
+            try watchedStep(batch, epochProgress: epochProgress)
+        }
+    }
+
+    private func watchedStep(_ batch: Batch, epochProgress: Double?) throws -> StepMetrics {
         let stepStart = DispatchTime.now().uptimeNanoseconds
         let epochPosition = epochProgress ?? Double(state.epoch)
         let lr = config.schedule.rate(at: epochPosition)
@@ -274,9 +282,14 @@ public final class Trainer {
         while !reachedMaxIterations {
             for hook in hooks { try hook.beforeEpoch(self) }
             guard state.epoch < config.epochs, try trainEpoch(bar) else { break }
-            for hook in hooks { try hook.afterEpoch(self) }
+            try comm.watched("after epoch \(state.epoch)") {
+                for hook in hooks { try hook.afterEpoch(self) }
+                try stopIfAsked()
+            }
         }
-        for hook in hooks { try hook.afterTrain(self) }
+        try comm.watched("end of training at iteration \(state.iteration)") {
+            for hook in hooks { try hook.afterTrain(self) }
+        }
     }
 
     /// One epoch from `state.batchInEpoch` (a checkpoint written mid-epoch resumes at the
@@ -294,7 +307,11 @@ public final class Trainer {
             images += batch.count
             if !m.skipped { (lossSum, losses) = (lossSum + m.loss, losses + 1) }
             state.batchInEpoch = i + 1
-            for hook in hooks { try hook.afterStep(self) }
+            try comm.watched("after training step \(state.iteration)") {
+                for hook in hooks { try hook.afterStep(self) }
+                // At an epoch's end the request is looked at once its hooks have run.
+                if i < perEpoch - 1 { try stopIfAsked() }
+            }
             let elapsed = Date().timeIntervalSince(start)
             let rate = Double(images * comm.size) / max(elapsed, 1e-9)
             let remaining = Double(perEpoch - i - 1 + (config.epochs - state.epoch - 1) * perEpoch)
@@ -302,7 +319,7 @@ public final class Trainer {
             bar.update(epoch: state.epoch + 1, epochs: config.epochs, done: i + 1, total: perEpoch,
                        imagesPerSecond: rate, loss: m.loss, etaSeconds: remaining)
             if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
-                let wait = (source as? DataLoader)?.waitSeconds ?? 0
+                let wait = (source as? DataLoader)?.waitSeconds ?? (source as? ClassificationSource)?.waitSeconds ?? 0
                 defer { loggedWaitSeconds = wait }
                 log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
                             "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
@@ -320,6 +337,23 @@ public final class Trainer {
         log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": meanLoss, "skipped_steps": state.skippedSteps,
                     "seconds": Date().timeIntervalSince(start)])
         return true
+    }
+
+    /// When a stop signal (StopSignals) reached any rank: every rank, at this same step,
+    /// writes the checkpoint and throws `Preempted`. A rerun resumes after this step.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func stopIfAsked() throws {
+        let mine = StopSignals.current?.requested
+        var flag = [mine == nil ? 0.0 : 1.0]
+        try flag.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .max) }
+        guard flag[0] > 0 else { return }
+        let signal = mine ?? "a stop signal to another rank"
+        let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : state.epoch
+        // Logged first, so that the checkpoint's share of the log (which a resume keeps) holds it.
+        log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])
+        try saveCheckpoint()
+        throw Preempted(signal: signal, message: "stopped by \(signal) in epoch \(epoch) after iteration \(state.iteration): "
+                        + "checkpoint \(checkpointPath ?? "written by the root"); run the same command again to resume")
     }
 
     static func accuracy(_ logits: Tensor, _ labels: [Int]) -> Double {

@@ -15,6 +15,10 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
                                                  decay: .multiStep(milestones: [40, 70], gamma: 0.1))
     public var momentum: Float = 0.9
     public var nesterov = false
+    /// When positive, `lr` is the rate for a global batch of this many images and the run
+    /// trains with lr x global batch / this (Goyal et al.'s linear scaling; 256 as
+    /// torchvision's ImageNet reference); 0 uses `lr` as given.
+    public var lrReferenceBatch = 0
     public var weightDecay: Float = 5e-4
     public var decayNormAndBias = true
     /// Weight of the label-smoothed cross-entropy (0 disables it) and its epsilon.
@@ -51,6 +55,36 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The defaults of a classification (pretraining) run, torchvision's ResNet-50 ImageNet
+    /// reference: 90 epochs of SGD with momentum 0.9, lr 0.1 per 256 images of global
+    /// batch, x0.1 at epochs 30 and 60, weight decay 1e-4, label smoothing 0.1 and
+    /// cross-entropy alone.
+    public static var classification: TrainerConfig {
+        var c = TrainerConfig()
+        c.epochs = 90
+        c.optimizer = .sgd
+        c.schedule = LRSchedule(base: 0.1, warmupEpochs: 0, warmupFactor: 0.01, decay: .multiStep(milestones: [30, 60], gamma: 0.1))
+        c.lrReferenceBatch = 256
+        c.momentum = 0.9
+        c.weightDecay = 1e-4
+        c.labelSmoothing = 0.1
+        c.tripletWeight = 0
+        c.checkpointEvery = 1
+        return c
+    }
+
+    /// This configuration with the learning rate a global batch of `globalBatch` images
+    /// trains with (`lr_reference_batch`); unchanged when scaling is off.
+    public func scaled(forGlobalBatch globalBatch: Int) -> TrainerConfig {
+        guard lrReferenceBatch > 0 else { return self }
+        var c = self
+        c.schedule.base = schedule.base * Double(globalBatch) / Double(lrReferenceBatch)
+        if case let .cosine(total, minimum) = c.schedule.decay {
+            c.schedule.decay = .cosine(totalEpochs: total, minimum: minimum * Double(globalBatch) / Double(lrReferenceBatch))
+        }
+        return c
+    }
+
     /// Checks the values a user can get wrong; the message names the key.
     public func validate() throws {
         func need(_ ok: Bool, _ key: String, _ why: String) throws {
@@ -59,6 +93,7 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
         try need(epochs >= 1, "epochs", "must be at least 1, got \(epochs)")
         try need(schedule.base > 0, "lr", "must be positive, got \(schedule.base)")
         try need(weightDecay >= 0, "weight_decay", "must not be negative")
+        try need(lrReferenceBatch >= 0, "lr_reference_batch", "must not be negative (0: lr as given), got \(lrReferenceBatch)")
         try need(labelSmoothing >= 0 && labelSmoothing < 1, "label_smoothing", "must be in [0, 1)")
         try need(crossEntropyWeight >= 0 && tripletWeight >= 0 && contrastiveWeight >= 0 && centerWeight >= 0,
                  "loss weights", "must not be negative")
@@ -106,6 +141,7 @@ extension TrainerConfig: RecipeSection {
     /// `min_lr`). A cosine schedule anneals over `epochs` (read first).
     private mutating func codeSchedule(_ k: inout RecipeCoder) throws {
         try k.double("lr", &schedule.base)
+        try k.int("lr_reference_batch", &lrReferenceBatch)
         try k.double("warmup_epochs", &schedule.warmupEpochs)
         try k.double("warmup_factor", &schedule.warmupFactor)
         // Each decay's parameters default to the current schedule's, else to the declared one's.
@@ -152,6 +188,10 @@ public struct DistributedOptions: Codable, Sendable, Equatable {
     /// Compare a parameter checksum across ranks every this many steps (0: only at start
     /// and after structural changes).
     public var checksumEvery = 100
+    /// Seconds a rank may wait in one collective of a training step, an evaluation or a
+    /// pruning round before the collective watchdog ends the job naming the ranks that did
+    /// not arrive (0: wait for ever).
+    public var timeoutSeconds = 300.0
     public init() {}
 }
 
@@ -164,6 +204,14 @@ extension DistributedOptions: RecipeSection {
         try k.double("bucket_mb", &megabytes)
         bucketBytes = Int(megabytes * 1_048_576)
         try k.int("checksum_every", &checksumEvery)
+        try k.double("timeout_s", &timeoutSeconds)
+        let timeout = timeoutSeconds
+        try k.validate {
+            if !(timeout >= 0 && timeout.isFinite) {
+                throw ConfigError("distributed.timeout_s: must be a non-negative number of seconds (0 turns the "
+                                  + "watchdog off), got \(timeout)")
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
-// TrainingCurves: plots from a run folder's metrics.jsonl — loss, rank-1/mAP,
-// learning rate and data-loader wait over epochs, pruning rounds marked, and the
-// GFLOPs after each round as a step line on a second axis; several runs overlay
-// as one series (and one GFLOPs line) each.
+// TrainingCurves: plots from a run folder's metrics.jsonl — loss, rank-1/mAP (top-1/top-5
+// for classification runs), learning rate and data-loader wait over epochs, pruning rounds
+// marked, and the GFLOPs after each round as a step line on a second axis; several runs
+// overlay as one series (and one GFLOPs line) each.
 import Foundation
 import Plots
 import Tensors
@@ -79,11 +79,16 @@ public enum TrainingCurves {
         var specs: [(String, String, String, TickUnit, [LinePlot.Series])] = []
         specs.append(("curve_loss.svg", "training loss", "loss", .plain,
                       runs.map { .init(name: named($0, "loss"), points: $0.trainSeries("loss")) }))
-        specs.append(("curve_eval.svg", "evaluation", "rank-1 / mAP", .percent,
+        // Classification runs log top-1/top-5 where re-ID runs log rank-1/mAP.
+        let keys = { (run: Run) in run.evalSeries("top1").isEmpty ? ("rank1", "rank-1", "mAP", "mAP") : ("top1", "top-1", "top5", "top-5") }
+        let kinds = Set(runs.map { keys($0).1 })
+        specs.append(("curve_eval.svg", "evaluation", kinds.count == 1 && kinds.first == "top-1" ? "top-1 / top-5"
+                          : kinds.count == 1 ? "rank-1 / mAP" : "rank-1 / mAP, top-1 / top-5", .percent,
                       runs.enumerated().flatMap { k, run in
-                          [LinePlot.Series(name: named(run, "rank-1"), points: run.evalSeries("rank1"), color: single ? 0 : k),
-                           .init(name: named(run, "mAP (dashed)"), points: run.evalSeries("mAP"), color: single ? 1 : k,
-                                 dashed: true)]
+                          let (a, aName, b, bName) = keys(run)
+                          return [LinePlot.Series(name: named(run, aName), points: run.evalSeries(a), color: single ? 0 : k),
+                                  .init(name: named(run, bName + " (dashed)"), points: run.evalSeries(b), color: single ? 1 : k,
+                                        dashed: true)]
                       }))
         specs.append(("curve_lr.svg", "learning rate", "learning rate", .plain,
                       runs.map { .init(name: named($0, "lr"), points: $0.trainSeries("lr")) }))

@@ -8,7 +8,7 @@ import Training
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self, BenchData.self])
+        subcommands: [BenchOps.self, BenchTrain.self, BenchInfer.self, BenchEval.self, BenchAllreduce.self, BenchData.self, BenchLoader.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -36,6 +36,9 @@ struct ModelBenchOptions: ParsableArguments {
     var arch: String?
     @Option(help: "Input height.") var height: Int = 256
     @Option(help: "Input width.") var width: Int = 128
+    @Option(help: "Square input: sets --height and --width (224 for ImageNet classification).") var size: Int?
+    @Option(help: "reid (re-ID head, ID + triplet losses, Adam) or classification (fc over 1000 classes, cross-entropy, SGD).")
+    var task = "reid"
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "Threads for oneDNN.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
@@ -49,17 +52,20 @@ struct ModelBenchOptions: ParsableArguments {
     @Flag(help: "One JSON object instead of a line of text.") var json = false
 
     func validate() throws {
-        guard height >= 32, width >= 32, batch >= 1, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
-            throw ValidationError("need --height/--width >= 32, --batch >= 1, --threads/--steps >= 1, --last-stride 1 or 2")
+        guard task == "reid" || task == "classification" else { throw ValidationError("--task must be reid or classification") }
+        guard (size ?? 32) >= 32, height >= 32, width >= 32, batch >= 1, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
+            throw ValidationError("need --size/--height/--width >= 32, --batch >= 1, --threads/--steps >= 1, --last-stride 1 or 2")
         }
     }
 
     func run(training: Bool) throws {
+        let (height, width) = size.map { ($0, $0) } ?? (self.height, self.width)
         let (architecture, name) = try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
                                                        roundTo: roundTo, scope: pruneScope, height: height, width: width)
         try Ranks.run { comm in
             let r = try ModelSpeed.run(training: training, architecture: architecture, archName: name, height: height,
-                                       width: width, batch: batch, threads: threads, steps: steps, sync: sync, comm: comm)
+                                       width: width, batch: batch, threads: threads, steps: steps, sync: sync, task: task,
+                                       comm: comm)
             if comm.isRoot { Console.line(json ? try Console.json(r) : r.text) }
         }
     }
@@ -104,15 +110,49 @@ struct BenchEval: ParsableCommand {
 
 struct BenchData: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Decode + augment images/s on one thread, for SynthReID JPEG crops at a given size.")
+        commandName: "data",
+        abstract: "Decode + augment images/s on one thread: SynthReID crops (--height/--width), or the ImageNet "
+            + "training transform over a folder of images (--source DIR --size 224).")
 
     @Option(help: "Crop height.") var height = 128
     @Option(help: "Crop width.") var width = 64
+    @Option(help: "A folder of JPEG/PNG files (or a classification data set's root): measure the ImageNet training transform (RandomResizedCrop, flip, normalize) on them instead.")
+    var source: String?
+    @Option(help: "With --source: the crop side.") var size = 224
+    @Option(help: "With --source: files read into memory (cycled over).") var files = 1000
+    @Flag(help: "With --source: decode at full scale even when the crop allows DCT scaling.") var noDctScaling = false
     @Option(help: "Images to process.") var images = 2000
     @Flag(help: "One JSON object.") var json = false
 
     func run() throws {
+        if let source {
+            let r = try ClassificationDataBenchmark.run(source: source, size: size, images: images, maxFiles: files,
+                                                        dctScaling: !noDctScaling)
+            Console.line(json ? try Console.json(r) : r.text)
+            return
+        }
         let r = try DataBenchmark.run(height: height, width: width, images: images)
+        Console.line(json ? try Console.json(r) : r.text)
+    }
+}
+
+struct BenchLoader: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loader",
+        abstract: "Peak resident memory and images/s of the classification training loader over a data set "
+            + "(image folders or shards).")
+
+    @Option(help: "The data set's root (ImageNet layout, image folders, or shards).") var data: String
+    @Option(help: "Global batch.") var batch = 256
+    @Option(help: "Batches to stream (0: one whole epoch).") var batches = 0
+    @Option(help: "Decoding threads.") var workers = 2
+    @Option(help: "Shards: shuffle buffer size.") var shuffleBuffer = 1000
+    @Option(help: "Crop side.") var size = 224
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() throws {
+        let r = try ClassificationDataBenchmark.loader(data: data, batch: batch, batches: batches, workers: workers,
+                                                       shuffleBuffer: shuffleBuffer, size: size)
         Console.line(json ? try Console.json(r) : r.text)
     }
 }
@@ -125,10 +165,15 @@ struct BenchAllreduce: ParsableCommand {
     @Option(help: "Repeats per size (the median is reported).") var repeats = 10
     @Option(help: "Largest message in MB.") var maxMb = 256
     @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "Run the collectives as training does, under the collective watchdog (non-blocking, polled).")
+    var watched = false
 
     func run() throws {
         try Ranks.run { comm in
-            try AllreduceBenchmark.run(comm: comm, repeats: repeats, maxMb: maxMb, json: json, say: Ranks.rootLine(comm))
+            let body = {
+                try AllreduceBenchmark.run(comm: comm, repeats: repeats, maxMb: maxMb, json: json, say: Ranks.rootLine(comm))
+            }
+            if watched { try comm.watched("benchmark", body) } else { try body() }
         }
     }
 }

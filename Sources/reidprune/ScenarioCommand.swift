@@ -12,7 +12,7 @@ struct ScenarioCommand: ParsableCommand {
     @Argument(help: "Overrides, key=value.") var overrides: [String] = []
 
     func run() throws {
-        try Ranks.run { comm in
+        try Ranks.run(stoppable: true) { comm in
             let c = try ScenarioConfig.parse(try ConfigFile.load(config, overrides: overrides))
             try Scenario(config: c, comm: comm, log: Console.line).run()
         }

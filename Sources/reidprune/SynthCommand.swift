@@ -1,6 +1,6 @@
 // `reidprune synth`: writes a SynthReID data set (JPEG, manifest; Market-1501 layout, or
 // the custom CSV layout beyond Market's 1501 identities and 6 cameras) and optionally a
-// preview grid.
+// preview grid; with `--task classification`, a synthetic ImageNet-layout stand-in set.
 // Also imports ReIDData, where SynthReID lives.
 import ArgumentParser
 import Foundation
@@ -14,7 +14,17 @@ struct SynthCommand: ParsableCommand {
             Sets beyond Market-1501's ranges (more than 1501 identities or more than 6 cameras) are written \
             in the custom layout instead: train/, query/ and gallery/ listed in train.csv, query.csv and \
             gallery.csv (path,pid,camid). Both layouts are detected when the set is read.
+
+            --task classification writes a synthetic classification set in the ImageNet layout instead \
+            (train/<class>/, val/<class>/; JPEGs of 160-500 px sides; per class a shape, texture, palette \
+            and background): use --classes, --images-per-class, --val-per-class, --seed and --out.
             """)
+
+    @Option(help: "What to generate: reid (SynthReID pedestrians) or classification (an ImageNet-layout stand-in).")
+    var task = "reid"
+    @Option(help: "Classification: classes.") var classes = 100
+    @Option(help: "Classification: training images per class.") var imagesPerClass = 100
+    @Option(help: "Classification: validation images per class.") var valPerClass = 10
 
     @Option(help: "Domain: \(SynthDomain.names.joined(separator: ", ")).") var domain = "mall"
     @Option(help: "Identities (half train, half test).") var ids = 100
@@ -30,6 +40,24 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "The second domain of the preview.") var previewDomain: String?
 
     func run() throws {
+        switch task {
+        case "reid": try runReID()
+        case "classification": try runClassification()
+        default: throw ValidationError("--task: expected reid or classification, got '\(task)'")
+        }
+    }
+
+    func runClassification() throws {
+        guard let out else { throw ValidationError("--task classification needs --out") }
+        var o = SynthClassificationOptions()
+        (o.classes, o.imagesPerClass, o.valPerClass, o.seed) = (classes, imagesPerClass, valPerClass, seed)
+        let start = Date()
+        let m = try SynthClassification.generate(o, out: out, log: Console.line)
+        print(String(format: "synthetic classification set (synthetic) in %@: %d classes, train %d, val %d images, %.1f s",
+                     out, o.classes, m.train, m.val, Date().timeIntervalSince(start)))
+    }
+
+    func runReID() throws {
         var o = SynthOptions()
         o.domain = domain
         o.ids = ids

@@ -7,16 +7,16 @@ import Training
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train (and evaluate) a Siamese ResNet re-ID model from a YAML recipe, or run its scenario: section.")
+        commandName: "train", abstract: "Train (and evaluate) a Siamese ResNet re-ID model, or a classification model (task: classification), from a YAML recipe, or run its scenario: section.")
 
     @Option(help: "The YAML recipe.") var config: String
     @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
-        try Ranks.run { comm in
+        try Ranks.run(stoppable: true) { comm in
             switch try Recipe.load(config, overrides: overrides) {
-            case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).run(resume: !fresh)
+            case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).train(resume: !fresh)
             case let .scenario(c): try Scenario(config: c, comm: comm, log: Console.line).run()
             }
         }
@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "eval", abstract: "Extract query and gallery features of a recipe's data set and evaluate them.")
+        commandName: "eval", abstract: "Evaluate saved weights on a recipe's data set: query/gallery metrics, or top-1/top-5 for a classification recipe.")
 
     @Option(help: "The YAML recipe (its data and eval sections are used).") var config: String
     @Option(help: "A safetensors model written by reidprune.") var weights: String
@@ -35,7 +35,13 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try Ranks.run { comm in
             let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
-            let (m, synthetic) = try Experiment(config: c, comm: comm, log: Console.line).evaluate(weights: weights)
+            let experiment = Experiment(config: c, comm: comm, log: Console.line)
+            if c.task == .classification {
+                let (m, synthetic) = try experiment.evaluateClassification(weights: weights)
+                if comm.isRoot { Console.line(json ? try m.json(synthetic: synthetic) : m.text(synthetic: synthetic)) }
+                return
+            }
+            let (m, synthetic) = try experiment.evaluate(weights: weights)
             if comm.isRoot { Console.line(json ? try m.json(synthetic: synthetic) : m.text(synthetic: synthetic)) }
         }
     }

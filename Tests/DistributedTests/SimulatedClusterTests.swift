@@ -2,7 +2,9 @@
 // 3 ranks on 3 hosts train and prune a tiny recipe to the parameters and plan of 1 rank on
 // the same global batch; a rank killed on a remote host, a killed remote daemon and a
 // host whose link goes down each end the job within seconds, non-zero, leaving nothing
-// running. Needs root; skipped otherwise.
+// running and a checkpoint that loads (the killed rank's run resumes on the 2 hosts left);
+// a rank stopped with its link up trips the collective watchdog, which names it and its
+// host; a miniature pruning scenario runs across 2 hosts. Needs root; skipped otherwise.
 import Foundation
 import Tensors
 import TestSupport
@@ -72,8 +74,9 @@ final class SimulatedClusterTests: XCTestCase {
 
     /// cluster/sim/run with 3 ranks, one per host, each printing its rank, network namespace
     /// and hostname before it becomes `reidprune` with `args`.
-    func simRun(_ args: [String]) -> [String] {
-        [Self.repo + "/cluster/sim/run", "-np", "3", "--map-by", "node", "-x", "OMP_NUM_THREADS=1", "/bin/sh", "-c",
+    func simRun(_ args: [String], ranks: Int = 3, hosts: String? = nil) -> [String] {
+        [Self.repo + "/cluster/sim/run", "-np", "\(ranks)"] + (hosts.map { ["--host", $0] } ?? []) + [
+         "--map-by", "node", "-x", "OMP_NUM_THREADS=1", "/bin/sh", "-c",
          "echo \"rank $OMPI_COMM_WORLD_RANK: netns $(ip netns identify $$), hostname $(hostname)\"; exec \"$@\"",
          "sh", ChildProcess.reidprune] + args
     }
@@ -108,6 +111,79 @@ final class SimulatedClusterTests: XCTestCase {
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(seconds, 15, out)
         XCTAssertTrue(out.contains("rank 1") && out.contains("host2"), "names the rank and host:\n\(out.suffix(1500))")
+        // host2 is gone: the run goes on from its last checkpoint on host1 and host3, two more steps.
+        let runDir = dir.appendingPathComponent("endless").path
+        let file = try SafetensorsFile(path: runDir + "/checkpoint.safetensors")
+        let state = try XCTUnwrap(file.metadata["reidprune.training_state"])
+        let saved = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(state.utf8)) as? [String: Any])?["iteration"] as? Int)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(state.utf8)) as? [String: Any])?["ranks"] as? Int, 3)
+        let (s2, o2) = try ChildProcess.run(simRun(["train", "--config", config, "run.dir=\(runDir)", "train.epochs=100000",
+                                                    "train.max_iterations=\(saved + 2)", "train.checkpoint_iterations=2"],
+                                                   ranks: 2, hosts: "host1,host3"))
+        XCTAssertEqual(s2, 0, o2)
+        XCTAssertTrue(o2.contains("ranks (3 -> 2)"), o2)
+        XCTAssertTrue(o2.contains("rank 1: netns host3"), o2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: runDir + "/model.safetensors"), o2)
+    }
+
+    func testStoppedRankTripsTheCollectiveWatchdog() throws {
+        let (status, out, seconds) = try trainAndBreak(["distributed.timeout_s=3"]) { runDir in
+            let pid = try XCTUnwrap(Self.rankProcess(rank: 1, marker: runDir), "rank 1 not found")
+            XCTAssertEqual(Self.namespace(of: pid), "host2", "rank 1 runs on host2")
+            // Stopped, the rank keeps its connections (and its host its daemon and link): only
+            // the watchdog can tell that it never arrives.
+            kill(pid, SIGSTOP)
+        }
+        XCTAssertNotEqual(status, 0, out)
+        XCTAssertLessThan(seconds, 15, out)
+        XCTAssertTrue(out.contains("collective watchdog: rank "), out)
+        XCTAssertTrue(out.contains("waited 3 s (distributed.timeout_s: 3) in collective #"), out)
+        XCTAssertTrue(out.contains("did not arrive: rank 1 on host2 (no answer"), "names the rank and host:\n\(out.suffix(2000))")
+        XCTAssertTrue(out.contains("during training step ") || out.contains("during after training step "), out)
+    }
+
+    func testMiniatureScenarioOnTwoHosts() throws {
+        let d = dir.path
+        let recipe = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data: {height: 64, width: 32, identities: 6, instances: 2, workers: 1}
+            train: {optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
+            distributed: {sync_bn: true}
+            prune: {batches: 2}
+            scenario:
+              source: {root: \(d)/src, synth: {domain: campus, ids: 12, cameras: 2, images_per_id: 4, seed: 8, height: 64, width: 32}}
+              targets:
+                - {root: \(d)/tgt, synth: {domain: mall, ids: 12, cameras: 2, images_per_id: 4, seed: 9, height: 64, width: 32}}
+              source_epochs: 1
+              target_epochs: 1
+              retrain_epochs: 1
+              criteria: [l1]
+              baselines: [resnet18]
+              target_flops: 0.5
+              dir: \(d)/scenario
+            """
+        let config = dir.appendingPathComponent("scenario.yaml").path
+        try recipe.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, out) = try ChildProcess.run(simRun(["scenario", "--config", config], ranks: 2, hosts: "host1,host2"))
+        XCTAssertEqual(status, 0, out)
+        for (rank, host) in ["host1", "host2"].enumerated() {
+            XCTAssertTrue(out.contains("rank \(rank): netns \(host), hostname \(host)"), out)
+        }
+        XCTAssertTrue(out.contains("2 ranks, global batch 12"), out)
+        struct Doc: Decodable {
+            struct Row: Decodable { let scenario: String, stage: String, gflops: Double, rank1: [String: Double] }
+            let synthetic: Bool
+            let rows: [Row]
+        }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(contentsOf: URL(fileURLWithPath: d + "/scenario/report.json")))
+        XCTAssertTrue(doc.synthetic)
+        XCTAssertEqual(Set(doc.rows.map(\.scenario)), ["baseline", "1", "2", "3", "4"])
+        let baseline = try XCTUnwrap(doc.rows.first { $0.scenario == "baseline" })
+        for row in doc.rows where row.scenario != "baseline" {
+            XCTAssertLessThanOrEqual(row.gflops, 0.5 * baseline.gflops * 1.0001, row.stage)
+            XCTAssertEqual(Set(row.rank1.keys), ["synthreid-mall"], row.stage)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: d + "/scenario/report.html"))
     }
 
     func testKilledRemoteDaemonEndsTheJob() throws {
@@ -119,6 +195,7 @@ final class SimulatedClusterTests: XCTestCase {
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(seconds, 15, out)
         XCTAssertTrue(out.contains("lost communication"), out)
+        try assertCheckpointLoads()
     }
 
     func testLinkDownEndsTheJob() throws {
@@ -130,14 +207,17 @@ final class SimulatedClusterTests: XCTestCase {
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(seconds, 15, out)
         XCTAssertTrue(out.contains("lost communication"), out)
+        try assertCheckpointLoads()
     }
 
-    /// Starts an endless 3-host training run, applies `fault` once training runs, and
+    /// Starts an endless 3-host training run (a checkpoint every 2 iterations, `extra`
+    /// settings), applies `fault` once an epoch has ended, and
     /// returns the job's status, output and the seconds from the fault to its end. Fails
     /// if anything is still running in a namespace a few seconds after the job ended.
-    func trainAndBreak(_ fault: (String) throws -> Void) throws -> (Int32, String, Double) {
+    func trainAndBreak(_ extra: [String] = [], _ fault: (String) throws -> Void) throws -> (Int32, String, Double) {
         let runDir = dir.appendingPathComponent("endless").path
-        let args = simRun(["train", "--config", config, "run.dir=\(runDir)", "train.max_iterations=0", "train.epochs=100000"])
+        let args = simRun(["train", "--config", config, "run.dir=\(runDir)", "train.max_iterations=0", "train.epochs=100000",
+                           "train.checkpoint_iterations=2"] + extra)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
@@ -156,7 +236,7 @@ final class SimulatedClusterTests: XCTestCase {
         var running = false
         while !running && Date() < deadline && p.isRunning {
             Thread.sleep(forTimeInterval: 0.2)
-            running = (try? String(contentsOfFile: runDir + "/metrics.jsonl", encoding: .utf8))?.contains("\"epoch\"") ?? false
+            running = (try? String(contentsOfFile: runDir + "/metrics.jsonl", encoding: .utf8))?.contains("\"event\":\"epoch\"") ?? false
         }
         guard running else {
             for host in Self.hosts { Self.killAll(in: host) }
@@ -185,6 +265,14 @@ final class SimulatedClusterTests: XCTestCase {
         _ = drained.wait(timeout: .now() + 10)
         print(String(format: "%@: the job ended %.1f s after the fault, status %d", name, seconds, p.terminationStatus))
         return (p.terminationStatus, String(decoding: output.data, as: UTF8.self), seconds)
+    }
+
+    /// The endless run's checkpoint opens and carries its training state.
+    func assertCheckpointLoads() throws {
+        let file = try SafetensorsFile(path: dir.appendingPathComponent("endless").path + "/checkpoint.safetensors")
+        XCTAssertNotNil(file.metadata["reidprune.training_state"])
+        XCTAssertFalse(file.names.isEmpty)
+        for name in file.names.prefix(5) { XCTAssertFalse(try file.floats(name).isEmpty, name) }
     }
 
     struct NotStarted: Error, CustomStringConvertible {

@@ -130,8 +130,8 @@ final class DataLoaderTests: XCTestCase {
         }
         let l = try loader(workers: 3, prefetch: 2)
         defer { l.shutdown() }
-        let next = l.batches(fromEpoch: 3)
+        let next = l.pass(fromEpoch: 3)
         let served = try (0..<(2 * perEpoch)).map { _ in Served(try next()) }
-        XCTAssertTrue(served == expected, "3 workers through batches(fromEpoch:) differ from 1 worker")
+        XCTAssertTrue(served == expected, "3 workers through pass(fromEpoch:) differ from 1 worker")
     }
 }

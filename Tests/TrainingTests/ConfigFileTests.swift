@@ -149,6 +149,8 @@ final class ConfigFileTests: XCTestCase {
 
     /// The fields of a run that its saved recipe must reproduce.
     func assertSameRun(_ a: ExperimentConfig, _ b: ExperimentConfig, _ what: String) {
+        XCTAssertEqual(a.task, b.task, what)
+        XCTAssertEqual(a.classificationData, b.classificationData, what)
         XCTAssertEqual(a.model, b.model, what)
         XCTAssertEqual(a.train, b.train, what)
         XCTAssertEqual(a.eval, b.eval, what)

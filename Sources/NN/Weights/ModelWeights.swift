@@ -16,8 +16,8 @@ public enum ModelWeights {
         /// Every key of the network and of the file must match.
         case strict
         /// Backbone keys must all be present and are loaded; the head (embedding, BNNeck,
-        /// classifier) is left as initialized; keys the network does not have (`fc.*`,
-        /// for example) are ignored.
+        /// re-ID classifier, `fc`) is left as initialized; keys the network does not have
+        /// (an ImageNet file's `fc.*` in a re-ID network, for example) are ignored.
         case backbone
     }
 
@@ -45,7 +45,7 @@ public enum ModelWeights {
         }
         let fileNames = Set(byCanonical.keys)
         var missing: [String] = [], wrongShape: [String] = []
-        let headPrefixes = ["embedding.", "bnneck.", "classifier."]
+        let headPrefixes = ["embedding.", "bnneck.", "classifier.", "fc."]
         let isHead = { (name: String) in headPrefixes.contains(where: name.hasPrefix) }
         for name in store.allNames {
             // A backbone load takes nothing from the file's head (its classes differ).

@@ -1,0 +1,98 @@
+// ShardWriter: writes a split of a folder-layout classification data set as WebDataset
+// tar shards: `OUT/<split>-NNNNNN.tar` with members `<class>/<stem>.<original extension>`
+// (the file's bytes, never re-encoded) and `<class>/<stem>.cls` (the class index in
+// ASCII), plus `OUT/classes.json` and the sample counts in `OUT/shards.json`. Training
+// samples are shuffled (seeded) before writing, so that a shard mixes classes.
+import Foundation
+import Tensors
+
+public enum ShardWriter {
+    public struct Options: Sendable {
+        public var split = ClassificationSplit.train
+        public var imagesPerShard = 1000
+        /// Seed of the order of training samples across shards (validation keeps its order).
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    /// The member key of a sample: `<class>/<file name without extension>`, dots made
+    /// underscores (WebDataset's key ends at the first dot of the file name).
+    static func key(_ sample: ClassificationSample, className: String) -> (key: String, ext: String) {
+        let name = (sample.path as NSString).lastPathComponent
+        let ext = (name as NSString).pathExtension
+        let stem = (name as NSString).deletingPathExtension.replacingOccurrences(of: ".", with: "_")
+        return ("\(className)/\(stem)", ext)
+    }
+
+    /// Writes the shards of `o.split` into `out` (created when missing) and returns them.
+    /// Earlier shards of the same split in `out` are replaced.
+    @discardableResult
+    public static func write(_ dataset: ClassificationDataset, out: String, options o: Options,
+                             log: (String) -> Void = { _ in }) throws -> [ShardInfo] {
+        guard !dataset.isSharded else { throw DatasetError("\(dataset.root): already in shards") }
+        guard o.imagesPerShard >= 1 else {
+            throw DatasetError("--images-per-shard: must be at least 1, got \(o.imagesPerShard)")
+        }
+        var samples = Array(o.split == .train ? dataset.train : dataset.val)
+        guard !samples.isEmpty else { throw DatasetError("\(dataset.root): the \(o.split.rawValue) split is empty") }
+        if o.split == .train {
+            var rng = SeededRandom(seed: o.seed, keys: 0x5752_4954)
+            rng.shuffle(&samples)
+        }
+        var seen: [String: String] = [:]
+        for s in samples {
+            let k = key(s, className: dataset.classNames[s.label]).key
+            if let other = seen[k] {
+                throw DatasetError("\(s.path): has the same shard key \(k) as \(other); rename one of them")
+            }
+            seen[k] = s.path
+        }
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            throw DatasetError("\(out): cannot create: \(FileProblem.reason(error))")
+        }
+        let classesPath = out + "/" + ShardIndex.classesFile
+        if fm.fileExists(atPath: classesPath) {
+            let existing = try ShardIndex.readClasses(classesPath)
+            guard existing == dataset.classNames else {
+                throw DatasetError("\(classesPath): lists \(existing.count) classes that differ from \(dataset.root)'s "
+                                   + "\(dataset.numClasses); write into another folder")
+            }
+        } else {
+            try ShardIndex.writeClasses(dataset.classNames, to: classesPath)
+        }
+        let old = Set(ShardPattern.files(in: out, split: o.split.rawValue))
+        var infos: [ShardInfo] = []
+        let shardCount = (samples.count + o.imagesPerShard - 1) / o.imagesPerShard
+        for shard in 0..<shardCount {
+            let name = String(format: "%@-%06d.tar", o.split.rawValue, shard)
+            let writer = try TarShardWriter(path: out + "/" + name)
+            let part = samples[(shard * o.imagesPerShard)..<min(samples.count, (shard + 1) * o.imagesPerShard)]
+            for s in part {
+                let (k, ext) = key(s, className: dataset.classNames[s.label])
+                let bytes: Data
+                do {
+                    bytes = try Data(contentsOf: URL(fileURLWithPath: s.path))
+                } catch {
+                    throw DatasetError("\(s.path): cannot read: \(FileProblem.reason(error))")
+                }
+                try writer.add(name: "\(k).\(ext)", bytes: bytes)
+                try writer.add(name: "\(k).cls", bytes: Data(String(s.label).utf8))
+            }
+            try writer.finish()
+            infos.append(ShardInfo(url: name, nsamples: part.count))
+            if (shard + 1) % 10 == 0 || shard + 1 == shardCount {
+                log("\(o.split.rawValue): \(shard + 1)/\(shardCount) shards, \(min(samples.count, (shard + 1) * o.imagesPerShard)) images")
+            }
+        }
+        let written = Set(infos.map { out + "/" + $0.url })
+        for stale in old.subtracting(written).sorted() {
+            try? fm.removeItem(atPath: stale)
+            log("removed \(stale) (left from an earlier, larger write)")
+        }
+        try ShardIndex.write(infos, split: o.split, dir: out)
+        return infos
+    }
+}

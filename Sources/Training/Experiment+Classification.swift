@@ -1,0 +1,183 @@
+// Experiment+Classification: a classification (pretraining) run in the same training
+// session and hooks as re-ID: data (image folders or shards) -> torchvision's ResNet
+// with `fc` (built, loaded or resumed) -> SGD with the learning rate scaled to the
+// global batch, label-smoothed cross-entropy, evaluation and pruning hooks -> top-1/
+// top-5 across ranks, model.safetensors (with its pruning history), results.json.
+import Distributed
+import Foundation
+import NN
+import Pruning
+import ReIDData
+import ReIDEval
+import Tensors
+
+extension Experiment {
+    /// Trains and evaluates the recipe's task; a run folder holding a checkpoint is
+    /// resumed from it. The root holds the run folder's lock for the whole run.
+    /// - Important: Collective — every rank calls this, in the same order.
+    @discardableResult
+    public func train(resume: Bool = true) throws -> RunOutcome {
+        switch config.task {
+        case .reid: return .reid(try run(resume: resume))
+        case .classification: return .classification(try runClassification(resume: resume))
+        }
+    }
+
+    /// A classification run on the recipe's data.
+    /// - Important: Collective — every rank calls this, in the same order.
+    @discardableResult
+    public func runClassification(resume: Bool = true) throws -> ClassificationResult {
+        try runClassification(resume: resume) { try self.openClassificationData() }
+    }
+
+    /// A classification run on the data `open` gives (opened once the run folder is locked).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func runClassification(resume: Bool = true, open: () throws -> ClassificationRunData) throws -> ClassificationResult {
+        guard config.task == .classification else { throw ConfigError("task: the recipe trains re-ID, not classification") }
+        let lock = try lockRunFolder()
+        return try withExtendedLifetime(lock) {
+            let data = try open()
+            defer { data.shutdown() }
+            return try classificationLocked(data, resume: resume)
+        }
+    }
+
+    /// - Important: Collective — every rank calls this, in the same order.
+    private func classificationLocked(_ data: ClassificationRunData, resume: Bool) throws -> ClassificationResult {
+        let c = config
+        log(data.summary)
+        let checkpoint = c.runDirectory + "/checkpoint.safetensors"
+        let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
+        let changes = resuming ? try checkResume(checkpoint, perRankStream: !data.allowsRankCountChange) : []
+        let size = data.imageSize
+        let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: size, width: size).flops
+        let net = try network(numClasses: data.numClasses, resumingFrom: resuming ? checkpoint : nil)
+        let train = c.train.scaled(forGlobalBatch: data.globalBatch)
+        let trainer = try Trainer(net: net, source: data.source, config: train, runDirectory: c.runDirectory, comm: comm)
+        try startOrResume(trainer, checkpoint: resuming ? checkpoint : nil, changes: changes)
+        try comm.onRoot { try AtomicFile.write(Data(c.yaml.utf8), to: c.runDirectory + "/config.yaml") }
+        log(String(format: "%d rank(s), global batch %d, %d images per rank, lr %g (%@), SyncBN %@", comm.size,
+                   data.globalBatch, data.globalBatch / comm.size, train.schedule.base,
+                   c.train.lrReferenceBatch > 0 ? "\(c.train.schedule.base) x \(data.globalBatch) / \(c.train.lrReferenceBatch)"
+                       : "as given", c.train.distributed.syncBN ? "on" : "off"))
+        let evaluator = ClassificationEvaluator(comm: comm, slice: data.validation)
+        var schedule = c.prune
+        schedule?.settings.ranking.height = size
+        schedule?.settings.ranking.width = size
+        try registerHooks(trainer, source: data.source, evaluator: evaluator, unprunedFLOPs: unprunedFLOPs,
+                          synthetic: data.synthetic, schedule: schedule)
+        let start = Date()
+        try trainer.train()
+        let seconds = Date().timeIntervalSince(start)
+        log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s", c.train.epochs, seconds, data.waitSeconds()))
+        return try finishClassification(trainer, evaluator: evaluator, data: data, seconds: seconds)
+    }
+
+    /// The final evaluation, model.safetensors (with the full pruning history), results.json
+    /// and report.html.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func finishClassification(_ trainer: Trainer, evaluator: ClassificationEvaluator, data: ClassificationRunData,
+                              seconds: Double) throws -> ClassificationResult {
+        let c = config
+        try trainer.averageRunningStatistics()
+        try trainer.requireFiniteState(before: "model.safetensors")
+        let m = try evaluator.evaluate(trainer.net)
+        trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
+        log(m.summary("final", synthetic: data.synthetic))
+        let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: data.imageSize,
+                                      width: data.imageSize)
+        let history = trainer.state.fullHistory
+        let result = ClassificationResult(dataset: data.name, synthetic: data.synthetic, arch: c.model.archName,
+                                          numClasses: data.numClasses, params: cost.params, gflops: Double(cost.flops) / 1e9,
+                                          imageSize: data.imageSize, epochs: c.train.epochs, top1: m.top1, top5: m.top5,
+                                          images: m.images, pruningRounds: history.count, trainSeconds: seconds)
+        try comm.onRoot {
+            var meta = try PrunePlan.metadata(for: history)
+            meta["synthetic"] = data.synthetic ? "true" : "false"
+            meta["reidprune.class_names"] = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
+            try ModelWeights.save(trainer.net, to: c.runDirectory + "/model.safetensors", metadata: meta)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(result), to: c.runDirectory + "/results.json")
+            try RunPage.write(result, directory: c.runDirectory)
+        }
+        return result
+    }
+}
+
+extension Experiment {
+    /// The recipe's classification data: this rank's training source and val slice.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func openClassificationData() throws -> ClassificationRunData {
+        let d = config.classificationData
+        return try openOnEveryRank(splits: [.train, .val]) { dataset, reader, folder in
+            let source = try ClassificationSource(dataset: dataset, options: d.loaderOptions(seed: config.seed),
+                                                  rank: comm.rank, world: comm.size)
+            return ClassificationRunData(
+                name: (URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent) + " (\(dataset.layout.rawValue))",
+                synthetic: Experiment.isSynthetic(folder), classNames: dataset.classNames, source: source,
+                globalBatch: d.batchSize, imageSize: d.transform.size, trainImages: dataset.count(.train),
+                allowsRankCountChange: !source.perRankStream, waitSeconds: { source.waitSeconds },
+                shutdown: { source.shutdown() }, validation: { ValidationSlice(reader) })
+        }
+    }
+
+    /// Opens the recipe's classification data set (generated first by the root when
+    /// `data.synth` asks for it) and this rank's validation reader, then `body` with
+    /// them and the data set's folder. A rank that fails stops every rank with its message.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func openOnEveryRank<T>(splits: Set<ClassificationSplit>,
+                            _ body: (ClassificationDataset, ValidationReader, String) throws -> T) throws -> T {
+        let d = config.classificationData
+        // The root generates a synthetic set that is not on disk yet; the others wait for it.
+        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log) } }
+        var opened: T?, problem: String?
+        do {
+            let dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits)
+            let reader = try ValidationReader(dataset: dataset, transform: d.transform, batchSize: config.eval.batchSize,
+                                              rank: comm.rank, world: comm.size, maxImagePixels: d.maxImagePixels)
+            var isFolder: ObjCBool = false
+            let folder = FileManager.default.fileExists(atPath: d.root, isDirectory: &isFolder) && isFolder.boolValue ? d.root
+                : (d.root as NSString).deletingLastPathComponent
+            opened = try body(dataset, reader, folder)
+        } catch {
+            problem = "\(error)"
+        }
+        let problems = try comm.allgather(Array((problem ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
+        if let (rank, message) = problems.enumerated().first(where: { !$0.element.isEmpty }) {
+            (opened as? ClassificationRunData)?.shutdown()
+            throw ConfigError(comm.size > 1 ? "rank \(rank): \(message)" : message)
+        }
+        return opened!
+    }
+
+    /// Whether the data set in `folder` is synthetic (its generator left a manifest).
+    static func isSynthetic(_ folder: String) -> Bool {
+        FileManager.default.fileExists(atPath: folder + "/manifest.json")
+    }
+}
+
+extension Experiment {
+    /// Top-1/top-5 of a saved classification model on this recipe's validation set
+    /// (`reidprune eval` with a classification recipe): a reidprune model, or a
+    /// torchvision/timm file with its `fc` (the recipe's architecture, loaded strictly).
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func evaluateClassification(weights: String) throws -> (metrics: ClassificationMetrics, synthetic: Bool) {
+        let (classes, reader, synthetic) = try openOnEveryRank(splits: [.val]) { dataset, reader, folder in
+            (dataset.numClasses, reader, Experiment.isSynthetic(folder))
+        }
+        let file = try SafetensorsFile(path: weights)
+        let net: ReIDNet
+        if try ModelWeights.architecture(of: file) != nil {
+            net = try ModelWeights.loadNet(weights, expected: config.model.archName)
+        } else {
+            net = try ReIDNet(architecture: config.model.architecture, head: .classification(numClasses: classes))
+            try ModelWeights.load(file, into: net, match: .strict)
+        }
+        guard net.headConfig.task == .classification, net.headConfig.numClasses == classes else {
+            throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
+                              + "cannot be evaluated on the \(classes) classes of data.root '\(config.classificationData.root)'")
+        }
+        return (try ClassificationEvaluator(comm: comm) { ValidationSlice(reader) }.evaluate(net), synthetic)
+    }
+}

@@ -1,0 +1,79 @@
+// StopSignals: preemption. SIGTERM, SIGUSR1 (what Slurm's --signal and Open MPI's mpirun
+// forward) and a first SIGINT ask the run to stop; the training session then finishes its
+// step, agrees with every rank on the same step to stop at, writes the checkpoint and ends
+// with `Preempted` (the command exits 75, EX_TEMPFAIL: run it again to resume). A second
+// SIGINT ends the process at once.
+import Dispatch
+import Foundation
+
+public final class StopSignals: @unchecked Sendable {
+    /// The process's handlers, once `install()` ran; nil: signals keep their default action.
+    nonisolated(unsafe) public private(set) static var current: StopSignals?
+
+    private let lock = NSLock()
+    private var received: String?
+    private var interrupts = 0
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "reidprune.stop-signals")
+
+    private init() {}
+
+    /// Catches SIGTERM, SIGUSR1 and SIGINT for the rest of the process.
+    @discardableResult
+    public static func install() -> StopSignals {
+        if let current { return current }
+        let s = StopSignals()
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGUSR1, "SIGUSR1"), (SIGINT, "SIGINT")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: s.queue)
+            // Signals that arrive before the handler runs are counted together in `data`.
+            source.setEventHandler { s.receive(name, count: Int(source.data)) }
+            source.resume()
+            s.sources.append(source)
+        }
+        current = s
+        return s
+    }
+
+    private func receive(_ name: String, count: Int) {
+        lock.lock()
+        if name == "SIGINT" { interrupts += max(count, 1) }
+        let again = interrupts > 1
+        if received == nil { received = name }
+        lock.unlock()
+        if again {
+            FileHandle.standardError.write(Data("reidprune: interrupted twice: stopping now, without a checkpoint\n".utf8))
+            _exit(130)
+        }
+        FileHandle.standardError.write(Data(("reidprune: \(name): finishing the current step, then writing a checkpoint"
+                                             + (name == "SIGINT" ? " (interrupt again to stop at once)" : "") + "\n").utf8))
+    }
+
+    /// The first stop signal received, if any.
+    public var requested: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return received
+    }
+
+    /// Forgets a received signal (tests that run several sessions in one process).
+    public func reset() {
+        lock.lock()
+        received = nil
+        interrupts = 0
+        lock.unlock()
+    }
+}
+
+/// The run stopped on a signal after writing its checkpoint; running the same command
+/// again resumes it exactly.
+public struct Preempted: Error, CustomStringConvertible {
+    public let signal: String
+    public let description: String
+    public init(signal: String, message: String) {
+        self.signal = signal
+        description = message
+    }
+    /// The exit status of a preempted run (EX_TEMPFAIL: try again).
+    public static let exitCode: Int32 = 75
+}

@@ -1,0 +1,154 @@
+// Elastic resume and preemption, with the built executable: a run checkpointed by 3 ranks
+// resumes on 2 (SyncBN, the same global batch) and ends with the weights of an
+// uninterrupted 2-rank run; SIGTERM to launch/train (forwarded to the ranks as SIGUSR1 by
+// mpirun) makes every rank stop at the same step with a checkpoint and status 75, and the
+// rerun ends with the weights of an uninterrupted run; a single process stops the same way
+// on one SIGINT and at once, without a checkpoint, on two.
+import Foundation
+import Tensors
+import TestSupport
+import XCTest
+
+final class PreemptionTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        try XCTSkipIf(MPILaunchTests.which("mpirun") == nil, "mpirun is not installed (launch/setup installs openmpi-bin)")
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-preempt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let config = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data:
+              root: \(dir.path)/data
+              synth: {domain: mall, ids: 12, cameras: 2, images_per_id: 6, seed: 5, height: 64, width: 32}
+              height: 64
+              width: 32
+              identities: 6
+              instances: 2
+              workers: 1
+            train: {epochs: 2, optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
+            distributed: {sync_bn: true, checksum_every: 1}
+            eval: {batch_size: 32}
+            """
+        try config.write(to: dir.appendingPathComponent("tiny.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws { if let dir { try? FileManager.default.removeItem(at: dir) } }
+
+    var config: String { dir.appendingPathComponent("tiny.yaml").path }
+
+    func mpirun(_ ranks: Int, _ args: [String]) -> [String] {
+        [MPILaunchTests.which("mpirun")!] + MPILaunchTests.mpiFlags + ["-np", "\(ranks)", ChildProcess.reidprune] + args
+    }
+
+    static func weights(_ runDir: String) throws -> [Float] {
+        let file = try SafetensorsFile(path: runDir + "/model.safetensors")
+        return try file.names.sorted().flatMap { try file.floats($0) }
+    }
+
+    func testCheckpointOfThreeRanksResumesOnTwo() throws {
+        let whole = dir.appendingPathComponent("whole").path, elastic = dir.appendingPathComponent("elastic").path
+        // The three steps of one epoch, on which 2 and 3 ranks flip no discrete decision (see MPILaunchTests).
+        let epoch = ["train.epochs=1"]
+        let (s0, o0) = try ChildProcess.run(mpirun(2, ["train", "--config", config, "run.dir=\(whole)"] + epoch))
+        XCTAssertEqual(s0, 0, o0)
+        // The first step on 3 ranks (then a host is lost), the other two on 2.
+        let (s1, o1) = try ChildProcess.run(mpirun(3, ["train", "--config", config, "run.dir=\(elastic)",
+                                                       "train.max_iterations=1"] + epoch))
+        XCTAssertEqual(s1, 0, o1)
+        XCTAssertTrue(o1.contains("3 ranks, global batch 12"), o1)
+        let (s2, o2) = try ChildProcess.run(mpirun(2, ["train", "--config", config, "run.dir=\(elastic)"] + epoch))
+        XCTAssertEqual(s2, 0, o2)
+        XCTAssertTrue(o2.contains("resumed with changed train.max_iterations (1 -> 0), ranks (3 -> 2)"), o2)
+        XCTAssertTrue(o2.contains("2 ranks, global batch 12"), o2)
+        XCTAssertLessThanOrEqual(relativeError(try Self.weights(elastic), try Self.weights(whole)), 1e-5,
+                                 "3 ranks then 2 vs 2 ranks throughout")
+        let log = try String(contentsOfFile: elastic + "/metrics.jsonl", encoding: .utf8)
+        XCTAssertTrue(log.contains("\"ranks\":[\"3\",\"2\"]"), log)
+    }
+
+    /// Starts `args`, waits until metrics.jsonl of `runDir` shows a finished epoch, sends
+    /// `signals` (with `gap` seconds between them) and returns the status, the output and
+    /// the seconds from the first signal to the end.
+    func runAndSignal(_ args: [String], runDir: String, signals: [Int32], gap: Double = 0) throws -> (Int32, String, Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: args[0])
+        p.arguments = Array(args.dropFirst())
+        var env = ChildProcess.cleanEnvironment
+        env["REIDPRUNE_BIN"] = ChildProcess.reidprune
+        p.environment = env
+        let out = dir.appendingPathComponent("out-\(UUID().uuidString).txt")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: out)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        let deadline = Date().addingTimeInterval(90)
+        var running = false
+        while !running && Date() < deadline && p.isRunning {
+            Thread.sleep(forTimeInterval: 0.1)
+            running = (try? String(contentsOfFile: runDir + "/metrics.jsonl", encoding: .utf8))?.contains("\"event\":\"epoch\"") ?? false
+        }
+        XCTAssertTrue(running, "training did not start: " + ((try? String(contentsOf: out, encoding: .utf8)) ?? ""))
+        let sent = Date()
+        for (i, s) in signals.enumerated() {
+            // Two signals sent at once may merge into one delivery: a gap keeps them apart.
+            if i > 0 && gap > 0 { Thread.sleep(forTimeInterval: gap) }
+            kill(p.processIdentifier, s)
+        }
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { p.waitUntilExit(); done.signal() }
+        if done.wait(timeout: .now() + 60) == .timedOut {
+            p.interrupt()
+            kill(p.processIdentifier, SIGKILL)
+            XCTFail("still running 60 s after the signal")
+        }
+        try handle.close()
+        return (p.terminationStatus, try String(contentsOf: out, encoding: .utf8), Date().timeIntervalSince(sent))
+    }
+
+    func testTermToLaunchTrainStopsEveryRankAtOneStepAndTheRerunResumesExactly() throws {
+        let whole = dir.appendingPathComponent("whole").path, stopped = dir.appendingPathComponent("stopped").path
+        let long = ["train.epochs=25"]
+        let (s0, o0) = try ChildProcess.run(mpirun(2, ["train", "--config", config, "run.dir=\(whole)"] + long))
+        XCTAssertEqual(s0, 0, o0)
+        let launch = [SimulatedClusterTests.repo + "/launch/train", config, "--np", "2", "--bind-to", "none",
+                      "run.dir=\(stopped)"] + long
+        let (status, out, _) = try runAndSignal(launch, runDir: stopped, signals: [SIGTERM])
+        XCTAssertEqual(status, 75, out)
+        XCTAssertTrue(out.contains("reidprune: stopped by SIGUSR1 in epoch "), out)
+        XCTAssertTrue(out.contains("run the same command again to resume"), out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: stopped + "/checkpoint.safetensors"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stopped + "/model.safetensors"), "stopped before the end")
+        let log = try String(contentsOfFile: stopped + "/metrics.jsonl", encoding: .utf8)
+        XCTAssertTrue(log.contains("\"event\":\"preempted\""), log)
+        let (s2, o2) = try ChildProcess.run(mpirun(2, ["train", "--config", config, "run.dir=\(stopped)"] + long))
+        XCTAssertEqual(s2, 0, o2)
+        XCTAssertTrue(o2.contains("resumed from"), o2)
+        XCTAssertLessThanOrEqual(relativeError(try Self.weights(stopped), try Self.weights(whole)), 1e-6,
+                                 "preempted and resumed vs uninterrupted")
+    }
+
+    func testOneInterruptCheckpointsTwoEndAtOnce() throws {
+        let whole = dir.appendingPathComponent("whole").path, stopped = dir.appendingPathComponent("stopped").path
+        let long = ["train.epochs=15", "distributed.sync_bn=false"]
+        let (s0, o0) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", config, "run.dir=\(whole)"] + long)
+        XCTAssertEqual(s0, 0, o0)
+        let cmd = [ChildProcess.reidprune, "train", "--config", config, "run.dir=\(stopped)"] + long
+        let (status, out, _) = try runAndSignal(cmd, runDir: stopped, signals: [SIGINT])
+        XCTAssertEqual(status, 75, out)
+        XCTAssertTrue(out.contains("SIGINT: finishing the current step, then writing a checkpoint (interrupt again to stop at once)"), out)
+        XCTAssertTrue(out.contains("stopped by SIGINT"), out)
+        let (s1, o1) = try ChildProcess.run(cmd)
+        XCTAssertEqual(s1, 0, o1)
+        XCTAssertLessThanOrEqual(relativeError(try Self.weights(stopped), try Self.weights(whole)), 1e-6)
+
+        let twice = dir.appendingPathComponent("twice").path
+        let (s2, o2, seconds) = try runAndSignal([ChildProcess.reidprune, "train", "--config", config, "run.dir=\(twice)"] + long,
+                                                 runDir: twice, signals: [SIGINT, SIGINT], gap: 0.02)
+        XCTAssertEqual(s2, 130, o2)
+        XCTAssertTrue(o2.contains("interrupted twice: stopping now, without a checkpoint"), o2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: twice + "/checkpoint.safetensors"))
+        print(String(format: "two interrupts ended the run %.2f s after the first", seconds))
+    }
+}

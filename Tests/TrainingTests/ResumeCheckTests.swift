@@ -1,0 +1,79 @@
+// ResumeCheck and the rank count: a checkpoint resumes on another number of ranks when
+// the data comes through the global sampler (the change is listed as "ranks"), and is
+// refused, naming the counts, when the data source reads per rank (shards); the
+// collective watchdog's distributed.timeout_s is read, defaulted and checked.
+import Foundation
+import ReIDData
+import Tensors
+import Training
+import XCTest
+
+final class ResumeCheckTests: XCTestCase {
+    let recipe = """
+        train:
+          epochs: 4
+          lr: 0.01
+        data:
+          identities: 6
+          instances: 2
+        """
+
+    func testRankCountMayChangeWithTheGlobalSampler() throws {
+        let changes = try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "c.safetensors", ranks: (3, 2),
+                                            perRankStream: false)
+        XCTAssertEqual(changes, [ResumeCheck.Change(key: "ranks", old: "3", new: "2")])
+        XCTAssertEqual(try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "c", ranks: (2, 2)), [])
+        // A checkpoint that did not record its rank count resumes as before.
+        XCTAssertEqual(try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "c", ranks: (nil, 5)), [])
+    }
+
+    func testRankCountChangeIsRefusedForPerRankStreams() throws {
+        XCTAssertThrowsError(try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "run/checkpoint.safetensors",
+                                                   ranks: (3, 2), perRankStream: true)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.hasPrefix("run/checkpoint.safetensors: cannot resume: the rank count changed (3 -> 2)"), text)
+            XCTAssertTrue(text.contains("resume on 3 ranks"), text)
+        }
+        // The same rank count is fine for such a source.
+        XCTAssertEqual(try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "c", ranks: (3, 3),
+                                             perRankStream: true), [])
+    }
+
+    func testAChangedRankCountDoesNotExcuseOtherChanges() throws {
+        let other = recipe.replacingOccurrences(of: "instances: 2", with: "instances: 4")
+        XCTAssertThrowsError(try ResumeCheck.check(saved: recipe, current: other, checkpoint: "c", ranks: (3, 2))) { error in
+            XCTAssertTrue("\(error)".contains("'data.instances' (2 -> 4)"), "\(error)")
+            XCTAssertFalse("\(error)".contains("ranks"), "\(error)")
+        }
+    }
+
+    func testSourcesSayWhetherTheyReadPerRank() throws {
+        let batch = Batch(images: Tensor(shape: [1, 4, 4, 3], layout: .nhwc), pids: [0], camids: [0])
+        XCTAssertFalse(FixedBatchSource(batches: [batch], numClasses: 1).perRankStream)
+        final class Shards: BatchSource {
+            var numClasses: Int { 1 }
+            var batchesPerEpoch: Int { 1 }
+            func startEpoch(_ epoch: Int) {}
+            func startEpoch(_ epoch: Int, at first: Int) {}
+            func next() throws -> Batch { throw CocoaError(.fileNoSuchFile) }
+            var perRankStream: Bool { true }
+        }
+        let source: BatchSource = Shards()
+        XCTAssertTrue(source.perRankStream, "a source's own answer wins over the protocol's default")
+    }
+
+    func testCollectiveTimeoutIsTypedConfig() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-timeout-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("r.yaml").path
+        try "data: {root: \(dir.path)/data}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ExperimentConfig.parse(try ConfigFile.load(path)).train.distributed.timeoutSeconds, 300)
+        let set = try ExperimentConfig.parse(try ConfigFile.load(path, overrides: ["distributed.timeout_s=2.5"]))
+        XCTAssertEqual(set.train.distributed.timeoutSeconds, 2.5)
+        XCTAssertTrue(set.yaml.contains("timeout_s: 2.5"), set.yaml)
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(path, overrides: ["distributed.timeout_s=-1"]))) {
+            XCTAssertTrue("\($0)".contains("distributed.timeout_s: must be a non-negative number of seconds"), "\($0)")
+        }
+    }
+}
