@@ -86,20 +86,14 @@ extension Experiment {
         log(m.summary("final", synthetic: data.synthetic))
         let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: data.imageSize,
                                       width: data.imageSize)
-        let history = trainer.state.fullHistory
         let result = ClassificationResult(dataset: data.name, synthetic: data.synthetic, arch: c.model.archName,
                                           numClasses: data.numClasses, params: cost.params, gflops: Double(cost.flops) / 1e9,
                                           imageSize: data.imageSize, epochs: c.train.epochs, top1: m.top1, top5: m.top5,
-                                          images: m.images, pruningRounds: history.count, trainSeconds: seconds)
+                                          images: m.images, pruningRounds: trainer.state.fullHistory.count, trainSeconds: seconds)
         try comm.onRoot {
-            var meta = try PrunePlan.metadata(for: history)
-            meta["synthetic"] = data.synthetic ? "true" : "false"
-            meta["reidprune.class_names"] = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
-            try ModelWeights.save(trainer.net, to: c.runDirectory + "/model.safetensors", metadata: meta)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(result), to: c.runDirectory + "/results.json")
-            try RunPage.write(result, directory: c.runDirectory)
+            let names = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
+            try writeRunFiles(trainer, synthetic: data.synthetic, metadata: ["reidprune.class_names": names],
+                              result: result) { try RunPage.write($0, directory: c.runDirectory) }
         }
         return result
     }

@@ -304,15 +304,23 @@ public final class Experiment {
                                rank5: m.rank(5), rank10: m.rank(10), rank20: m.rank(20), mAP: m.mAP, mINP: m.mINP,
                                numValidQueries: m.numValidQueries, trainSeconds: seconds)
         try comm.onRoot {
-            var meta = try PrunePlan.metadata(for: trainer.state.fullHistory)
-            meta["synthetic"] = synthetic ? "true" : "false"
-            try ModelWeights.save(trainer.net, to: c.runDirectory + "/model.safetensors", metadata: meta)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(result), to: c.runDirectory + "/results.json")
-            try RunPage.write(result, directory: c.runDirectory)
+            try writeRunFiles(trainer, synthetic: synthetic, result: result) { try RunPage.write($0, directory: c.runDirectory) }
         }
         return result
+    }
+
+    /// Writes the run folder's model.safetensors (with the model's full pruning history, the
+    /// synthetic flag and `metadata`), results.json and report.html (`page`). Root only.
+    func writeRunFiles<R: Encodable>(_ trainer: Trainer, synthetic: Bool, metadata: [String: String] = [:], result: R,
+                                     page: (R) throws -> Void) throws {
+        var meta = try PrunePlan.metadata(for: trainer.state.fullHistory)
+        meta["synthetic"] = synthetic ? "true" : "false"
+        meta.merge(metadata) { _, new in new }
+        try ModelWeights.save(trainer.net, to: config.runDirectory + "/model.safetensors", metadata: meta)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(result), to: config.runDirectory + "/results.json")
+        try page(result)
     }
 }
 
