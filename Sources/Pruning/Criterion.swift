@@ -29,6 +29,19 @@ public enum CriterionKind: String, Codable, CaseIterable, Sendable {
         }
     }
 
+    /// The ranking and normalisation of the criterion's own paper: filter-norm, FPGM,
+    /// entropy and soft-filter criteria prune every layer at one rate (layer-wise);
+    /// first-order Taylor ranks globally after per-layer L2 normalisation (Molchanov et al.
+    /// 2017); BN scale and BN Taylor rank globally on raw values (Liu et al. 2017,
+    /// Molchanov et al. 2019). Random follows the filter norms.
+    public var defaultRanking: (mode: RankingMode, normalizer: Normalizer) {
+        switch self {
+        case .taylor: return (.global, .l2)
+        case .bnScale, .bnTaylor: return (.global, .none)
+        case .l1, .l2, .fpgm, .entropy, .random, .autoBalanced, .softFilter: return (.layerwise, .none)
+        }
+    }
+
     /// Whether the criterion acts during training before its cut.
     public var trainsBeforeCut: Bool { self == .autoBalanced || self == .softFilter }
 
@@ -185,9 +198,8 @@ public final class DataCriterion {
 
 extension DataCriterion {
     /// The scores ranking reads, from the per-channel sums every rank accumulated (summed
-    /// over ranks): Taylor scores are L2-normalized within each group (Molchanov et al.);
-    /// the other sums are scores as they are.
-    public static func scores(_ kind: CriterionKind, sums: [[Double]]) -> [[Double]] {
-        kind == .taylor ? sums.map { Ranking.normalizedL2($0) } : sums
-    }
+    /// over ranks), as they are: Taylor's per-layer L2 normalisation (Molchanov et al.) is
+    /// its ranking's default normalizer (`CriterionKind.defaultRanking`), so that
+    /// `normalizer: none` ranks raw Taylor sums.
+    public static func scores(_ kind: CriterionKind, sums: [[Double]]) -> [[Double]] { sums }
 }

@@ -2,8 +2,9 @@
 // every group's channels; global ranking removes the lowest normalized scores across all
 // groups (normalizers: none, per-group L2, mean, max). Both stop at a FLOPs target (a
 // fraction of the unpruned model's) or a channel count, never take a group below its
-// floor (at least one channel, or a configured share), and can round every group's
-// width up to a multiple of 8.
+// floor (at least one channel and a share of its channels, 10% unless configured), and
+// can round every group's width up to a multiple of 8. Groups a plan leaves below the
+// default share are named in a warning (`Ranking.collapsed`).
 import Foundation
 import NN
 
@@ -16,13 +17,14 @@ public struct RankingOptions: Codable, Sendable {
     public var scope = PruneScope.inner
     /// Stop when the network's FLOPs are at most this fraction of `referenceFLOPs`.
     public var targetFLOPs: Double? = 0.5
-    /// Or stop after removing this many channels.
+    /// Or stop after removing this many channels (with both, whichever comes first).
     public var removeChannels: Int?
     /// FLOPs that `targetFLOPs` is a fraction of (the unpruned model's); nil: the
     /// network being pruned.
     public var referenceFLOPs: Int?
-    /// Each group keeps at least this share of its channels (and at least one).
-    public var floor = 0.0
+    /// Each group keeps at least this share of its channels (and at least one); 0 lets
+    /// global ranking take a group down to one channel.
+    public var floor = Ranking.defaultFloor
     /// Round each kept width up to a multiple of this (1: no rounding).
     public var roundTo = 1
     public var height = 256
@@ -31,6 +33,10 @@ public struct RankingOptions: Codable, Sendable {
 }
 
 public enum Ranking {
+    /// The share of every group a plan keeps unless configured otherwise: without it,
+    /// global ranking of a barely trained network can leave whole layers at one channel.
+    public static let defaultFloor = 0.1
+
     static func flops(_ arch: ResNetArchitecture, _ o: RankingOptions) -> Int {
         FLOPsCounter.count(arch, height: o.height, width: o.width).flops
     }
@@ -63,8 +69,9 @@ public enum Ranking {
         let order = scores.map { s in s.indices.sorted { s[$0] < s[$1] || (s[$0] == s[$1] && $0 < $1) } }
         var counts = map.groups.map(\.channels)
         func done(_ removed: Int) -> Bool {
+            if let n = o.removeChannels, removed >= n { return true }
             if let target { return flops(arch.withGroupCounts(counts, map: map), o) <= target }
-            return removed >= o.removeChannels!
+            return false
         }
         switch o.mode {
         case .global:
@@ -125,5 +132,21 @@ extension Ranking {
         if o.roundTo > 1 { why += " or rounded up to a multiple of \(o.roundTo)" }
         return String(format: "the FLOPs target %.1f%% was not reached: pruning stopped at %.1f%% because %@",
                       100 * t, reached, why)
+    }
+}
+
+extension Ranking {
+    /// The groups `plan` leaves with fewer than `share` of their channels (default: the
+    /// default floor), as one warning line naming them; nil when there are none.
+    public static func collapsed(_ plan: PrunePlan, share: Double = Ranking.defaultFloor) -> String? {
+        let map = GroupMap.build(plan.before, head: plan.head)
+        let counts = plan.counts(map)
+        let low = map.groups.indices.filter { g in
+            Double(counts[g]) < (Double(map.groups[g].channels) * share).rounded(.up)
+        }
+        guard !low.isEmpty else { return nil }
+        let names = low.map { "\(map.groups[$0].name) (\(counts[$0]) of \(map.groups[$0].channels))" }
+        return String(format: "%d group(s) keep less than %.0f%% of their channels: ", low.count, 100 * share)
+            + names.joined(separator: ", ") + " (prune.floor keeps a share of every group)"
     }
 }

@@ -36,7 +36,15 @@ public final class Experiment {
 
     public init(config: ExperimentConfig, comm: Communicator = LocalCommunicator(),
                 log: @escaping (String) -> Void = { print($0) }) {
-        self.config = config
+        var c = config
+        // An iterative schedule with final_epochs sets the run's length: its last round's
+        // epoch plus the final epochs (its rounds planned on the architecture the run starts from).
+        if let p = c.prune, let start = try? Experiment.startArchitecture(c.model),
+           let epochs = p.totalEpochs(start, head: c.model.head) {
+            c.train.epochs = epochs
+            c.deriveDependentValues()
+        }
+        self.config = c
         self.comm = comm
         let root = comm.isRoot
         self.log = { if root { log($0) } }
@@ -273,7 +281,8 @@ public final class Experiment {
         }
         trainer.register(EvaluationHook(evaluator: evaluator, every: config.eval.every, synthetic: synthetic, say: log))
         if let schedule {
-            trainer.register(PruneScheduleHook(schedule: schedule, unprunedFLOPs: unprunedFLOPs, source: source,
+            trainer.register(PruneScheduleHook(schedule: schedule, start: try Experiment.startArchitecture(config.model),
+                                               head: trainer.net.headConfig, unprunedFLOPs: unprunedFLOPs, source: source,
                                                evaluator: evaluator, synthetic: synthetic, say: log))
         }
     }

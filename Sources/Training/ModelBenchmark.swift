@@ -37,6 +37,9 @@ public enum ModelBenchmark {
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
                            sync: SyncMode = .blocking, task: HeadTask = .reid) throws -> ModelBenchmarkResult {
+        // The caller's thread count comes back afterwards (a scenario report evaluates after measuring).
+        let callerThreads = DNNL.threads
+        defer { DNNL.setThreads(callerThreads) }
         DNNL.setThreads(threads)
         let perRank = batch / comm.size
         let classification = task == .classification

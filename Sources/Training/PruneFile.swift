@@ -16,7 +16,7 @@ public enum PruneFile {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(config c: ExperimentConfig, weights: String, out: String, planPath: String?,
                            comm: Communicator, log: @escaping (String) -> Void) throws -> String {
-        guard let settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
+        guard var settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
         let net = try ModelWeights.loadNet(weights, expected: c.model.archName)
         let metadata = try SafetensorsFile(path: weights).metadata
         let history = try PrunePlan.history(in: metadata)
@@ -55,9 +55,14 @@ public enum PruneFile {
             if kind.needsGradients { trainer = try Trainer(net: net, source: l, config: c.train, runDirectory: nil, comm: comm) }
             next = l.pass(fromEpoch: 0)
         }
+        // score_epochs: that many passes over the training data the criterion's batches come from.
+        if let e = settings.scoreEpochs, let perEpoch = classification?.source.batchesPerEpoch ?? loader?.batchesPerEpoch {
+            settings.batches = e * perEpoch
+        }
         let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer?.accumulateGradients,
                                          batch: next)
         if let shortfall = outcome.shortfall { log("warning: \(shortfall)") }
+        if let collapsed = outcome.collapsed { log("warning: \(collapsed)") }
         return try comm.onRoot {
             var meta = try PrunePlan.metadata(for: history + [outcome.plan])
             if let synthetic { meta["synthetic"] = synthetic }

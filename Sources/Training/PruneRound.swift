@@ -12,15 +12,59 @@ import Tensors
 
 public struct PruneSettings: Sendable {
     public var criterion = CriterionKind.taylor
+    /// Stop, scope, floor, rounding and input size; its mode and normalizer are resolved
+    /// per criterion (`resolvedRanking`).
     public var ranking = RankingOptions()
+    /// The recipe's ranking and normalizer for every criterion (nil: the criterion's own).
+    public var mode: RankingMode?
+    public var normalizer: Normalizer?
+    /// Per criterion ranking and normalizer, over `mode`/`normalizer`.
+    public var overrides: [CriterionKind: RankingOverride] = [:]
     /// Batches (per rank) a data criterion accumulates over.
     public var batches = 20
+    /// Or this many epochs of the rank's batches (set: it wins over `batches`).
+    public var scoreEpochs: Int?
     /// Entropy histogram bins.
     public var bins = 32
     /// Fold removed channels' constant outputs into consumers' BN running means.
     public var fold = true
     public var seed: UInt64 = 1
     public init() {}
+
+    /// `ranking` with the criterion's mode and normalizer: the criterion's override, else
+    /// the recipe's choice, else the criterion's own (`CriterionKind.defaultRanking`).
+    public var resolvedRanking: RankingOptions {
+        var o = ranking
+        let own = criterion.defaultRanking, over = overrides[criterion]
+        o.mode = over?.mode ?? mode ?? own.mode
+        o.normalizer = over?.normalizer ?? normalizer ?? own.normalizer
+        return o
+    }
+}
+
+extension PruneSettings {
+    /// `ranking`, `normalizer` (absent: the criterion's own) and `overrides:
+    /// {criterion: {ranking: ..., normalizer: ...}}` of a prune section.
+    mutating func codeRanking(_ k: inout RecipeCoder) throws {
+        try k.optional("ranking", &mode, start: .global) { k, v in
+            try k.choice("ranking", &v, [("global", .global), ("layerwise", .layerwise)])
+        }
+        try k.optional("normalizer", &normalizer, start: .l2) { k, v in try k.choice("normalizer", &v) }
+        var present = k.isReading ? CriterionKind.allCases.filter { k.has("overrides.\($0.rawValue)") }
+            : CriterionKind.allCases.filter { overrides[$0] != nil }
+        if k.isReading && k.has("overrides") {
+            try k.check(k.isSection("overrides"), "overrides", "expected {criterion: {ranking: ..., normalizer: ...}}")
+        }
+        guard !present.isEmpty || k.isReading else { return }
+        try k.nested("overrides") { k in
+            for c in present {
+                var o = overrides[c] ?? RankingOverride()
+                try k.section(c.rawValue, &o)
+                overrides[c] = o
+            }
+        }
+        present.removeAll()
+    }
 }
 
 public struct PruneOutcome {
@@ -30,6 +74,8 @@ public struct PruneOutcome {
     public var scores: [[Double]]
     /// Why the FLOPs target was not reached, when it was not.
     public var shortfall: String?
+    /// The groups left below the default floor share, when there are any.
+    public var collapsed: String?
 }
 
 public enum PruneRound {
@@ -54,15 +100,16 @@ public enum PruneRound {
             scores = comm.isRoot ? WeightCriterion.scores(settings.criterion.cutCriterion, net: net, map: map,
                                                           seed: settings.seed) : []
         }
+        let options = settings.resolvedRanking
         let plan = try comm.onRoot {
-            try Ranking.plan(scores: scores, net: net, map: map, options: settings.ranking,
+            try Ranking.plan(scores: scores, net: net, map: map, options: options,
                              criterion: settings.criterion.rawValue)
         }
         let cut = try Surgery.apply(plan, to: net, fold: settings.fold)
         // Every rank must now hold the same network.
         try Replicas.verify(cut.store, comm: comm, when: "after pruning")
         return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [],
-                            shortfall: Ranking.shortfall(plan, options: settings.ranking))
+                            shortfall: Ranking.shortfall(plan, options: options), collapsed: Ranking.collapsed(plan))
     }
 
     /// A data criterion's scores at the root (empty elsewhere): every rank accumulates

@@ -3,7 +3,8 @@
 // runs the collective PruneRound on batches of a pass of its own over the training data
 // (re-ID identities or classification images: data-driven criteria get the run's loss),
 // swaps the cut network into the running session, appends the plan to the pruning
-// history and logs the round.
+// history and logs the round. An iterative schedule (per_step) runs its planned rounds
+// until its stop is reached; the channel shares are of the unpruned model's.
 import Foundation
 import NN
 import Pruning
@@ -13,15 +14,21 @@ final class PruneScheduleHook: TrainingHook {
     let schedule: PruneSchedule
     /// FLOPs of the network the run started from, the reference of every round's target.
     let unprunedFLOPs: Int
+    /// Prunable channels of the network the run started from.
+    let unprunedChannels: Int
+    /// Rounds the schedule plans.
+    let planned: Int
     let source: BatchSource
     let evaluator: ModelEvaluator
     let synthetic: Bool
     let say: (String) -> Void
 
-    init(schedule: PruneSchedule, unprunedFLOPs: Int, source: BatchSource, evaluator: ModelEvaluator,
-         synthetic: Bool, say: @escaping (String) -> Void) {
+    init(schedule: PruneSchedule, start: ResNetArchitecture, head: HeadConfig, unprunedFLOPs: Int, source: BatchSource,
+         evaluator: ModelEvaluator, synthetic: Bool, say: @escaping (String) -> Void) {
         self.schedule = schedule
         self.unprunedFLOPs = unprunedFLOPs
+        unprunedChannels = schedule.prunableChannels(start, head: head)
+        planned = schedule.plannedSteps(start, head: head)
         self.source = source
         self.evaluator = evaluator
         self.synthetic = synthetic
@@ -29,8 +36,14 @@ final class PruneScheduleHook: TrainingHook {
     }
 
     func beforeEpoch(_ t: Trainer) throws {
-        let epochs = schedule.epochs
+        let epochs = schedule.roundEpochs(planned)
         while t.state.pruningHistory.count < epochs.count && epochs[t.state.pruningHistory.count] <= t.state.epoch {
+            if schedule.perStep != nil {
+                let flops = FLOPsCounter.count(t.net.architecture, height: schedule.settings.ranking.height,
+                                               width: schedule.settings.ranking.width).flops
+                if schedule.stopped(current: schedule.prunableChannels(t.net.architecture, head: t.net.headConfig),
+                                    unpruned: unprunedChannels, flops: flops, unprunedFLOPs: unprunedFLOPs) { return }
+            }
             try round(t.state.pruningHistory.count, t)
         }
     }
@@ -40,10 +53,17 @@ final class PruneScheduleHook: TrainingHook {
     /// - Important: Collective — every rank calls this, in the same order.
     func round(_ r: Int, _ t: Trainer) throws {
         var settings = schedule.settings
-        if settings.ranking.targetFLOPs != nil { settings.ranking.targetFLOPs = schedule.target(round: r + 1) }
+        let current = schedule.prunableChannels(t.net.architecture, head: t.net.headConfig)
+        settings.ranking = schedule.roundRanking(r, of: planned, current: current, unpruned: unprunedChannels)
+        settings.mode = settings.ranking.mode
+        settings.normalizer = settings.ranking.normalizer
+        settings.overrides = [:]
         settings.ranking.referenceFLOPs = unprunedFLOPs
+        if let e = settings.scoreEpochs { settings.batches = e * source.batchesPerEpoch }
+        // Without SyncBN each rank's running statistics differ; the cut (and its folding of
+        // removed channels into consumers' running means) needs the same model on every rank.
+        try t.averageRunningStatistics()
         if schedule.evaluate {
-            try t.averageRunningStatistics()
             let m = try evaluator.evaluateModel(t.net)
             t.log?.write(m.logFields(epoch: t.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
             say(m.summary("before pruning round \(r + 1)", synthetic: synthetic))
@@ -57,6 +77,7 @@ final class PruneScheduleHook: TrainingHook {
                    r + 1, outcome.plan.criterion, outcome.plan.ranking, Double(before.flops) / 1e9, Double(after.flops) / 1e9,
                    100 * Double(after.flops) / Double(unprunedFLOPs), Double(before.params) / 1e6, Double(after.params) / 1e6))
         if let shortfall = outcome.shortfall { say("warning: pruning round \(r + 1): \(shortfall)") }
+        if let collapsed = outcome.collapsed { say("warning: pruning round \(r + 1): \(collapsed)") }
         var fields = PruneRound.describe(outcome, height: settings.ranking.height, width: settings.ranking.width)
         fields["epoch"] = t.state.epoch
         fields["round"] = r + 1

@@ -4,7 +4,8 @@
 // then, per criterion: (1) prune and retrain on the source, fine-tune on the target;
 // (2) prune on the source, fine-tune on the target, prune again on the target;
 // (3) fine-tune on the target, then prune on the target; (4) prune on the target
-// before fine-tuning; and unpruned baselines fine-tuned on the target. Every stage is a
+// before fine-tuning ("not applicable" to criteria that act while training); and
+// unpruned baselines, started like the source, fine-tuned on the target. Every stage is a
 // training run (its own folder, resumed from its checkpoint, skipped once it has
 // results); every final model is evaluated on every target set (cross-domain), and the
 // report tabulates parameters, GFLOPs, latency, rank-1 and mAP with SVG plots.
@@ -25,6 +26,15 @@ public struct ScenarioRow: Codable, Sendable {
     /// Per target data set name: rank-1 and mAP.
     public var rank1: [String: Double]
     public var mAP: [String: Double]
+    /// Set for a (scenario, method) pair that does not exist ("not applicable": criteria
+    /// that act while training cannot prune before fine-tuning, scenario 4); no model then.
+    public var note: String? = nil
+
+    public init(scenario: String, method: String, stage: String, arch: String, params: Int, gflops: Double, latencyMs: Double,
+                rank1: [String: Double], mAP: [String: Double], note: String? = nil) {
+        (self.scenario, self.method, self.stage, self.arch, self.params) = (scenario, method, stage, arch, params)
+        (self.gflops, self.latencyMs, self.rank1, self.mAP, self.note) = (gflops, latencyMs, rank1, mAP, note)
+    }
 }
 
 public final class Scenario {
@@ -78,44 +88,50 @@ public final class Scenario {
         }
         for depth in c.baselines where depth != mainArch {
             let arch = depth.name
-            let s = try stage("source-\(arch)", c.sourceStageConfig("source-\(arch)", epochs: nil, pretrained: nil, arch: depth))
+            // Trained like the source stage: from the matching backbone file, or from scratch as the source is.
+            let s = try stage("source-\(arch)", try c.baselineSourceConfig(depth))
             let t = try stage("target-\(arch)", c.stageConfig("target-\(arch)", data: target, epochs: c.targetEpochs,
                                                            pretrained: s, arch: depth, prune: nil))
             finals.append(("baseline", "unpruned \(arch)", "target-\(arch)", t))
         }
-        let half = c.targetFLOPs.squareRoot()
+        let (firstHalf, secondHalf) = c.halfStops
+        var notApplicable: [ScenarioRow] = []
         for criterion in c.criteria {
             let k = criterion.rawValue
             if c.scenarios.contains(1) {
                 let p = try stage("s1-\(k)-source-prune", c.sourceStageConfig("s1-\(k)-source-prune", epochs: c.retrainEpochs,
-                                                                           pretrained: source, prune: (criterion, c.targetFLOPs)))
+                                                                           pretrained: source, prune: (criterion, c.stop)))
                 let t = try stage("s1-\(k)-target", c.stageConfig("s1-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
                 finals.append(("1", k, "s1-\(k)-target", t))
             }
             if c.scenarios.contains(2) {
                 let p = try stage("s2-\(k)-source-prune", c.sourceStageConfig("s2-\(k)-source-prune", epochs: c.retrainEpochs,
-                                                                           pretrained: source, prune: (criterion, half)))
+                                                                           pretrained: source, prune: (criterion, firstHalf)))
                 let t = try stage("s2-\(k)-target", c.stageConfig("s2-\(k)-target", data: target, epochs: c.targetEpochs,
                                                                pretrained: p, prune: nil))
-                // The second round's target is relative to the network it starts from.
+                // The second stop is relative to the network it starts from.
                 let again = try stage("s2-\(k)-target-prune", c.stageConfig("s2-\(k)-target-prune", data: target,
                                                                          epochs: c.retrainEpochs, pretrained: t,
-                                                                         prune: (criterion, c.targetFLOPs / half)))
+                                                                         prune: (criterion, secondHalf)))
                 finals.append(("2", k, "s2-\(k)-target-prune", again))
             }
             if c.scenarios.contains(3), let targetFT {
                 let t = try stage("s3-\(k)", c.stageConfig("s3-\(k)", data: target, epochs: c.retrainEpochs,
-                                                        pretrained: targetFT, prune: (criterion, c.targetFLOPs)))
+                                                        pretrained: targetFT, prune: (criterion, c.stop)))
                 finals.append(("3", k, "s3-\(k)", t))
             }
-            if c.scenarios.contains(4) {
+            if c.scenarios.contains(4) && criterion.trainsBeforeCut {
+                // The criterion acts while the network trains on the target: it cannot prune before that training.
+                notApplicable.append(ScenarioRow(scenario: "4", method: k, stage: "", arch: "", params: 0, gflops: 0,
+                                                 latencyMs: 0, rank1: [:], mAP: [:], note: "not applicable"))
+            } else if c.scenarios.contains(4) {
                 let t = try stage("s4-\(k)", c.stageConfig("s4-\(k)", data: target, epochs: c.targetEpochs,
-                                                        pretrained: source, prune: (criterion, c.targetFLOPs)))
+                                                        pretrained: source, prune: (criterion, c.stop)))
                 finals.append(("4", k, "s4-\(k)", t))
             }
         }
-        let rows = try report(finals, reference: targetFT ?? source)
+        let rows = try report(finals, reference: targetFT ?? source, notApplicable: notApplicable)
         if comm.isRoot {
             log("wrote \(c.directory)/report.md (\(rows.count) models)")
             if let text = try? String(contentsOfFile: c.directory + "/report.md", encoding: .utf8) { log(text) }
@@ -128,13 +144,14 @@ public final class Scenario {
     /// are compared with those of `reference` (the unpruned model it comes from).
     /// - Important: Collective — every rank calls this, in the same order.
     func report(_ finals: [(scenario: String, method: String, stage: String, model: String)],
-                reference: String) throws -> [ScenarioRow] {
+                reference: String, notApplicable: [ScenarioRow] = []) throws -> [ScenarioRow] {
         var rows: [ScenarioRow] = []
         var synthetic = false
         var comparisons: [ScenarioComparison] = []
         var referenceSide: VisRank.Side?
         // The reference is extracted separately only when it is not one of the final models.
         var referencePending = !finals.contains { $0.model == reference }
+        var fineTuned: String?
         let evalRecipe = config.stageConfig("target", data: config.targets[0], epochs: 1, pretrained: nil, prune: nil)
         for f in finals {
             let net = try ModelWeights.loadNet(f.model)
@@ -155,6 +172,7 @@ public final class Scenario {
                 row.rank1[dataset.name] = m.rank(1)
                 row.mAP[dataset.name] = m.mAP
                 guard i == 0 else { continue }
+                fineTuned = dataset.name
                 if referencePending {
                     let r = try evaluator.features(try ModelWeights.loadNet(reference))
                     referenceSide = r.map { VisRank.Side(name: "the unpruned source", query: $0.query, gallery: $0.gallery) }
@@ -181,9 +199,11 @@ public final class Scenario {
             }
             rows.append(row)
         }
+        rows += notApplicable
         if comm.isRoot {
             try ScenarioReport.write(rows, synthetic: synthetic, comparisons: comparisons,
-                                     reference: referenceSide?.name ?? "the unpruned model", to: config.directory)
+                                     reference: referenceSide?.name ?? "the unpruned model", target: fineTuned,
+                                     to: config.directory)
         }
         return rows
     }

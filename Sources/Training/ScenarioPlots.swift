@@ -10,9 +10,11 @@ public enum ScenarioPlots {
     public static let files = ["rank1_vs_gflops.svg", "map_vs_gflops.svg", "rank1_vs_params.svg", "map_vs_params.svg",
                                "rank1_vs_latency.svg"]
 
-    /// Every plot as (file name, SVG text), for the first target data set.
-    public static func plots(_ rows: [ScenarioRow], synthetic: Bool) -> [(String, String)] {
-        guard let target = rows.first?.rank1.keys.sorted().first else { return [] }
+    /// Every plot as (file name, SVG text), for `target` (the data set fine-tuned on;
+    /// nil: the first name in order).
+    public static func plots(_ all: [ScenarioRow], synthetic: Bool, target: String? = nil) -> [(String, String)] {
+        let rows = all.filter { $0.note == nil }
+        guard let target = target ?? rows.first?.rank1.keys.sorted().first else { return [] }
         let tag = synthetic ? " (synthetic data)" : ""
         typealias Axis = (name: String, unit: TickUnit, label: String, value: (ScenarioRow) -> Double)
         let gflops: Axis = ("gflops", .plain, "GFLOPs per image", { $0.gflops })
@@ -40,8 +42,8 @@ public enum ScenarioPlots {
     }
 
     /// Writes every plot into `dir`.
-    public static func write(_ rows: [ScenarioRow], synthetic: Bool, to dir: String) throws {
-        for (name, svg) in plots(rows, synthetic: synthetic) {
+    public static func write(_ rows: [ScenarioRow], synthetic: Bool, target: String? = nil, to dir: String) throws {
+        for (name, svg) in plots(rows, synthetic: synthetic, target: target) {
             try AtomicFile.write(Data(svg.utf8), to: dir + "/" + name)
         }
     }

@@ -20,6 +20,10 @@ final class TrainingTimeCriterionHook: TrainingHook {
     var kind: CriterionKind { schedule.settings.criterion }
     var cutEpoch: Int { schedule.startEpoch }
     var target: Double { schedule.settings.ranking.targetFLOPs ?? 0.5 }
+    /// The cut's ranking (a channel stop as a channel count of this network).
+    let options: RankingOptions
+    /// Soft filter pruning's rate constant (from the quarter-point epoch when given).
+    let softK: Double
 
     init(schedule: PruneSchedule, net: ReIDNet) throws {
         self.schedule = schedule
@@ -27,9 +31,12 @@ final class TrainingTimeCriterionHook: TrainingHook {
         let map = GroupMap.build(net.architecture, head: net.headConfig)
         self.map = map
         groups = map.prunable(schedule.settings.ranking.scope)
+        let channels = schedule.prunableChannels(net.architecture, head: net.headConfig)
+        options = schedule.roundRanking(0, of: 1, current: channels, unpruned: channels)
+        softK = try schedule.softQuarterEpoch.map { try TrainingTimeCriteria.softK(quarterEpoch: $0, total: schedule.startEpoch) }
+            ?? schedule.softK
         finalShares = schedule.settings.criterion == .softFilter
-            ? try TrainingTimeCriteria.softFinalShares(net, map: map, fraction: schedule.settings.ranking.targetFLOPs ?? 0.5,
-                                                       options: schedule.settings.ranking)
+            ? try TrainingTimeCriteria.softFinalShares(net, map: map, fraction: options.targetFLOPs ?? 0.5, options: options)
             : []
     }
 
@@ -46,8 +53,8 @@ final class TrainingTimeCriterionHook: TrainingHook {
         if kind == .autoBalanced {
             let scores = WeightCriterion.scores(.l1, net: net, map: map)
             if weakEpoch != t.state.epoch {
-                weak = try TrainingTimeCriteria.weakChannels(scores: scores, net: net, map: map, fraction: target,
-                                                             options: schedule.settings.ranking)
+                weak = try TrainingTimeCriteria.weakChannels(scores: scores, net: net, map: map, fraction: options.targetFLOPs ?? target,
+                                                             options: options)
                 weakEpoch = t.state.epoch
             }
             TrainingTimeCriteria.addAutoBalancedPenalty(net, map: map, weak: weak, scores: scores, alpha: schedule.alpha)
@@ -57,7 +64,7 @@ final class TrainingTimeCriterionHook: TrainingHook {
     func afterEpoch(_ t: Trainer) throws {
         let epoch = t.state.epoch
         guard kind == .softFilter, t.net === net, epoch <= cutEpoch else { return }
-        let shares = finalShares.map { TrainingTimeCriteria.softRate(final: $0, epoch: epoch, total: cutEpoch, k: schedule.softK) }
+        let shares = finalShares.map { TrainingTimeCriteria.softRate(final: $0, epoch: epoch, total: cutEpoch, k: softK) }
         TrainingTimeCriteria.zeroWeakest(net, map: map, groups: groups, shares: shares)
     }
 }

@@ -41,14 +41,17 @@ struct FLOPsCommand: ParsableCommand {
         }
         guard height >= 32, width >= 32 else { throw ValidationError("--height and --width must be at least 32") }
         let cost = FLOPsCounter.count(architecture, head: headConfig, height: height, width: width)
+        let study = FLOPsCounter.studyGFLOPs(architecture, head: headConfig)
         if json {
             struct Report: Encodable {
                 let height: Int, width: Int, macs: Int, flops: Int, params: Int, gmacs: Double, gflops: Double
                 let mparams: Double, layers: [LayerCost]
+                let study_gflops: Double, study_convention: String
             }
             let r = Report(height: height, width: width, macs: cost.macs, flops: cost.flops, params: cost.params,
                            gmacs: Double(cost.macs) / 1e9, gflops: Double(cost.flops) / 1e9,
-                           mparams: Double(cost.params) / 1e6, layers: cost.layers)
+                           mparams: Double(cost.params) / 1e6, layers: cost.layers, study_gflops: study,
+                           study_convention: Self.studyConvention)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(r), as: UTF8.self))
@@ -63,5 +66,9 @@ struct FLOPsCommand: ParsableCommand {
         }
         print(String(format: "total at %dx%d: %.3f GMACs, %.3f GFLOPs, %.3f M parameters", height, width,
                      Double(cost.macs) / 1e9, Double(cost.flops) / 1e9, Double(cost.params) / 1e6))
+        print(String(format: "study's convention: %.3f GFLOPs (%@)", study, Self.studyConvention))
     }
+
+    static let studyConvention = "closest found to the study's 6.32/2.96 for ResNet-50, none matches: multiply-adds once, "
+        + "conv, linear, BN (2/element), ReLU, pooling and additions, at 224x224 whatever the input; see README"
 }

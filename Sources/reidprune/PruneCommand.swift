@@ -13,13 +13,16 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Model weights written by reidprune.") var weights: String
     @Option(help: "Criterion (prune.criterion): l1, l2, taylor, bn_taylor, bn_scale, fpgm, entropy, random.")
     var criterion = "taylor"
-    @Option(help: "Ranking: global or layerwise.") var ranking = "global"
-    @Option(help: "Normalizer for global ranking: none, l2, mean, max.") var normalizer = "l2"
+    @Option(help: "Ranking: global or layerwise (default: the criterion's own: layerwise for l1, l2, fpgm, entropy, random; global for taylor, bn_scale, bn_taylor).")
+    var ranking: String?
+    @Option(help: "Normalizer for global ranking: none, l2, mean, max (default: the criterion's own: l2 for taylor, none otherwise).")
+    var normalizer: String?
     @Option(help: "Groups: inner (free groups, as in the study) or all (residual groups too).") var scope = "inner"
     @Option(help: "Keep at most this fraction of the model's FLOPs.") var targetFlops = 0.5
     @Option(help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
     @Option(help: "Batches per rank for data-driven criteria.") var batches = 20
-    @Option(help: "Keep at least this share of each group.") var floor = 0.0
+    @Option(help: "Keep at least this share of each group (default 0.1; 0: down to one channel, with a warning).")
+    var floor = 0.1
     @Option(help: "Round kept widths up to a multiple of this.") var roundTo = 1
     @Flag(help: "Do not fold removed channels' constant outputs into the consumers' BN.") var noFold = false
     @Option(help: "Output safetensors file.") var out: String
@@ -28,7 +31,8 @@ struct PruneCommand: ParsableCommand {
 
     /// The options as recipe overrides of the prune: section.
     var pruneKeys: [String] {
-        ["prune.criterion=\(criterion)", "prune.ranking=\(ranking)", "prune.normalizer=\(normalizer)",
+        ["prune.criterion=\(criterion)"] + (ranking.map { ["prune.ranking=\($0)"] } ?? [])
+            + (normalizer.map { ["prune.normalizer=\($0)"] } ?? []) + [
          "prune.scope=\(scope)", "prune.target_flops=\(targetFlops)", "prune.batches=\(batches)", "prune.floor=\(floor)",
          "prune.round_to=\(roundTo)", "prune.fold=\(!noFold)", "prune.steps=1", "prune.start_epoch=0"]
             + (removeChannels.map { ["prune.remove_channels=\($0)"] } ?? [])
@@ -36,6 +40,11 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         try Ranks.run { comm in
+            let recipe = try ConfigFile.load(config, overrides: overrides)
+            if let key = ["prune.preset", "prune.per_step", "prune.stop"].first(where: recipe.has) {
+                throw ValidationError("\(config): \(key): reidprune prune cuts once to --target-flops or --remove-channels; "
+                                      + "an iterative schedule runs inside training (reidprune train)")
+            }
             let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + pruneKeys))
             let line = try PruneFile.run(config: c, weights: weights, out: out, planPath: plan, comm: comm,
                                          log: Ranks.rootLine(comm))

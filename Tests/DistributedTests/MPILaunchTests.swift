@@ -168,6 +168,68 @@ final class MPILaunchTests: XCTestCase {
         XCTAssertEqual(m["mAP"] as! Double, row.mAP["synthreid-mall"]!, accuracy: 1e-6)
     }
 
+    /// The study's protocol in miniature on 2 ranks: iterative rounds (a quarter of the
+    /// prunable channels per step until half are gone) for L1, soft filter pruning and
+    /// auto-balanced training before one cut, scenario 4 "not applicable" for the latter two.
+    func testMiniatureIterativeScenarioWithSoftFilterAndAutoBalancedOnTwoRanks() throws {
+        let d = dir.path
+        let recipe = """
+            model: {arch: resnet18, base_width: 4, last_stride: 1}
+            data: {height: 64, width: 32, identities: 6, instances: 2, workers: 1}
+            train: {optimizer: sgd, lr: 0.05, warmup_epochs: 0, schedule: constant, progress: false}
+            prune: {per_step: {channels: 0.25}, stop: {channels: 0.5}, retrain_epochs: 1, final_epochs: 1, batches: 2, evaluate: false}
+            eval: {batch_size: 32}
+            scenario:
+              source: {root: \(d)/src, synth: {domain: campus, ids: 16, cameras: 2, images_per_id: 6, seed: 8, height: 64, width: 32}}
+              targets:
+                - {root: \(d)/tgt, synth: {domain: mall, ids: 12, cameras: 2, images_per_id: 6, seed: 9, height: 64, width: 32}}
+              source_epochs: 1
+              target_epochs: 1
+              retrain_epochs: 1
+              criteria: [l1, soft_filter, auto_balanced]
+              scenarios: [1, 4]
+              dir: \(d)/iterative
+            """
+        let config = dir.appendingPathComponent("iterative.yaml").path
+        try recipe.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, out) = try run([Self.which("mpirun")!] + Self.mpiFlags + ["-np", "2", Self.executable, "scenario",
+                                                                             "--config", config])
+        XCTAssertEqual(status, 0, out)
+        struct Doc: Decodable {
+            struct Row: Decodable { let scenario: String, method: String, stage: String, note: String? }
+            let rows: [Row]
+        }
+        let doc = try JSONDecoder().decode(Doc.self, from: Data(contentsOf: URL(fileURLWithPath: d + "/iterative/report.json")))
+        XCTAssertEqual(Set(doc.rows.map { "\($0.scenario) \($0.method) \($0.note ?? "-")" }),
+                       ["1 l1 -", "1 soft_filter -", "1 auto_balanced -", "4 l1 -", "4 soft_filter not applicable",
+                        "4 auto_balanced not applicable"])
+        let report = try String(contentsOfFile: d + "/iterative/report.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("| 4 | soft_filter | not applicable |"), report)
+        // Inner groups of this ResNet-18: one per block, 2 x (4 + 8 + 16 + 32) = 120 channels; a quarter is 30.
+        func rounds(_ stage: String) throws -> [[String: Any]] {
+            let text = try String(contentsOfFile: d + "/iterative/\(stage)/metrics.jsonl", encoding: .utf8)
+            return text.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.filter { $0["event"] as? String == "prune" }
+        }
+        func inner(_ widths: Any?) -> Int {
+            (widths as! [String: Int]).filter { $0.key.hasSuffix(".conv1") && $0.key.hasPrefix("layer") }.values.reduce(0, +)
+        }
+        let l1 = try rounds("s1-l1-source-prune")
+        XCTAssertEqual(l1.count, 2, "two steps of a quarter")
+        XCTAssertEqual(l1.map { $0["epoch"] as! Int }, [0, 1])
+        XCTAssertEqual(inner(l1[0]["channels_before"]), 120)
+        XCTAssertEqual(inner(l1[0]["channels"]), 90)
+        XCTAssertEqual(inner(l1[1]["channels"]), 60)
+        XCTAssertEqual(l1[0]["ranking"] as? String, "layerwise/none/inner", "l1 ranks as Li et al.")
+        for kind in ["soft_filter", "auto_balanced"] {
+            let r = try rounds("s1-\(kind)-source-prune")
+            XCTAssertEqual(r.count, 1, "\(kind): one cut after training with the criterion")
+            XCTAssertEqual(r.first?["epoch"] as? Int, 1, kind)
+            XCTAssertEqual(inner(r.first?["channels"]), 60, kind)
+        }
+    }
+
     func testKilledRankEndsTheJobNamingIt() throws {
         let runDir = dir.appendingPathComponent("killed").path
         let p = Process()

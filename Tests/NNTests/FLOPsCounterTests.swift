@@ -33,4 +33,13 @@ final class FLOPsCounterTests: XCTestCase {
         XCTAssertEqual(conv.input, [5, 4, 2])
         XCTAssertEqual(conv.macs, 4 * 2 * 7 * 5 * 9)
     }
+
+    func testStudyConventionCountsEveryOperationAt224() {
+        // benchmarks/flops_conventions.py counts the same convention layer by layer: 6.250474496 G
+        // for ResNet-50 with last stride 1, 4.125395456 G with last stride 2 (ptflops publishes 4.12 GMac).
+        XCTAssertEqual(FLOPsCounter.studyGFLOPs(.resnet(.resnet50, lastStride: 1)), 6.250474496, accuracy: 1e-9)
+        XCTAssertEqual(FLOPsCounter.studyGFLOPs(.resnet(.resnet50, lastStride: 2)), 4.125395456, accuracy: 1e-9)
+        XCTAssertGreaterThan(FLOPsCounter.studyGFLOPs(.resnet(.resnet18)),
+                             Double(FLOPsCounter.count(.resnet(.resnet18), height: 224, width: 224).macs) / 1e9)
+    }
 }

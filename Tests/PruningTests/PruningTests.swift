@@ -260,6 +260,7 @@ final class PruningTests: XCTestCase {
             for target in [0.75, 0.5, 0.3] {
                 var o = RankingOptions()
                 o.scope = scope
+                o.floor = 0
                 o.targetFLOPs = target
                 o.height = 64
                 o.width = 32
@@ -283,6 +284,7 @@ final class PruningTests: XCTestCase {
         }
         // A target below what the floors allow: the plan stops at the floors and says so.
         var low = RankingOptions()
+        low.floor = 0
         low.targetFLOPs = 0.01
         low.height = 64
         low.width = 32
@@ -324,20 +326,25 @@ final class TrainingTimeCriteriaTests: XCTestCase {
         TrainingTimeCriteria.addBNScalePenalty(n, map: map, groups: [g], lambda: 0.1)
         XCTAssertEqual(s.gradient(gi).toArray(), [0.1, -0.1, 0, 0.1])
 
-        // Filters with L1 norms 36, 72, 108, 144; channels 0 and 1 weak: theta = alpha (1 - k/2) = 1, 0.5;
-        // strong ones share -1.5: -0.75 each. Gradient += 2 theta w.
+        // Filters with L1 norms 36, 72, 108, 144; channels 0 and 1 weak. Weak thetas 1 + ln(72 / n):
+        // 1 + ln 2 = 1.6931472, 1; strong 1 + ln(n / 108): 1, 1 + ln(4/3) = 1.2876821, scaled by
+        // (2.6931472 / 2.2876821) = 1.1772384: -1.1772384, -1.5159088. Gradient += alpha theta w.
         let w = s.parameter(wi)
         for c in 0..<4 { for t in 0..<36 { w[c * 36 + t] = Float(c + 1) } }
         s.zeroGradients()
         var weak = map.groups.map { _ in [Int]() }
         weak[g] = [1, 0]
         let scores = WeightCriterion.scores(.l1, net: n, map: map)
-        TrainingTimeCriteria.addAutoBalancedPenalty(n, map: map, weak: weak, scores: scores, alpha: 1)
+        let theta = TrainingTimeCriteria.autoBalancedCoefficients(norms: scores[g], weak: weak[g])
+        for (a, b) in zip(theta, [1.6931472, 1, -1.1772384, -1.5159088]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        XCTAssertEqual(theta.reduce(0, +), 0, accuracy: 1e-12, "balanced: the coefficients sum to zero")
+        TrainingTimeCriteria.addAutoBalancedPenalty(n, map: map, weak: weak, scores: scores, alpha: 0.5)
         let grad = s.gradient(wi)
-        XCTAssertEqual(grad[0], 2 * 1 * 1)
-        XCTAssertEqual(grad[36], 2 * 0.5 * 2)
-        XCTAssertEqual(grad[72], 2 * -0.75 * 3)
-        XCTAssertEqual(grad[108], 2 * -0.75 * 4)
+        XCTAssertEqual(grad[0], 0.5 * 1.6931472 * 1, accuracy: 1e-5)
+        XCTAssertEqual(grad[36], 0.5 * 1 * 2, accuracy: 1e-5)
+        XCTAssertEqual(grad[72], 0.5 * -1.1772384 * 3, accuracy: 1e-5)
+        XCTAssertEqual(grad[108], 0.5 * -1.5159088 * 4, accuracy: 1e-5)
+        XCTAssertEqual(TrainingTimeCriteria.autoBalancedCoefficients(norms: [1, 2], weak: []), [0, 0], "nothing weak: no penalty")
 
         XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.5, epoch: 0, total: 10), 0)
         XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.5, epoch: 10, total: 10), 0.5, accuracy: 1e-12)
@@ -350,5 +357,74 @@ final class TrainingTimeCriteriaTests: XCTestCase {
         XCTAssertEqual((0..<36).map { w[$0] }, Array(repeating: 0, count: 36), "the weakest filter is zeroed")
         XCTAssertEqual((36..<72).map { w[$0] }, Array(repeating: 0, count: 36))
         XCTAssertEqual(w[72], 3, "stronger filters stay")
+    }
+
+    /// PSFP's schedule set by its quarter point: P(D) = final / 4, P(0) = 0, P(T) = final.
+    func testSoftFilterScheduleFromItsQuarterPoint() throws {
+        // k = 4 over T = 8 epochs reaches a quarter of the rate at D = -(T/k) ln(1 - (1 - e^-4) / 4) = 0.5631908.
+        XCTAssertEqual(try TrainingTimeCriteria.softK(quarterEpoch: 0.5631908415854004, total: 8), 4, accuracy: 1e-6)
+        // k = -2 (slow start): D = -(8/-2) ln(1 - (1 - e^2) / 4) = 3.8178344.
+        XCTAssertEqual(try TrainingTimeCriteria.softK(quarterEpoch: 3.817834371172962, total: 8), -2, accuracy: 1e-6)
+        XCTAssertEqual(try TrainingTimeCriteria.softK(quarterEpoch: 2, total: 8), 0, accuracy: 1e-6, "T/4: linear")
+        for (d, total) in [(1.0, 8), (3.0, 10), (0.5, 4)] {
+            let k = try TrainingTimeCriteria.softK(quarterEpoch: d, total: total)
+            // The rate at the quarter point (epoch d as a fraction of the run).
+            let t = d / Double(total)
+            let rate = abs(k) < 1e-9 ? 0.4 * t : 0.4 * (1 - exp(-k * t)) / (1 - exp(-k))
+            XCTAssertEqual(rate, 0.1, accuracy: 1e-9, "quarter of 0.4 at epoch \(d) of \(total)")
+            XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.4, epoch: total, total: total, k: k), 0.4, accuracy: 1e-12)
+            XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.4, epoch: 0, total: total, k: k), 0, accuracy: 1e-12)
+        }
+        XCTAssertEqual(TrainingTimeCriteria.softRate(final: 0.4, epoch: 2, total: 8, k: 0), 0.1, accuracy: 1e-12)
+        XCTAssertThrowsError(try TrainingTimeCriteria.softK(quarterEpoch: 9, total: 8)) {
+            XCTAssertTrue("\($0)".contains("prune.soft_quarter_epoch must be in (0, 8)"), "\($0)")
+        }
+    }
+}
+
+/// Each criterion's own ranking, the default floor and the warning naming collapsed groups.
+final class RankingDefaultsTests: XCTestCase {
+    func testEveryCriterionRanksAsItsPaper() {
+        let expected: [CriterionKind: (RankingMode, Normalizer)] = [
+            .l1: (.layerwise, .none), .l2: (.layerwise, .none), .fpgm: (.layerwise, .none), .entropy: (.layerwise, .none),
+            .softFilter: (.layerwise, .none), .autoBalanced: (.layerwise, .none), .random: (.layerwise, .none),
+            .taylor: (.global, .l2), .bnScale: (.global, .none), .bnTaylor: (.global, .none),
+        ]
+        XCTAssertEqual(Set(expected.keys), Set(CriterionKind.allCases))
+        for (kind, (mode, normalizer)) in expected {
+            XCTAssertEqual(kind.defaultRanking.mode, mode, kind.rawValue)
+            XCTAssertEqual(kind.defaultRanking.normalizer, normalizer, kind.rawValue)
+        }
+    }
+
+    func testDefaultFloorKeepsEveryGroupAndZeroFloorWarnsNamingGroups() throws {
+        let n = try ReIDNet(architecture: .resnet(.resnet50, baseWidth: 8), head: HeadConfig(bnneck: true))
+        let map = GroupMap.build(n.architecture, head: n.headConfig)
+        // Scores that make layer4's inner groups the cheapest by far: global ranking takes them first.
+        let scores = map.groups.map { g in
+            (0..<g.channels).map { Double($0 + 1) * (g.name.hasPrefix("layer4") ? 1e-6 : 1) }
+        }
+        var o = RankingOptions()
+        o.targetFLOPs = 0.5
+        o.normalizer = .none
+        o.height = 64
+        o.width = 32
+        XCTAssertEqual(o.floor, 0.1, "the default floor")
+        let kept = try Ranking.plan(scores: scores, net: n, map: map, options: o, criterion: "l1")
+        let counts = kept.counts(map)
+        for g in map.prunable(.inner) {
+            XCTAssertGreaterThanOrEqual(counts[g], Int((0.1 * Double(map.groups[g].channels)).rounded(.up)), map.groups[g].name)
+        }
+        XCTAssertNil(Ranking.collapsed(kept))
+        XCTAssertLessThanOrEqual(Double(kept.flopsAfter), 0.5 * Double(kept.flopsBefore))
+        o.floor = 0
+        let bare = try Ranking.plan(scores: scores, net: n, map: map, options: o, criterion: "l1")
+        let bareCounts = bare.counts(map)
+        let l4 = map.index(of: "layer4.0.conv1")!
+        XCTAssertEqual(bareCounts[l4], 1, "without a floor, layer4 collapses")
+        let warning = try XCTUnwrap(Ranking.collapsed(bare))
+        XCTAssertTrue(warning.contains("keep less than 10% of their channels"), warning)
+        XCTAssertTrue(warning.contains("layer4.0.conv1 (1 of \(map.groups[l4].channels))"), warning)
+        XCTAssertFalse(warning.contains("layer1.0.conv1 "), warning)
     }
 }

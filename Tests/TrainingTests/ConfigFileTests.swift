@@ -167,7 +167,14 @@ final class ConfigFileTests: XCTestCase {
         if let p = a.prune, let q = b.prune {
             XCTAssertEqual(p.settings.criterion, q.settings.criterion, what)
             XCTAssertEqual(p.settings.ranking.targetFLOPs, q.settings.ranking.targetFLOPs, what)
-            XCTAssertEqual(p.settings.ranking.normalizer, q.settings.ranking.normalizer, what)
+            XCTAssertEqual(p.settings.resolvedRanking.normalizer, q.settings.resolvedRanking.normalizer, what)
+            XCTAssertEqual(p.settings.resolvedRanking.mode, q.settings.resolvedRanking.mode, what)
+            XCTAssertEqual(p.settings.overrides, q.settings.overrides, what)
+            XCTAssertEqual(p.perStep, q.perStep, what)
+            XCTAssertEqual(p.stopChannels, q.stopChannels, what)
+            XCTAssertEqual(p.finalEpochs, q.finalEpochs, what)
+            XCTAssertEqual(p.every, q.every, what)
+            XCTAssertEqual(p.settings.scoreEpochs, q.settings.scoreEpochs, what)
             XCTAssertEqual([p.settings.ranking.height, p.settings.ranking.width, p.settings.batches, p.steps, p.startEpoch],
                            [q.settings.ranking.height, q.settings.ranking.width, q.settings.batches, q.steps, q.startEpoch], what)
             XCTAssertEqual(p.settings.seed, q.settings.seed, what)
@@ -182,7 +189,7 @@ final class ConfigFileTests: XCTestCase {
         let stages = [
             c.stageConfig("source", data: c.source, epochs: c.sourceEpochs, pretrained: nil),
             c.stageConfig("s2-taylor-target-prune", data: c.targets[0], epochs: c.retrainEpochs,
-                          pretrained: "runs/scen/s2-taylor-target/model.safetensors", prune: (.taylor, c.targetFLOPs / half)),
+                          pretrained: "runs/scen/s2-taylor-target/model.safetensors", prune: (.taylor, .flops(c.targetFLOPs / half))),
             c.stageConfig("target-resnet34", data: c.targets[0], epochs: c.targetEpochs,
                           pretrained: "runs/scen/source-resnet34/model.safetensors", arch: .resnet34),
         ]
@@ -211,7 +218,7 @@ final class ConfigFileTests: XCTestCase {
                 let again = try ExperimentConfig.parse(try ConfigFile.load(try write("again.yaml", c.yaml)))
                 assertSameRun(again, c, name)
             case let .scenario(s):
-                XCTAssertTrue(name.hasPrefix("scenarios/"), name)
+                XCTAssertTrue(name.hasPrefix("scenarios/") || name.hasPrefix("study/scenarios/") || name.hasPrefix("study/synth/"), name)
                 XCTAssertFalse(s.targets.isEmpty)
             }
         }

@@ -95,7 +95,7 @@ final class ScenarioClassificationSourceTests: XCTestCase {
         XCTAssertEqual(d.classificationSource?.data, c.classificationSource?.data)
         XCTAssertEqual(d.classificationSource?.train, c.classificationSource?.train)
         XCTAssertEqual(d.classificationSource?.prune?.steps, 2)
-        let stage = c.sourceStageConfig("s1-l1-source-prune", epochs: 2, pretrained: "m.safetensors", prune: (.l1, 0.6))
+        let stage = c.sourceStageConfig("s1-l1-source-prune", epochs: 2, pretrained: "m.safetensors", prune: (.l1, .flops(0.6)))
         let stagePath = dir.path + "/stage.yaml"
         try stage.yaml.write(toFile: stagePath, atomically: true, encoding: .utf8)
         let read = try ExperimentConfig.parse(try ConfigFile.load(stagePath))
@@ -106,6 +106,30 @@ final class ScenarioClassificationSourceTests: XCTestCase {
         XCTAssertEqual(read.prune?.steps, 2)
         XCTAssertEqual(read.prune?.settings.criterion, .l1)
         XCTAssertEqual(read.model.pretrained, "m.safetensors")
+        XCTAssertEqual(read.prune?.settings.ranking.targetFLOPs, 0.6)
+        let channels = c.sourceStageConfig("s1-l1-source-prune", epochs: 2, pretrained: "m.safetensors",
+                                           prune: (.l1, .channels(0.5)))
+        XCTAssertEqual(channels.prune?.stopChannels, 0.5)
+        XCTAssertNil(channels.prune?.settings.ranking.targetFLOPs)
+        XCTAssertEqual(channels.train.epochs, 2, "source.prune's rounds fall within the stage")
+    }
+
+    /// A baseline's source stage is a classification run of its depth, from the file
+    /// `baseline_pretrained` names when the source starts from a file (else an error naming the key).
+    func testClassificationSourceBaselinesStartLikeTheSource() throws {
+        let path = try recipe(Self.source.replacingOccurrences(of: "DIR", with: dir.path))
+        guard case var .scenario(c) = try Recipe.load(path) else { return XCTFail("not a scenario recipe") }
+        c.baselines = [.resnet34]
+        let scratch = try c.baselineSourceConfig(.resnet34)
+        XCTAssertEqual(scratch.task, .classification)
+        XCTAssertEqual(scratch.model.depth, .resnet34)
+        XCTAssertNil(scratch.model.pretrained)
+        c.sourcePretrained = "r18.safetensors"
+        XCTAssertThrowsError(try c.baselineSourceConfig(.resnet34)) {
+            XCTAssertTrue("\($0)".contains("scenario.baseline_pretrained.resnet34"), "\($0)")
+        }
+        c.baselinePretrained[.resnet34] = "r34.safetensors"
+        XCTAssertEqual(try c.baselineSourceConfig(.resnet34).model.pretrained, "r34.safetensors")
     }
 
     func testClassificationSourceErrorsNameTheirKeys() throws {
