@@ -99,7 +99,10 @@ final class SimulatedClusterTests: XCTestCase {
         for name in a.names { XCTAssertEqual(a.entry(name)?.shape, b.entry(name)?.shape, "\(name): the same architecture") }
         let names = a.names.sorted()
         let wa = try names.flatMap { try a.floats($0) }, wb = try names.flatMap { try b.floats($0) }
-        XCTAssertLessThanOrEqual(relativeError(wb, wa), 1e-5, "3 ranks on 3 hosts vs 1 rank")
+        // Sums in another order (allreduce over 3 hosts, SyncBN) leave about 1e-5 after the
+        // steps and the cut (1.15e-5 measured with layer-wise L1, the criterion's default);
+        // a rank averaging the wrong gradients or applying another plan is off by 1e-2 or more.
+        XCTAssertLessThanOrEqual(relativeError(wb, wa), 2e-5, "3 ranks on 3 hosts vs 1 rank")
     }
 
     func testKilledRemoteRankEndsTheJob() throws {
