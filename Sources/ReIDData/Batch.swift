@@ -24,8 +24,11 @@ public struct Batch {
 public protocol BatchSource: AnyObject {
     /// Identities the classifier distinguishes.
     var numClasses: Int { get }
-    /// Batches in one epoch.
+    /// Batches in epoch 0; an identity sampler's count can differ by an epoch or so
+    /// from epoch to epoch (as torchreid's), so loops over an epoch use `batches(inEpoch:)`.
     var batchesPerEpoch: Int { get }
+    /// Batches in epoch `epoch`.
+    func batches(inEpoch epoch: Int) -> Int
     /// Starts epoch `epoch` (0-based); the order of its batches depends only on the seed
     /// and the epoch, so that a resumed run sees the same batches.
     func startEpoch(_ epoch: Int)
@@ -42,6 +45,7 @@ public protocol BatchSource: AnyObject {
 
 extension BatchSource {
     public var perRankStream: Bool { false }
+    public func batches(inEpoch epoch: Int) -> Int { batchesPerEpoch }
 }
 
 /// A fixed list of batches, served in order every epoch (tests, benchmarks).

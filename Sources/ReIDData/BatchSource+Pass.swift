@@ -8,11 +8,13 @@ extension BatchSource {
     public func pass(fromEpoch epoch: Int) -> () throws -> Batch {
         var current = epoch, served = 0
         startEpoch(current)
+        var count = batches(inEpoch: current)
         return { [unowned self] in
-            if served == self.batchesPerEpoch {
+            if served == count {
                 current += 1
                 served = 0
                 self.startEpoch(current)
+                count = self.batches(inEpoch: current)
             }
             served += 1
             return try self.next()

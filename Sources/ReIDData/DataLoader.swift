@@ -92,7 +92,14 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         condition.unlock()
     }
 
-    public var batchesPerEpoch: Int { sampler.batches(epoch: 0).count }
+    public var batchesPerEpoch: Int { batches(inEpoch: 0) }
+
+    public func batches(inEpoch e: Int) -> Int {
+        condition.lock()
+        let current = e == epoch ? plan.count : nil
+        condition.unlock()
+        return current ?? sampler.batches(epoch: e).count
+    }
 
     public func startEpoch(_ e: Int) { startEpoch(e, at: 0) }
 

@@ -49,6 +49,8 @@ public final class Trainer {
     public private(set) var hooks: [TrainingHook] = [CheckpointHook()]
     /// Seconds of the last step, and of it in gradient communication.
     public private(set) var lastStepSeconds = 0.0
+    /// Batches in the epoch being trained (an identity sampler's count varies by epoch).
+    public private(set) var batchesThisEpoch = 0
     /// The verdict on each step: update, skip, or stop on non-finite values or divergence.
     private var check: StepCheck
 
@@ -295,7 +297,8 @@ public final class Trainer {
     /// One epoch from `state.batchInEpoch` (a checkpoint written mid-epoch resumes at the
     /// next batch); false when max_iterations stopped it.
     private func trainEpoch(_ bar: ProgressBar) throws -> Bool {
-        let perEpoch = source.batchesPerEpoch
+        let perEpoch = source.batches(inEpoch: state.epoch)
+        batchesThisEpoch = perEpoch
         let first = min(state.batchInEpoch, perEpoch)
         source.startEpoch(state.epoch, at: first)
         let start = Date()

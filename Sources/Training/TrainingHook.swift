@@ -38,7 +38,7 @@ extension TrainingHook {
 final class CheckpointHook: TrainingHook {
     func afterStep(_ t: Trainer) throws {
         let every = t.config.checkpointIterations
-        if every > 0 && t.state.iteration % every == 0 && t.state.batchInEpoch < t.source.batchesPerEpoch {
+        if every > 0 && t.state.iteration % every == 0 && t.state.batchInEpoch < t.batchesThisEpoch {
             try t.saveCheckpoint()
         }
     }

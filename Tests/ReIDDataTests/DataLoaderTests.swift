@@ -1,7 +1,8 @@
 // DataLoader ordering: with 2 or 3 worker threads (and short or long prefetch) it serves
 // exactly the batches one worker serves, bit for bit and in the same order, over two
 // epochs, when resuming at a batch inside an epoch (also while the abandoned epoch's
-// batches are still being decoded), and through the epoch-crossing batch supplier.
+// batches are still being decoded), and through the epoch-crossing batch supplier; an
+// identity sampler's epochs differ in length and the loader reports each one's.
 import Foundation
 import ReIDData
 import XCTest
@@ -76,6 +77,7 @@ final class DataLoaderTests: XCTestCase {
     /// after one batch of epoch 0 was taken (the rest of epoch 0 still in flight).
     func run(_ l: DataLoader) throws -> [[Served]] {
         let perEpoch = l.batchesPerEpoch
+        XCTAssertEqual(l.batches(inEpoch: 1), perEpoch, "this data set's epochs 0 and 1 are equally long")
         var runs: [[Served]] = []
         for e in 0..<2 {
             l.startEpoch(e)
@@ -88,6 +90,24 @@ final class DataLoaderTests: XCTestCase {
         l.startEpoch(1, at: 1)
         runs.append(try (1..<perEpoch).map { _ in Served(try l.next()) })
         return runs
+    }
+
+    func testEpochLengthsFollowTheSampler() throws {
+        let sampler = try IdentitySampler(pids: records.map(\.pid), identities: 4, instances: 2, seed: 11)
+        let l = try loader(workers: 2, prefetch: 2)
+        defer { l.shutdown() }
+        let counts = (0..<30).map { sampler.batches(epoch: $0).count }
+        XCTAssertGreaterThan(Set(counts).count, 1, "uneven identities give epochs of different lengths: \(counts)")
+        for e in 0..<30 { XCTAssertEqual(l.batches(inEpoch: e), counts[e], "epoch \(e)") }
+        // Each epoch serves exactly its own count, also the ones shorter than epoch 0.
+        for e in counts.indices where counts[e] != counts[0] {
+            l.startEpoch(e)
+            XCTAssertEqual(l.batches(inEpoch: e), counts[e])
+            for _ in 0..<counts[e] { _ = try l.next() }
+        }
+        // The epoch-crossing supplier crosses into epochs of other lengths.
+        let next = l.pass(fromEpoch: 0)
+        for _ in 0..<counts.prefix(4).reduce(0, +) { _ = try next() }
     }
 
     func testWorkersServeTheBatchesOneWorkerServesInOrder() throws {

@@ -1,6 +1,7 @@
 // The single-process trainer: a tiny network overfits one batch; a run that stops and
 // resumes from its checkpoint ends exactly where an uninterrupted run ends; metrics
-// and checkpoints land in the run folder.
+// and checkpoints land in the run folder; epochs of different lengths (an identity
+// sampler's) are trained to their own ends.
 import Foundation
 import NN
 import Optim
@@ -45,6 +46,43 @@ final class TrainerTests: XCTestCase {
         var last = first
         for _ in 0..<150 { last = try trainer.step(batch).loss }
         XCTAssertLessThan(last, 0.05 * first, "loss went from \(first) to \(last)")
+    }
+
+    /// Serves `lengths[epoch % lengths.count]` batches in each epoch and fails past the end,
+    /// as the loader does.
+    final class UnevenSource: BatchSource {
+        let lengths: [Int]
+        let batch = TrainerTests.randomBatch(seed: 3)
+        var served = 0, epoch = 0
+        var perEpochServed: [Int] = []
+        init(lengths: [Int]) { self.lengths = lengths }
+        var numClasses: Int { 4 }
+        var batchesPerEpoch: Int { lengths[0] }
+        func batches(inEpoch e: Int) -> Int { lengths[e % lengths.count] }
+        func startEpoch(_ e: Int) { startEpoch(e, at: 0) }
+        func startEpoch(_ e: Int, at first: Int) {
+            if epoch != e || served > 0 { perEpochServed.append(served) }
+            (epoch, served) = (e, first)
+        }
+        func next() throws -> Batch {
+            guard served < batches(inEpoch: epoch) else { throw DatasetError("past the end of epoch \(epoch)") }
+            served += 1
+            return batch
+        }
+    }
+
+    func testEpochsOfDifferentLengthsTrainToTheirOwnEnds() throws {
+        var config = TrainerConfig()
+        config.optimizer = .sgd
+        config.schedule = LRSchedule(base: 0.01)
+        config.epochs = 4
+        config.progress = false
+        let source = UnevenSource(lengths: [3, 2, 4])
+        let trainer = try Trainer(net: try Self.tinyNet(), source: source, config: config, runDirectory: nil)
+        try trainer.train()
+        source.startEpoch(99)
+        XCTAssertEqual(source.perEpochServed, [3, 2, 4, 3])
+        XCTAssertEqual(trainer.state.iteration, 12)
     }
 
     func testResumeFromCheckpointMatchesUninterruptedRun() throws {
