@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
@@ -37,10 +38,12 @@ let package = Package(
         .target(name: "Benchmarks", dependencies: ["Training", "Tensors", "NN", "Pruning", "ReIDData", "ReIDEval",
                                                    "Distributed"], swiftSettings: optimize),
         .target(name: "Plots", swiftSettings: optimize),
+        .target(name: "Export", dependencies: ["NN", "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["onnx.proto"], swiftSettings: optimize),
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
-            "Training", "DistributedMPI", "Distributed", "Benchmarks", "NN", "ReIDData", "ReIDEval",
+            "Training", "DistributedMPI", "Distributed", "Benchmarks", "Export", "NN", "ReIDData", "ReIDEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 
@@ -55,6 +58,8 @@ let package = Package(
                                                              "ReIDData", "TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NN", "Optim", "TestSupport"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "NN", "Tensors", "TestSupport",
+                                                        .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "CShimsTests", dependencies: ["CMPI", "CDNNL", "CTurboJPEG"]),
     ]
 )

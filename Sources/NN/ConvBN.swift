@@ -115,8 +115,8 @@ public final class ConvBN {
     private var packed: (version: Int, weights: Convolution.PackedWeights)?
 
     /// The convolution with BN folded in: w' = w gamma / sigma, b' = beta - mu gamma / sigma
-    /// (recomputed only when the store changed).
-    func foldedParameters() -> (weight: Tensor, bias: Tensor) {
+    /// (recomputed only when the store changed). weight: (K, C, kh, kw) OIHW, bias: (K).
+    public func foldedParameters() -> (weight: Tensor, bias: Tensor) {
         if let f = folded, f.version == store.version { return (f.weight, f.bias) }
         let w = store.parameter(weight), g = store.parameter(gamma), b = store.parameter(beta)
         let m = store.buffer(runningMean), v = store.buffer(runningVariance)

@@ -1,0 +1,35 @@
+// `reidprune export`: a model file as a deployment model (ONNX), pruned or not.
+// Also imports Export (the exporter) and ReIDData (the normalization training uses).
+import ArgumentParser
+import Export
+import ReIDData
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a model's eval-mode network as ONNX (opset 17): input images (N, 3, H, W) normalized as in "
+            + "training, output features (re-ID) or logits (classification).")
+
+    @Option(help: "Model weights written by reidprune (safetensors); pruned widths come from the file.") var weights: String
+    @Option(help: "Output format: onnx.") var format = "onnx"
+    @Option(help: "Output file.") var out: String
+    @Option(help: "Input height.") var height = 256
+    @Option(help: "Input width.") var width = 128
+    @Option(help: "Fixed batch size of the input (default 1).") var batch: Int?
+    @Flag(help: "A symbolic batch dimension: any batch size at run time.") var dynamicBatch = false
+    @Flag(help: "Keep batch normalizations as BatchNormalization nodes instead of folding them into the convolutions.")
+    var noFold = false
+
+    func validate() throws {
+        if dynamicBatch && batch != nil { throw ValidationError("--batch and --dynamic-batch exclude each other") }
+    }
+
+    func run() throws {
+        var o = OnnxExporter.Options()
+        (o.height, o.width, o.foldBatchNorm) = (height, width, !noFold)
+        o.batch = dynamicBatch ? nil : (batch ?? 1)
+        let normalization = AugmentConfig()
+        (o.mean, o.std) = (normalization.mean, normalization.std)
+        Console.line(try ModelExport.export(weights: weights, format: format, out: out, options: o))
+    }
+}
