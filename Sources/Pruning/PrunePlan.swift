@@ -14,6 +14,9 @@ public struct PrunePlan: Codable, Equatable, Sendable {
     public var ranking: String
     public var flopsBefore: Int
     public var flopsAfter: Int
+    /// Predicted inference milliseconds before and after (latency table; nil without one).
+    public var latencyBefore: Double?
+    public var latencyAfter: Double?
 
     /// Deterministic bytes (sorted keys), identical on every rank for the same plan.
     public func encoded() throws -> [UInt8] {

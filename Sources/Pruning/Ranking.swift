@@ -1,10 +1,11 @@
 // Ranking: from scores to a PrunePlan. Layer-wise ranking removes the same share of
 // every group's channels; global ranking removes the lowest normalized scores across all
 // groups (normalizers: none, per-group L2, mean, max). Both stop at a FLOPs target (a
-// fraction of the unpruned model's) or a channel count, never take a group below its
-// floor (at least one channel and a share of its channels, 10% unless configured), and
-// can round every group's width up to a multiple of 8. Groups a plan leaves below the
-// default share are named in a warning (`Ranking.collapsed`).
+// fraction of the unpruned model's), a latency target (predicted by a LatencyTable;
+// Ranking+Latency) or a channel count, never take a group below its floor (at least one
+// channel and a share of its channels, 10% unless configured), and can round every
+// group's width up to a multiple of N or to a width the latency table prefers. Groups a
+// plan leaves below the default share are named in a warning (`Ranking.collapsed`).
 import Foundation
 import NN
 
@@ -27,6 +28,18 @@ public struct RankingOptions: Codable, Sendable {
     public var floor = Ranking.defaultFloor
     /// Round each kept width up to a multiple of this (1: no rounding).
     public var roundTo = 1
+    /// Or choose each pruned group's width among nearby ones by the latency table
+    /// (`round_to: auto`), never more than `roundSlack` of the ranking's choice below it.
+    public var roundAuto = false
+    public var roundSlack = Ranking.defaultRoundSlack
+    /// Stop when the predicted latency is at most this fraction of `referenceLatency`
+    /// (instead of a FLOPs target or a channel count).
+    public var targetLatency: Double?
+    /// Predicted milliseconds `targetLatency` is a fraction of (the unpruned model's);
+    /// nil: the network being pruned.
+    public var referenceLatency: Double?
+    /// The batch the latency table predicts for.
+    public var latencyBatch = 32
     public var height = 256
     public var width = 128
     public init() {}
@@ -55,25 +68,46 @@ public enum Ranking {
         return d > 0 ? s.map { $0 / d } : s
     }
 
-    /// A plan for `net` from per-group scores (indexed like `map.groups`).
+    /// A plan for `net` from per-group scores (indexed like `map.groups`). `latency`
+    /// predicts milliseconds for a latency target and `round_to: auto` (required by them).
     public static func plan(scores: [[Double]], net: ReIDNet, map: GroupMap, options o: RankingOptions,
-                            criterion: String) throws -> PrunePlan {
+                            criterion: String, latency: LatencyTable? = nil) throws -> PrunePlan {
         let arch = net.architecture
         let prunable = Set(map.prunable(o.scope))
         let before = flops(arch, o)
         let target = o.targetFLOPs.map { Int(Double(o.referenceFLOPs ?? before) * $0) }
-        guard target != nil || o.removeChannels != nil else { throw PruningError("ranking needs a FLOPs target or a channel count") }
+        if o.targetLatency != nil && (o.targetFLOPs != nil || o.removeChannels != nil) {
+            throw PruningError("give a latency target or a FLOPs target / channel count, not both")
+        }
+        guard target != nil || o.removeChannels != nil || o.targetLatency != nil else {
+            throw PruningError("ranking needs a FLOPs or latency target or a channel count")
+        }
         if let t = o.targetFLOPs, !(t > 0 && t <= 1) { throw PruningError("target FLOPs must be in (0, 1], got \(t)") }
+        if let t = o.targetLatency, !(t > 0 && t <= 1) { throw PruningError("target latency must be in (0, 1], got \(t)") }
+        if (o.targetLatency != nil || o.roundAuto) && latency == nil {
+            throw PruningError("a latency target and round_to auto need a latency table")
+        }
+        func predicted(_ counts: [Int]) throws -> Double {
+            try latency!.milliseconds(arch.withGroupCounts(counts, map: map), batch: o.latencyBatch, height: o.height,
+                                      width: o.width)
+        }
+        let full = map.groups.map(\.channels)
+        let latencyBefore = latency == nil ? nil : try predicted(full)
+        let latencyTarget = o.targetLatency.map { (o.referenceLatency ?? latencyBefore!) * $0 }
         let floors = map.groups.map { max(1, Int((Double($0.channels) * o.floor).rounded(.up))) }
         // Order of each group's channels from least to most important (ties: lower index first).
         let order = scores.map { s in s.indices.sorted { s[$0] < s[$1] || (s[$0] == s[$1] && $0 < $1) } }
-        var counts = map.groups.map(\.channels)
-        func done(_ removed: Int) -> Bool {
+        var counts = full
+        func done(_ removed: Int) throws -> Bool {
             if let n = o.removeChannels, removed >= n { return true }
             if let target { return flops(arch.withGroupCounts(counts, map: map), o) <= target }
+            if let latencyTarget { return try predicted(counts) <= latencyTarget }
             return false
         }
         switch o.mode {
+        case .global where latencyTarget != nil:
+            try globalByLatency(&counts, scores: scores, order: order, prunable: prunable.sorted(), floors: floors,
+                                normalizer: o.normalizer, target: latencyTarget!, predicted: predicted)
         case .global:
             var candidates: [(Double, Int, Int)] = []  // (normalized score, group, rank within group)
             for g in prunable {
@@ -83,7 +117,7 @@ public enum Ranking {
             candidates.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
             var removed = 0
             for (_, g, _) in candidates {
-                if done(removed) { break }
+                if try done(removed) { break }
                 if counts[g] <= floors[g] { continue }
                 counts[g] -= 1
                 removed += 1
@@ -94,16 +128,28 @@ public enum Ranking {
                     prunable.contains(g) ? max(floors[g], map.groups[g].channels - Int((ratio * Double(map.groups[g].channels)).rounded())) : map.groups[g].channels
                 }
             }
+            // A latency target times each new set of widths: fewer, still fine enough, steps.
             var lo = 0.0, hi = 1.0
-            for _ in 0..<40 {
+            for _ in 0..<(latencyTarget == nil ? 40 : 16) {
                 let mid = (lo + hi) / 2
                 counts = apply(mid)
                 let removed = zip(map.groups, counts).reduce(0) { $0 + $1.0.channels - $1.1 }
-                if done(removed) { hi = mid } else { lo = mid }
+                if try done(removed) { hi = mid } else { lo = mid }
             }
             counts = apply(hi)
         }
-        if o.roundTo > 1 {
+        if o.roundAuto {
+            let excess: ([Int]) throws -> Double
+            if let target {
+                excess = { Double(flops(arch.withGroupCounts($0, map: map), o) - target) }
+            } else if let latencyTarget {
+                excess = { try predicted($0) - latencyTarget }
+            } else {
+                excess = { _ in 0 }
+            }
+            try roundAuto(&counts, prunable: prunable.sorted(), floors: floors, full: full, slack: o.roundSlack,
+                          predicted: predicted, excess: excess)
+        } else if o.roundTo > 1 {
             for g in prunable {
                 let full = map.groups[g].channels
                 counts[g] = min(full, (counts[g] + o.roundTo - 1) / o.roundTo * o.roundTo)
@@ -114,9 +160,14 @@ public enum Ranking {
             kept[map.groups[g].name] = Array(order[g].suffix(counts[g])).sorted()
         }
         let after = arch.withGroupCounts(counts, map: map)
-        return PrunePlan(before: arch, after: after, head: net.headConfig, kept: kept, criterion: criterion,
-                         ranking: "\(o.mode.rawValue)/\(o.normalizer.rawValue)/\(o.scope.rawValue)",
-                         flopsBefore: before, flopsAfter: flops(after, o))
+        var plan = PrunePlan(before: arch, after: after, head: net.headConfig, kept: kept, criterion: criterion,
+                             ranking: "\(o.mode.rawValue)/\(o.normalizer.rawValue)/\(o.scope.rawValue)",
+                             flopsBefore: before, flopsAfter: flops(after, o))
+        if latency != nil {
+            plan.latencyBefore = latencyBefore
+            plan.latencyAfter = try predicted(counts)
+        }
+        return plan
     }
 }
 
@@ -124,6 +175,7 @@ extension Ranking {
     /// What a plan fell short of, in one line, when its FLOPs target was not reached
     /// (every prunable group at its floor, or widths rounded up); nil when it was.
     public static func shortfall(_ plan: PrunePlan, options o: RankingOptions) -> String? {
+        if o.targetLatency != nil { return latencyShortfall(plan, options: o) }
         guard let t = o.targetFLOPs else { return nil }
         let reference = Double(o.referenceFLOPs ?? plan.flopsBefore)
         guard Double(plan.flopsAfter) > reference * t else { return nil }

@@ -63,6 +63,7 @@ public enum PruneFile {
                                          batch: next)
         if let shortfall = outcome.shortfall { log("warning: \(shortfall)") }
         if let collapsed = outcome.collapsed { log("warning: \(collapsed)") }
+        if let latency = outcome.latency { log(latency) }
         return try comm.onRoot {
             var meta = try PrunePlan.metadata(for: history + [outcome.plan])
             if let synthetic { meta["synthetic"] = synthetic }

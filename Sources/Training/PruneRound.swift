@@ -29,6 +29,16 @@ public struct PruneSettings: Sendable {
     /// Fold removed channels' constant outputs into consumers' BN running means.
     public var fold = true
     public var seed: UInt64 = 1
+    /// The latency table's cache file (`prune.latency.cache`; empty: LatencyCache.defaultPath()).
+    public var latencyCache = ""
+    /// Timed passes per convolution shape the table lacks (median).
+    public var latencyRepeats = 5
+    /// After a latency-aware plan, the root times the network before and after once.
+    public var latencyCheck = true
+    /// A table to use instead of the cache file's (tests: a hand-made one).
+    public var latencyTable: LatencyTable?
+    /// The architecture a latency target is a fraction of (nil: the network being pruned).
+    public var latencyReference: ResNetArchitecture?
     public init() {}
 
     /// `ranking` with the criterion's mode and normalizer: the criterion's override, else
@@ -76,6 +86,9 @@ public struct PruneOutcome {
     public var shortfall: String?
     /// The groups left below the default floor share, when there are any.
     public var collapsed: String?
+    /// The root's line on the latency table and predicted vs measured latency (nil
+    /// elsewhere and without a latency table).
+    public var latency: String?
 }
 
 public enum PruneRound {
@@ -100,16 +113,42 @@ public enum PruneRound {
             scores = comm.isRoot ? WeightCriterion.scores(settings.criterion.cutCriterion, net: net, map: map,
                                                           seed: settings.seed) : []
         }
-        let options = settings.resolvedRanking
-        let plan = try comm.onRoot {
-            try Ranking.plan(scores: scores, net: net, map: map, options: options,
-                             criterion: settings.criterion.rawValue)
+        var options = settings.resolvedRanking
+        var latencyLine: String?
+        let usesLatency = options.targetLatency != nil || options.roundAuto
+        // The root may time convolutions and the network for a while: the other ranks wait unwatched.
+        let decide = {
+            try comm.onRoot {
+                var table: LatencyTable?
+                if usesLatency {
+                    let t = try latencyTable(settings)
+                    table = t
+                    if let reference = settings.latencyReference, options.targetLatency != nil {
+                        options.referenceLatency = try t.milliseconds(reference, batch: options.latencyBatch,
+                                                                      height: options.height, width: options.width)
+                    }
+                }
+                let plan = try Ranking.plan(scores: scores, net: net, map: map, options: options,
+                                            criterion: settings.criterion.rawValue, latency: table)
+                if let table { latencyLine = try LatencyCheck.report(plan, table: table, settings: settings, options: options) }
+                return plan
+            }
         }
+        let plan = usesLatency ? try comm.unwatched(decide) : try decide()
         let cut = try Surgery.apply(plan, to: net, fold: settings.fold)
         // Every rank must now hold the same network.
         try Replicas.verify(cut.store, comm: comm, when: "after pruning")
         return PruneOutcome(plan: plan, net: cut, scores: comm.isRoot ? scores : [],
-                            shortfall: Ranking.shortfall(plan, options: options), collapsed: Ranking.collapsed(plan))
+                            shortfall: Ranking.shortfall(plan, options: options), collapsed: Ranking.collapsed(plan),
+                            latency: latencyLine)
+    }
+
+    /// The given table, else this machine's from the cache file, timing what it lacks.
+    static func latencyTable(_ settings: PruneSettings) throws -> LatencyTable {
+        if let t = settings.latencyTable { return t }
+        let cache = LatencyCache(path: settings.latencyCache.isEmpty ? LatencyCache.defaultPath() : settings.latencyCache)
+        return try cache.table(machine: LatencyCache.currentMachine(threads: DNNL.threads),
+                               measure: LatencyCache.timer(repeats: settings.latencyRepeats))
     }
 
     /// A data criterion's scores at the root (empty elsewhere): every rank accumulates

@@ -62,6 +62,11 @@ public struct PruneSchedule: Sendable {
         pow(settings.ranking.targetFLOPs ?? 1, Double(r) / Double(steps))
     }
 
+    /// The latency target of round r (1-based) of a fixed-step schedule: target^(r / steps).
+    public func latencyTarget(round r: Int) -> Double? {
+        settings.ranking.targetLatency.map { pow($0, Double(r) / Double(steps)) }
+    }
+
     /// The prunable channels (scope of the ranking) of `arch`.
     public func prunableChannels(_ arch: ResNetArchitecture, head: HeadConfig) -> Int {
         let map = GroupMap.build(arch, head: head)
@@ -122,6 +127,8 @@ public struct PruneSchedule: Sendable {
             o.removeChannels = r < n - 1 ? max(1, Int((perStep * Double(unpruned)).rounded())) : nil
         } else if o.targetFLOPs != nil {
             o.targetFLOPs = target(round: r + 1)
+        } else if o.targetLatency != nil {
+            o.targetLatency = latencyTarget(round: r + 1)
         }
         return o
     }
@@ -149,7 +156,15 @@ extension PruneSchedule: RecipeSection {
         try codeStop(&k)
         try k.double("floor", &settings.ranking.floor)
         try k.check(settings.ranking.floor >= 0 && settings.ranking.floor < 1, "floor", "must be in [0, 1)")
-        try k.int("round_to", &settings.ranking.roundTo)
+        try codeRounding(&k)
+        try k.nested("latency") { k in
+            try k.int("batch", &settings.ranking.latencyBatch)
+            try k.check(settings.ranking.latencyBatch >= 1, "batch", "must be at least 1")
+            try k.string("cache", &settings.latencyCache)
+            try k.int("repeats", &settings.latencyRepeats)
+            try k.check(settings.latencyRepeats >= 1, "repeats", "must be at least 1")
+            try k.bool("check", &settings.latencyCheck)
+        }
         if k.isReading || settings.scoreEpochs == nil { try k.int("batches", &settings.batches) }
         try k.optionalInt("score_epochs", &settings.scoreEpochs)
         try k.check((settings.scoreEpochs ?? 1) >= 1, "score_epochs", "must be at least 1")
@@ -166,6 +181,9 @@ extension PruneSchedule: RecipeSection {
         }
         try k.check((perStep ?? 0.5) > 0 && (perStep ?? 0.5) <= 1, "per_step.channels", "must be in (0, 1]")
         try k.check(perStep == nil || !k.has("steps"), "steps", "an iterative schedule (per_step) plans its own steps")
+        try k.check(perStep == nil || settings.ranking.targetLatency == nil, "target_latency",
+                    "an iterative schedule (per_step) stops at FLOPs or channels; give \(k.key("target_latency")) "
+                    + "or \(k.key("per_step")), not both")
         try k.optionalInt("final_epochs", &finalEpochs)
         try k.check((finalEpochs ?? 1) >= 1, "final_epochs", "must be at least 1")
         try k.bool("evaluate", &evaluate)
@@ -177,10 +195,49 @@ extension PruneSchedule: RecipeSection {
                     + "during training and cuts once at prune.start_epoch; set steps to 1 (and no per_step)")
     }
 
-    /// Each round stops at `target_flops` (or `stop: {flops: x}`) of the unpruned model's
+    /// `round_to`: a positive integer (kept widths rounded up to its multiples) or `auto`
+    /// (widths chosen by the latency table, at most `round_slack` below the ranking's).
+    private mutating func codeRounding(_ k: inout RecipeCoder) throws {
+        if k.isReading {
+            var text = settings.ranking.roundAuto ? "auto" : String(settings.ranking.roundTo)
+            try k.string("round_to", &text)
+            if text == "auto" {
+                settings.ranking.roundAuto = true
+                settings.ranking.roundTo = 1
+            } else if let n = Int(text), n >= 1 {
+                settings.ranking.roundTo = n
+                settings.ranking.roundAuto = false
+            } else {
+                throw k.fail("round_to", "expected a positive integer or auto, got '\(text)'")
+            }
+        } else if settings.ranking.roundAuto {
+            var text = "auto"
+            try k.string("round_to", &text)
+        } else {
+            try k.int("round_to", &settings.ranking.roundTo)
+        }
+        try k.double("round_slack", &settings.ranking.roundSlack)
+        try k.check(settings.ranking.roundSlack >= 0 && settings.ranking.roundSlack < 1, "round_slack", "must be in [0, 1)")
+    }
+
+    /// Each round stops at `target_latency` (a fraction of the unpruned model's predicted
+    /// latency; alone), `target_flops` (or `stop: {flops: x}`) of the unpruned model's
     /// FLOPs, after removing `remove_channels` channels, or (`stop: {channels: x}`) once
     /// that share of the unpruned model's prunable channels is gone.
     private mutating func codeStop(_ k: inout RecipeCoder) throws {
+        if k.isReading ? k.has("target_latency") : settings.ranking.targetLatency != nil {
+            for other in ["target_flops", "remove_channels", "stop"] where k.has(other) {
+                throw k.fail("target_latency", "give \(k.key("target_latency")) or \(k.key(other)), not both")
+            }
+            var t = settings.ranking.targetLatency ?? 0.5
+            try k.double("target_latency", &t)
+            try k.check(t > 0 && t <= 1, "target_latency", "must be in (0, 1]")
+            settings.ranking.targetLatency = t
+            settings.ranking.targetFLOPs = nil
+            settings.ranking.removeChannels = nil
+            stopChannels = nil
+            return
+        }
         var target = settings.ranking.targetFLOPs ?? RankingOptions().targetFLOPs ?? 1
         if k.isReading && (k.has("target_flops") || k.has("remove_channels")) { stopChannels = nil }
         if k.isReading || (settings.ranking.removeChannels == nil && stopChannels == nil) {

@@ -14,6 +14,8 @@ final class PruneScheduleHook: TrainingHook {
     let schedule: PruneSchedule
     /// FLOPs of the network the run started from, the reference of every round's target.
     let unprunedFLOPs: Int
+    /// The network the run started from, the reference of every round's latency target.
+    let start: ResNetArchitecture
     /// Prunable channels of the network the run started from.
     let unprunedChannels: Int
     /// Rounds the schedule plans.
@@ -27,6 +29,7 @@ final class PruneScheduleHook: TrainingHook {
          evaluator: ModelEvaluator, synthetic: Bool, say: @escaping (String) -> Void) {
         self.schedule = schedule
         self.unprunedFLOPs = unprunedFLOPs
+        self.start = start
         unprunedChannels = schedule.prunableChannels(start, head: head)
         planned = schedule.plannedSteps(start, head: head)
         self.source = source
@@ -59,6 +62,7 @@ final class PruneScheduleHook: TrainingHook {
         settings.normalizer = settings.ranking.normalizer
         settings.overrides = [:]
         settings.ranking.referenceFLOPs = unprunedFLOPs
+        settings.latencyReference = start
         if let e = settings.scoreEpochs { settings.batches = e * source.batchesPerEpoch }
         // Without SyncBN each rank's running statistics differ; the cut (and its folding of
         // removed channels into consumers' running means) needs the same model on every rank.
@@ -78,6 +82,7 @@ final class PruneScheduleHook: TrainingHook {
                    100 * Double(after.flops) / Double(unprunedFLOPs), Double(before.params) / 1e6, Double(after.params) / 1e6))
         if let shortfall = outcome.shortfall { say("warning: pruning round \(r + 1): \(shortfall)") }
         if let collapsed = outcome.collapsed { say("warning: pruning round \(r + 1): \(collapsed)") }
+        if let latency = outcome.latency { say("pruning round \(r + 1): \(latency)") }
         var fields = PruneRound.describe(outcome, height: settings.ranking.height, width: settings.ranking.width)
         fields["epoch"] = t.state.epoch
         fields["round"] = r + 1

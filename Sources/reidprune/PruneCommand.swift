@@ -7,7 +7,7 @@ import Training
 
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "prune", abstract: "Prune a model's filters to a FLOPs target (one shot; under mpirun every rank's data counts).")
+        commandName: "prune", abstract: "Prune a model's filters to a FLOPs or latency target (one shot; under mpirun every rank's data counts).")
 
     @Option(help: "The YAML recipe (its data section feeds data-driven criteria).") var config: String
     @Option(help: "Model weights written by reidprune.") var weights: String
@@ -18,23 +18,41 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Normalizer for global ranking: none, l2, mean, max (default: the criterion's own: l2 for taylor, none otherwise).")
     var normalizer: String?
     @Option(help: "Groups: inner (free groups, as in the study) or all (residual groups too).") var scope = "inner"
-    @Option(help: "Keep at most this fraction of the model's FLOPs.") var targetFlops = 0.5
+    @Option(help: "Keep at most this fraction of the model's FLOPs (default 0.5 unless a latency target is given).")
+    var targetFlops: Double?
+    @Option(help: "Instead of a FLOPs target: prune until the predicted latency (this machine's latency table) is at most this fraction of the model's.")
+    var targetLatency: Double?
+    @Option(help: "Batch the latency table predicts for (prune.latency.batch).") var latencyBatch = 32
+    @Option(help: "Latency table cache file (prune.latency.cache; default ~/.cache/reidprune/latency.json).")
+    var latencyCache: String?
     @Option(help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
     @Option(help: "Batches per rank for data-driven criteria.") var batches = 20
     @Option(help: "Keep at least this share of each group (default 0.1; 0: down to one channel, with a warning).")
     var floor = 0.1
-    @Option(help: "Round kept widths up to a multiple of this.") var roundTo = 1
+    @Option(help: "Round kept widths up to a multiple of this, or auto: widths the latency table finds fast.")
+    var roundTo = "1"
+    @Option(help: "round_to auto keeps at least this share of the ranking's width (1 - slack).") var roundSlack = 0.1
     @Flag(help: "Do not fold removed channels' constant outputs into the consumers' BN.") var noFold = false
     @Option(help: "Output safetensors file.") var out: String
     @Option(help: "Also write the plan as JSON here.") var plan: String?
     @Argument(help: "Recipe overrides, key=value.") var overrides: [String] = []
 
     /// The options as recipe overrides of the prune: section.
-    var pruneKeys: [String] {
-        ["prune.criterion=\(criterion)"] + (ranking.map { ["prune.ranking=\($0)"] } ?? [])
-            + (normalizer.map { ["prune.normalizer=\($0)"] } ?? []) + [
-         "prune.scope=\(scope)", "prune.target_flops=\(targetFlops)", "prune.batches=\(batches)", "prune.floor=\(floor)",
-         "prune.round_to=\(roundTo)", "prune.fold=\(!noFold)", "prune.steps=1", "prune.start_epoch=0"]
+    /// The options as recipe overrides of the prune: section; `recipeHasLatencyTarget`:
+    /// the recipe gives prune.target_latency itself (then no FLOPs default is added).
+    func pruneKeys(recipeHasLatencyTarget: Bool) -> [String] {
+        var stop: [String] = []
+        if let targetLatency {
+            stop = ["prune.target_latency=\(targetLatency)"]
+        } else if targetFlops != nil || !recipeHasLatencyTarget {
+            stop = ["prune.target_flops=\(targetFlops ?? 0.5)"]
+        }
+        return ["prune.criterion=\(criterion)"] + (ranking.map { ["prune.ranking=\($0)"] } ?? [])
+            + (normalizer.map { ["prune.normalizer=\($0)"] } ?? []) + stop + [
+            "prune.scope=\(scope)", "prune.batches=\(batches)", "prune.floor=\(floor)",
+            "prune.round_to=\(roundTo)", "prune.round_slack=\(roundSlack)", "prune.latency.batch=\(latencyBatch)",
+            "prune.fold=\(!noFold)", "prune.steps=1", "prune.start_epoch=0"]
+            + (latencyCache.map { ["prune.latency.cache=\($0)"] } ?? [])
             + (removeChannels.map { ["prune.remove_channels=\($0)"] } ?? [])
     }
 
@@ -45,7 +63,11 @@ struct PruneCommand: ParsableCommand {
                 throw ValidationError("\(config): \(key): reidprune prune cuts once to --target-flops or --remove-channels; "
                                       + "an iterative schedule runs inside training (reidprune train)")
             }
-            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + pruneKeys))
+            if targetLatency != nil, let other = targetFlops != nil ? "--target-flops" : removeChannels != nil ? "--remove-channels" : nil {
+                throw ValidationError("--target-latency and \(other): give one stop, not both")
+            }
+            let keys = pruneKeys(recipeHasLatencyTarget: recipe.has("prune.target_latency"))
+            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys))
             let line = try PruneFile.run(config: c, weights: weights, out: out, planPath: plan, comm: comm,
                                          log: Ranks.rootLine(comm))
             Ranks.rootLine(comm)(line)

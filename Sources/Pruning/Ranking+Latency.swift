@@ -1,0 +1,115 @@
+// Ranking+Latency: global ranking to a latency target by importance per millisecond
+// saved (as latency-aware pruning such as HALP does: each group's next chunk of least
+// important channels costs its summed normalized score and saves the latency the table
+// predicts for removing it), `round_to: auto` (each pruned group's width chosen among
+// nearby ones by the table, the target kept) and what a missed latency target says.
+import Foundation
+import NN
+
+extension Ranking {
+    /// `round_to: auto` never keeps a group more than this share below the ranking's choice.
+    public static let defaultRoundSlack = 0.1
+    /// Channels a latency-targeted global ranking removes at once: a group's width moves
+    /// along multiples of this (its first chunk brings it onto one).
+    public static let latencyChunk = 16
+    /// Widths whose predicted latency is within this share of the fastest candidate's
+    /// count as equally fast; the widest of them wins.
+    public static let roundTolerance = 0.01
+
+    /// Removes chunks of channels (`latencyChunk`, least important first) from the group
+    /// with the least normalized importance per millisecond saved, until `predicted`
+    /// (ms of a count vector indexed like the groups) is at most `target` or every
+    /// prunable group is at its floor. A chunk that saves nothing goes only when no
+    /// chunk saves time (ties: lower group index).
+    static func globalByLatency(_ counts: inout [Int], scores: [[Double]], order: [[Int]], prunable: [Int],
+                                floors: [Int], normalizer: Normalizer, target: Double,
+                                predicted: ([Int]) throws -> Double) throws {
+        let full = counts
+        var normalizedScores: [Int: [Double]] = [:]
+        for g in prunable { normalizedScores[g] = normalized(scores[g], normalizer) }
+        var current = try predicted(counts)
+        while current > target {
+            var best: (ratio: Double, group: Int, size: Int, after: Double)?
+            for g in prunable {
+                let off = counts[g] % latencyChunk
+                let size = min(off == 0 ? latencyChunk : off, counts[g] - floors[g])
+                guard size > 0 else { continue }
+                let start = full[g] - counts[g]
+                let importance = order[g][start..<(start + size)].reduce(0) { $0 + normalizedScores[g]![$1] }
+                var trial = counts
+                trial[g] -= size
+                let after = try predicted(trial)
+                let saved = current - after
+                let ratio = saved > 0 ? importance / saved : Double.greatestFiniteMagnitude
+                if best == nil || ratio < best!.ratio { best = (ratio, g, size, after) }
+            }
+            guard let b = best else { return }
+            counts[b.group] -= b.size
+            current = b.after
+        }
+    }
+
+    /// The candidate widths of a group the ranking left at `k` of `full` channels: `k`,
+    /// the multiples of 8 from (1 - slack) k (not below the floor) up to k rounded up to
+    /// a multiple of 16 (at most `full`), and that upper width itself.
+    public static func roundCandidates(chosen k: Int, full: Int, floor: Int, slack: Double) -> [Int] {
+        let lo = max(floor, 1, Int((Double(k) * (1 - slack) - 1e-9).rounded(.up)))
+        let hi = min(full, (k + 15) / 16 * 16)
+        var widths: Set<Int> = [k, hi]
+        var w = (lo + 7) / 8 * 8
+        while w <= hi {
+            widths.insert(w)
+            w += 8
+        }
+        return widths.filter { $0 >= min(lo, k) && $0 <= max(hi, k) }.sorted()
+    }
+
+    /// `round_to: auto`: each pruned group (in group order, the others at their current
+    /// widths) takes the widest of its candidates (`roundCandidates`) whose predicted
+    /// latency is within `roundTolerance` of the fastest; then, while `excess` (the
+    /// target's metric minus the target) is positive, the group whose next narrower
+    /// candidate cuts it most per channel moves down to it.
+    static func roundAuto(_ counts: inout [Int], prunable: [Int], floors: [Int], full: [Int], slack: Double,
+                          predicted: ([Int]) throws -> Double, excess: ([Int]) throws -> Double) throws {
+        var candidates: [Int: [Int]] = [:]
+        for g in prunable where counts[g] < full[g] {
+            let list = roundCandidates(chosen: counts[g], full: full[g], floor: floors[g], slack: slack)
+            var times: [(width: Int, ms: Double)] = []
+            for w in list {
+                var trial = counts
+                trial[g] = w
+                times.append((w, try predicted(trial)))
+            }
+            let fastest = times.map(\.ms).min()!
+            counts[g] = times.filter { $0.ms <= fastest * (1 + roundTolerance) }.map(\.width).max()!
+            candidates[g] = list
+        }
+        var over = try excess(counts)
+        while over > 0 {
+            var move: (gain: Double, group: Int, width: Int, over: Double)?
+            for g in candidates.keys.sorted() {
+                let list = candidates[g]!
+                guard let i = list.firstIndex(of: counts[g]), i > 0 else { continue }
+                var trial = counts
+                trial[g] = list[i - 1]
+                let after = try excess(trial)
+                let gain = (over - after) / Double(counts[g] - list[i - 1])
+                if move == nil || gain > move!.gain { move = (gain, g, list[i - 1], after) }
+            }
+            guard let m = move else { return }
+            counts[m.group] = m.width
+            over = m.over
+        }
+    }
+
+    /// What a latency-targeted plan fell short of, in one line; nil when it was reached.
+    static func latencyShortfall(_ plan: PrunePlan, options o: RankingOptions) -> String? {
+        guard let t = o.targetLatency, let after = plan.latencyAfter, let before = plan.latencyBefore else { return nil }
+        let reference = o.referenceLatency ?? before
+        guard after > reference * t * (1 + 1e-9) else { return nil }
+        return String(format: "the latency target %.1f%% was not reached: pruning stopped at %.1f%% (predicted) because "
+                      + "every prunable group (scope %@) is at its floor (prune.floor %g, at least one channel)%@",
+                      100 * t, 100 * after / reference, o.scope.rawValue, o.floor,
+                      o.roundAuto ? " or round_to auto kept it wider" : "")
+    }
+}
