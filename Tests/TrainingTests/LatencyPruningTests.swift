@@ -1,0 +1,190 @@
+// Latency-targeted pruning around the ranking: the on-disk latency cache (keyed by CPU
+// model and thread count, merged and written atomically, a corrupt file named), the
+// recipe keys (target_latency, round_to auto, round_slack, latency:) and their errors,
+// and a pruning round on two ranks whose root ranks with a hand-made table. Nothing is
+// timed: tables are hand-made or filled by a counting cost function.
+import Distributed
+import Foundation
+import NN
+@testable import Pruning
+import ReIDData
+@testable import Training
+import XCTest
+
+final class LatencyPruningTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-latency-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func recipe(_ prune: String) throws -> ExperimentConfig {
+        let path = try write("r.yaml", "model: {arch: resnet50, base_width: 8}\ndata: {root: d, height: 64, width: 32}\n"
+                             + "train: {epochs: 3}\nprune: \(prune)\n")
+        return try ExperimentConfig.parse(try ConfigFile.load(path))
+    }
+
+    static func cost(_ s: ConvShape) -> Double { Double(s.inChannels * s.outChannels * s.kernel * s.kernel) / 1e3 }
+
+    let shapes = ResNetArchitecture.resnet(.resnet18, baseWidth: 4).inferenceConvolutions(batch: 2, height: 64, width: 32)
+
+    func testMachineKeyComesFromCpuinfoAndThreads() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B45 128-Core Processor\n"
+            + "processor\t: 1\nmodel name\t: AMD EPYC 9B45 128-Core Processor\n"
+        XCTAssertEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2), "AMD EPYC 9B45 128-Core Processor | 2 threads")
+        XCTAssertEqual(LatencyCache.machineKey(cpuinfo: "processor : 0\n", threads: 1), "unknown CPU | 1 threads")
+        XCTAssertEqual(LatencyCache.defaultPath(environment: ["XDG_CACHE_HOME": "/c", "HOME": "/h"]), "/c/reidprune/latency.json")
+        XCTAssertEqual(LatencyCache.defaultPath(environment: ["HOME": "/h"]), "/h/.cache/reidprune/latency.json")
+    }
+
+    func testCacheKeepsEachMachinesTableAndMissesForAnotherCPUOrThreadCount() throws {
+        let cache = LatencyCache(path: dir.appendingPathComponent("sub/latency.json").path)
+        nonisolated(unsafe) var calls = 0
+        let counting: (ConvShape) throws -> Double = { calls += 1; return Self.cost($0) }
+        let a = try cache.table(machine: "CPU A | 2 threads", measure: counting)
+        for s in shapes { _ = try a.milliseconds(s) }
+        let distinct = Set(shapes).count
+        XCTAssertEqual(calls, distinct)
+        try cache.save(a)
+        // The same machine: everything from the file, nothing timed.
+        let again = try cache.table(machine: "CPU A | 2 threads", measure: counting)
+        for s in shapes { XCTAssertEqual(try again.milliseconds(s), Self.cost(s)) }
+        XCTAssertEqual(calls, distinct)
+        XCTAssertEqual(again.measured, 0)
+        // Another CPU name, another thread count: misses.
+        for machine in ["CPU B | 2 threads", "CPU A | 1 threads"] {
+            let other = try cache.table(machine: machine, measure: counting)
+            XCTAssertTrue(other.entries.isEmpty, machine)
+            _ = try other.milliseconds(shapes[0])
+            try cache.save(other)
+        }
+        XCTAssertEqual(calls, distinct + 2)
+        // Saving merges: every machine's entries stay.
+        let all = try cache.load()
+        XCTAssertEqual(Set(all.keys), ["CPU A | 2 threads", "CPU B | 2 threads", "CPU A | 1 threads"])
+        XCTAssertEqual(all["CPU A | 2 threads"]?.count, distinct)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("sub").path),
+                       ["latency.json"], "no temporary file is left")
+    }
+
+    func testCorruptCacheIsOneLineErrorNamingTheFile() throws {
+        for (name, text) in [("garbage.json", "{not json"), ("format.json", "{\"format\": 2, \"machines\": {}}"),
+                             ("entry.json", "{\"format\": 1, \"machines\": {\"X | 1 threads\": {\"n1 c2\": 1.0}}}")] {
+            let path = try write(name, text)
+            XCTAssertThrowsError(try LatencyCache(path: path).table(machine: "X | 1 threads", measure: nil), name) {
+                XCTAssertTrue("\($0)".hasPrefix("latency cache \(path): "), "\($0)")
+                XCTAssertTrue("\($0)".hasSuffix("delete the file to rebuild it"), "\($0)")
+                XCTAssertFalse("\($0)".contains("\n"))
+            }
+        }
+        XCTAssertTrue(try LatencyCache(path: dir.appendingPathComponent("none.json").path).load().isEmpty, "missing: empty")
+    }
+
+    func testRecipeKeys() throws {
+        let p = try XCTUnwrap(try recipe("{criterion: l1, target_latency: 0.6, round_to: auto, round_slack: 0.2, "
+                                         + "latency: {batch: 1, cache: /tmp/t.json, repeats: 3, check: false}, steps: 2}").prune)
+        XCTAssertEqual(p.settings.ranking.targetLatency, 0.6)
+        XCTAssertNil(p.settings.ranking.targetFLOPs)
+        XCTAssertTrue(p.settings.ranking.roundAuto)
+        XCTAssertEqual(p.settings.ranking.roundSlack, 0.2)
+        XCTAssertEqual(p.settings.ranking.latencyBatch, 1)
+        XCTAssertEqual(p.settings.latencyCache, "/tmp/t.json")
+        XCTAssertEqual(p.settings.latencyRepeats, 3)
+        XCTAssertFalse(p.settings.latencyCheck)
+        XCTAssertEqual(try XCTUnwrap(p.latencyTarget(round: 1)), 0.6.squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(p.roundRanking(0, of: 2, current: 10, unpruned: 10).targetLatency ?? 0, 0.6.squareRoot(), accuracy: 1e-12)
+        // An integer round_to keeps its meaning; the written recipe reads back the same.
+        let eight = try XCTUnwrap(try recipe("{round_to: 8}").prune)
+        XCTAssertEqual(eight.settings.ranking.roundTo, 8)
+        XCTAssertFalse(eight.settings.ranking.roundAuto)
+        XCTAssertEqual(eight.settings.ranking.targetFLOPs, 0.5)
+        let c = try recipe("{target_latency: 0.6, round_to: auto}")
+        let again = try ExperimentConfig.parse(try ConfigFile.load(try write("again.yaml", c.yaml)))
+        XCTAssertEqual(again.prune?.settings.ranking.targetLatency, 0.6)
+        XCTAssertEqual(again.prune?.settings.ranking.roundAuto, true)
+        XCTAssertNil(again.prune?.settings.ranking.targetFLOPs)
+    }
+
+    func testBadLatencyKeysFailNamingThem() throws {
+        let cases = [
+            ("{target_latency: 0.5, target_flops: 0.5}", "give prune.target_latency or prune.target_flops, not both"),
+            ("{target_latency: 0.5, remove_channels: 10}", "give prune.target_latency or prune.remove_channels, not both"),
+            ("{target_latency: 0.5, stop: {channels: 0.5}}", "give prune.target_latency or prune.stop, not both"),
+            ("{target_latency: 0.5, per_step: {channels: 0.1}}", "give prune.target_latency or prune.per_step, not both"),
+            ("{target_latency: 1.5}", "key 'prune.target_latency': must be in (0, 1]"),
+            ("{round_to: sixteen}", "key 'prune.round_to': expected a positive integer or auto, got 'sixteen'"),
+            ("{round_to: 0}", "key 'prune.round_to': expected a positive integer or auto, got '0'"),
+            ("{round_slack: 1}", "key 'prune.round_slack': must be in [0, 1)"),
+            ("{latency: {batch: 0}}", "key 'prune.latency.batch': must be at least 1"),
+            ("{latency: {threads: 2}}", "unknown key 'prune.latency.threads'"),
+        ]
+        for (prune, message) in cases {
+            XCTAssertThrowsError(try recipe(prune), prune) { XCTAssertTrue("\($0)".contains(message), "\(prune): \($0)") }
+        }
+    }
+
+    /// Every rank cuts to the plan the root made with its (hand-made) table, which the
+    /// other ranks do not have.
+    func testLatencyRoundOnTwoRanksFollowsTheRootsTable() throws {
+        let arch = ResNetArchitecture.resnet(.resnet50, baseWidth: 16, lastStride: 1)
+        let lock = NSLock()
+        nonisolated(unsafe) var results: [Int: (PrunePlan, Double, String?)] = [:]
+        try ThreadWorld(size: 2).run { rank, comm in
+            let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true, numClasses: 6), seed: 5)
+            var settings = PruneSettings()
+            settings.criterion = .l1
+            settings.ranking.height = 64
+            settings.ranking.width = 32
+            settings.ranking.latencyBatch = 2
+            settings.ranking.targetFLOPs = nil
+            settings.ranking.targetLatency = 0.5
+            settings.latencyCheck = false
+            if rank == 0 { settings.latencyTable = LatencyRankingTable.make(arch) }
+            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: nil) {
+                throw PruningError("l1 needs no data")
+            }
+            lock.lock()
+            results[rank] = (outcome.plan, outcome.net.store.checksum().weighted, outcome.latency)
+            lock.unlock()
+        }
+        let (plan, sum, line) = try XCTUnwrap(results[0])
+        XCTAssertEqual(results[1]?.0, plan)
+        XCTAssertEqual(results[1]?.1, sum)
+        XCTAssertNil(results[1]?.2, "only the root reports")
+        XCTAssertLessThanOrEqual(try XCTUnwrap(plan.latencyAfter), 0.5 * (plan.latencyBefore ?? 0))
+        XCTAssertTrue(try XCTUnwrap(line).hasPrefix("predicted convolution latency at batch 2, 64x32: "), "\(line ?? "")")
+    }
+}
+
+/// A hand-made table for the two-rank round: every shape a bottleneck ResNet's inner
+/// groups can give, priced by MACs (1.6x when a width is not a multiple of 8).
+enum LatencyRankingTable {
+    static func make(_ arch: ResNetArchitecture) -> LatencyTable {
+        var entries: [ConvShape: Double] = [:]
+        for s in arch.inferenceConvolutions(batch: 2, height: 64, width: 32) {
+            let isStem = s.inChannels == 3, isConv2 = s.kernel == 3 && !isStem
+            let ins = isConv2 || s.post == .sum ? Array(1...s.inChannels) : [s.inChannels]
+            let outs = isConv2 || (s.kernel == 1 && s.post == .relu) ? Array(1...s.outChannels) : [s.outChannels]
+            for c in ins {
+                for k in outs {
+                    var t = s
+                    t.inChannels = c
+                    t.outChannels = k
+                    let (oh, ow) = t.outputSize
+                    let macs = Double(t.batch * oh * ow * c * k * t.kernel * t.kernel)
+                    entries[t] = macs / 1e6 * (c % 8 == 0 && k % 8 == 0 ? 1 : 1.6)
+                }
+            }
+        }
+        return LatencyTable(machine: "hand-made | 2 threads", entries: entries)
+    }
+}
