@@ -215,6 +215,24 @@ final class BadInputCatalogueTests: XCTestCase {
         }
     }
 
+    func testLatencyPruning() throws {
+        let prune = ["prune", "--config", "$R/tiny.yaml", "--weights", "$D/run/model.safetensors", "--out", "$D/p.safetensors",
+                     "--criterion", "l1"]
+        try check([
+            Case(name: "prune two stops", args: prune + ["--target-latency", "0.5", "--target-flops", "0.5"],
+                 message: "--target-latency and --target-flops: give one stop, not both", untouched: ["p.safetensors"]),
+            Case(name: "prune round_to word", args: prune + ["--round-to", "sixteen"],
+                 message: "override 'prune.round_to=sixteen': expected a positive integer or auto, got 'sixteen'",
+                 untouched: ["p.safetensors"]),
+            Case(name: "prune latency cache corrupt",
+                 args: prune + ["--target-latency", "0.5", "--latency-cache", "$D/cache.json"],
+                 message: "latency cache $D/cache.json: not a reidprune latency cache (format 1); delete the file to rebuild it",
+                 untouched: ["cache.json", "p.safetensors"]),
+        ]) { _, d in
+            try "{\"format\": 1, \"machines\": [".write(toFile: d + "/cache.json", atomically: true, encoding: .utf8)
+        }
+    }
+
     func testFeatures() throws {
         let evaluate = ["evaluate", "--query", "$D/q.safetensors", "--gallery"]
         try check([
