@@ -20,7 +20,9 @@ extension Ranking {
     /// with the least normalized importance per millisecond saved, until `predicted`
     /// (ms of a count vector indexed like the groups) is at most `target` or every
     /// prunable group is at its floor. A chunk that saves nothing goes only when no
-    /// chunk saves time (ties: lower group index).
+    /// chunk saves time (ties: lower group index); when the target is out of reach, the
+    /// fastest (and of those the first, widest) widths met on the way are kept: small
+    /// widths can be slower.
     static func globalByLatency(_ counts: inout [Int], scores: [[Double]], order: [[Int]], prunable: [Int],
                                 floors: [Int], normalizer: Normalizer, target: Double,
                                 predicted: ([Int]) throws -> Double) throws {
@@ -28,6 +30,8 @@ extension Ranking {
         var normalizedScores: [Int: [Double]] = [:]
         for g in prunable { normalizedScores[g] = normalized(scores[g], normalizer) }
         var current = try predicted(counts)
+        var fastest = (ms: current, counts: counts)
+        defer { if current > target && fastest.ms <= current { counts = fastest.counts } }
         while current > target {
             var best: (ratio: Double, group: Int, size: Int, after: Double)?
             for g in prunable {
@@ -46,6 +50,7 @@ extension Ranking {
             guard let b = best else { return }
             counts[b.group] -= b.size
             current = b.after
+            if current < fastest.ms { fastest = (current, counts) }
         }
     }
 
@@ -67,8 +72,9 @@ extension Ranking {
     /// `round_to: auto`: each pruned group (in group order, the others at their current
     /// widths) takes the widest of its candidates (`roundCandidates`) whose predicted
     /// latency is within `roundTolerance` of the fastest; then, while `excess` (the
-    /// target's metric minus the target) is positive, the group whose next narrower
-    /// candidate cuts it most per channel moves down to it.
+    /// target's metric minus the target) is positive, of the groups whose next narrower
+    /// candidate lowers it, the one that leaves the fastest network moves down to it
+    /// (ties: the larger cut per channel).
     static func roundAuto(_ counts: inout [Int], prunable: [Int], floors: [Int], full: [Int], slack: Double,
                           predicted: ([Int]) throws -> Double, excess: ([Int]) throws -> Double) throws {
         var candidates: [Int: [Int]] = [:]
@@ -86,15 +92,18 @@ extension Ranking {
         }
         var over = try excess(counts)
         while over > 0 {
-            var move: (gain: Double, group: Int, width: Int, over: Double)?
+            var move: (ms: Double, gain: Double, group: Int, width: Int, over: Double)?
             for g in candidates.keys.sorted() {
                 let list = candidates[g]!
                 guard let i = list.firstIndex(of: counts[g]), i > 0 else { continue }
                 var trial = counts
                 trial[g] = list[i - 1]
                 let after = try excess(trial)
-                let gain = (over - after) / Double(counts[g] - list[i - 1])
-                if move == nil || gain > move!.gain { move = (gain, g, list[i - 1], after) }
+                guard after < over else { continue }
+                let ms = try predicted(trial), gain = (over - after) / Double(counts[g] - list[i - 1])
+                if move == nil || ms < move!.ms || (ms == move!.ms && gain > move!.gain) {
+                    move = (ms, gain, g, list[i - 1], after)
+                }
             }
             guard let m = move else { return }
             counts[m.group] = m.width
@@ -108,7 +117,8 @@ extension Ranking {
         let reference = o.referenceLatency ?? before
         guard after > reference * t * (1 + 1e-9) else { return nil }
         return String(format: "the latency target %.1f%% was not reached: pruning stopped at %.1f%% (predicted) because "
-                      + "every prunable group (scope %@) is at its floor (prune.floor %g, at least one channel)%@",
+                      + "every prunable group (scope %@) is at its floor (prune.floor %g, at least one channel) or narrower "
+                      + "widths were not faster%@",
                       100 * t, 100 * after / reference, o.scope.rawValue, o.floor,
                       o.roundAuto ? " or round_to auto kept it wider" : "")
     }

@@ -86,11 +86,15 @@ final class LatencyRankingTests: XCTestCase {
         try Ranking.globalByLatency(&even, scores: scores, order: order, prunable: [0, 1], floors: [1, 1],
                                     normalizer: .none, target: 100 * 16 + 100 * 32) { 100 * Double($0[0] + $0[1]) }
         XCTAssertEqual(even, [16, 32])
-        // A chunk that saves nothing goes last.
+        // A chunk that saves nothing goes last; out of reach, the first fastest widths stay.
         var flat = [32, 32]
         try Ranking.globalByLatency(&flat, scores: scores, order: order, prunable: [0, 1], floors: [1, 8],
                                     normalizer: .none, target: 0) { 100 * Double($0[1]) }
-        XCTAssertEqual(flat, [1, 8], "down to the floors when the target cannot be reached")
+        XCTAssertEqual(flat, [32, 8], "group 0 saves nothing")
+        var slowSmall = [32, 32]
+        try Ranking.globalByLatency(&slowSmall, scores: scores, order: order, prunable: [0, 1], floors: [1, 1],
+                                    normalizer: .none, target: 0) { 100 * Double($0[1]) + ($0[1] < 16 ? 5000 : 0) }
+        XCTAssertEqual(slowSmall, [32, 16], "narrower widths that are slower are not kept")
     }
 
     func testLatencyTargetReachedGlobalAndLayerwise() throws {
