@@ -165,10 +165,12 @@ public enum Convolution {
     public static func implementation(_ g: ConvGeometry) -> String { plan(g).implementation }
 
     static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc) -> ConvPlan {
+        DNNL.current.cached(planKey(g, format)) { ConvPlan(g, format: format) }
+    }
+
+    static func planKey(_ g: ConvGeometry, _ format: ActivationFormat = .nhwc) -> PrimitiveKey {
         let wino = format == .nhwc && ConvPlan.usesWinograd(g)
-        return DNNL.current.cached(PrimitiveKey(op: .convolution(format), params: g.keyParams + [wino ? 1 : 0])) {
-            ConvPlan(g, format: format)
-        }
+        return PrimitiveKey(op: .convolution(format), params: g.keyParams + [wino ? 1 : 0])
     }
 
     private static func checkBias(_ g: ConvGeometry, _ bias: Tensor?, _ what: String) {

@@ -7,7 +7,11 @@ import Foundation
 public enum ConvolutionTiming {
     /// Median milliseconds of `repeats` forward passes of `g` (after two untimed passes,
     /// the first of which builds the primitive), with packed weights as inference uses them.
+    /// A primitive built only for the timing is dropped afterwards: a latency table times
+    /// hundreds of shapes the network never runs.
     public static func forwardMilliseconds(_ g: ConvGeometry, repeats: Int = 5) -> Double {
+        let key = Convolution.planKey(g), known = DNNL.current.isCached(key)
+        defer { if !known { DNNL.current.forget(key) } }
         var rng = SeededRandom(seed: 99, keys: g.inChannels, g.outChannels)
         func random(_ shape: [Int], _ layout: Layout) -> Tensor {
             let t = Tensor(shape: shape, layout: layout)

@@ -111,6 +111,11 @@ public final class DNNL: @unchecked Sendable {
     }
 
     /// The cached object for `key`, built by `make` the first time.
+    func isCached(_ key: PrimitiveKey) -> Bool { cache[key] != nil }
+
+    /// Drops one cached primitive (its resources go with the last reference).
+    func forget(_ key: PrimitiveKey) { cache[key] = nil }
+
     func cached<T: AnyObject>(_ key: PrimitiveKey, _ make: () -> T) -> T {
         if let hit = cache[key] { return hit as! T }
         let value = make()

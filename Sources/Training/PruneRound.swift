@@ -208,10 +208,16 @@ public enum PruneRound {
         let counts = o.plan.counts(map)
         let widths = Dictionary(uniqueKeysWithValues: map.groups.enumerated().map { ($1.name, counts[$0]) })
         let widthsBefore = Dictionary(uniqueKeysWithValues: map.groups.map { ($0.name, $0.channels) })
-        return ["event": "prune", "criterion": o.plan.criterion, "ranking": o.plan.ranking,
+        var fields: [String: Any] = ["event": "prune", "criterion": o.plan.criterion, "ranking": o.plan.ranking,
                 "gflops_before": Double(before.flops) / 1e9, "gflops_after": Double(after.flops) / 1e9,
                 "params_before": before.params, "params_after": after.params, "channels": widths,
                 "channels_before": widthsBefore,
                 "score_quantiles": [q(0), q(0.25), q(0.5), q(0.75), q(1)]]
+        // Predicted convolution milliseconds (latency table), when the plan used one.
+        if let b = o.plan.latencyBefore, let a = o.plan.latencyAfter {
+            fields["predicted_ms_before"] = b
+            fields["predicted_ms_after"] = a
+        }
+        return fields
     }
 }
