@@ -33,10 +33,14 @@ public struct PruneSettings: Sendable {
     public var latencyCache = ""
     /// Timed passes per convolution shape the table lacks (median).
     public var latencyRepeats = 5
-    /// After a latency-aware plan, the root times the network before and after once.
+    /// After a latency-aware plan, the root times the network before and after, and
+    /// replans a latency target the whole network missed.
     public var latencyCheck = true
     /// A table to use instead of the cache file's (tests: a hand-made one).
     public var latencyTable: LatencyTable?
+    /// Times an architecture for the latency check (nil: this machine's inference kernels;
+    /// tests give a stand-in).
+    public var latencyTimer: (@Sendable (ResNetArchitecture) throws -> Double)?
     /// The architecture a latency target is a fraction of (nil: the network being pruned).
     public var latencyReference: ResNetArchitecture?
     public init() {}
@@ -128,9 +132,20 @@ public enum PruneRound {
                                                                       height: options.height, width: options.width)
                     }
                 }
-                let plan = try Ranking.plan(scores: scores, net: net, map: map, options: options,
+                var plan = try Ranking.plan(scores: scores, net: net, map: map, options: options,
                                             criterion: settings.criterion.rawValue, latency: table)
-                if let table { latencyLine = try LatencyCheck.report(plan, table: table, settings: settings, options: options) }
+                if let table {
+                    var measured: LatencyCheck.Measured?
+                    if settings.latencyCheck {
+                        (plan, measured) = try LatencyCheck.measureAndCorrect(
+                            plan, options: options, time: settings.latencyTimer ?? LatencyCheck.timer(options, task: plan.head.task)) {
+                                try Ranking.plan(scores: scores, net: net, map: map, options: $0,
+                                                 criterion: settings.criterion.rawValue, latency: table)
+                            }
+                    }
+                    latencyLine = try LatencyCheck.report(plan, table: table, settings: settings, options: options,
+                                                          measured: measured)
+                }
                 return plan
             }
         }

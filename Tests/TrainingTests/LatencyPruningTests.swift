@@ -1,8 +1,10 @@
 // Latency-targeted pruning around the ranking: the on-disk latency cache (keyed by CPU
 // model and thread count, merged and written atomically, a corrupt file named), the
 // recipe keys (target_latency, round_to auto, round_slack, latency:) and their errors,
-// and a pruning round on two ranks whose root ranks with a hand-made table. Nothing is
-// timed: tables are hand-made or filled by a counting cost function.
+// a pruning round on two ranks whose root ranks with a hand-made table, and the root's
+// check replanning a target the whole network missed. Nothing is timed: tables are
+// hand-made or filled by a counting cost function, and the whole network's time is a
+// stand-in.
 import Distributed
 import Foundation
 import NN
@@ -162,6 +164,42 @@ final class LatencyPruningTests: XCTestCase {
         XCTAssertNil(results[1]?.2, "only the root reports")
         XCTAssertLessThanOrEqual(try XCTUnwrap(plan.latencyAfter), 0.5 * (plan.latencyBefore ?? 0))
         XCTAssertTrue(try XCTUnwrap(line).hasPrefix("predicted convolution latency at batch 2, 64x32: "), "\(line ?? "")")
+    }
+}
+
+extension LatencyPruningTests {
+    /// One rank's latency round with a stand-in for the whole network's time: the table's
+    /// prediction plus `overhead` x the unpruned prediction (work the table leaves out).
+    func checkedRound(overhead: Double) throws -> (plan: PrunePlan, measured: Double, line: String) {
+        let arch = ResNetArchitecture.resnet(.resnet50, baseWidth: 16, lastStride: 1)
+        let table = LatencyRankingTable.make(arch)
+        let unpruned = try table.milliseconds(arch, batch: 2, height: 64, width: 32)
+        let time: @Sendable (ResNetArchitecture) throws -> Double = { a in
+            try table.milliseconds(a, batch: 2, height: 64, width: 32) + overhead * unpruned
+        }
+        let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true, numClasses: 6), seed: 5)
+        var settings = PruneSettings()
+        settings.criterion = .l1
+        (settings.ranking.height, settings.ranking.width, settings.ranking.latencyBatch) = (64, 32, 2)
+        (settings.ranking.targetFLOPs, settings.ranking.targetLatency) = (nil, 0.5)
+        (settings.latencyTable, settings.latencyTimer) = (table, time)
+        let outcome = try PruneRound.run(net: net, settings: settings, comm: LocalCommunicator(), gradients: nil) {
+            throw PruningError("l1 needs no data")
+        }
+        return (outcome.plan, try time(outcome.plan.after) / time(arch), try XCTUnwrap(outcome.latency))
+    }
+
+    func testCheckReplansALatencyTargetTheWholeNetworkMissed() throws {
+        // The table alone would stop at 50% of its prediction, which measures 60% here.
+        let missed = try checkedRound(overhead: 0.25)
+        XCTAssertLessThanOrEqual(missed.measured, 0.53, missed.line)
+        XCTAssertLessThan(try XCTUnwrap(missed.plan.latencyAfter), 0.45 * (missed.plan.latencyBefore ?? 0),
+                          "the table was aimed below the target")
+        XCTAssertTrue(missed.line.contains("replan(s) aiming the table below the target"), missed.line)
+        // A table that predicts the whole network needs no replan.
+        let exact = try checkedRound(overhead: 0)
+        XCTAssertLessThanOrEqual(exact.measured, 0.5 * 1.02, exact.line)
+        XCTAssertFalse(exact.line.contains("replan"), exact.line)
     }
 }
 
