@@ -40,7 +40,7 @@ enum LatencyCheck {
     static func timer(_ o: RankingOptions, task: HeadTask) -> (ResNetArchitecture) throws -> Double {
         { arch in
             try ModelBenchmark.run(training: false, architecture: arch, archName: arch.depthName, height: o.height,
-                                   width: o.width, batch: o.latencyBatch, threads: DNNL.threads, steps: 5,
+                                   width: o.width, batch: o.latencyBatch, threads: DNNL.threads, steps: 20,
                                    comm: LocalCommunicator(), task: task).ms_per_step
         }
     }
