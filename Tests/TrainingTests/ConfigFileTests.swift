@@ -4,24 +4,10 @@
 // YAML reads back as the same config, for the recipes in configs/ and scenario stages.
 import Foundation
 import Training
+import TestSupport
 import XCTest
 
-final class ConfigFileTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-config-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let path = dir.appendingPathComponent(name).path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
+final class ConfigFileTests: ScratchFolderTestCase {
     func testBaseChainAndOverrides() throws {
         _ = try write("base.yaml", "model: {arch: resnet18}\ndata: {root: d, height: 64, width: 32}\ntrain: {epochs: 7, lr: 0.01}\n")
         let child = try write("child.yaml", "base: base.yaml\ntrain: {epochs: 9}\n")

@@ -11,30 +11,10 @@ import NN
 @testable import Pruning
 import ReIDData
 @testable import Training
+import TestSupport
 import XCTest
 
-final class LatencyPruningTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-latency-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let path = dir.appendingPathComponent(name).path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
-    func recipe(_ prune: String) throws -> ExperimentConfig {
-        let path = try write("r.yaml", "model: {arch: resnet50, base_width: 8}\ndata: {root: d, height: 64, width: 32}\n"
-                             + "train: {epochs: 3}\nprune: \(prune)\n")
-        return try ExperimentConfig.parse(try ConfigFile.load(path))
-    }
-
+final class LatencyPruningTests: ScratchFolderTestCase {
     static func cost(_ s: ConvShape) -> Double { Double(s.inChannels * s.outChannels * s.kernel * s.kernel) / 1e3 }
 
     let shapes = ResNetArchitecture.resnet(.resnet18, baseWidth: 4).inferenceConvolutions(batch: 2, height: 64, width: 32)

@@ -6,30 +6,10 @@ import Foundation
 import NN
 import Pruning
 import Training
+import TestSupport
 import XCTest
 
-final class StudyProtocolTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-study-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let path = dir.appendingPathComponent(name).path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
-    func recipe(_ prune: String) throws -> ExperimentConfig {
-        let path = try write("r.yaml", "model: {arch: resnet50, base_width: 8}\ndata: {root: d, height: 64, width: 32}\n"
-                             + "train: {epochs: 3}\nprune: \(prune)\n")
-        return try ExperimentConfig.parse(try ConfigFile.load(path))
-    }
-
+final class StudyProtocolTests: ScratchFolderTestCase {
     let arch = ResNetArchitecture.resnet(.resnet50, baseWidth: 8)
 
     func testStudyPresetRemovesFivePercentPerStepUntilHalf() throws {
