@@ -72,7 +72,7 @@ public final class TrainingResize {
             if h > n {
                 // n rows of w pixels (plus one float of padding for four-float loads).
                 reserve(n * w * 3 + 4)
-                for yy in 0..<n { Self.verticalRow(src, stride: w * 3, rows: h, vf, yy, into: scratch + yy * w * 3) }
+                for yy in 0..<n { Self.verticalRow(src, stride: w * 3, rows: h, vf, yy, into: scratch + yy * w * 3) { Float($0) } }
                 for y in 0..<n {
                     Self.horizontalRow(scratch + y * w * 3, width: w, hf, into: line)
                     store(line, flip: flip, into: out + y * n * 3)
@@ -82,7 +82,7 @@ public final class TrainingResize {
                 reserve(h * n * 3 + 4)
                 for y in 0..<h { Self.horizontalRow(src + y * w * 3, width: w, lastRow: y == h - 1, hf, into: scratch + y * n * 3) }
                 for yy in 0..<n {
-                    Self.verticalRow(scratch, stride: n * 3, rows: h, vf, yy, into: line)
+                    Self.verticalRow(scratch, stride: n * 3, rows: h, vf, yy, into: line) { $0 }
                     store(line, flip: flip, into: out + yy * n * 3)
                 }
             }
@@ -90,35 +90,19 @@ public final class TrainingResize {
     }
 
     /// One output row of the vertical pass: `filter`'s taps for output row `yy` over rows
-    /// of `stride` bytes, accumulated into `stride` floats at `into` (loops the compiler
-    /// vectorises: tap by tap over the row).
+    /// of `stride` values (bytes or floats, read as floats by `value`), accumulated into
+    /// `stride` floats at `into` (loops the compiler vectorises: tap by tap over the row).
     @inline(__always)
-    static func verticalRow(_ src: UnsafePointer<UInt8>, stride: Int, rows: Int, _ f: Filter, _ yy: Int,
-                            into o: UnsafeMutablePointer<Float>) {
+    static func verticalRow<T>(_ src: UnsafePointer<T>, stride: Int, rows: Int, _ f: Filter, _ yy: Int,
+                               into o: UnsafeMutablePointer<Float>, _ value: (T) -> Float) {
         let start = f.starts[yy], count = min(f.taps, rows - start)
         f.weights.withUnsafeBufferPointer { wp in
             let k = wp.baseAddress! + yy * f.taps
             let r0 = src + start * stride, k0 = k[0]
-            for x in 0..<stride { o[x] = Float(r0[x]) * k0 }
+            for x in 0..<stride { o[x] = value(r0[x]) * k0 }
             for i in 1..<max(count, 1) where k[i] != 0 {
                 let r = src + (start + i) * stride, ki = k[i]
-                for x in 0..<stride { o[x] += Float(r[x]) * ki }
-            }
-        }
-    }
-
-    /// The same over rows of floats.
-    @inline(__always)
-    static func verticalRow(_ src: UnsafePointer<Float>, stride: Int, rows: Int, _ f: Filter, _ yy: Int,
-                            into o: UnsafeMutablePointer<Float>) {
-        let start = f.starts[yy], count = min(f.taps, rows - start)
-        f.weights.withUnsafeBufferPointer { wp in
-            let k = wp.baseAddress! + yy * f.taps
-            let r0 = src + start * stride, k0 = k[0]
-            for x in 0..<stride { o[x] = r0[x] * k0 }
-            for i in 1..<max(count, 1) where k[i] != 0 {
-                let r = src + (start + i) * stride, ki = k[i]
-                for x in 0..<stride { o[x] += r[x] * ki }
+                for x in 0..<stride { o[x] += value(r[x]) * ki }
             }
         }
     }
