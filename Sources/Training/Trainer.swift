@@ -297,10 +297,11 @@ public final class Trainer {
     /// One epoch from `state.batchInEpoch` (a checkpoint written mid-epoch resumes at the
     /// next batch); false when max_iterations stopped it.
     private func trainEpoch(_ bar: ProgressBar) throws -> Bool {
+        // Started first, a loader knows the epoch's count from the plan it just made.
+        source.startEpoch(state.epoch, at: state.batchInEpoch)
         let perEpoch = source.batches(inEpoch: state.epoch)
         batchesThisEpoch = perEpoch
         let first = min(state.batchInEpoch, perEpoch)
-        source.startEpoch(state.epoch, at: first)
         let start = Date()
         var images = 0, lossSum = 0.0, losses = 0
         for i in first..<perEpoch {
