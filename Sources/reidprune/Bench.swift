@@ -22,11 +22,13 @@ struct BenchOps: ParsableCommand {
     @Option(help: "Input width.") var width: Int = 128
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "Timed runs per kernel (the median is reported).") var repeats: Int = 5
+    @Option(help: "Convolution arithmetic: fp32 or bf16 (bf16 src/weights/diff_dst, f32 outputs; with --layout nhwc the f32->bf16 conversion is timed too).")
+    var precision = "fp32"
     @Flag(help: "One JSON object per line instead of a table.") var json = false
 
     func run() throws {
         try KernelBenchmark.run(threads: threads, layout: layout, height: height, width: width, batch: batch,
-                                repeats: repeats, json: json, emit: Console.line)
+                                repeats: repeats, json: json, precision: precision, emit: Console.line)
     }
 }
 
