@@ -15,6 +15,8 @@ public final class ConvBN {
     public let relu: Bool
     /// When false, backward skips the input gradient (the stem's input is the image).
     public var needsInputGradient = true
+    /// The convolution's arithmetic (training and inference); BN stays f32.
+    public var precision = Precision.fp32
 
     let store: ParameterStore
     let weight: Int, gamma: Int, beta: Int
@@ -86,8 +88,9 @@ public final class ConvBN {
     /// unit (kept for backward, overwritten by the next forward); in inference it comes
     /// from `pool` and the caller gives it back.
     public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
-        let g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
+        var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
+        g.precision = precision
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let bg = BatchNormGeometry(batch: g.batch, height: g.outHeight, width: g.outWidth, channels: outChannels,
                                    epsilon: epsilon, fuseReLU: relu)
@@ -139,6 +142,7 @@ public final class ConvBN {
         var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding, bias: true)
         g.postOps = shortcut != nil ? .sumRelu : (relu ? .relu : .none)
+        g.precision = precision
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let (w, b) = foldedParameters()
         if packed == nil || packed!.version != store.version || packed!.weights.geometry != g {

@@ -29,6 +29,8 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var peak_rss_mb: Double
     /// "reid" or "classification".
     public var task = "reid"
+    /// The arithmetic of convolutions and linear layers: "fp32" or "bf16".
+    public var precision = "fp32"
 }
 
 public enum ModelBenchmark {
@@ -36,7 +38,9 @@ public enum ModelBenchmark {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
-                           sync: SyncMode = .blocking, task: HeadTask = .reid) throws -> ModelBenchmarkResult {
+                           sync: SyncMode = .blocking, task: HeadTask = .reid,
+                           precision: Precision = .fp32) throws -> ModelBenchmarkResult {
+        try precision.requireSupported(key: "--precision")
         // The caller's thread count comes back afterwards (a scenario report evaluates after measuring).
         let callerThreads = DNNL.threads
         defer { DNNL.setThreads(callerThreads) }
@@ -48,6 +52,7 @@ public enum ModelBenchmark {
         let head = classification ? HeadConfig.classification(numClasses: headClasses)
             : HeadConfig(bnneck: true, numClasses: training ? headClasses : 0)
         let net = try ReIDNet(architecture: architecture, head: head)
+        net.precision = precision
         var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count { images[i] = Float(rng.uniform(-2, 2)) }
@@ -63,6 +68,7 @@ public enum ModelBenchmark {
             config.progress = false
             config.distributed.syncMode = sync
             config.distributed.checksumEvery = 0
+            config.precision = precision
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
             body = {
@@ -92,7 +98,8 @@ public enum ModelBenchmark {
                                     batch: perRank * comm.size, threads: threads, ranks: comm.size, sync: sync.rawValue,
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
-                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue)
+                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue,
+                                    precision: precision.rawValue)
     }
 
     /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs
