@@ -1,0 +1,83 @@
+// Metrics+Features: CMC, mAP and mINP straight from query and gallery features, the
+// distance matrix formed one block of query rows at a time (one GEMM per block) and each
+// block ranked while it is still in cache: no (Q, G) matrix is ever allocated. Distances
+// and metrics equal DistanceMatrix.compute followed by Metrics.evaluate.
+import Foundation
+import Tensors
+
+extension Metrics {
+    /// Query rows per distance block: 256 x 15,913 floats (16 MB) for a Market-sized gallery.
+    static let blockRows = 256
+
+    /// Metrics of query: (Q, D) against gallery: (G, D) features; throws when a distance is
+    /// not finite or no query has a valid positive. `timings`, when given, receives the
+    /// seconds spent in the GEMM (distances) and in turning products into distances and
+    /// ranking them (ranking).
+    public static func evaluate(query: Tensor, gallery: Tensor, metric: DistanceMetric, queryPids: [Int],
+                                galleryPids: [Int], queryCams: [Int], galleryCams: [Int], maxRank: Int = 50,
+                                timings: Evaluation.Timings? = nil) throws -> ReIDMetrics {
+        precondition(query.shape.count == 2 && gallery.shape.count == 2 && query.shape[1] == gallery.shape[1],
+                     "Metrics.evaluate: features \(query.shape) and \(gallery.shape) differ in size")
+        let (q, g, d) = (query.shape[0], gallery.shape[0], query.shape[1])
+        guard q == queryPids.count, q == queryCams.count, g == galleryPids.count, g == galleryCams.count else {
+            throw EvaluationError("features \(q) x \(g) do not fit \(queryPids.count) query and \(galleryPids.count) "
+                                  + "gallery labels")
+        }
+        guard q > 0 else { throw EvaluationError("the query set is empty") }
+        guard g > 0 else { throw EvaluationError("the gallery set is empty") }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let ranker = QueryRanker(galleryPids: galleryPids, galleryCams: galleryCams)
+        let qn = DistanceMatrix.norms(query), terms = DistanceMatrix.columnTerms(gallery, metric)
+        let rows = min(blockRows, q)
+        let block = UnsafeMutablePointer<Float>.allocate(capacity: rows * g)
+        defer { block.deallocate() }
+        var stats = [QueryRanker.Stats?](repeating: nil, count: q)
+        // Per row of a block: the first non-finite distance's column, or -1.
+        var badColumn = [Int](repeating: -1, count: rows)
+        var gemmNanos: UInt64 = 0
+        for first in stride(from: 0, to: q, by: rows) {
+            let m = min(rows, q - first)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            GEMM.sgemm(transA: false, transB: true, m: m, n: g, k: d, alpha: DistanceMatrix.productScale(metric),
+                       a: query.data + first * d, lda: d, b: gallery.data, ldb: d, c: block, ldc: g)
+            gemmNanos += DispatchTime.now().uptimeNanoseconds - t0
+            stats.withUnsafeMutableBufferPointer { st in
+                badColumn.withUnsafeMutableBufferPointer { bad in
+                    terms.withUnsafeBufferPointer { t in
+                        nonisolated(unsafe) let (st, bad, t, block) = (st.baseAddress!, bad.baseAddress!, t.baseAddress!, block)
+                        parallelRanges(m, grain: 1) { range in
+                            for r in range {
+                                let i = first + r, row = block + r * g
+                                DistanceMatrix.finish(row: row, count: g, rowTerm: DistanceMatrix.rowTerm(qn[i], metric),
+                                                      columnTerms: t, metric: metric)
+                                bad[r] = firstNonFinite(row, g)
+                                if bad[r] < 0 { st[i] = ranker.stats(row: row, pid: queryPids[i], cam: queryCams[i]) }
+                            }
+                        }
+                    }
+                }
+            }
+            if let r = badColumn.prefix(m).firstIndex(where: { $0 >= 0 }) {
+                let c = badColumn[r]
+                throw EvaluationError("distance [\(first + r), \(c)] is \(block[r * g + c]); features contain NaN or "
+                                      + "infinite values")
+            }
+        }
+        if let timings {
+            timings.distances += Double(gemmNanos) / 1e9
+            timings.ranking += Double(DispatchTime.now().uptimeNanoseconds - start - gemmNanos) / 1e9
+        }
+        return try summarize(stats, galleryCount: g, maxRank: maxRank)
+    }
+
+    /// The index of the first NaN or infinite value of `row` (n values), or -1. A first pass
+    /// keeps the largest exponent field (all bits set only for NaN and infinity) and vectorizes.
+    static func firstNonFinite(_ row: UnsafePointer<Float>, _ n: Int) -> Int {
+        var exponent: UInt32 = 0
+        row.withMemoryRebound(to: UInt32.self, capacity: n) { bits in
+            for j in 0..<n { exponent = max(exponent, bits[j] & 0x7f80_0000) }
+        }
+        guard exponent == 0x7f80_0000 else { return -1 }
+        return (0..<n).first { !row[$0].isFinite } ?? -1
+    }
+}
