@@ -1,18 +1,19 @@
 // Metrics+Features: CMC, mAP and mINP straight from query and gallery features, the
-// distance matrix formed one block of query rows at a time (one GEMM per block) and each
+// distance matrix formed one block of query rows at a time (one product per block against
+// the gallery packed once) and each
 // block ranked while it is still in cache: no (Q, G) matrix is ever allocated. Distances
 // and metrics equal DistanceMatrix.compute followed by Metrics.evaluate.
 import Foundation
 import Tensors
 
 extension Metrics {
-    /// Query rows per distance block: 256 x 15,913 floats (16 MB) for a Market-sized gallery.
+    /// Most query rows per distance block: 256 x 15,913 floats (16 MB) for a Market-sized gallery.
     static let blockRows = 256
 
     /// Metrics of query: (Q, D) against gallery: (G, D) features; throws when a distance is
     /// not finite or no query has a valid positive. `timings`, when given, receives the
     /// seconds spent in the GEMM (distances) and in turning products into distances and
-    /// ranking them (ranking).
+    /// ranking them (ranking); norms and packing the gallery count as distances.
     public static func evaluate(query: Tensor, gallery: Tensor, metric: DistanceMetric, queryPids: [Int],
                                 galleryPids: [Int], queryCams: [Int], galleryCams: [Int], maxRank: Int = 50,
                                 timings: Evaluation.Timings? = nil) throws -> ReIDMetrics {
@@ -28,18 +29,25 @@ extension Metrics {
         let start = DispatchTime.now().uptimeNanoseconds
         let ranker = QueryRanker(galleryPids: galleryPids, galleryCams: galleryCams)
         let qn = DistanceMatrix.norms(query), terms = DistanceMatrix.columnTerms(gallery, metric)
-        let rows = min(blockRows, q)
+        // Equal blocks of at most blockRows rows; the last one's missing rows are zero padding.
+        let blocks = (q + blockRows - 1) / blockRows, rows = (q + blocks - 1) / blocks
+        let product = PackedMatmul(b: gallery.data, n: g, k: d, rows: rows, alpha: DistanceMatrix.productScale(metric))
         let block = UnsafeMutablePointer<Float>.allocate(capacity: rows * g)
         defer { block.deallocate() }
         var stats = [QueryRanker.Stats?](repeating: nil, count: q)
         // Per row of a block: the first non-finite distance's column, or -1.
         var badColumn = [Int](repeating: -1, count: rows)
-        var gemmNanos: UInt64 = 0
+        var gemmNanos = DispatchTime.now().uptimeNanoseconds - start
         for first in stride(from: 0, to: q, by: rows) {
             let m = min(rows, q - first)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            GEMM.sgemm(transA: false, transB: true, m: m, n: g, k: d, alpha: DistanceMatrix.productScale(metric),
-                       a: query.data + first * d, lda: d, b: gallery.data, ldb: d, c: block, ldc: g)
+            if m == rows {
+                product.multiply(a: query.data + first * d, into: block)
+            } else {
+                let padded = Tensor(shape: [rows, d], layout: .nc)
+                padded.data.update(from: query.data + first * d, count: m * d)
+                product.multiply(a: padded.data, into: block)
+            }
             gemmNanos += DispatchTime.now().uptimeNanoseconds - t0
             stats.withUnsafeMutableBufferPointer { st in
                 badColumn.withUnsafeMutableBufferPointer { bad in
@@ -73,9 +81,17 @@ extension Metrics {
     /// The index of the first NaN or infinite value of `row` (n values), or -1. A first pass
     /// keeps the largest exponent field (all bits set only for NaN and infinity) and vectorizes.
     static func firstNonFinite(_ row: UnsafePointer<Float>, _ n: Int) -> Int {
-        var exponent: UInt32 = 0
-        row.withMemoryRebound(to: UInt32.self, capacity: n) { bits in
-            for j in 0..<n { exponent = max(exponent, bits[j] & 0x7f80_0000) }
+        let raw = UnsafeRawPointer(row), mask = SIMD16<UInt32>(repeating: 0x7f80_0000)
+        var lanes = SIMD16<UInt32>()
+        var j = 0
+        while j + 16 <= n {
+            lanes = pointwiseMax(lanes, raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<UInt32>.self) & mask)
+            j += 16
+        }
+        var exponent = lanes.max()
+        while j < n {
+            exponent = max(exponent, raw.loadUnaligned(fromByteOffset: 4 * j, as: UInt32.self) & 0x7f80_0000)
+            j += 1
         }
         guard exponent == 0x7f80_0000 else { return -1 }
         return (0..<n).first { !row[$0].isFinite } ?? -1

@@ -85,9 +85,9 @@ final class QueryRankerTests: XCTestCase {
 
     func testBlockedEvaluationFromFeaturesEqualsTheDistanceMatrixPath() throws {
         // Small integer features: every product is exact, so both paths see the same distances;
-        // duplicated gallery rows make exact ties. 300 queries span two blocks of 256.
+        // duplicated gallery rows make exact ties. 301 queries make two blocks of 151 rows, the last padded.
         var rng = SeededRandom(seed: 9)
-        let (q, g, d) = (300, 220, 8)
+        let (q, g, d) = (301, 220, 8)
         let gv = (0..<(g * d)).map { _ in Float(rng.int(5) - 2) }
         var gRows = gv
         for j in stride(from: 1, to: g, by: 7) { for k in 0..<d { gRows[j * d + k] = gv[(j - 1) * d + k] } }
