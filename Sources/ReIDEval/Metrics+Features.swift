@@ -1,8 +1,8 @@
-// Metrics+Features: CMC, mAP and mINP straight from query and gallery features, the
-// distance matrix formed one block of query rows at a time (one product per block against
-// the gallery packed once) and each
-// block ranked while it is still in cache: no (Q, G) matrix is ever allocated. Distances
-// and metrics equal DistanceMatrix.compute followed by Metrics.evaluate.
+// Metrics+Features: CMC, mAP and mINP straight from query and gallery features, distances
+// formed one block of query rows at a time (one oneDNN matmul per block against the gallery
+// packed once) and each block ranked while still in cache: no (Q, G) matrix is allocated.
+// Ranking is Metrics.evaluate's; the products may differ from DistanceMatrix.compute's
+// (dnnl_sgemm) in the last bits, as any two GEMMs summing in another order do.
 import Foundation
 import Tensors
 
@@ -26,6 +26,7 @@ extension Metrics {
         }
         guard q > 0 else { throw EvaluationError("the query set is empty") }
         guard g > 0 else { throw EvaluationError("the gallery set is empty") }
+        guard d > 0 else { throw EvaluationError("the features have no dimensions (shape \(query.shape))") }
         let start = DispatchTime.now().uptimeNanoseconds
         let ranker = QueryRanker(galleryPids: galleryPids, galleryCams: galleryCams)
         let qn = DistanceMatrix.norms(query), terms = DistanceMatrix.columnTerms(gallery, metric)

@@ -122,5 +122,10 @@ final class QueryRankerTests: XCTestCase {
                                                   galleryPids: [1, 2], queryCams: [0], galleryCams: [1, 1])) {
             XCTAssertTrue("\($0)".contains("do not fit"), "\($0)")
         }
+        let flat = Tensor(shape: [1, 0], layout: .nc)
+        XCTAssertThrowsError(try Metrics.evaluate(query: flat, gallery: flat, metric: .euclidean, queryPids: [1],
+                                                  galleryPids: [1], queryCams: [0], galleryCams: [1])) {
+            XCTAssertTrue("\($0)".contains("no dimensions"), "\($0)")
+        }
     }
 }
