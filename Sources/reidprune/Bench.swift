@@ -102,11 +102,14 @@ struct BenchEval: ParsableCommand {
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Noise around the identity centers (larger is harder).") var noise: Float = 4
     @Flag(help: "Also time k-reciprocal re-ranking.") var rerank = false
+    @Option(help: "Write the problem to DIR/query.safetensors and DIR/gallery.safetensors (as `reidprune evaluate` reads them) and time the evaluation from these files.")
+    var files: String?
     @Flag(help: "One JSON object.") var json = false
 
     func run() throws {
         var o = EvaluationBenchmark.Options()
         (o.queries, o.gallery, o.dim, o.ids, o.threads, o.noise, o.rerank) = (queries, gallery, dim, ids, threads, noise, rerank)
+        o.files = files
         let r = try EvaluationBenchmark.run(o)
         Console.line(json ? try Console.json(r) : r.text)
     }
