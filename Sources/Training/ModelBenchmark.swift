@@ -29,6 +29,23 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var peak_rss_mb: Double
     /// "reid" or "classification".
     public var task = "reid"
+    /// Resident memory after each phase: the model built, the trainer set up (optimizer
+    /// state), then each phase of the first training step (empty for inference).
+    public var memory: [PhaseMemory] = []
+}
+
+/// The process's resident memory when a phase ended: the high-water mark so far
+/// (VmHWM) and what was resident at that moment (VmRSS), in MB.
+public struct PhaseMemory: Codable, Sendable, Equatable {
+    public var phase: String
+    public var peak_rss_mb: Double
+    public var rss_mb: Double
+
+    /// Reads both figures now.
+    public static func now(_ phase: String) -> PhaseMemory {
+        PhaseMemory(phase: phase, peak_rss_mb: ModelBenchmark.peakResidentMegabytes(),
+                    rss_mb: ModelBenchmark.residentMegabytes())
+    }
 }
 
 public enum ModelBenchmark {
@@ -48,6 +65,7 @@ public enum ModelBenchmark {
         let head = classification ? HeadConfig.classification(numClasses: headClasses)
             : HeadConfig(bnneck: true, numClasses: training ? headClasses : 0)
         let net = try ReIDNet(architecture: architecture, head: head)
+        var memory = [PhaseMemory.now("model")]
         var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count { images[i] = Float(rng.uniform(-2, 2)) }
@@ -65,6 +83,11 @@ public enum ModelBenchmark {
             config.distributed.checksumEvery = 0
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
+            memory.append(.now("trainer"))
+            trainer.onPhase = { [unowned trainer] phase in
+                memory.append(.now("first \(phase.rawValue)"))
+                if phase == .update { trainer.onPhase = nil }
+            }
             body = {
                 try trainer.step(sample)
                 return trainer.sync.lastSeconds
@@ -92,7 +115,7 @@ public enum ModelBenchmark {
                                     batch: perRank * comm.size, threads: threads, ranks: comm.size, sync: sync.rawValue,
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
-                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue)
+                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue, memory: memory)
     }
 
     /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs
@@ -112,9 +135,14 @@ public enum ModelBenchmark {
     }
 
     /// VmHWM from /proc/self/status (Linux), in MB.
-    public static func peakResidentMegabytes() -> Double {
+    public static func peakResidentMegabytes() -> Double { statusMegabytes("VmHWM:") }
+
+    /// VmRSS from /proc/self/status (Linux), in MB.
+    public static func residentMegabytes() -> Double { statusMegabytes("VmRSS:") }
+
+    private static func statusMegabytes(_ key: String) -> Double {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
             return kb / 1024
         }
