@@ -1,7 +1,8 @@
 // Workspace: the memory a model's forward and backward passes reuse from step to step:
-// per-layer activation tensors that training keeps for backward (reallocated only when
-// a shape changes), and a pool of tensors handed out by shape and returned when
-// consumed, which backward uses for gradients and inference for every activation.
+// a pool of buffers handed out as tensors of any shape that fits and returned when
+// consumed. Training takes from it what backward needs (each unit's convolution output,
+// each block's output) and gives it back during backward, so the gradients of the
+// backward pass reuse the memory of the activations already consumed.
 import Tensors
 
 /// Whether a forward pass trains (batch statistics, saves what backward needs) or infers.
@@ -23,28 +24,51 @@ struct ActivationSlot {
     }
 }
 
-/// Tensors handed out by shape and returned when their consumer is done, so that a
-/// backward or inference pass needs only a few activation-sized buffers at a time.
+/// Buffers handed out as tensors of the requested shape and returned when their consumer
+/// is done. A request takes the smallest free buffer that holds it and is at most twice
+/// its size (so that memory moves between layers of different shapes without a small
+/// tensor pinning a large buffer), else a new one; buffers are kept for the next step.
 public final class TensorPool {
-    private var free: [[Int]: [Tensor]] = [:]
+    /// Free buffers (each a tensor owning its memory).
+    private var free: [Tensor] = []
+    /// Buffers handed out, by the address of their memory.
+    private var lent: [UnsafeMutablePointer<Float>: Tensor] = [:]
+    /// Buffers allocated so far.
     public private(set) var allocated = 0
 
     public init() {}
 
+    /// Bytes of every buffer the pool holds, free or handed out.
+    public var bytes: Int { (free + lent.values).reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+
     /// A tensor of this shape with unspecified contents.
     func take(_ shape: [Int], _ layout: Layout) -> Tensor {
-        if var list = free[shape], let t = list.popLast() {
-            free[shape] = list
-            if t.layout == layout { return t }
-            return t.reshaped(shape, layout: layout)
+        let n = max(shape.reduce(1, *), 1)
+        var best: Int?
+        for (i, b) in free.enumerated() where b.count >= n && b.count <= 2 * n {
+            if best == nil || b.count < free[best!].count { best = i }
         }
-        allocated += 1
-        return Tensor(shape: shape, layout: layout)
+        let base: Tensor
+        if let best {
+            base = free.remove(at: best)
+        } else {
+            base = Tensor(shape: [n], layout: .x)
+            allocated += 1
+        }
+        lent[base.data] = base
+        return base.prefixView(shape, layout: layout)
     }
 
-    /// Returns a tensor taken from the pool.
-    func give(_ t: Tensor) { free[t.shape, default: []].append(t) }
+    /// Returns a tensor taken from the pool (a tensor from elsewhere joins the pool).
+    func give(_ t: Tensor) {
+        if let base = lent.removeValue(forKey: t.data) {
+            free.append(base)
+        } else {
+            require(!free.contains { $0.data == t.data }, "TensorPool: \(t) given back twice")
+            free.append(t)
+        }
+    }
 
-    /// Drops every pooled tensor (for example after the batch size changed).
+    /// Drops every free buffer (for example after the batch size changed).
     public func clear() { free.removeAll() }
 }

@@ -103,6 +103,15 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         return view
     }
 
+    /// The first elements of this tensor's memory seen with a shape of at most its size
+    /// (a buffer larger than the shape asks for, as a tensor pool hands out).
+    public func prefixView(_ newShape: [Int], layout newLayout: Layout) -> Tensor {
+        require(newShape.reduce(1, *) <= count, "Tensor.prefixView: \(shape) cannot hold \(newShape)")
+        let view = Tensor(viewing: data, shape: newShape, layout: newLayout)
+        view.keepAlive = self
+        return view
+    }
+
     /// Holds the tensor a view was made from.
     private var keepAlive: Tensor?
 
