@@ -61,11 +61,11 @@ extension ModelBenchmarkResult {
                threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb) + phases
     }
 
-    /// "; memory after model, trainer, first forward, ...: peak/resident MB each", or "".
+    /// A second line: memory after the model, the trainer and each phase of the first step, or "".
     private var phases: String {
         guard !memory.isEmpty else { return "" }
-        return "\nmemory (peak / resident MB): " + memory.map {
-            String(format: "%@ %.0f / %.0f", $0.phase, $0.peak_rss_mb, $0.rss_mb)
+        return "\nmemory (peak / resident / tensor pool MB): " + memory.map {
+            String(format: "%@ %.0f / %.0f / %.0f", $0.phase, $0.peak_rss_mb, $0.rss_mb, $0.pool_mb)
         }.joined(separator: ", ")
     }
 }

@@ -35,16 +35,18 @@ public struct ModelBenchmarkResult: Codable, Sendable {
 }
 
 /// The process's resident memory when a phase ended: the high-water mark so far
-/// (VmHWM) and what was resident at that moment (VmRSS), in MB.
+/// (VmHWM) and what was resident at that moment (VmRSS), in MB, and how much of it the
+/// network's tensor pool (saved activations, gradients, temporaries) holds.
 public struct PhaseMemory: Codable, Sendable, Equatable {
     public var phase: String
     public var peak_rss_mb: Double
     public var rss_mb: Double
+    public var pool_mb: Double
 
-    /// Reads both figures now.
-    public static func now(_ phase: String) -> PhaseMemory {
+    /// Reads the figures now.
+    public static func now(_ phase: String, _ net: ReIDNet) -> PhaseMemory {
         PhaseMemory(phase: phase, peak_rss_mb: ModelBenchmark.peakResidentMegabytes(),
-                    rss_mb: ModelBenchmark.residentMegabytes())
+                    rss_mb: ModelBenchmark.residentMegabytes(), pool_mb: Double(net.pool.bytes) / 1_048_576)
     }
 }
 
@@ -65,7 +67,7 @@ public enum ModelBenchmark {
         let head = classification ? HeadConfig.classification(numClasses: headClasses)
             : HeadConfig(bnneck: true, numClasses: training ? headClasses : 0)
         let net = try ReIDNet(architecture: architecture, head: head)
-        var memory = [PhaseMemory.now("model")]
+        var memory = [PhaseMemory.now("model", net)]
         var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count { images[i] = Float(rng.uniform(-2, 2)) }
@@ -83,9 +85,9 @@ public enum ModelBenchmark {
             config.distributed.checksumEvery = 0
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
-            memory.append(.now("trainer"))
+            memory.append(.now("trainer", net))
             trainer.onPhase = { [unowned trainer] phase in
-                memory.append(.now("first \(phase.rawValue)"))
+                memory.append(.now("first \(phase.rawValue)", net))
                 if phase == .update { trainer.onPhase = nil }
             }
             body = {
