@@ -1,8 +1,8 @@
 // Workspace: the memory a model's forward and backward passes reuse from step to step:
-// a pool of buffers handed out as tensors of any shape that fits and returned when
-// consumed. Training takes from it what backward needs (each unit's convolution output,
-// each block's output) and gives it back during backward, so the gradients of the
-// backward pass reuse the memory of the activations already consumed.
+// a pool of page buffers handed out as tensors of any shape and returned when consumed.
+// Training takes from it what backward needs (each unit's convolution output, each
+// block's output) and gives it back during backward, so the gradients of the backward
+// pass reuse the memory of the activations already consumed, whatever their shapes.
 import Tensors
 
 /// Whether a forward pass trains (batch statistics, saves what backward needs) or infers.
@@ -24,51 +24,64 @@ struct ActivationSlot {
     }
 }
 
-/// Buffers handed out as tensors of the requested shape and returned when their consumer
-/// is done. A request takes the smallest free buffer that holds it and is at most twice
-/// its size (so that memory moves between layers of different shapes without a small
-/// tensor pinning a large buffer), else a new one; buffers are kept for the next step.
+/// Memory handed out as tensors of the requested shape and returned when their consumer
+/// is done. A request takes the smallest free buffer that holds it, splitting off what
+/// it does not need; when none does, the free buffers smaller than the request are moved
+/// together (their pages, not their contents' copies) and topped up with new memory. So
+/// the pool never holds more than the most memory ever lent at once (in whole pages),
+/// and it is kept for the next step. Tensors it hands out see its memory: give them back
+/// only when done, and do not use them after.
 public final class TensorPool {
-    /// Free buffers (each a tensor owning its memory).
-    private var free: [Tensor] = []
-    /// Buffers handed out, by the address of their memory.
-    private var lent: [UnsafeMutablePointer<Float>: Tensor] = [:]
-    /// Buffers allocated so far.
+    private var free: [PageBuffer] = []
+    /// Buffers handed out, by address.
+    private var lent: [UnsafeMutableRawPointer: PageBuffer] = [:]
+    /// New memory mapped so far (requests that the free buffers could not fully serve).
     public private(set) var allocated = 0
 
     public init() {}
 
     /// Bytes of every buffer the pool holds, free or handed out.
-    public var bytes: Int { (free + lent.values).reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+    public var bytes: Int { (free + lent.values).reduce(0) { $0 + $1.byteCount } }
 
     /// A tensor of this shape with unspecified contents.
     func take(_ shape: [Int], _ layout: Layout) -> Tensor {
-        let n = max(shape.reduce(1, *), 1)
-        var best: Int?
-        for (i, b) in free.enumerated() where b.count >= n && b.count <= 2 * n {
-            if best == nil || b.count < free[best!].count { best = i }
-        }
-        let base: Tensor
-        if let best {
-            base = free.remove(at: best)
+        let need = PageBuffer.rounded(max(shape.reduce(1, *), 1) * MemoryLayout<Float>.stride)
+        var buffer: PageBuffer
+        if let best = free.indices.filter({ free[$0].byteCount >= need }).min(by: { free[$0].byteCount < free[$1].byteCount }) {
+            buffer = free.remove(at: best)
+            if let (head, rest) = buffer.split(at: need) {
+                buffer = head
+                free.append(rest)
+            }
         } else {
-            base = Tensor(shape: [n], layout: .x)
-            allocated += 1
+            // Every free buffer is smaller than the request: move the largest first until
+            // they hold it (or all of them), and map what is still missing.
+            var parts: [PageBuffer] = [], have = 0
+            for b in free.sorted(by: { $0.byteCount > $1.byteCount }) where have < need {
+                parts.append(b)
+                have += b.byteCount
+            }
+            free.removeAll { b in parts.contains { $0 === b } }
+            if have < need { allocated += 1 }
+            buffer = parts.isEmpty ? PageBuffer(byteCount: need) : PageBuffer.merge(parts, byteCount: need)
+            if let (head, rest) = buffer.split(at: need) {
+                buffer = head
+                free.append(rest)
+            }
         }
-        lent[base.data] = base
-        return base.prefixView(shape, layout: layout)
+        lent[buffer.pointer] = buffer
+        let data = buffer.pointer.bindMemory(to: Float.self, capacity: buffer.byteCount / MemoryLayout<Float>.stride)
+        return Tensor(viewing: data, shape: shape, layout: layout, keeping: buffer)
     }
 
-    /// Returns a tensor taken from the pool (a tensor from elsewhere joins the pool).
+    /// Returns a tensor taken from this pool.
     func give(_ t: Tensor) {
-        if let base = lent.removeValue(forKey: t.data) {
-            free.append(base)
-        } else {
-            require(!free.contains { $0.data == t.data }, "TensorPool: \(t) given back twice")
-            free.append(t)
+        guard let buffer = lent.removeValue(forKey: UnsafeMutableRawPointer(t.data)) else {
+            fatalError("TensorPool: \(t) was not taken from this pool or was given back twice")
         }
+        free.append(buffer)
     }
 
-    /// Drops every free buffer (for example after the batch size changed).
+    /// Unmaps every free buffer (for example after the batch size changed).
     public func clear() { free.removeAll() }
 }

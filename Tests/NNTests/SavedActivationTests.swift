@@ -2,7 +2,8 @@
 // output and batch statistics equals the forward's output bit for bit (oneDNN and SyncBN
 // paths, with and without ReLU); backward with recomputed inner outputs gives the same
 // gradients as with observers that force every output to be recomputed again; repeated
-// steps reuse the tensor pool's memory; the pool hands out and takes back buffers.
+// steps reuse the tensor pool's memory; the pool splits free buffers and moves them
+// together when a request needs more than any one holds.
 @testable import NN
 import Tensors
 import TestSupport
@@ -111,22 +112,37 @@ final class SavedActivationTests: XCTestCase {
         XCTAssertEqual(one.pool, three.pool)
     }
 
-    func testPoolReusesBuffersWithinTwiceTheSize() {
+    func testPoolSplitsAndMovesFreeMemoryTogether() {
         let pool = TensorPool()
-        let a = pool.take([2, 3, 4, 5], .nhwc)
-        XCTAssertEqual(a.shape, [2, 3, 4, 5])
-        let address = a.data
+        let page = PageBuffer.pageSize / 4  // floats per page
+        // Three requests of 2, 1 and 1 pages: three mappings, 4 pages in all.
+        let a = pool.take([2 * page], .x), b = pool.take([page], .x), c = pool.take([page], .x)
+        XCTAssertEqual(pool.allocated, 3)
+        for (t, v) in [(a, Float(1)), (b, 2), (c, 3)] { t.fill(v) }
         pool.give(a)
-        // 100 of 120 floats fit the free buffer and waste less than half: reused.
-        let b = pool.take([100], .x)
-        XCTAssertEqual(b.data, address)
-        XCTAssertEqual(pool.allocated, 1)
+        // A smaller request takes part of the free buffer and leaves the rest free.
+        let d = pool.take([page / 2], .x)
+        XCTAssertEqual(d.data, a.data)
+        XCTAssertEqual(pool.bytes, 4 * PageBuffer.pageSize)
+        pool.give(d)
         pool.give(b)
-        // 50 floats would waste more than half of it: a new buffer.
-        let c = pool.take([50], .x)
-        XCTAssertNotEqual(c.data, address)
-        XCTAssertEqual(pool.allocated, 2)
+        // 3 pages: no free buffer holds them, the free 2 + 1 pages do together, moved
+        // (with their contents) into one buffer without new memory.
+        let e = pool.take([3 * page], .x)
+        XCTAssertEqual(pool.allocated, 3)
+        XCTAssertEqual(pool.bytes, 4 * PageBuffer.pageSize)
+        XCTAssertEqual(e[2 * page - 1], 1)
+        XCTAssertEqual(e[2 * page], 2)
+        e.fill(4)
+        // 2 pages with nothing free: one new page on top of c's.
         pool.give(c)
-        XCTAssertEqual(pool.bytes, (120 + 50) * 4)
+        let f = pool.take([2 * page], .x)
+        XCTAssertEqual(pool.allocated, 4)
+        XCTAssertEqual(pool.bytes, 5 * PageBuffer.pageSize)
+        XCTAssertEqual(f[0], 3)
+        XCTAssertEqual(f[page], 0)
+        XCTAssertEqual(e[3 * page - 1], 4)
+        pool.give(e)
+        pool.give(f)
     }
 }
