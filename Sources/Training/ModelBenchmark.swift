@@ -29,8 +29,9 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var peak_rss_mb: Double
     /// "reid" or "classification".
     public var task = "reid"
-    /// Resident memory after each phase: the model built, the trainer set up (optimizer
-    /// state), then each phase of the first training step (empty for inference).
+    /// Resident memory after each phase: the model built, then in training the trainer
+    /// set up and each phase of the first step (the optimizer's moments appear with the
+    /// first update).
     public var memory: [PhaseMemory] = []
 }
 
