@@ -103,15 +103,6 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         return view
     }
 
-    /// The first elements of this tensor's memory seen with a shape of at most its size
-    /// (a buffer larger than the shape asks for, as a tensor pool hands out).
-    public func prefixView(_ newShape: [Int], layout newLayout: Layout) -> Tensor {
-        require(newShape.reduce(1, *) <= count, "Tensor.prefixView: \(shape) cannot hold \(newShape)")
-        let view = Tensor(viewing: data, shape: newShape, layout: newLayout)
-        view.keepAlive = self
-        return view
-    }
-
     /// A view of memory that `owner` holds, kept alive as long as the view.
     public convenience init(viewing pointer: UnsafeMutablePointer<Float>, shape: [Int], layout: Layout, keeping owner: AnyObject) {
         self.init(viewing: pointer, shape: shape, layout: layout)
