@@ -21,6 +21,8 @@ public final class ResNet {
         stem = ConvBN(store: store, conv: "conv1", bn: "bn1", inChannels: 3, outChannels: architecture.stemWidth,
                       kernel: 7, stride: 2, padding: 3, relu: true)
         stem.needsInputGradient = false
+        // The stem's convolution output is the largest activation; its convolution is cheap.
+        stem.recomputesConvolution = true
         var stages: [[ResidualBlock]] = []
         for (s, stage) in architecture.stages.enumerated() {
             stages.append(stage.blocks.enumerated().map { b, spec in

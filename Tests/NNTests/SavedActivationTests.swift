@@ -1,6 +1,7 @@
 // What training keeps for backward: a unit's output recomputed from its convolution
 // output and batch statistics equals the forward's output bit for bit (oneDNN and SyncBN
-// paths, with and without ReLU); backward with recomputed inner outputs gives the same
+// paths, with and without ReLU), and so does a backward whose convolution output is
+// computed again from the input; backward with recomputed inner outputs gives the same
 // gradients as with observers that force every output to be recomputed again; repeated
 // steps reuse the tensor pool's memory; the pool splits free buffers and moves them
 // together when a request needs more than any one holds.
@@ -58,6 +59,27 @@ final class SavedActivationTests: XCTestCase {
                     pool.give(again)
                 }
             }
+        }
+    }
+
+    func testBackwardWithRecomputedConvolutionEqualsBackwardWithTheKeptOne() throws {
+        for relu in [false, true] {
+            var results: [[[UInt32]]] = []
+            for recompute in [false, true] {
+                let (u, store) = unit(relu: relu, stride: 2)
+                u.recomputesConvolution = recompute
+                let pool = TensorPool()
+                let x = random([4, 12, 10, 16], seed: 11)
+                let y = try u.forwardTraining(x, pool: pool)
+                let dy = random(y.shape, seed: 13)
+                pool.give(y)
+                let dx = try u.backward(dy, input: x, pool: pool)!
+                let (w, g, b) = u.parameterIndices
+                results.append([dx.toArray(), store.gradient(w).toArray(), store.gradient(g).toArray(),
+                                store.gradient(b).toArray()].map { $0.map(\.bitPattern) })
+                pool.give(dx)
+            }
+            XCTAssertEqual(results[0], results[1], "relu \(relu)")
         }
     }
 
