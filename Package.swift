@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Tensors"]),
 
         .executableTarget(name: "reidprune", dependencies: [
-            "Training", "DistributedMPI", "Distributed", "Benchmarks", "Export", "NN", "ReIDData", "ReIDEval",
+            "Training", "DistributedMPI", "Distributed", "Benchmarks", "Export", "NN", "ReIDData", "ReIDEval", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimize),
 

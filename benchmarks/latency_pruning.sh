@@ -13,8 +13,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=2
-if [ "${1:-}" = "--threads" ]; then threads=$2; shift 2; fi
-[ $# -eq 3 ] || { echo "usage: benchmarks/latency_pruning.sh [--threads N] CONFIG.yaml TRAINED.safetensors OUT" >&2; exit 2; }
+rounds=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) threads=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -eq 3 ] || { echo "usage: benchmarks/latency_pruning.sh [--threads N] [--rounds R] CONFIG.yaml TRAINED.safetensors OUT" >&2; exit 2; }
 config=$1 trained=$2 out=$3
 python=${PYTHON:-/work/venv-torch/bin/python}
 bin=.build/release/reidprune
@@ -22,8 +29,8 @@ bin=.build/release/reidprune
 mkdir -p "$out"
 export OMP_NUM_THREADS=$threads
 prune=("$bin" prune --config "$config" --criterion l1 --ranking global --scope inner --latency-cache "$out/latency.json")
-measure() {  # variant last_stride batch model
-  echo "{\"variant\": \"$1\", \"last_stride\": $2, \"batch\": $3, \"model\": \"$4\", \"reidprune\": $("$bin" bench infer --weights "$4" --height 256 --width 128 --batch "$3" --threads "$threads" --steps 20 --json), \"torch\": $("$python" benchmarks/torch_pruned_bench.py --weights "$4" --batch "$3" --threads "$threads" --steps 20 2>/dev/null)}"
+measure() {  # variant last_stride batch model round
+  echo "{\"variant\": \"$1\", \"last_stride\": $2, \"batch\": $3, \"model\": \"$4\", \"round\": $5, \"reidprune\": $("$bin" bench infer --weights "$4" --height 256 --width 128 --batch "$3" --threads "$threads" --steps 20 --json), \"torch\": $("$python" benchmarks/torch_pruned_bench.py --weights "$4" --batch "$3" --threads "$threads" --steps 20 2>/dev/null)}"
 }
 for ls in 1 2; do
   base="$out/trained-ls$ls.safetensors"
@@ -36,9 +43,11 @@ for ls in 1 2; do
       > "$out/ls$ls-b$batch-flops-auto.log" 2>&1
     "${prune[@]}" --weights "$base" --target-latency 0.5 --latency-batch "$batch" --out "$latency" \
       > "$out/ls$ls-b$batch-latency.log" 2>&1
-    measure unpruned "$ls" "$batch" "$base"
-    measure flops-0.5 "$ls" "$batch" "$flops"
-    measure flops-0.5+round_to-auto "$ls" "$batch" "$auto"
-    measure latency-0.5 "$ls" "$batch" "$latency"
+    for round in $(seq "$rounds"); do
+      measure unpruned "$ls" "$batch" "$base" "$round"
+      measure flops-0.5 "$ls" "$batch" "$flops" "$round"
+      measure flops-0.5+round_to-auto "$ls" "$batch" "$auto" "$round"
+      measure latency-0.5 "$ls" "$batch" "$latency" "$round"
+    done
   done
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Markdown table of benchmarks/latency_pruning.sh's JSON lines: per last stride and batch,
 each variant's FLOPs kept (from its prune log), ReIDPrune's and PyTorch's ms per batch
-and their speedups over the unpruned model measured in the same run.
+(the median over the script's interleaved rounds, with the range) and their speedups
+over the unpruned model's median measured in the same rounds.
 
 Usage: python benchmarks/latency_summary.py OUT/results.jsonl OUT
        (OUT: the folder latency_pruning.sh wrote its models and logs to)
@@ -9,6 +10,7 @@ Usage: python benchmarks/latency_summary.py OUT/results.jsonl OUT
 import json
 import re
 import sys
+from statistics import median
 
 
 def flops_kept(out, variant, ls, batch):
@@ -27,14 +29,24 @@ def flops_kept(out, variant, ls, batch):
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     out = sys.argv[2]
-    base = {(r["last_stride"], r["batch"]): r for r in rows if r["variant"] == "unpruned"}
+    times = {}  # (last stride, batch, variant) -> ([reidprune ms], [torch ms]) over the rounds
+    for r in rows:
+        key = (r["last_stride"], r["batch"], r["variant"])
+        times.setdefault(key, ([], []))
+        times[key][0].append(r["reidprune"]["ms_per_step"])
+        times[key][1].append(r["torch"]["ms_per_step"])
+
+    def cell(values):
+        m = median(values)
+        return f"{m:.1f}" if len(values) == 1 else f"{m:.1f} ({min(values):.1f}-{max(values):.1f})", m
+
     print("| last stride | batch | plan | FLOPs kept | reidprune ms | speedup | PyTorch ms | speedup |")
     print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        b = base[(r["last_stride"], r["batch"])]
-        ours, torch = r["reidprune"]["ms_per_step"], r["torch"]["ms_per_step"]
-        print(f"| {r['last_stride']} | {r['batch']} | {r['variant']} | {flops_kept(out, r['variant'], r['last_stride'], r['batch'])} "
-              f"| {ours:.1f} | {b['reidprune']['ms_per_step'] / ours:.2f}x | {torch:.1f} | {b['torch']['ms_per_step'] / torch:.2f}x |")
+    for (ls, batch, variant), (ours, torch) in times.items():
+        base_ours, base_torch = times[(ls, batch, "unpruned")]
+        (ours_text, ours_ms), (torch_text, torch_ms) = cell(ours), cell(torch)
+        print(f"| {ls} | {batch} | {variant} | {flops_kept(out, variant, ls, batch)} | {ours_text} "
+              f"| {median(base_ours) / ours_ms:.2f}x | {torch_text} | {median(base_torch) / torch_ms:.2f}x |")
 
 
 if __name__ == "__main__":

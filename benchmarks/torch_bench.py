@@ -8,13 +8,15 @@ random data, and the process's peak RSS. Prints one line, or one JSON object wit
 --json (keys as reidprune's: images_per_s, ms_per_step, peak_rss_mb).
 --bf16 runs under CPU bfloat16 autocast (worth it where the CPU has native bf16,
 avx512_bf16 or AMX); --frozen (inference) runs the TorchScript-traced, frozen model.
+--last-stride 1 runs layer4 at stride 1 (the re-ID "last stride" trick, a feature map of
+H/16 x W/16), 2 keeps torchvision's structure; reidprune bench takes the same option.
 --task classification measures torchvision's own classifier instead (`fc` over 1000
 classes, label-smoothed cross-entropy, SGD with momentum 0.9, lr 0.1, weight decay 1e-4),
 as `reidprune bench train --task classification`; --size N sets height and width.
 
 Usage: python benchmarks/torch_bench.py train|infer [--arch resnet50] [--height 256]
        [--width 128] [--size N] [--task reid|classification] [--batch 32] [--threads 2]
-       [--steps 5] [--bf16] [--frozen] [--json]
+       [--steps 5] [--last-stride 1|2] [--bf16] [--frozen] [--json]
 """
 import argparse
 import json
@@ -39,6 +41,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--last-stride", type=int, choices=[1, 2], default=2)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--frozen", action="store_true")
     ap.add_argument("--json", action="store_true")
@@ -51,7 +54,7 @@ def main():
 
     if a.task == "classification":
         return classification(a, autocast)
-    backbone = getattr(torchvision.models, a.arch)()
+    backbone = set_last_stride(getattr(torchvision.models, a.arch)(), a.last_stride)
     dim = backbone.fc.in_features
     backbone.fc = nn.Identity()
     bnneck = nn.BatchNorm1d(dim)
@@ -97,9 +100,21 @@ def main():
     report(a, train_step if a.mode == "train" else infer_step)
 
 
+def set_last_stride(net, stride):
+    """layer4's first block at `stride`: its strided 3x3 (Bottleneck conv2, BasicBlock
+    conv1) and its downsample 1x1, as reidprune's last_stride does."""
+    block = net.layer4[0]
+    strided = block.conv2 if isinstance(block, torchvision.models.resnet.Bottleneck) else block.conv1
+    strided.stride = (stride, stride)
+    if block.downsample is not None:
+        block.downsample[0].stride = (stride, stride)
+    return net
+
+
 def classification(a, autocast):
     """torchvision's ResNet with its 1000-class fc: SGD training or inference steps."""
-    model = getattr(torchvision.models, a.arch)(num_classes=1000).to(memory_format=torch.channels_last)
+    model = set_last_stride(getattr(torchvision.models, a.arch)(num_classes=1000), a.last_stride)
+    model = model.to(memory_format=torch.channels_last)
     x = torch.randn(a.batch, 3, a.height, a.width).contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, 1000, (a.batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -133,12 +148,13 @@ def report(a, step):
     r = {"mode": a.mode, "arch": a.arch, "height": a.height, "width": a.width, "batch": a.batch,
          "threads": a.threads, "steps": a.steps, "images_per_s": a.batch / med, "ms_per_step": med * 1e3,
          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-         "torch": torch.__version__, "bf16": a.bf16, "frozen": a.frozen, "task": a.task}
+         "torch": torch.__version__, "bf16": a.bf16, "frozen": a.frozen, "task": a.task,
+         "last_stride": a.last_stride, "precision": "bf16" if a.bf16 else "fp32"}
     if a.json:
         print(json.dumps(r, sort_keys=True))
     else:
         path = ("bf16 autocast " if a.bf16 else "") + ("frozen " if a.frozen else "")
-        print(f"pytorch {path}{a.mode} {a.arch}{' classification (fc 1000)' if a.task == 'classification' else ''} {a.height}x{a.width} batch {a.batch}, {a.threads} threads: "
+        print(f"pytorch {path}{a.mode} {a.arch}{' classification (fc 1000)' if a.task == 'classification' else ''} {a.height}x{a.width} batch {a.batch}, last stride {a.last_stride}, {a.threads} threads: "
               f"{r['images_per_s']:.2f} images/s ({r['ms_per_step']:.1f} ms/step), peak RSS {r['peak_rss_mb']:.0f} MB")
 
 

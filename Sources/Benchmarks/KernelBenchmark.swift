@@ -8,16 +8,21 @@ import Training
 public enum KernelBenchmark {
     /// Times the kernels and hands each line to `emit` as it is measured.
     public static func run(threads: Int, layout: String, height: Int, width: Int, batch: Int, repeats: Int, json: Bool,
-                           emit: (String) -> Void) throws {
+                           precision: String = "fp32", emit: (String) -> Void) throws {
         guard let format = ActivationFormat(rawValue: layout) else {
             throw BenchmarkError("--layout must be nhwc or blocked, got '\(layout)'")
         }
+        guard let arithmetic = Precision(rawValue: precision) else {
+            throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
+        }
+        try arithmetic.requireSupported(key: "--precision")
         guard threads >= 1, height >= 32, width >= 32, batch >= 1, repeats >= 1 else {
             throw BenchmarkError("--threads, --batch and --repeats must be at least 1, --height and --width at least 32")
         }
         let pad = TextColumns.pad
         if !json {
-            emit("oneDNN \(DNNL.version), \(threads) threads, layout \(layout), ResNet-50 at \(height)x\(width), batch \(batch)")
+            emit("oneDNN \(DNNL.version), \(threads) threads, layout \(layout), \(precision), ResNet-50 at \(height)x\(width), "
+                 + "batch \(batch)")
             emit(pad("op", 6, false) + pad("pass", 18, false) + pad("shape", 44, false) + pad("uses", 6, true)
                  + pad("ms", 10, true) + pad("GFLOP/s", 10, true) + "  implementation")
         }
@@ -25,7 +30,7 @@ public enum KernelBenchmark {
         encoder.outputFormatting = [.sortedKeys]
         var failure: Error?
         OpsBenchmark.run(threads: threads, format: format, height: height, width: width, batch: batch,
-                         repeats: repeats) { r in
+                         repeats: repeats, precision: arithmetic) { r in
             if json {
                 do { emit(String(decoding: try encoder.encode(r), as: UTF8.self)) } catch { failure = error }
             } else {

@@ -5,6 +5,7 @@ import Foundation
 import NN
 import Pruning
 import Distributed
+import Tensors
 import Training
 
 public struct BenchmarkError: Error, CustomStringConvertible {
@@ -39,7 +40,10 @@ public enum ModelSpeed {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, sync: String, task: String = "reid",
-                           comm: Communicator) throws -> ModelBenchmarkResult {
+                           precision: String = "fp32", comm: Communicator) throws -> ModelBenchmarkResult {
+        guard let arithmetic = Precision(rawValue: precision) else {
+            throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
+        }
         guard let mode = SyncMode(rawValue: sync) else { throw BenchmarkError("--sync must be blocking or overlapped") }
         guard let headTask = HeadTask(rawValue: task) else { throw BenchmarkError("--task must be reid or classification, got '\(task)'") }
         if training && batch < 2 && headTask == .reid {
@@ -48,16 +52,16 @@ public enum ModelSpeed {
         guard batch % comm.size == 0 else { throw BenchmarkError("--batch \(batch) does not split over \(comm.size) ranks") }
         return try ModelBenchmark.run(training: training, architecture: architecture, archName: archName, height: height,
                                       width: width, batch: batch, threads: threads, steps: steps, comm: comm, sync: mode,
-                                      task: headTask)
+                                      task: headTask, precision: arithmetic)
     }
 }
 
 extension ModelBenchmarkResult {
     /// One line for the console.
     public var text: String {
-        String(format: "%@ %@%@ %dx%d batch %d, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
+        String(format: "%@ %@%@ %dx%d batch %d %@, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
                + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch,
-               task == "classification" ? " classification (fc 1000)" : "", height, width, batch, ranks,
+               task == "classification" ? " classification (fc 1000)" : "", height, width, batch, precision, ranks,
                threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb) + phases
     }
 

@@ -12,6 +12,8 @@ public final class ClassificationHead: NetworkHead {
     let weight: Int, bias: Int
     private var pooled = ActivationSlot(), logits = ActivationSlot()
     private var mapShape: [Int] = []
+    /// The arithmetic of `fc`.
+    public var precision = Precision.fp32
     /// The head has no batch statistics; kept for the protocol.
     public var statisticsReducer: StatisticsReducer?
 
@@ -41,7 +43,7 @@ public final class ClassificationHead: NetworkHead {
         let p = pooled.get([n, inputDim], .nc)
         Pooling.globalAverageForward(x: map, y: p)
         let l = logits.get([n, numClasses], .nc)
-        Linear.forward(x: p, weight: store.parameter(weight), bias: store.parameter(bias), y: l)
+        Linear.forward(x: p, weight: store.parameter(weight), bias: store.parameter(bias), y: l, precision: precision)
         return ReIDOutput(features: p, embeddings: p, logits: l)
     }
 
@@ -52,8 +54,9 @@ public final class ClassificationHead: NetworkHead {
         let dp = pool.take([n, inputDim], .nc)
         dp.zero()
         if let dLogits {
-            Linear.backwardWeights(x: p, dy: dLogits, dWeight: store.gradient(weight), dBias: store.gradient(bias))
-            Linear.backwardData(dy: dLogits, weight: store.parameter(weight), dx: dp)
+            Linear.backwardWeights(x: p, dy: dLogits, dWeight: store.gradient(weight), dBias: store.gradient(bias),
+                                   precision: precision)
+            Linear.backwardData(dy: dLogits, weight: store.parameter(weight), dx: dp, precision: precision)
         } else {
             store.gradient(weight).zero()
             store.gradient(bias).zero()

@@ -20,6 +20,8 @@ public final class ConvBN {
     /// its memory (the stem's: 64 MB of ResNet-50's at 256x128, batch 32, for about 1% of
     /// the step).
     public var recomputesConvolution = false
+    /// The convolution's arithmetic (training and inference); BN stays f32.
+    public var precision = Precision.fp32
 
     let store: ParameterStore
     let weight: Int, gamma: Int, beta: Int
@@ -101,8 +103,9 @@ public final class ConvBN {
     /// convolution output (taken from the pool until backward) and the batch statistics:
     /// backward gets x from the caller, and `recomputeOutput` writes y again when needed.
     public func forwardTraining(_ x: Tensor, pool: TensorPool, into output: Tensor? = nil) throws -> Tensor {
-        let g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
+        var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
+        g.precision = precision
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let bg = BatchNormGeometry(batch: g.batch, height: g.outHeight, width: g.outWidth, channels: outChannels,
                                    epsilon: epsilon, fuseReLU: relu)
@@ -168,6 +171,7 @@ public final class ConvBN {
         var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding, bias: true)
         g.postOps = shortcut != nil ? .sumRelu : (relu ? .relu : .none)
+        g.precision = precision
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let (w, b) = foldedParameters()
         if packed == nil || packed!.version != store.version || packed!.weights.geometry != g {

@@ -6,6 +6,8 @@ import Tensors
 public protocol NetworkHead: AnyObject {
     /// D, the width of the features and embeddings.
     var outputDim: Int { get }
+    /// The arithmetic of the head's linear layers (embedding, classifier, `fc`).
+    var precision: Precision { get set }
     /// When set, the head's batch statistics (if it has any) are summed over every rank.
     var statisticsReducer: StatisticsReducer? { get set }
     /// Initializes the head's parameters and buffers from `rng`.

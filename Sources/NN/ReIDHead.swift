@@ -26,6 +26,8 @@ public final class ReIDHead: NetworkHead {
     let classifier: Int?
     public var momentum: Float = 0.1
     public var epsilon: Float = 1e-5
+    /// The embedding's and classifier's arithmetic; BNNeck stays f32.
+    public var precision = Precision.fp32
 
     private var pooled = ActivationSlot(), features = ActivationSlot(), embeddings = ActivationSlot()
     private var logits = ActivationSlot()
@@ -100,7 +102,7 @@ public final class ReIDHead: NetworkHead {
         var f = p
         if let w = embeddingWeight, let b = embeddingBias {
             f = features.get([n, d], .nc)
-            Linear.forward(x: p, weight: store.parameter(w), bias: store.parameter(b), y: f)
+            Linear.forward(x: p, weight: store.parameter(w), bias: store.parameter(b), y: f, precision: precision)
         }
         var e = f
         if let g = neckGamma, let b = neckBeta {
@@ -121,7 +123,7 @@ public final class ReIDHead: NetworkHead {
         var l: Tensor?
         if let c = classifier, mode == .training {
             let t = logits.get([n, config.numClasses], .nc)
-            Linear.forward(x: e, weight: store.parameter(c), bias: nil, y: t)
+            Linear.forward(x: e, weight: store.parameter(c), bias: nil, y: t, precision: precision)
             l = t
         }
         return ReIDOutput(features: f, embeddings: e, logits: l)
@@ -138,9 +140,9 @@ public final class ReIDHead: NetworkHead {
         let de = pool.take([n, d], .nc)
         if let dEmbeddings { de.copy(from: dEmbeddings) } else { de.zero() }
         if let c = classifier, let dLogits {
-            Linear.backwardWeights(x: e, dy: dLogits, dWeight: store.gradient(c), dBias: nil)
+            Linear.backwardWeights(x: e, dy: dLogits, dWeight: store.gradient(c), dBias: nil, precision: precision)
             let t = pool.take([n, d], .nc)
-            Linear.backwardData(dy: dLogits, weight: store.parameter(c), dx: t)
+            Linear.backwardData(dy: dLogits, weight: store.parameter(c), dx: t, precision: precision)
             Elementwise.add(de, t, into: de)
             pool.give(t)
         } else if let c = classifier {
@@ -166,10 +168,11 @@ public final class ReIDHead: NetworkHead {
         var dp = df
         if let w = embeddingWeight, let b = embeddingBias {
             dp = pool.take([n, inputDim], .nc)
-            Linear.backwardWeights(x: p, dy: df, dWeight: store.gradient(w), dBias: store.gradient(b))
+            Linear.backwardWeights(x: p, dy: df, dWeight: store.gradient(w), dBias: store.gradient(b),
+                                   precision: precision)
             store.gradientReady(w)
             store.gradientReady(b)
-            Linear.backwardData(dy: df, weight: store.parameter(w), dx: dp)
+            Linear.backwardData(dy: df, weight: store.parameter(w), dx: dp, precision: precision)
             pool.give(df)
         }
         let dMap = pool.take(mapShape, .nhwc)

@@ -49,6 +49,15 @@ public final class ReIDNet {
         return out
     }
 
+    /// The arithmetic of every convolution and linear layer (BN, losses, parameters and
+    /// gradients stay f32). Check `Precision.requireSupported` before choosing `.bf16`.
+    public var precision: Precision = .fp32 {
+        didSet {
+            for u in backbone.units { u.precision = precision }
+            head.precision = precision
+        }
+    }
+
     /// Sums batch statistics over every rank (SyncBN) when set; nil computes them per rank.
     public func setStatisticsReducer(_ reducer: StatisticsReducer?) {
         for u in backbone.units { u.statisticsReducer = reducer }

@@ -27,6 +27,7 @@ public enum Surgery {
         let arch = net.architecture.withGroupCounts(keepOf.map(\.count), map: map)
         guard arch == plan.after else { throw PruningError("the plan's architecture after pruning is inconsistent") }
         let cut = try ReIDNet(architecture: arch, head: net.headConfig)
+        cut.precision = net.precision
         let old = net.store, new = cut.store
         let shifts = fold ? foldShifts(net, map: map, keepOf: keepOf) : [:]
         func copy(_ name: String, _ shape: [Int], from src: UnsafeMutablePointer<Float>, to dst: UnsafeMutablePointer<Float>) {

@@ -52,14 +52,23 @@ public struct ExtractedFeatures {
         }
         let e = file.entry("features")!
         guard e.shape.count == 2 else { throw WeightsError("\(path): 'features' must be (N, D), got \(e.shape)") }
-        let features = Tensor(shape: e.shape, layout: .nc, values: try file.floats("features"))
         let pids = try file.int64s("pids").map { Int($0) }, camids = try file.int64s("camids").map { Int($0) }
         guard pids.count == e.shape[0], camids.count == e.shape[0] else {
             throw WeightsError("\(path): \(e.shape[0]) features but \(pids.count) pids and \(camids.count) camids")
         }
-        if let bad = features.toArray().firstIndex(where: { !$0.isFinite }) {
-            throw WeightsError("\(path): feature \(bad / e.shape[1]) holds NaN or infinite values")
+        let features = Tensor(shape: e.shape, layout: .nc)
+        if e.dtype == .F32 {
+            // One bulk copy (split over the threads) with the finiteness check on the copied part.
+            try file.withBytes("features") { bytes in
+                nonisolated(unsafe) let (src, dst) = (bytes.baseAddress!, features.data)
+                parallelRanges(features.count, grain: 1 << 16) { r in
+                    memcpy(dst + r.lowerBound, src + 4 * r.lowerBound, 4 * r.count)
+                }
+            }
+        } else {
+            try file.copyFloats("features", into: features.data, count: features.count)
         }
+        if let bad = Self.firstNonFinite(features) { throw WeightsError("\(path): feature \(bad / e.shape[1]) holds NaN or infinite values") }
         var paths: [String]?
         if let text = file.metadata[Self.pathsKey] {
             guard let list = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), list.count == e.shape[0] else {
@@ -69,5 +78,20 @@ public struct ExtractedFeatures {
         }
         self.init(features: features, pids: pids, camids: camids, paths: paths,
                   synthetic: file.metadata[Self.syntheticKey] == "true")
+    }
+
+    /// The index of the first NaN or infinite value of `t`, checked in chunks over the threads.
+    static func firstNonFinite(_ t: Tensor) -> Int? {
+        let chunk = 1 << 18, chunks = (t.count + chunk - 1) / chunk
+        var found = [Int](repeating: -1, count: chunks)
+        found.withUnsafeMutableBufferPointer { f in
+            nonisolated(unsafe) let f = f.baseAddress!
+            parallelFor(chunks) { c in
+                let start = c * chunk, n = min(chunk, t.count - start)
+                let i = Metrics.firstNonFinite(t.data + start, n)
+                f[c] = i < 0 ? -1 : start + i
+            }
+        }
+        return found.first { $0 >= 0 }
     }
 }

@@ -2,8 +2,8 @@
 // gallery items with the same pid and the same camera are dropped; a query with no
 // remaining positive is skipped; CMC is the cumulative match clipped to 1 up to max
 // rank; AP is non-interpolated; mINP is (positives) / (rank of the last positive).
-// Ranks are found by counting (how many kept negatives are nearer than each positive)
-// rather than by sorting whole rows; ties go to the lower gallery index, as a stable sort.
+// Ranks are found by counting (QueryRanker) rather than by sorting whole rows; ties go
+// to the lower gallery index, as a stable sort.
 import Foundation
 import Tensors
 
@@ -30,23 +30,39 @@ public enum Metrics {
     public static func evaluate(_ dist: DistanceMatrix, queryPids: [Int], galleryPids: [Int], queryCams: [Int],
                                 galleryCams: [Int], maxRank: Int = 50) throws -> ReIDMetrics {
         try check(dist, queryPids, galleryPids, queryCams, galleryCams)
+        let stats = perQueryStats(dist, queryPids: queryPids, queryCams: queryCams,
+                                  ranker: QueryRanker(galleryPids: galleryPids, galleryCams: galleryCams))
+        return try summarize(stats, galleryCount: dist.cols, maxRank: maxRank)
+    }
+
+    /// Each query row's stats (nil for a skipped query), rows copied to a scratch row per thread.
+    static func perQueryStats(_ dist: DistanceMatrix, queryPids: [Int], queryCams: [Int],
+                              ranker: QueryRanker) -> [QueryRanker.Stats?] {
         let (q, g) = (dist.rows, dist.cols)
-        let rankLimit = min(maxRank, g)
-        struct PerQuery { var firstRank: Int; var ap: Double; var inp: Double }
-        var results = [PerQuery?](repeating: nil, count: q)
+        var results = [QueryRanker.Stats?](repeating: nil, count: q)
         results.withUnsafeMutableBufferPointer { res in
             nonisolated(unsafe) let out = res.baseAddress!
             dist.values.withUnsafeBufferPointer { d in
                 nonisolated(unsafe) let base = d.baseAddress!
-                parallelFor(q) { i in
-                    out[i] = Metrics.query(row: base + i * g, count: g, pid: queryPids[i], cam: queryCams[i],
-                                           galleryPids: galleryPids, galleryCams: galleryCams).map {
-                        PerQuery(firstRank: $0.firstRank, ap: $0.ap, inp: $0.inp)
+                parallelRanges(q, grain: 1) { range in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(g, 1))
+                    defer { scratch.deallocate() }
+                    for i in range {
+                        scratch.update(from: base + i * g, count: g)
+                        out[i] = ranker.stats(row: scratch, pid: queryPids[i], cam: queryCams[i])
                     }
                 }
             }
         }
-        let valid = results.compactMap { $0 }
+        return results
+    }
+
+    /// CMC, mAP and mINP averaged over the valid queries of `stats` (one per query, nil
+    /// when skipped); throws when there is none.
+    static func summarize(_ stats: [QueryRanker.Stats?], galleryCount g: Int, maxRank: Int) throws -> ReIDMetrics {
+        let q = stats.count
+        let rankLimit = min(maxRank, g)
+        let valid = stats.compactMap { $0 }
         guard !valid.isEmpty else {
             throw EvaluationError("no valid query: every query's positives were removed as same-pid same-camera "
                                   + "gallery items (or it has none); check that query and gallery camids differ for the "
@@ -60,44 +76,6 @@ public enum Metrics {
         return ReIDMetrics(cmc: cmc.map { $0 / n }, mAP: valid.map(\.ap).reduce(0, +) / n,
                            mINP: valid.map(\.inp).reduce(0, +) / n, numValidQueries: valid.count, numQueries: q,
                            maxRank: rankLimit)
-    }
-
-    /// For one query row: the 1-based rank of its first positive, AP and INP, or nil when
-    /// no positive remains after the same-camera exclusion.
-    static func query(row: UnsafePointer<Float>, count g: Int, pid: Int, cam: Int, galleryPids: [Int],
-                      galleryCams: [Int]) -> (firstRank: Int, ap: Double, inp: Double)? {
-        // Positives, in rank order (distance, then index).
-        var positives: [(Float, Int)] = []
-        for j in 0..<g where galleryPids[j] == pid && isKept(j, pid: pid, cam: cam, galleryPids, galleryCams) {
-            positives.append((row[j], j))
-        }
-        if positives.isEmpty { return nil }
-        positives.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-        // Kept negatives before each positive: count, per positive slot, the negatives that
-        // sort before it, then accumulate.
-        var before = [Int](repeating: 0, count: positives.count + 1)
-        for j in 0..<g {
-            // Positives are counted above; junk and same-pid same-camera items never rank.
-            if galleryPids[j] == pid || !isKept(j, pid: pid, cam: cam, galleryPids, galleryCams) { continue }
-            let v = row[j]
-            // The first positive that this negative does not precede.
-            var lo = 0, hi = positives.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                let p = positives[mid]
-                if v < p.0 || (v == p.0 && j < p.1) { hi = mid } else { lo = mid + 1 }
-            }
-            before[lo] += 1
-        }
-        var negatives = 0, ap = 0.0, lastRank = 0, firstRank = 0
-        for (k, _) in positives.enumerated() {
-            negatives += before[k]
-            let rank = negatives + k + 1
-            if k == 0 { firstRank = rank }
-            ap += Double(k + 1) / Double(rank)
-            lastRank = rank
-        }
-        return (firstRank, ap / Double(positives.count), Double(positives.count) / Double(lastRank))
     }
 
     /// Whether gallery item `j` takes part in the ranking of a query of identity `pid` seen by

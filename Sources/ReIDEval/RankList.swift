@@ -43,7 +43,10 @@ extension Metrics {
             let matches = order.prefix(max(0, topk)).map {
                 RankList.Match(gallery: $0, distance: row[$0], positive: galleryPids[$0] == pid)
             }
-            let stats = query(row: row, count: g, pid: pid, cam: cam, galleryPids: galleryPids, galleryCams: galleryCams)
+            var copy = Array(UnsafeBufferPointer(start: row, count: g))
+            let stats = copy.withUnsafeMutableBufferPointer {
+                QueryRanker(galleryPids: galleryPids, galleryCams: galleryCams).stats(row: $0.baseAddress!, pid: pid, cam: cam)
+            }
             return RankList(query: i, pid: pid, camid: cam, matches: matches, ap: stats?.ap, firstRank: stats?.firstRank)
         }
     }
@@ -54,18 +57,8 @@ extension Metrics {
     /// nil when the evaluation skips it (no positive left) — the values `evaluate` averages.
     public static func perQuery(_ dist: DistanceMatrix, queryPids: [Int], galleryPids: [Int], queryCams: [Int],
                                 galleryCams: [Int]) -> [(firstRank: Int, ap: Double)?] {
-        let (q, g) = (dist.rows, dist.cols)
-        var results = [(firstRank: Int, ap: Double)?](repeating: nil, count: q)
-        results.withUnsafeMutableBufferPointer { res in
-            nonisolated(unsafe) let out = res.baseAddress!
-            dist.values.withUnsafeBufferPointer { d in
-                nonisolated(unsafe) let base = d.baseAddress!
-                parallelFor(q) { i in
-                    out[i] = query(row: base + i * g, count: g, pid: queryPids[i], cam: queryCams[i],
-                                   galleryPids: galleryPids, galleryCams: galleryCams).map { ($0.firstRank, $0.ap) }
-                }
-            }
-        }
-        return results
+        perQueryStats(dist, queryPids: queryPids, queryCams: queryCams,
+                      ranker: QueryRanker(galleryPids: galleryPids, galleryCams: galleryCams))
+            .map { $0.map { ($0.firstRank, $0.ap) } }
     }
 }

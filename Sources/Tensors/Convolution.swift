@@ -28,6 +28,10 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var hasBias: Bool
     /// What the forward pass does after the convolution, inside the same kernel.
     public var postOps = PostOps.none
+    /// The arithmetic: with `.bf16`, x, the weights and dy are converted to bfloat16 on
+    /// their way into the kernels (products accumulate in float32); y, dx, the weight
+    /// and bias gradients and the bias stay float32, so callers see float32 tensors only.
+    public var precision = Precision.fp32
 
     /// Operations fused into the forward convolution (inference with BN folded in).
     public enum PostOps: Int, Hashable, Sendable {
@@ -79,11 +83,12 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "N\(batch) C\(inChannels) \(height)x\(width) -> K\(outChannels) k\(kernelH)x\(kernelW) s\(strideH) p\(padH)"
             + (hasBias ? " +bias" : "") + (postOps == .relu ? " +relu" : postOps == .sumRelu ? " +sum+relu" : "")
+            + (precision == .bf16 ? " bf16" : "")
     }
 
     var keyParams: [Int] {
         [batch, inChannels, height, width, outChannels, kernelH, kernelW, strideH, strideW, padH, padW, hasBias ? 1 : 0,
-         postOps.rawValue]
+         postOps.rawValue, precision == .bf16 ? 1 : 0]
     }
 }
 
@@ -239,7 +244,9 @@ final class ActivationPort {
 /// backward passes, each with the weight reorder its preferred format needs. With
 /// channels-last activations, a 3x3 stride-1 convolution on a small map uses oneDNN's
 /// Winograd kernel (about twice the direct kernel's speed there) with its activations
-/// reordered in and out of the kernel's blocked layout.
+/// reordered in and out of the kernel's blocked layout. In bf16 the same ports convert:
+/// src, weights and diff_dst are described as bf16, so their reorders into scratch also
+/// convert f32 -> bf16; dst, diff_src and diff_weights stay f32 and need no conversion.
 final class ConvPlan {
     let g: ConvGeometry
     let format: ActivationFormat
@@ -258,12 +265,12 @@ final class ConvPlan {
 
     /// Whether channels-last convolutions of this geometry use Winograd: 3x3, stride 1,
     /// padding 1, channel counts multiples of 16 and a map of at most 256 positions
-    /// and a batch of at least 8 (measured: there the kernel's gain outweighs the weight
+    /// and a batch of at least 8, in fp32 (oneDNN has no bf16 Winograd) (measured: there the kernel's gain outweighs the weight
     /// transform and the activation reorders it needs each call; on
     /// ResNet-50 at 256x128 that is layer2 to layer4). A deterministic rule,
     /// so that every rank computes with the same algorithm.
     static func usesWinograd(_ g: ConvGeometry) -> Bool {
-        winogradEnabled && g.postOps != .sumRelu && g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1
+        winogradEnabled && g.precision == .fp32 && g.postOps != .sumRelu && g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1
             && g.padW == 1 && g.inChannels % 16 == 0 && g.outChannels % 16 == 0 && g.height * g.width <= ConvPlan.winogradMaxPositions
             && g.batch >= 8
     }
@@ -308,9 +315,10 @@ final class ConvPlan {
 
     private static func makeForward(_ g: ConvGeometry, _ format: ActivationFormat, _ alg: dnnl_alg_kind_t,
                                      _ biasDesc: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
-        var src = activationDesc(g.inputShape, format)
+        let low = g.precision.inputType
+        var src = activationDesc(g.inputShape, format, type: low)
         var dst = activationDesc(g.outputShape, format)
-        var weights = memoryDesc(g.weightShape, dnnl_format_tag_any)
+        var weights = memoryDesc(g.weightShape, dnnl_format_tag_any, type: low)
         var bias = biasDesc
         var desc = dnnl_convolution_desc_t()
         let s = strides(g), p = padding(g)
@@ -335,9 +343,10 @@ final class ConvPlan {
     }
 
     /// Activations in channels-last or left to the primitive (`dnnl_format_tag_any`).
-    static func activationDesc(_ nhwcShape: [Int], _ format: ActivationFormat) -> dnnl_memory_desc_t {
+    static func activationDesc(_ nhwcShape: [Int], _ format: ActivationFormat,
+                               type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         let logical = [nhwcShape[0], nhwcShape[3], nhwcShape[1], nhwcShape[2]]
-        return memoryDesc(logical, format == .nhwc ? dnnl_nhwc : dnnl_format_tag_any)
+        return memoryDesc(logical, format == .nhwc ? dnnl_nhwc : dnnl_format_tag_any, type: type)
     }
 
     /// The layout the backward primitives ask for: the forward's, or any for Winograd.
@@ -384,9 +393,10 @@ final class ConvPlan {
 
         init(_ plan: ConvPlan) {
             let g = plan.g
+            let low = g.precision.inputType
             var diffSrc = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat)
-            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat)
-            var weights = memoryDesc(g.weightShape, dnnl_format_tag_any)
+            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat, type: low)
+            var weights = memoryDesc(g.weightShape, dnnl_format_tag_any, type: low)
             var desc = dnnl_convolution_desc_t()
             let s = ConvPlan.strides(g), p = ConvPlan.padding(g)
             DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, plan.algorithm, &diffSrc, &weights,
@@ -443,8 +453,9 @@ final class ConvPlan {
 
         init(_ plan: ConvPlan) {
             let g = plan.g
-            var src = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat)
-            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat)
+            let low = g.precision.inputType
+            var src = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat, type: low)
+            var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat, type: low)
             var diffWeights = memoryDesc(g.weightShape, dnnl_format_tag_any)
             var diffBias = plan.biasDesc
             var desc = dnnl_convolution_desc_t()

@@ -31,6 +31,7 @@ struct PrimitiveKey: Hashable {
         case maxPool
         case relu, add
         case reorder
+        case matmul
     }
     let op: Op
     let params: [Int]

@@ -55,15 +55,22 @@ public enum OpsBenchmark {
         return order.map { ($0, found[$0]!) }
     }
 
-    /// Runs the benchmark; `report` receives each result as soon as it is measured.
+    /// Runs the benchmark; `report` receives each result as soon as it is measured. In
+    /// `.bf16` with `.nhwc` the times include converting the f32 channels-last inputs to
+    /// bf16 (what training does); with `.blocked` the buffers already hold bf16 data.
     public static func run(threads: Int, format: ActivationFormat, height: Int = 256, width: Int = 128, batch: Int = 32,
-                           repeats: Int = 5, report: (OpsResult) -> Void) {
+                           repeats: Int = 5, precision: Precision = .fp32, report: (OpsResult) -> Void) {
         DNNL.setThreads(threads)
         var totals: [String: (flops: Double, seconds: Double)] = [:]
-        for (g, count) in resnet50Convolutions(height: height, width: width, batch: batch) {
+        // A bf16 port's bytes are the primitive's; its f32 callers' data is twice that.
+        let widen = precision == .bf16 ? 2 : 1
+        func scratch(_ bytes: Int) -> AlignedBuffer { Self.scratch(bytes * widen) }
+        for (plain, count) in resnet50Convolutions(height: height, width: width, batch: batch) {
+            var g = plain
+            g.precision = precision
             let plan = Convolution.plan(g, format: format)
             let flops = 2 * Double(g.macs)
-            let src = AlignedBuffer(byteCount: plan.fSrc.bytes), dst = AlignedBuffer(byteCount: plan.fDst.bytes)
+            let src = AlignedBuffer(byteCount: plan.fSrc.bytes * widen), dst = AlignedBuffer(byteCount: plan.fDst.bytes)
             let weights = AlignedBuffer(byteCount: plan.fWeights.bytes)
             fillRandom(src); fillRandom(dst); fillRandom(weights)
             let bias = g.hasBias ? AlignedBuffer(byteCount: g.outChannels * 4) : nil
@@ -96,7 +103,8 @@ public enum OpsBenchmark {
         }
         for pass in ["forward", "backward_data", "backward_weights"] {
             let t = totals[pass]!
-            report(OpsResult(op: "conv", pass: pass, shape: "resnet50 total \(height)x\(width) batch \(batch)", count: 1,
+            report(OpsResult(op: "conv", pass: pass, shape: "resnet50 total \(height)x\(width) batch \(batch)"
+                             + (precision == .bf16 ? " bf16" : ""), count: 1,
                              ms: t.seconds * 1e3, gflops: t.flops / t.seconds / 1e9, layout: format.rawValue,
                              implementation: "-"))
         }
@@ -124,10 +132,15 @@ public enum OpsBenchmark {
         return b
     }
 
+    /// Values in [-0.5, 0.5] with their low 16 bits cleared, so that a buffer a bf16
+    /// primitive reads directly (layout `.blocked`) holds proper numbers (and zeros)
+    /// rather than arbitrary bit patterns; f32 kernels time the same either way.
     private static func fillRandom(_ b: AlignedBuffer) {
         let p = b.pointer.assumingMemoryBound(to: Float.self)
         var rng = SeededRandom(seed: 12345)
-        for i in 0..<(b.byteCount / 4) { p[i] = Float(rng.uniform(-0.5, 0.5)) }
+        for i in 0..<(b.byteCount / 4) {
+            p[i] = Float(bitPattern: Float(rng.uniform(-0.5, 0.5)).bitPattern & 0xFFFF_0000)
+        }
     }
 
     /// Median wall time of `repeats` runs after two warm-up runs.

@@ -147,6 +147,15 @@ public struct SafetensorsFile {
         }
     }
 
+    /// Calls `body` with the tensor's raw little-endian bytes as stored (valid only during
+    /// the call), for readers that copy large tensors in bulk.
+    public func withBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }
+        return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + e.begin)..<(dataStart + e.end)]))
+        }
+    }
+
     /// How many of the tensor's values are NaN and how many infinite, as they would load
     /// into Float (an F64 value beyond Float's range counts as infinite); integer tensors
     /// have none.

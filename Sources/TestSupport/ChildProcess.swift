@@ -18,14 +18,15 @@ public enum ChildProcess {
         }
     }
 
-    /// Runs `args[0]` with the rest as arguments; returns its status and its standard
-    /// output and error together.
+    /// Runs `args[0]` with the rest as arguments, with `extra` added to the environment;
+    /// returns its status and its standard output and error together.
     @discardableResult
-    public static func run(_ args: [String]) throws -> (status: Int32, output: String) {
+    public static func run(_ args: [String], environment extra: [String: String] = [:]) throws
+        -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
-        p.environment = cleanEnvironment
+        p.environment = cleanEnvironment.merging(extra) { _, new in new }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe

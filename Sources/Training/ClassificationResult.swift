@@ -21,6 +21,8 @@ public struct ClassificationResult: Codable, Sendable, Equatable {
     public var images: Int
     public var pruningRounds: Int
     public var trainSeconds: Double
+    /// `train.precision` of the run ("fp32" or "bf16"); absent in files written before it was recorded.
+    public var precision: String? = nil
 }
 
 /// What `Experiment.train` finished, by task.

@@ -89,7 +89,8 @@ extension Experiment {
         let result = ClassificationResult(dataset: data.name, synthetic: data.synthetic, arch: c.model.archName,
                                           numClasses: data.numClasses, params: cost.params, gflops: Double(cost.flops) / 1e9,
                                           imageSize: data.imageSize, epochs: c.train.epochs, top1: m.top1, top5: m.top5,
-                                          images: m.images, pruningRounds: trainer.state.fullHistory.count, trainSeconds: seconds)
+                                          images: m.images, pruningRounds: trainer.state.fullHistory.count, trainSeconds: seconds,
+                                          precision: c.train.precision.rawValue)
         try comm.onRoot {
             let names = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
             try writeRunFiles(trainer, synthetic: data.synthetic, metadata: ["reidprune.class_names": names],
@@ -172,6 +173,8 @@ extension Experiment {
             throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
                               + "cannot be evaluated on the \(classes) classes of data.root '\(config.classificationData.root)'")
         }
+        try config.train.precision.requireSupported(key: "train.precision")
+        net.precision = config.train.precision
         return (try ClassificationEvaluator(comm: comm) { ValidationSlice(reader) }.evaluate(net), synthetic)
     }
 }

@@ -26,6 +26,8 @@ public struct RunResult: Codable, Sendable {
     public var mINP: Double
     public var numValidQueries: Int
     public var trainSeconds: Double
+    /// `train.precision` of the run ("fp32" or "bf16"); absent in files written before it was recorded.
+    public var precision: String? = nil
 }
 
 public final class Experiment {
@@ -302,7 +304,8 @@ public final class Experiment {
         let result = RunResult(dataset: dataset.name, synthetic: synthetic, arch: c.model.archName, params: cost.params,
                                gflops: Double(cost.flops) / 1e9, epochs: c.train.epochs, rank1: m.rank(1),
                                rank5: m.rank(5), rank10: m.rank(10), rank20: m.rank(20), mAP: m.mAP, mINP: m.mINP,
-                               numValidQueries: m.numValidQueries, trainSeconds: seconds)
+                               numValidQueries: m.numValidQueries, trainSeconds: seconds,
+                               precision: c.train.precision.rawValue)
         try comm.onRoot {
             try writeRunFiles(trainer, synthetic: synthetic, result: result) { try RunPage.write($0, directory: c.runDirectory) }
         }
@@ -329,7 +332,9 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(weights: String) throws -> (metrics: ReIDMetrics, synthetic: Bool) {
         let (dataset, synthetic) = try prepareData()
+        try config.train.precision.requireSupported(key: "train.precision")
         let net = try ModelWeights.loadNet(weights, expected: config.model.archName)
+        net.precision = config.train.precision
         return (try evaluator(dataset).evaluate(net), synthetic)
     }
 }

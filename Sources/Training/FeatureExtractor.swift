@@ -61,7 +61,9 @@ extension FeatureExtractor {
     /// the architecture of a file without reidprune metadata (a torchvision/timm
     /// backbone). Returns a line describing what was written.
     public static func extract(weights: String, arch: String?, data: String, split: String, out: String,
-                               height: Int, width: Int, batchSize: Int, flip: Bool, normalize: Bool) throws -> String {
+                               height: Int, width: Int, batchSize: Int, flip: Bool, normalize: Bool,
+                               precision: Precision = .fp32) throws -> String {
+        try precision.requireSupported(key: "--precision")
         var augment = AugmentConfig()
         augment.height = height
         augment.width = width
@@ -76,6 +78,7 @@ extension FeatureExtractor {
             net = try ReIDNet(architecture: .resnet(depth), head: HeadConfig(bnneck: false))
             try ModelWeights.load(file, into: net, match: .backbone)
         }
+        net.precision = precision
         var dataset = try DatasetReader.read(root: data)
         let synthetic = Experiment.markSynthetic(&dataset, root: data)
         let records: [ImageRecord]

@@ -29,6 +29,8 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var peak_rss_mb: Double
     /// "reid" or "classification".
     public var task = "reid"
+    /// The arithmetic of convolutions and linear layers: "fp32" or "bf16".
+    public var precision = "fp32"
     /// Resident memory after each phase: the model built, then in training the trainer
     /// set up and each phase of the first step (the optimizer's moments appear with the
     /// first update).
@@ -56,7 +58,9 @@ public enum ModelBenchmark {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
-                           sync: SyncMode = .blocking, task: HeadTask = .reid) throws -> ModelBenchmarkResult {
+                           sync: SyncMode = .blocking, task: HeadTask = .reid,
+                           precision: Precision = .fp32) throws -> ModelBenchmarkResult {
+        try precision.requireSupported(key: "--precision")
         // The caller's thread count comes back afterwards (a scenario report evaluates after measuring).
         let callerThreads = DNNL.threads
         defer { DNNL.setThreads(callerThreads) }
@@ -68,6 +72,7 @@ public enum ModelBenchmark {
         let head = classification ? HeadConfig.classification(numClasses: headClasses)
             : HeadConfig(bnneck: true, numClasses: training ? headClasses : 0)
         let net = try ReIDNet(architecture: architecture, head: head)
+        net.precision = precision
         var memory = [PhaseMemory.now("model", net)]
         var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
@@ -84,6 +89,7 @@ public enum ModelBenchmark {
             config.progress = false
             config.distributed.syncMode = sync
             config.distributed.checksumEvery = 0
+            config.precision = precision
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
             memory.append(.now("trainer", net))
@@ -118,7 +124,8 @@ public enum ModelBenchmark {
                                     batch: perRank * comm.size, threads: threads, ranks: comm.size, sync: sync.rawValue,
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
-                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue, memory: memory)
+                                    peak_rss_mb: peakResidentMegabytes(), task: task.rawValue,
+                                    precision: precision.rawValue, memory: memory)
     }
 
     /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs

@@ -62,6 +62,7 @@ public final class Trainer {
     public init(net: ReIDNet, source: BatchSource, config: TrainerConfig, runDirectory: String?,
                 comm: Communicator = LocalCommunicator()) throws {
         try config.validate()
+        try config.precision.requireSupported(key: "train.precision")
         guard net.headConfig.numClasses == source.numClasses || config.crossEntropyWeight == 0 else {
             throw ConfigError("the classifier has \(net.headConfig.numClasses) classes but the data has "
                               + "\(source.numClasses) identities")
@@ -99,6 +100,7 @@ public final class Trainer {
         let sync = GradientSync(store: net.store, comm: comm, mode: config.distributed.syncMode,
                                 bucketBytes: config.distributed.bucketBytes)
         net.setStatisticsReducer(config.distributed.syncBN ? reducer : nil)
+        net.precision = config.precision
         let policy = DecayPolicy(weightDecay: config.weightDecay, decayNormAndBias: config.decayNormAndBias)
         let lr = Float(config.schedule.rate(at: 0))
         let optimizer: Optimizer
@@ -336,7 +338,8 @@ public final class Trainer {
                             "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
                             "lr": m.learningRate, "grad_norm": m.gradientNorm, "images_per_s": rate,
                             "sync_seconds": sync.lastSeconds, "step_seconds": lastStepSeconds,
-                            "loader_wait_seconds": max(0, wait - loggedWaitSeconds)])
+                            "loader_wait_seconds": max(0, wait - loggedWaitSeconds),
+                            "precision": config.precision.rawValue])
             }
         }
         state.epoch += 1

@@ -3,6 +3,7 @@
 // `distributed:` for how ranks cooperate). Codable so that it is saved with the run.
 import Foundation
 import Optim
+import Tensors
 
 public struct TrainerConfig: Codable, Sendable, Equatable {
     public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
@@ -51,6 +52,9 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var divergenceFactor = 1000.0
     /// What a step whose loss or summed gradients hold NaN or infinity does.
     public var onNonFinite = NonFiniteAction.stop
+    /// The arithmetic of convolutions and linear layers (`train.precision: fp32|bf16`);
+    /// parameters, optimizer moments, BN, losses and the gradient allreduce stay f32.
+    public var precision = Precision.fp32
     public var distributed = DistributedOptions()
 
     public init() {}
@@ -130,6 +134,7 @@ extension TrainerConfig: RecipeSection {
         try k.int("max_iterations", &maxIterations)
         try k.double("divergence_factor", &divergenceFactor)
         try k.choice("on_nonfinite", &onNonFinite, [("stop", .stop), ("skip", .skip)])
+        try k.choice("precision", &precision)
         try k.validate { try self.validate() }
     }
 

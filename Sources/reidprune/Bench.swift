@@ -22,11 +22,13 @@ struct BenchOps: ParsableCommand {
     @Option(help: "Input width.") var width: Int = 128
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "Timed runs per kernel (the median is reported).") var repeats: Int = 5
+    @Option(help: "Convolution arithmetic: fp32 or bf16 (bf16 src/weights/diff_dst, f32 outputs; with --layout nhwc the f32->bf16 conversion is timed too).")
+    var precision = "fp32"
     @Flag(help: "One JSON object per line instead of a table.") var json = false
 
     func run() throws {
         try KernelBenchmark.run(threads: threads, layout: layout, height: height, width: width, batch: batch,
-                                repeats: repeats, json: json, emit: Console.line)
+                                repeats: repeats, json: json, precision: precision, emit: Console.line)
     }
 }
 
@@ -44,6 +46,8 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
     @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
     @Option(help: "Gradient sync across ranks: blocking or overlapped.") var sync = "blocking"
+    @Option(help: "Arithmetic of convolutions and linear layers: fp32 or bf16 (needs native bf16: AVX512_BF16 or AMX).")
+    var precision = "fp32"
     @Option(help: "Prune the model first (L1, global ranking, inner groups) to this fraction of its FLOPs.")
     var pruneTo: Double?
     @Option(help: "With --prune-to: round kept widths up to a multiple of this.") var roundTo = 1
@@ -65,7 +69,7 @@ struct ModelBenchOptions: ParsableArguments {
         try Ranks.run { comm in
             let r = try ModelSpeed.run(training: training, architecture: architecture, archName: name, height: height,
                                        width: width, batch: batch, threads: threads, steps: steps, sync: sync, task: task,
-                                       comm: comm)
+                                       precision: precision, comm: comm)
             if comm.isRoot { Console.line(json ? try Console.json(r) : r.text) }
         }
     }
@@ -98,11 +102,14 @@ struct BenchEval: ParsableCommand {
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Noise around the identity centers (larger is harder).") var noise: Float = 4
     @Flag(help: "Also time k-reciprocal re-ranking.") var rerank = false
+    @Option(help: "Write the problem to DIR/query.safetensors and DIR/gallery.safetensors (as `reidprune evaluate` reads them) and time the evaluation from these files.")
+    var files: String?
     @Flag(help: "One JSON object.") var json = false
 
     func run() throws {
         var o = EvaluationBenchmark.Options()
         (o.queries, o.gallery, o.dim, o.ids, o.threads, o.noise, o.rerank) = (queries, gallery, dim, ids, threads, noise, rerank)
+        o.files = files
         let r = try EvaluationBenchmark.run(o)
         Console.line(json ? try Console.json(r) : r.text)
     }

@@ -16,10 +16,17 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "CUHK03 single-gallery-shot CMC (10 seeded repeats).") var cuhk03 = false
     @Option(help: "Max rank of the CMC.") var maxRank = 50
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Also print where the time went (load, distances, ranking) on standard error.") var timings = false
 
     func run() throws {
+        let t = Evaluation.Timings()
         let (m, synthetic) = try Evaluation.evaluate(queryFile: query, galleryFile: gallery, metric: metric,
-                                                     normalize: normalize, rerank: rerank, cuhk03: cuhk03, maxRank: maxRank)
+                                                     normalize: normalize, rerank: rerank, cuhk03: cuhk03, maxRank: maxRank,
+                                                     timings: t)
         Console.line(json ? try m.json(synthetic: synthetic) : m.text(synthetic: synthetic))
+        if timings {
+            FileHandle.standardError.write(Data(String(format: "load %.3f s, distances %.3f s, ranking %.3f s\n",
+                                                       t.load, t.distances, t.ranking).utf8))
+        }
     }
 }

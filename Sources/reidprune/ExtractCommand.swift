@@ -1,6 +1,7 @@
 // `reidprune extract`: features of a data set split to a safetensors file.
 import ArgumentParser
 import Foundation
+import Tensors
 import Training
 
 struct ExtractCommand: ParsableCommand {
@@ -17,10 +18,15 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Images per batch.") var batchSize = 64
     @Flag(help: "Average with the horizontally flipped images.") var flip = false
     @Flag(help: "L2-normalize the features.") var normalize = false
+    @Option(help: "Arithmetic of convolutions and linear layers: fp32 or bf16 (needs native bf16: AVX512_BF16 or AMX).")
+    var precision = "fp32"
 
     func run() throws {
+        guard let arithmetic = Precision(rawValue: precision) else {
+            throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
+        }
         Console.line(try FeatureExtractor.extract(weights: weights, arch: arch, data: data, split: split, out: out,
                                                   height: height, width: width, batchSize: batchSize, flip: flip,
-                                                  normalize: normalize))
+                                                  normalize: normalize, precision: arithmetic))
     }
 }

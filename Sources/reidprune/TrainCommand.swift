@@ -30,9 +30,15 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The YAML recipe (its data and eval sections are used).") var config: String
     @Option(help: "A safetensors model written by reidprune.") var weights: String
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Arithmetic of convolutions and linear layers, fp32 or bf16 (default: the recipe's train.precision).")
+    var precision: String?
     @Argument(help: "Overrides, key=value.") var overrides: [String] = []
 
     func run() throws {
+        if let precision, !["fp32", "bf16"].contains(precision) {
+            throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
+        }
+        let overrides = self.overrides + (precision.map { ["train.precision=\($0)"] } ?? [])
         try Ranks.run { comm in
             let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
             let experiment = Experiment(config: c, comm: comm, log: Console.line)

@@ -160,6 +160,13 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "recipe image size", args: train + ["data.height=0"], message: "'data.height=0': must be at least 32",
                  untouched: Self.runFiles),
             Case(name: "recipe missing file", args: ["train", "--config", "$D/none.yaml"], message: "$D/none.yaml: cannot read"),
+            Case(name: "recipe precision", args: train + ["train.precision=fp16"],
+                 message: "override 'train.precision=fp16'", untouched: Self.runFiles),
+            Case(name: "bench precision", args: ["bench", "infer", "--arch", "resnet18", "--precision", "half"],
+                 message: "--precision must be fp32 or bf16, got 'half'"),
+            Case(name: "extract precision", args: ["extract", "--weights", "$D/run/model.safetensors", "--data", "$D",
+                                                   "--split", "query", "--out", "$D/q.safetensors", "--precision", "fp8"],
+                 message: "--precision must be fp32 or bf16, got 'fp8'"),
         ]) { name, d in
             var text = Self.recipe
             switch name {
