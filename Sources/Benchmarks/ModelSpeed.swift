@@ -62,6 +62,14 @@ extension ModelBenchmarkResult {
         String(format: "%@ %@%@ %dx%d batch %d %@, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
                + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch,
                task == "classification" ? " classification (fc 1000)" : "", height, width, batch, precision, ranks,
-               threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb)
+               threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb) + phases
+    }
+
+    /// A second line: memory after the model, the trainer and each phase of the first step, or "".
+    private var phases: String {
+        guard !memory.isEmpty else { return "" }
+        return "\nmemory (peak / resident / tensor pool MB): " + memory.map {
+            String(format: "%@ %.0f / %.0f / %.0f", $0.phase, $0.peak_rss_mb, $0.rss_mb, $0.pool_mb)
+        }.joined(separator: ", ")
     }
 }

@@ -15,6 +15,11 @@ public final class ConvBN {
     public let relu: Bool
     /// When false, backward skips the input gradient (the stem's input is the image).
     public var needsInputGradient = true
+    /// When true, training keeps no convolution output: backward computes it again from
+    /// the input (the same primitive, so bit for bit), one more forward convolution for
+    /// its memory (the stem's: 64 MB of ResNet-50's at 256x128, batch 32, for about 1% of
+    /// the step).
+    public var recomputesConvolution = false
     /// The convolution's arithmetic (training and inference); BN stays f32.
     public var precision = Precision.fp32
 
@@ -25,10 +30,10 @@ public final class ConvBN {
     public var momentum: Float = 0.1
     public var epsilon: Float = 1e-5
 
-    private var convOut = ActivationSlot()
-    private var bnOut = ActivationSlot()
+    /// The convolution output of the last training forward (from the pool; backward gives
+    /// it back): with the batch statistics, all that backward needs besides the input.
+    private var convOut: Tensor?
     private let norm: TrainingNorm
-    private var input: Tensor?
     private var geometry: ConvGeometry?
     private var bnGeometry: BatchNormGeometry?
     /// Observers for data-driven pruning criteria: the unit's output after each forward,
@@ -84,33 +89,57 @@ public final class ConvBN {
         ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
     }
 
-    /// x: (N, H, W, C) -> (N, H', W', K). In training the returned tensor belongs to this
-    /// unit (kept for backward, overwritten by the next forward); in inference it comes
-    /// from `pool` and the caller gives it back.
+    /// x: (N, H, W, C) -> (N, H', W', K), from `pool` in both modes: the caller gives it
+    /// back when done with it. Training is `forwardTraining` without a destination.
     public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
+        switch mode {
+        case .training: return try forwardTraining(x, pool: pool)
+        case .inference: return infer(x, pool: pool, into: nil)
+        }
+    }
+
+    /// Training forward, x: (N, H, W, C) -> y: (N, H', W', K), written into `output` when
+    /// given, else into a pool tensor the caller gives back. The unit keeps only its
+    /// convolution output (taken from the pool until backward) and the batch statistics:
+    /// backward gets x from the caller, and `recomputeOutput` writes y again when needed.
+    public func forwardTraining(_ x: Tensor, pool: TensorPool, into output: Tensor? = nil) throws -> Tensor {
         var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
         g.precision = precision
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let bg = BatchNormGeometry(batch: g.batch, height: g.outHeight, width: g.outWidth, channels: outChannels,
                                    epsilon: epsilon, fuseReLU: relu)
-        switch mode {
-        case .training:
-            geometry = g
-            bnGeometry = bg
-            input = x
-            let c = convOut.get(g.outputShape, .nhwc)
-            Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
-            let y = bnOut.get(g.outputShape, .nhwc)
-            try norm.forward(bg, x: c, y: y, gamma: store.parameter(gamma), beta: store.parameter(beta),
-                             runningMean: store.buffer(runningMean), runningVariance: store.buffer(runningVariance),
-                             batchCount: store.buffer(batchCount), momentum: momentum)
-            store.parametersChanged()
-            onForward?(y)
-            return y
-        case .inference:
-            return infer(x, pool: pool, into: nil)
+        geometry = g
+        bnGeometry = bg
+        // A second forward without backward in between (forward-only passes) reuses the memory.
+        if let old = convOut { pool.give(old) }
+        let c = pool.take(g.outputShape, .nhwc)
+        convOut = c
+        Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
+        let y = output ?? pool.take(g.outputShape, .nhwc)
+        try norm.forward(bg, x: c, y: y, gamma: store.parameter(gamma), beta: store.parameter(beta),
+                         runningMean: store.buffer(runningMean), runningVariance: store.buffer(runningVariance),
+                         batchCount: store.buffer(batchCount), momentum: momentum)
+        store.parametersChanged()
+        if recomputesConvolution {
+            pool.give(c)
+            convOut = nil
         }
+        onForward?(y)
+        return y
+    }
+
+    /// The last training forward's output (N, H', W', K) again, bit for bit, into a pool
+    /// tensor the caller gives back: BN (and ReLU) of the kept convolution output with the
+    /// batch statistics that forward computed. Valid until backward, and only for a unit
+    /// that keeps its convolution output.
+    public func recomputeOutput(pool: TensorPool) -> Tensor {
+        guard let g = geometry, let bg = bnGeometry, let c = convOut else {
+            fatalError("\(convName): output recomputed without a training forward")
+        }
+        let y = pool.take(g.outputShape, .nhwc)
+        norm.recompute(bg, x: c, y: y, gamma: store.parameter(gamma), beta: store.parameter(beta))
+        return y
     }
 
     private var folded: (version: Int, weight: Tensor, bias: Tensor)?
@@ -154,20 +183,33 @@ public final class ConvBN {
         return y
     }
 
-    /// dy: (N, H', W', K), the gradient of this unit's output (of the ReLU when fused).
-    /// Writes the parameter gradients and returns dx from the pool (nil when the input
-    /// gradient is not needed). dy is left unchanged.
-    public func backward(_ dy: Tensor, pool: TensorPool) throws -> Tensor? {
-        guard let g = geometry, let bg = bnGeometry, let x = input else {
+    /// dy: (N, H', W', K), the gradient of this unit's output (of the ReLU when fused);
+    /// x: the last training forward's input; output: its output when the caller has it
+    /// (what `onBackward` sees; recomputed when nil and needed). Writes the parameter
+    /// gradients, gives the kept convolution output back to the pool and returns dx from
+    /// the pool (nil when the input gradient is not needed). dy is left unchanged.
+    public func backward(_ dy: Tensor, input x: Tensor, output: Tensor? = nil, pool: TensorPool) throws -> Tensor? {
+        guard let g = geometry, let bg = bnGeometry, convOut != nil || recomputesConvolution else {
             fatalError("\(convName): backward without a training forward")
         }
-        let c = convOut.tensor!
-        onBackward?(bnOut.tensor!, dy)
+        require(x.shape == g.inputShape, "\(convName): backward input \(x.shape) does not match \(g.inputShape)")
+        if convOut == nil {
+            let t = pool.take(g.outputShape, .nhwc)
+            Convolution.forward(g, x: x, weight: store.parameter(weight), y: t)
+            convOut = t
+        }
+        let c = convOut!
+        var y = output
+        if y == nil && (onBackward != nil || norm.backwardReadsOutput) { y = recomputeOutput(pool: pool) }
+        if let y { onBackward?(y, dy) }
         let dc = pool.take(g.outputShape, .nhwc)
-        try norm.backward(bg, x: c, y: bnOut.tensor!, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
+        try norm.backward(bg, x: c, y: y, dy: dy, gamma: store.parameter(gamma), beta: store.parameter(beta),
                           dx: dc, dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
+        if output == nil, let y { pool.give(y) }
         store.gradientReady(gamma)
         store.gradientReady(beta)
+        pool.give(c)
+        convOut = nil
         Convolution.backwardWeights(g, x: x, dy: dc, dWeight: store.gradient(weight))
         store.gradientReady(weight)
         var dx: Tensor?

@@ -7,7 +7,10 @@ public final class ResNet {
     public let architecture: ResNetArchitecture
     public let stem: ConvBN
     public let blocks: [[ResidualBlock]]
-    private var pooled = ActivationSlot()
+    /// The last training forward's images (the caller's) and max-pooled stem output (from
+    /// the pool, given back by backward).
+    private var images: Tensor?
+    private var pooled: Tensor?
     /// Max-pooling argmax positions: training keeps its own for backward.
     private var trainingWorkspace: AlignedBuffer?
     private var trainingGeometry: PoolGeometry?
@@ -18,6 +21,8 @@ public final class ResNet {
         stem = ConvBN(store: store, conv: "conv1", bn: "bn1", inChannels: 3, outChannels: architecture.stemWidth,
                       kernel: 7, stride: 2, padding: 3, relu: true)
         stem.needsInputGradient = false
+        // The stem's convolution output is the largest activation; its convolution is cheap.
+        stem.recomputesConvolution = true
         var stages: [[ResidualBlock]] = []
         for (s, stage) in architecture.stages.enumerated() {
             stages.append(stage.blocks.enumerated().map { b, spec in
@@ -45,11 +50,13 @@ public final class ResNet {
         }
     }
 
-    /// images: (N, H, W, 3) -> feature map (N, H', W', D). In training it belongs to the
-    /// last block; in inference it comes from `pool` and the caller gives it back.
+    /// images: (N, H, W, 3) -> feature map (N, H', W', D), from `pool`. In training it
+    /// belongs to the last block until backward; in inference the caller gives it back.
     public func forward(_ images: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
         require(images.layout == .nhwc && images.shape.count == 4 && images.shape[3] == 3,
                      "ResNet.forward: expected images (N, H, W, 3) in nhwc, got \(images.layout) \(images.shape)")
+        // The stem's output goes to max pooling only (whose backward needs its argmax, not
+        // its input): it is given back at once in both modes.
         let s = try stem.forward(images, mode: mode, pool: pool)
         let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
         let bytes = Pooling.workspaceBytes(g)
@@ -58,8 +65,12 @@ public final class ResNet {
         case .training:
             if trainingWorkspace == nil || trainingWorkspace!.byteCount < bytes { trainingWorkspace = AlignedBuffer(byteCount: bytes) }
             trainingGeometry = g
-            h = pooled.get(g.outputShape, .nhwc)
+            if let old = pooled { pool.give(old) }
+            h = pool.take(g.outputShape, .nhwc)
             Pooling.maxForward(g, x: s, y: h, workspace: trainingWorkspace!)
+            pool.give(s)
+            self.images = images
+            pooled = h
         case .inference:
             if inferenceWorkspace == nil || inferenceWorkspace!.byteCount < bytes {
                 inferenceWorkspace = AlignedBuffer(byteCount: bytes)
@@ -88,11 +99,14 @@ public final class ResNet {
                 g = next
             }
         }
-        guard let pg = trainingGeometry else { fatalError("ResNet.backward without a training forward") }
+        guard let pg = trainingGeometry, let images, let pooled else { fatalError("ResNet.backward without a training forward") }
         let ds = pool.take(pg.inputShape, .nhwc)
         Pooling.maxBackward(pg, dy: g, workspace: trainingWorkspace!, dx: ds)
         if g !== dMap { pool.give(g) }
-        _ = try stem.backward(ds, pool: pool)
+        pool.give(pooled)
+        self.pooled = nil
+        self.images = nil
+        _ = try stem.backward(ds, input: images, pool: pool)
         pool.give(ds)
     }
 }

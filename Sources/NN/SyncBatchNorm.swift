@@ -47,6 +47,15 @@ enum SyncBatchNorm {
         let m = sums[2 * c]
         let mean = (0..<c).map { sums[$0] / m }
         let invstd = (0..<c).map { 1 / (max(sums[c + $0] / m - mean[$0] * mean[$0], 0) + Double(epsilon)).squareRoot() }
+        normalize(x: x, gamma: gamma, beta: beta, y: y, mean: mean, invstd: invstd, relu: relu)
+        return (mean, invstd, Int(m))
+    }
+
+    /// y = gamma (x - mean) invstd + beta (then ReLU), per channel: what the forward
+    /// writes, and what a backward that did not keep y recomputes, bit for bit.
+    static func normalize(x: Tensor, gamma: Tensor, beta: Tensor, y: Tensor, mean: [Double], invstd: [Double],
+                          relu: Bool) {
+        let c = x.shape[x.shape.count - 1], rows = x.count / c
         let scale = (0..<c).map { Float(Double(gamma[$0]) * invstd[$0]) }
         let shift = (0..<c).map { beta[$0] - scale[$0] * Float(mean[$0]) }
         let (xd, yd) = (x.data, y.data)
@@ -57,7 +66,6 @@ enum SyncBatchNorm {
                 yd[row + k] = relu ? max(v, 0) : v
             }
         }
-        return (mean, invstd, Int(m))
     }
 
     /// Writes the batch mean and (biased) variance a synchronized forward used.
@@ -70,10 +78,12 @@ enum SyncBatchNorm {
 
     /// Backward with global sums: writes dx and the local parts of dgamma and dbeta (the
     /// trainer's gradient allreduce adds the other ranks' parts).
-    static func backward(x: Tensor, y: Tensor, dy: Tensor, gamma: Tensor, mean: [Double], invstd: [Double], rows m: Int,
+    /// y (the forward's output) is read only with ReLU, for its mask.
+    static func backward(x: Tensor, y: Tensor?, dy: Tensor, gamma: Tensor, mean: [Double], invstd: [Double], rows m: Int,
                          relu: Bool, dx: Tensor, dGamma: Tensor, dBeta: Tensor, reducer: StatisticsReducer) throws {
         let c = x.shape[x.shape.count - 1], rows = x.count / c
-        let (xd, yd, gd) = (x.data, y.data, dy.data)
+        require(!relu || y != nil, "SyncBatchNorm.backward: with ReLU the forward's output is needed")
+        let (xd, yd, gd) = (x.data, (y ?? x).data, dy.data)
         let local = channelSums(gd, rows: rows, channels: c) { i, g in
             let k = i % c
             let d = relu && yd[i] <= 0 ? 0 : Double(g)

@@ -38,9 +38,24 @@ final class TrainingNorm {
         batchCount[0] += 1
     }
 
+    /// Writes the last forward's y again from its x, bit for bit: the same normalization
+    /// with the batch statistics that forward computed (oneDNN's kernel with those
+    /// statistics given, or SyncBN's own loop).
+    func recompute(_ g: BatchNormGeometry, x: Tensor, y: Tensor, gamma: Tensor, beta: Tensor) {
+        if let s = syncStats {
+            SyncBatchNorm.normalize(x: x, gamma: gamma, beta: beta, y: y, mean: s.mean, invstd: s.invstd, relu: relu)
+        } else {
+            guard let m = mean.tensor, let v = variance.tensor else { fatalError("TrainingNorm.recompute before a forward") }
+            BatchNorm.forwardInference(g, x: x, gamma: gamma, beta: beta, runningMean: m, runningVariance: v, y: y)
+        }
+    }
+
+    /// Whether backward reads the forward's y (SyncBN with ReLU takes its mask from y).
+    var backwardReadsOutput: Bool { syncStats != nil && relu }
+
     /// dy (of the ReLU output when fused) -> dx, dGamma, dBeta, from the last forward's
-    /// x and y (y is read only under SyncBN with ReLU).
-    func backward(_ g: BatchNormGeometry, x: Tensor, y: Tensor, dy: Tensor, gamma: Tensor, beta: Tensor, dx: Tensor,
+    /// x and y (y is read only when `backwardReadsOutput`, and may be nil otherwise).
+    func backward(_ g: BatchNormGeometry, x: Tensor, y: Tensor?, dy: Tensor, gamma: Tensor, beta: Tensor, dx: Tensor,
                   dGamma: Tensor, dBeta: Tensor) throws {
         if let s = syncStats, let reducer {
             try SyncBatchNorm.backward(x: x, y: y, dy: dy, gamma: gamma, mean: s.mean, invstd: s.invstd, rows: s.rows,

@@ -1,7 +1,8 @@
 // Workspace: the memory a model's forward and backward passes reuse from step to step:
-// per-layer activation tensors that training keeps for backward (reallocated only when
-// a shape changes), and a pool of tensors handed out by shape and returned when
-// consumed, which backward uses for gradients and inference for every activation.
+// a pool of page buffers handed out as tensors of any shape and returned when consumed.
+// Training takes from it what backward needs (each unit's convolution output, each
+// block's output) and gives it back during backward, so the gradients of the backward
+// pass reuse the memory of the activations already consumed, whatever their shapes.
 import Tensors
 
 /// Whether a forward pass trains (batch statistics, saves what backward needs) or infers.
@@ -23,28 +24,64 @@ struct ActivationSlot {
     }
 }
 
-/// Tensors handed out by shape and returned when their consumer is done, so that a
-/// backward or inference pass needs only a few activation-sized buffers at a time.
+/// Memory handed out as tensors of the requested shape and returned when their consumer
+/// is done. A request takes the smallest free buffer that holds it, splitting off what
+/// it does not need; when none does, the free buffers smaller than the request are moved
+/// together (their pages, not their contents' copies) and topped up with new memory. So
+/// the pool never holds more than the most memory ever lent at once (in whole pages),
+/// and it is kept for the next step. Tensors it hands out see its memory: give them back
+/// only when done, and do not use them after.
 public final class TensorPool {
-    private var free: [[Int]: [Tensor]] = [:]
+    private var free: [PageBuffer] = []
+    /// Buffers handed out, by address.
+    private var lent: [UnsafeMutableRawPointer: PageBuffer] = [:]
+    /// New memory mapped so far (requests that the free buffers could not fully serve).
     public private(set) var allocated = 0
 
     public init() {}
 
+    /// Bytes of every buffer the pool holds, free or handed out.
+    public var bytes: Int { (free + lent.values).reduce(0) { $0 + $1.byteCount } }
+
     /// A tensor of this shape with unspecified contents.
     func take(_ shape: [Int], _ layout: Layout) -> Tensor {
-        if var list = free[shape], let t = list.popLast() {
-            free[shape] = list
-            if t.layout == layout { return t }
-            return t.reshaped(shape, layout: layout)
+        let need = PageBuffer.rounded(max(shape.reduce(1, *), 1) * MemoryLayout<Float>.stride)
+        var buffer: PageBuffer
+        if let best = free.indices.filter({ free[$0].byteCount >= need }).min(by: { free[$0].byteCount < free[$1].byteCount }) {
+            buffer = free.remove(at: best)
+            if let (head, rest) = buffer.split(at: need) {
+                buffer = head
+                free.append(rest)
+            }
+        } else {
+            // Every free buffer is smaller than the request: move the largest first until
+            // they hold it (or all of them), and map what is still missing.
+            var parts: [PageBuffer] = [], have = 0
+            for b in free.sorted(by: { $0.byteCount > $1.byteCount }) where have < need {
+                parts.append(b)
+                have += b.byteCount
+            }
+            free.removeAll { b in parts.contains { $0 === b } }
+            if have < need { allocated += 1 }
+            buffer = parts.isEmpty ? PageBuffer(byteCount: need) : PageBuffer.merge(parts, byteCount: need)
+            if let (head, rest) = buffer.split(at: need) {
+                buffer = head
+                free.append(rest)
+            }
         }
-        allocated += 1
-        return Tensor(shape: shape, layout: layout)
+        lent[buffer.pointer] = buffer
+        let data = buffer.pointer.bindMemory(to: Float.self, capacity: buffer.byteCount / MemoryLayout<Float>.stride)
+        return Tensor(viewing: data, shape: shape, layout: layout, keeping: buffer)
     }
 
-    /// Returns a tensor taken from the pool.
-    func give(_ t: Tensor) { free[t.shape, default: []].append(t) }
+    /// Returns a tensor taken from this pool.
+    func give(_ t: Tensor) {
+        guard let buffer = lent.removeValue(forKey: UnsafeMutableRawPointer(t.data)) else {
+            fatalError("TensorPool: \(t) was not taken from this pool or was given back twice")
+        }
+        free.append(buffer)
+    }
 
-    /// Drops every pooled tensor (for example after the batch size changed).
+    /// Unmaps every free buffer (for example after the batch size changed).
     public func clear() { free.removeAll() }
 }

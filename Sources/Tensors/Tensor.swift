@@ -103,8 +103,16 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         return view
     }
 
+    /// A view of memory that `owner` holds, kept alive as long as the view.
+    public convenience init(viewing pointer: UnsafeMutablePointer<Float>, shape: [Int], layout: Layout, keeping owner: AnyObject) {
+        self.init(viewing: pointer, shape: shape, layout: layout)
+        keptOwner = owner
+    }
+
     /// Holds the tensor a view was made from.
     private var keepAlive: Tensor?
+    /// Holds the object whose memory a view sees.
+    private var keptOwner: AnyObject?
 
     public var description: String { "Tensor(\(layout) \(shape))" }
 }

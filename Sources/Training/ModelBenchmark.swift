@@ -31,6 +31,26 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var task = "reid"
     /// The arithmetic of convolutions and linear layers: "fp32" or "bf16".
     public var precision = "fp32"
+    /// Resident memory after each phase: the model built, then in training the trainer
+    /// set up and each phase of the first step (the optimizer's moments appear with the
+    /// first update).
+    public var memory: [PhaseMemory] = []
+}
+
+/// The process's resident memory when a phase ended: the high-water mark so far
+/// (VmHWM) and what was resident at that moment (VmRSS), in MB, and how much of it the
+/// network's tensor pool (saved activations, gradients, temporaries) holds.
+public struct PhaseMemory: Codable, Sendable, Equatable {
+    public var phase: String
+    public var peak_rss_mb: Double
+    public var rss_mb: Double
+    public var pool_mb: Double
+
+    /// Reads the figures now.
+    public static func now(_ phase: String, _ net: ReIDNet) -> PhaseMemory {
+        PhaseMemory(phase: phase, peak_rss_mb: ModelBenchmark.peakResidentMegabytes(),
+                    rss_mb: ModelBenchmark.residentMegabytes(), pool_mb: Double(net.pool.bytes) / 1_048_576)
+    }
 }
 
 public enum ModelBenchmark {
@@ -53,6 +73,7 @@ public enum ModelBenchmark {
             : HeadConfig(bnneck: true, numClasses: training ? headClasses : 0)
         let net = try ReIDNet(architecture: architecture, head: head)
         net.precision = precision
+        var memory = [PhaseMemory.now("model", net)]
         var rng = SeededRandom(seed: 7, keys: comm.rank)
         let images = Tensor(shape: [perRank, height, width, 3], layout: .nhwc)
         for i in 0..<images.count { images[i] = Float(rng.uniform(-2, 2)) }
@@ -71,6 +92,11 @@ public enum ModelBenchmark {
             config.precision = precision
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
+            memory.append(.now("trainer", net))
+            trainer.onPhase = { [unowned trainer] phase in
+                memory.append(.now("first \(phase.rawValue)", net))
+                if phase == .update { trainer.onPhase = nil }
+            }
             body = {
                 try trainer.step(sample)
                 return trainer.sync.lastSeconds
@@ -99,7 +125,7 @@ public enum ModelBenchmark {
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
                                     peak_rss_mb: peakResidentMegabytes(), task: task.rawValue,
-                                    precision: precision.rawValue)
+                                    precision: precision.rawValue, memory: memory)
     }
 
     /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs
@@ -119,9 +145,14 @@ public enum ModelBenchmark {
     }
 
     /// VmHWM from /proc/self/status (Linux), in MB.
-    public static func peakResidentMegabytes() -> Double {
+    public static func peakResidentMegabytes() -> Double { statusMegabytes("VmHWM:") }
+
+    /// VmRSS from /proc/self/status (Linux), in MB.
+    public static func residentMegabytes() -> Double { statusMegabytes("VmRSS:") }
+
+    private static func statusMegabytes(_ key: String) -> Double {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
             return kb / 1024
         }

@@ -53,6 +53,8 @@ public final class Trainer {
     public private(set) var batchesThisEpoch = 0
     /// The verdict on each step: update, skip, or stop on non-finite values or divergence.
     private var check: StepCheck
+    /// Called after each phase of a step (forward, losses, backward, update), on every rank.
+    public var onPhase: ((StepPhase) -> Void)?
 
     /// Sets up the run folder on the root, sends the root's model to every rank and
     /// checks that the replicas agree.
@@ -181,6 +183,7 @@ public final class Trainer {
             for hook in hooks { try hook.beforeUpdate(self) }
             optimizer.step()
             centerLoss?.step(learningRate: config.centerLearningRate)
+            onPhase?(.update)
             if state.firstLoss == nil { state.firstLoss = m.loss }
         case .skip(let why):
             check.restore(net.store)
@@ -212,6 +215,7 @@ public final class Trainer {
     @discardableResult
     public func forwardBackward(_ batch: Batch, synchronize: Bool) throws -> StepMetrics {
         let out = try net.forward(batch.images, mode: .training)
+        onPhase?(.forward)
         let n = batch.count, d = out.features.shape[1]
         // The global batch: every rank's features and labels, this rank's rows at `offset`.
         let counts = try comm.allgather(ints: [n]).map { $0[0] }
@@ -263,9 +267,11 @@ public final class Trainer {
         }
         m.loss = Double(config.crossEntropyWeight) * m.crossEntropy + Double(config.tripletWeight) * m.triplet
             + Double(config.contrastiveWeight) * m.contrastive + Double(config.centerWeight) * m.center
+        onPhase?(.losses)
         if synchronize { sync.beginBackward() }
         try net.backward(dFeatures: gf, dLogits: gl)
         if synchronize { try sync.finishBackward() }
+        onPhase?(.backward)
         return m
     }
 
