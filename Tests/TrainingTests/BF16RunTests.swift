@@ -102,16 +102,7 @@ final class BF16RunTests: ScratchFolderTestCase {
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: batches, numClasses: 6), config: config,
                                       runDirectory: nil, comm: comm)
             for b in batches { try trainer.step(b) }
-            var settings = PruneSettings()
-            settings.criterion = .taylor
-            settings.batches = 2
-            settings.ranking.height = 64
-            settings.ranking.width = 32
-            var i = 0
-            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer.accumulateGradients) {
-                defer { i += 1 }
-                return batches[i % 2]
-            }
+            let outcome = try DataParallelTests.taylorRound(net, trainer: trainer, batches: batches, comm: comm)
             try trainer.replaceNetwork(outcome.net)
             try trainer.step(batches[0])
             lock.lock()

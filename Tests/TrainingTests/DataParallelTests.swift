@@ -35,6 +35,20 @@ final class DataParallelTests: XCTestCase {
                      camids: Array(b.camids[(rank * per)..<((rank + 1) * per)]))
     }
 
+    /// One Taylor pruning round on 64x32 images scored over `batches` (two, taken in turn).
+    static func taylorRound(_ net: ReIDNet, trainer: Trainer, batches: [Batch], comm: Communicator) throws -> PruneOutcome {
+        var settings = PruneSettings()
+        settings.criterion = .taylor
+        settings.batches = 2
+        settings.ranking.height = 64
+        settings.ranking.width = 32
+        var i = 0
+        return try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer.accumulateGradients) {
+            defer { i += 1 }
+            return batches[i % 2]
+        }
+    }
+
     static func config(sync: SyncMode = .blocking, precision: Precision = .fp32) -> TrainerConfig {
         var c = TrainerConfig()
         c.precision = precision
@@ -139,16 +153,7 @@ final class PruneRoundTests: XCTestCase {
             let batches = (0..<2).map { DataParallelTests.slice(DataParallelTests.globalBatch(step: $0), rank: rank, world: 2) }
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: batches, numClasses: 6), config: config,
                                       runDirectory: nil, comm: comm)
-            var settings = PruneSettings()
-            settings.criterion = .taylor
-            settings.batches = 2
-            settings.ranking.height = 64
-            settings.ranking.width = 32
-            var i = 0
-            let outcome = try PruneRound.run(net: net, settings: settings, comm: comm, gradients: trainer.accumulateGradients) {
-                defer { i += 1 }
-                return batches[i % 2]
-            }
+            let outcome = try DataParallelTests.taylorRound(net, trainer: trainer, batches: batches, comm: comm)
             lock.lock(); sums.append(outcome.net.store.checksum().weighted); lock.unlock()
         }
         XCTAssertEqual(sums.count, 2)
