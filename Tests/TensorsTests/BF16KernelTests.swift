@@ -45,12 +45,22 @@ final class BF16KernelTests: XCTestCase {
             Convolution.forward(bf16(g), x: x, weight: w, bias: b, y: y16)
             let onRounded = ReferenceConvolution.forward(g, x: BFloat16Rounding.round(x.toArray()),
                                                          w: BFloat16Rounding.round(w.toArray()), bias: b?.toArray())
-            XCTAssertLessThanOrEqual(relativeError(y16.toArray(), onRounded), 1e-4, "\(g)")
             let exact = ReferenceConvolution.forward(g, x: x.toArray(), w: w.toArray(), bias: b?.toArray())
-            let terms = g.inChannels * g.kernelH * g.kernelW
-            assertWithin(y16.toArray(), exact, tolerance: BFloat16Rounding.sumTolerance(terms: terms, magnitude: 1), "\(g)")
-            XCTAssertGreaterThan(maxDifference(y16.toArray(), y32.toArray()), bf16Visible, "\(g): bf16 equals fp32")
+            checkBF16(y16, onRounded: onRounded, exact: exact, terms: g.inChannels * g.kernelH * g.kernelW, fp32: y32, "\(g)")
         }
+    }
+
+    /// A bf16 kernel's result against the three things it must satisfy: the double
+    /// reference on bf16-rounded inputs within 1e-4 (relative), the exact (f32-input)
+    /// reference within the bf16 bound for `terms` products per output, and a visible
+    /// difference from the fp32 kernel's result (the bf16 primitive really ran).
+    func checkBF16(_ result: Tensor, onRounded: [Float], exact: [Float], terms: Int, fp32: Tensor, _ what: String,
+                   file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertLessThanOrEqual(relativeError(result.toArray(), onRounded), 1e-4, what, file: file, line: line)
+        assertWithin(result.toArray(), exact, tolerance: BFloat16Rounding.sumTolerance(terms: terms, magnitude: 1), what,
+                     file: file, line: line)
+        XCTAssertGreaterThan(maxDifference(result.toArray(), fp32.toArray()), bf16Visible, "\(what): bf16 equals fp32",
+                             file: file, line: line)
     }
 
     /// Inference's fused ReLU and residual sum+ReLU with packed (bf16) weights and an f32 output.
@@ -87,12 +97,10 @@ final class BF16KernelTests: XCTestCase {
             Convolution.backwardData(bf16(g), dy: dy, weight: w, dx: dx16)
             let onRounded = ReferenceConvolution.backwardData(g, dy: BFloat16Rounding.round(dy.toArray()),
                                                               w: BFloat16Rounding.round(w.toArray()))
-            XCTAssertLessThanOrEqual(relativeError(dx16.toArray(), onRounded), 1e-4, "\(g)")
             let exact = ReferenceConvolution.backwardData(g, dy: dy.toArray(), w: w.toArray())
             // Each input pixel receives at most K x KH x KW products.
-            let terms = g.outChannels * g.kernelH * g.kernelW
-            assertWithin(dx16.toArray(), exact, tolerance: BFloat16Rounding.sumTolerance(terms: terms, magnitude: 1), "\(g)")
-            XCTAssertGreaterThan(maxDifference(dx16.toArray(), dx32.toArray()), bf16Visible, "\(g): bf16 equals fp32")
+            checkBF16(dx16, onRounded: onRounded, exact: exact, terms: g.outChannels * g.kernelH * g.kernelW, fp32: dx32,
+                      "\(g)")
         }
     }
 
@@ -106,12 +114,10 @@ final class BF16KernelTests: XCTestCase {
             Convolution.backwardWeights(bf16(g), x: x, dy: dy, dWeight: dw16, dBias: db)
             let rounded = ReferenceConvolution.backwardWeights(g, x: BFloat16Rounding.round(x.toArray()),
                                                                dy: BFloat16Rounding.round(dy.toArray()))
-            XCTAssertLessThanOrEqual(relativeError(dw16.toArray(), rounded.dw), 1e-4, "\(g)")
             let exact = ReferenceConvolution.backwardWeights(g, x: x.toArray(), dy: dy.toArray())
             // Each weight sums one product per output position of every image.
-            let terms = g.batch * g.outHeight * g.outWidth
-            assertWithin(dw16.toArray(), exact.dw, tolerance: BFloat16Rounding.sumTolerance(terms: terms, magnitude: 1), "\(g)")
-            XCTAssertGreaterThan(maxDifference(dw16.toArray(), dw32.toArray()), bf16Visible, "\(g): bf16 equals fp32")
+            checkBF16(dw16, onRounded: rounded.dw, exact: exact.dw, terms: g.batch * g.outHeight * g.outWidth, fp32: dw32,
+                      "\(g)")
             if let db {
                 // The bias gradient sums the bf16 dy in f32.
                 XCTAssertLessThanOrEqual(relativeError(db.toArray(), rounded.db), 1e-4, "\(g) bias")
