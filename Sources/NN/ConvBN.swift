@@ -33,6 +33,10 @@ public final class ConvBN {
     /// The convolution output of the last training forward (from the pool; backward gives
     /// it back): with the batch statistics, all that backward needs besides the input.
     private var convOut: Tensor?
+    /// In bf16 the convolution output is rounded to bfloat16 before BN reads it (as a bf16
+    /// kernel's output would be) and kept packed in half the memory (`BF16Pack`, from the
+    /// pool) instead of `convOut`; backward expands it, exactly.
+    private var packedConvOut: Tensor?
     private let norm: TrainingNorm
     private var geometry: ConvGeometry?
     private var bnGeometry: BatchNormGeometry?
@@ -112,28 +116,56 @@ public final class ConvBN {
         geometry = g
         bnGeometry = bg
         // A second forward without backward in between (forward-only passes) reuses the memory.
-        if let old = convOut { pool.give(old) }
+        releaseSaved(pool)
         let c = pool.take(g.outputShape, .nhwc)
-        convOut = c
         Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
+        if precision == .bf16 {
+            if recomputesConvolution {
+                BF16Pack.round(c)
+            } else {
+                let packed = pool.take([BF16Pack.slots(c.count)], .x)
+                BF16Pack.roundAndPack(c, into: packed)
+                packedConvOut = packed
+            }
+        } else if !recomputesConvolution {
+            convOut = c
+        }
         let y = output ?? pool.take(g.outputShape, .nhwc)
         try norm.forward(bg, x: c, y: y, gamma: store.parameter(gamma), beta: store.parameter(beta),
                          runningMean: store.buffer(runningMean), runningVariance: store.buffer(runningVariance),
                          batchCount: store.buffer(batchCount), momentum: momentum)
         store.parametersChanged()
-        if recomputesConvolution {
-            pool.give(c)
-            convOut = nil
-        }
+        if convOut !== c { pool.give(c) }
         onForward?(y)
         return y
+    }
+
+    /// Gives back what the last training forward kept for backward.
+    private func releaseSaved(_ pool: TensorPool) {
+        if let old = convOut { pool.give(old) }
+        if let old = packedConvOut { pool.give(old) }
+        convOut = nil
+        packedConvOut = nil
+    }
+
+    /// The kept convolution output as float32 in `convOut`: expanded from its packed
+    /// bf16 copy (which goes back to the pool) when that is how it was kept.
+    private func unpackConvOutput(_ g: ConvGeometry, pool: TensorPool) {
+        guard convOut == nil, let packed = packedConvOut else { return }
+        let c = pool.take(g.outputShape, .nhwc)
+        BF16Pack.expand(packed, into: c)
+        pool.give(packed)
+        packedConvOut = nil
+        convOut = c
     }
 
     /// The last training forward's output (N, H', W', K) again, bit for bit, into a pool
     /// tensor the caller gives back: BN (and ReLU) of the kept convolution output with the
     /// batch statistics that forward computed. Valid until backward, and only for a unit
-    /// that keeps its convolution output.
+    /// that keeps its convolution output (in bf16 the packed copy is expanded here and
+    /// kept as float32 until backward, which needs it next).
     public func recomputeOutput(pool: TensorPool) -> Tensor {
+        if let g = geometry { unpackConvOutput(g, pool: pool) }
         guard let g = geometry, let bg = bnGeometry, let c = convOut else {
             fatalError("\(convName): output recomputed without a training forward")
         }
@@ -189,13 +221,15 @@ public final class ConvBN {
     /// gradients, gives the kept convolution output back to the pool and returns dx from
     /// the pool (nil when the input gradient is not needed). dy is left unchanged.
     public func backward(_ dy: Tensor, input x: Tensor, output: Tensor? = nil, pool: TensorPool) throws -> Tensor? {
-        guard let g = geometry, let bg = bnGeometry, convOut != nil || recomputesConvolution else {
+        guard let g = geometry, let bg = bnGeometry, convOut != nil || packedConvOut != nil || recomputesConvolution else {
             fatalError("\(convName): backward without a training forward")
         }
         require(x.shape == g.inputShape, "\(convName): backward input \(x.shape) does not match \(g.inputShape)")
+        unpackConvOutput(g, pool: pool)
         if convOut == nil {
             let t = pool.take(g.outputShape, .nhwc)
             Convolution.forward(g, x: x, weight: store.parameter(weight), y: t)
+            if precision == .bf16 { BF16Pack.round(t) }
             convOut = t
         }
         let c = convOut!

@@ -1,0 +1,59 @@
+// BF16Pack against the plain rounding reference: round to nearest with ties to even,
+// NaN, infinities, overflow, signed zero and subnormals; packing then expanding gives
+// exactly the rounded values, for odd counts too, and rounding in place agrees.
+import Tensors
+import TestSupport
+import XCTest
+
+final class BF16PackTests: XCTestCase {
+    private let specials: [Float] = [
+        0, -0.0, 1, -1, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-40,
+        // Exactly halfway between two bfloat16 values: ties go to the even one (down, up).
+        Float(bitPattern: 0x3f80_8000), Float(bitPattern: 0x3f81_8000), Float(bitPattern: 0xbf81_8000),
+        // Just above and below halfway.
+        Float(bitPattern: 0x3f80_8001), Float(bitPattern: 0x3f80_7fff),
+        // The largest finite bfloat16's upper neighbour rounds to infinity.
+        Float(bitPattern: 0x7f7f_8000), Float(bitPattern: 0x7f7f_7fff),
+    ]
+
+    private func values(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        return specials + (0..<max(0, count - specials.count)).map { i in
+            Float(rng.normal()) * Float(pow(10.0, Double(i % 9) - 4))
+        }
+    }
+
+    func testRoundingMatchesTheReference() {
+        for x in values(5000, seed: 1) {
+            let mine = Float(bitPattern: UInt32(BF16Pack.round(bits: x.bitPattern)) << 16)
+            XCTAssertEqual(mine.bitPattern, BFloat16Rounding.round(x).bitPattern, "\(x) (\(String(x.bitPattern, radix: 16)))")
+        }
+        XCTAssertEqual(Float(bitPattern: UInt32(BF16Pack.round(bits: 0x7f7f_8000)) << 16), .infinity)
+        XCTAssertEqual(Float(bitPattern: UInt32(BF16Pack.round(bits: 0x3f80_8000)) << 16), 1)
+        XCTAssertEqual(Float(bitPattern: UInt32(BF16Pack.round(bits: 0x3f81_8000)) << 16), Float(bitPattern: 0x3f82_0000))
+        for nan in [Float.nan, -Float.nan, Float(bitPattern: 0x7f80_0001), Float(bitPattern: 0xff80_0001)] {
+            // A signalling NaN whose payload sits in the low bits must not become infinity.
+            XCTAssertTrue(Float(bitPattern: UInt32(BF16Pack.round(bits: nan.bitPattern)) << 16).isNaN, "\(nan.bitPattern)")
+        }
+    }
+
+    func testPackThenExpandGivesTheRoundedValuesExactly() {
+        // Odd counts (the last slot half used) and counts that span several threads' ranges.
+        for count in [1, 7, 4097, 50_001] {
+            let xs = values(count, seed: UInt64(count)).filter { !$0.isNaN }
+            let x = Tensor(shape: [xs.count], layout: .x, values: xs)
+            let packed = Tensor(shape: [BF16Pack.slots(xs.count)], layout: .x)
+            BF16Pack.roundAndPack(x, into: packed)
+            let expected = BFloat16Rounding.round(xs).map(\.bitPattern)
+            XCTAssertEqual(x.toArray().map(\.bitPattern), expected, "rounded in place, count \(count)")
+            let back = Tensor(shape: [xs.count], layout: .x)
+            back.fill(7)
+            BF16Pack.expand(packed, into: back)
+            XCTAssertEqual(back.toArray().map(\.bitPattern), expected, "expanded, count \(count)")
+            let again = Tensor(shape: [xs.count], layout: .x, values: xs)
+            BF16Pack.round(again)
+            XCTAssertEqual(again.toArray().map(\.bitPattern), expected, "round alone, count \(count)")
+        }
+    }
+}
