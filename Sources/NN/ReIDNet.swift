@@ -53,7 +53,7 @@ public final class ReIDNet {
     /// gradients stay f32). Check `Precision.requireSupported` before choosing `.bf16`.
     public var precision: Precision = .fp32 {
         didSet {
-            for u in backbone.units { u.precision = precision }
+            backbone.precision = precision
             head.precision = precision
         }
     }

@@ -8,9 +8,9 @@ public final class ResNet {
     public let stem: ConvBN
     public let blocks: [[ResidualBlock]]
     /// The last training forward's images (the caller's) and max-pooled stem output (from
-    /// the pool, given back by backward).
+    /// the pool, the first block's input, released by backward).
     private var images: Tensor?
-    private var pooled: Tensor?
+    private var pooled: SavedActivation?
     /// Max-pooling argmax positions: training keeps its own for backward.
     private var trainingWorkspace: AlignedBuffer?
     private var trainingGeometry: PoolGeometry?
@@ -31,6 +31,15 @@ public final class ResNet {
             })
         }
         blocks = stages
+    }
+
+    /// The arithmetic of every convolution. In bf16, training also rounds the pooled stem
+    /// output and each block's output to bfloat16 and keeps them packed until backward.
+    public var precision = Precision.fp32 {
+        didSet {
+            stem.precision = precision
+            for block in blocks.joined() { block.precision = precision }
+        }
     }
 
     /// Every ConvBN unit in forward order (stem first).
@@ -60,33 +69,34 @@ public final class ResNet {
         let s = try stem.forward(images, mode: mode, pool: pool)
         let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
         let bytes = Pooling.workspaceBytes(g)
-        var h: Tensor
         switch mode {
         case .training:
             if trainingWorkspace == nil || trainingWorkspace!.byteCount < bytes { trainingWorkspace = AlignedBuffer(byteCount: bytes) }
             trainingGeometry = g
-            if let old = pooled { pool.give(old) }
-            h = pool.take(g.outputShape, .nhwc)
+            pooled?.release(pool)
+            let h = pool.take(g.outputShape, .nhwc)
             Pooling.maxForward(g, x: s, y: h, workspace: trainingWorkspace!)
             pool.give(s)
+            if precision == .bf16 { BF16Pack.round(h) }
             self.images = images
-            pooled = h
+            var a = SavedActivation(pooled: h)
+            pooled = a
+            for block in blocks.joined() { a = try block.forwardTraining(a, pool: pool) }
+            return a.tensor(pool)
         case .inference:
             if inferenceWorkspace == nil || inferenceWorkspace!.byteCount < bytes {
                 inferenceWorkspace = AlignedBuffer(byteCount: bytes)
             }
-            h = pool.take(g.outputShape, .nhwc)
+            var h = pool.take(g.outputShape, .nhwc)
             Pooling.maxForward(g, x: s, y: h, workspace: inferenceWorkspace!)
             pool.give(s)
-        }
-        for stage in blocks {
-            for block in stage {
-                let next = try block.forward(h, mode: mode, pool: pool)
-                if mode == .inference && next !== h { pool.give(h) }
+            for block in blocks.joined() {
+                let next = block.infer(h, pool: pool)
+                if next !== h { pool.give(h) }
                 h = next
             }
+            return h
         }
-        return h
     }
 
     /// dMap: gradient of the feature map (overwritten). Writes every parameter gradient.
@@ -103,7 +113,7 @@ public final class ResNet {
         let ds = pool.take(pg.inputShape, .nhwc)
         Pooling.maxBackward(pg, dy: g, workspace: trainingWorkspace!, dx: ds)
         if g !== dMap { pool.give(g) }
-        pool.give(pooled)
+        pooled.release(pool)
         self.pooled = nil
         self.images = nil
         _ = try stem.backward(ds, input: images, pool: pool)

@@ -1,17 +1,24 @@
 // ResidualBlock: torchvision's BasicBlock (3x3, 3x3) or Bottleneck (1x1, 3x3 with the
 // stride, 1x1) with an optional 1x1 downsample, `x: (N, H, W, C) -> (N, H', W', K)`,
-// output relu(branch + shortcut). Training keeps the block's input and output; the
-// units keep their convolution outputs, and the outputs of the inner units (the next
-// unit's input) are recomputed during backward instead of kept.
+// output relu(branch + shortcut). Training keeps the block's input and output (shared
+// with the blocks before and after it, packed in bf16); the units keep their convolution
+// outputs, and the outputs of the inner units (the next unit's input) are recomputed
+// during backward instead of kept.
 import Tensors
 
 public final class ResidualBlock {
     public let units: [ConvBN]
     public let downsample: ConvBN?
-    /// The last training forward's input (owned by the caller) and output (from the pool,
-    /// given back by backward).
-    private var input: Tensor?
-    private var output: Tensor?
+    /// The last training forward's input (the producer's: the block before, or the stem's
+    /// pooling, releases it) and output (this block's: from the pool, released by backward).
+    private var input: SavedActivation?
+    private var output: SavedActivation?
+    /// The arithmetic of the block's convolutions. In bf16 the block also rounds its output
+    /// to bfloat16 (its convolution consumers round it anyway; only the identity shortcut
+    /// of the next block sees the difference), so that it can be kept packed exactly.
+    public var precision = Precision.fp32 {
+        didSet { for u in allUnits { u.precision = precision } }
+    }
 
     /// Registers the block's parameters under `prefix` (for example "layer2.0").
     public init(store: ParameterStore, prefix: String, kind: BlockKind, inChannels: Int, spec: BlockSpec, width: Int) {
@@ -46,13 +53,23 @@ public final class ResidualBlock {
     /// output until backward, which gives the output back (x stays the caller's).
     public func forward(_ x: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
         if mode == .inference { return infer(x, pool: pool) }
+        return try forwardTraining(SavedActivation(borrowing: x), pool: pool).tensor(pool)
+    }
+
+    /// Training forward of the input x: (N, H, W, C) -> output (N, H', W', K), which the
+    /// block keeps (from the pool) until its backward releases it. In bf16 the output is
+    /// rounded to bfloat16, and once this forward is done the input is packed until
+    /// backward (the producer made it rounded; a borrowed input stays as it is).
+    func forwardTraining(_ input: SavedActivation, pool: TensorPool) throws -> SavedActivation {
+        let x = input.tensor(pool)
         var h = x
         for u in units.dropLast() {
             let next = try u.forwardTraining(h, pool: pool)
             if h !== x { pool.give(h) }
             h = next
         }
-        if let old = output { pool.give(old) }
+        output?.release(pool)
+        output = nil
         let out = try units.last!.forwardTraining(h, pool: pool)
         if h !== x { pool.give(h) }
         if let downsample {
@@ -65,9 +82,14 @@ public final class ResidualBlock {
             require(out.shape == x.shape, "\(units[0].convName): branch \(out.shape) and shortcut \(x.shape) differ")
             Elementwise.add(out, x, into: out, relu: true)
         }
-        input = x
-        output = out
-        return out
+        if precision == .bf16 {
+            BF16Pack.round(out)
+            input.pack(pool)
+        }
+        let saved = SavedActivation(pooled: out)
+        self.input = input
+        output = saved
+        return saved
     }
 
     /// Inference: the last convolution adds its result into the shortcut (the downsample's
@@ -88,32 +110,36 @@ public final class ResidualBlock {
     }
 
     /// dy: gradient of the block output; it is overwritten. Returns dx from the pool and
-    /// gives the block's output back to it. Each inner unit's output, the input of the
-    /// unit after it, is recomputed from its kept convolution output when that unit's
-    /// backward needs it, and given back right after.
+    /// gives the block's output back to it once the last unit's backward is done with it
+    /// (the input stays its producer's). Each inner unit's output, the input of the unit
+    /// after it, is recomputed from its kept convolution output when that unit's backward
+    /// needs it, and given back right after.
     public func backward(_ dy: Tensor, pool: TensorPool) throws -> Tensor {
-        guard let output, let x = input else { fatalError("\(units[0].convName): backward without forward") }
-        Elementwise.reluBackward(y: output, dy: dy, dx: dy)
+        guard let saved = output, let input else { fatalError("\(units[0].convName): backward without forward") }
+        let y = saved.tensor(pool)
+        Elementwise.reluBackward(y: y, dy: dy, dx: dy)
         var g = dy
         for i in units.indices.reversed() {
-            let unitInput = i == 0 ? x : units[i - 1].recomputeOutput(pool: pool)
+            let last = i == units.count - 1
+            let unitInput = i == 0 ? input.tensor(pool) : units[i - 1].recomputeOutput(pool: pool)
             // The last unit's observer sees the block output, as it always has.
-            let next = try units[i].backward(g, input: unitInput, output: i == units.count - 1 ? output : nil,
-                                             pool: pool)!
-            if unitInput !== x { pool.give(unitInput) }
+            let next = try units[i].backward(g, input: unitInput, output: last ? y : nil, pool: pool)!
+            if i > 0 { pool.give(unitInput) }
+            if last {
+                saved.release(pool)
+                output = nil
+            }
             if g !== dy { pool.give(g) }
             g = next
         }
         if let downsample {
-            let ds = try downsample.backward(dy, input: x, pool: pool)!
+            let ds = try downsample.backward(dy, input: input.tensor(pool), pool: pool)!
             Elementwise.add(g, ds, into: g)
             pool.give(ds)
         } else {
             Elementwise.add(g, dy, into: g)
         }
-        pool.give(output)
-        self.output = nil
-        input = nil
+        self.input = nil
         return g
     }
 }

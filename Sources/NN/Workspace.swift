@@ -43,6 +43,9 @@ public final class TensorPool {
     /// Bytes of every buffer the pool holds, free or handed out.
     public var bytes: Int { (free + lent.values).reduce(0) { $0 + $1.byteCount } }
 
+    /// Bytes of the tensors handed out and not given back yet.
+    var lentBytes: Int { lent.values.reduce(0) { $0 + $1.byteCount } }
+
     /// A tensor of this shape with unspecified contents.
     func take(_ shape: [Int], _ layout: Layout) -> Tensor {
         let need = PageBuffer.rounded(max(shape.reduce(1, *), 1) * MemoryLayout<Float>.stride)
