@@ -373,8 +373,8 @@ final class ConvPlan {
     /// Packs plain OIHW weights into the forward primitive's format; returns the pointer to use.
     func packForward(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         guard let forwardPack, let forwardPacked else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.current.scratch(.weights, forwardPacked)
-        forwardPack.run(UnsafeMutableRawPointer(weight), scratch)
+        let context = DNNL.current, scratch = context.scratch(.weights, forwardPacked)
+        context.accountedWeightReorder(.forward) { forwardPack.run(UnsafeMutableRawPointer(weight), scratch) }
         return scratch
     }
 
@@ -436,8 +436,8 @@ final class ConvPlan {
     func packBackwardData(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         let b = backwardDataPlan
         guard let pack = b.pack, let packed = b.packed else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.current.scratch(.weights, packed)
-        pack.run(UnsafeMutableRawPointer(weight), scratch)
+        let context = DNNL.current, scratch = context.scratch(.weights, packed)
+        context.accountedWeightReorder(.backwardData) { pack.run(UnsafeMutableRawPointer(weight), scratch) }
         return scratch
     }
 
@@ -504,10 +504,13 @@ final class ConvPlan {
     func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
         let b = backwardWeightsPlan
-        let target = b.packed.map { DNNL.current.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
+        let context = DNNL.current
+        let target = b.packed.map { context.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
         runBackwardWeights(x: UnsafeMutableRawPointer(x), dy: UnsafeMutableRawPointer(dy), packedDiffWeight: target,
                            dBias: dBias.map { UnsafeMutableRawPointer($0) })
-        if let unpack = b.unpack { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
+        if let unpack = b.unpack {
+            context.accountedWeightReorder(.backwardWeights) { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
+        }
     }
 
     func runBackwardWeights(x: UnsafeMutableRawPointer, dy: UnsafeMutableRawPointer,

@@ -32,7 +32,9 @@ public enum ConvolutionKind: String, CaseIterable, Sendable, Codable {
 /// (forward, backward-data) or of the weight gradient back to OIHW (backward-weights),
 /// the reorders of activations into and out of a blocked layout (Winograd kernels; in
 /// bf16 the f32 -> bf16 conversions), and the primitive. `primitiveNanoseconds` is the
-/// primitive's execution alone (execute and stream wait); the difference is reorders.
+/// primitive's execution alone (execute and stream wait), `weightReorderNanoseconds` the
+/// weight reorders alone; the rest (`activationNanoseconds`) is the activation reorders
+/// and the arguments' binding.
 public final class ConvolutionAccounting: @unchecked Sendable {
     /// The totals of one pass.
     public struct Tally: Sendable, Equatable {
@@ -41,11 +43,18 @@ public final class ConvolutionAccounting: @unchecked Sendable {
         public var nanoseconds: UInt64 = 0
         /// Wall time inside the oneDNN primitive.
         public var primitiveNanoseconds: UInt64 = 0
+        /// Wall time of the weight reorders into (or, for backward-weights, out of) the
+        /// primitive's format.
+        public var weightReorderNanoseconds: UInt64 = 0
 
         public init() {}
 
-        /// Wall time of the reorders (weights and activations) around the primitive.
-        public var reorderNanoseconds: UInt64 { nanoseconds - min(nanoseconds, primitiveNanoseconds) }
+        /// Wall time of the call that is neither the primitive nor the weight reorders: the
+        /// activation reorders and binding the arguments.
+        public var activationNanoseconds: UInt64 {
+            let known = primitiveNanoseconds + weightReorderNanoseconds
+            return nanoseconds - min(nanoseconds, known)
+        }
     }
 
     private let lock = NSLock()
@@ -88,6 +97,12 @@ public final class ConvolutionAccounting: @unchecked Sendable {
         lock.lock()
         tallies[kind.index].calls += 1
         tallies[kind.index].nanoseconds += nanoseconds
+        lock.unlock()
+    }
+
+    func addWeightReorder(_ kind: ConvolutionKind, nanoseconds: UInt64) {
+        lock.lock()
+        tallies[kind.index].weightReorderNanoseconds += nanoseconds
         lock.unlock()
     }
 

@@ -89,6 +89,16 @@ public final class DNNL: @unchecked Sendable {
         accounting.addCall(kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
     }
 
+    /// Runs the reorder of a convolution's weights (into the primitive's format, or of the
+    /// weight gradient out of it), timed into the attached counter when there is one.
+    @inline(__always)
+    func accountedWeightReorder(_ kind: ConvolutionKind, _ body: () -> Void) {
+        guard let accounting = convolutionAccounting else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        accounting.addWeightReorder(kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+    }
+
     /// Sets the number of threads oneDNN's OpenMP runtime uses from now on.
     public static func setThreads(_ n: Int) {
         require(n >= 1, "DNNL.setThreads: thread count must be at least 1, got \(n)")

@@ -36,6 +36,9 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     /// set up and each phase of the first step (the optimizer's moments appear with the
     /// first update).
     public var memory: [PhaseMemory] = []
+    /// The stride of the last stage's first block (2 in torchvision's ResNets, 1 in re-ID's
+    /// common variant), so that a figure says which structure it measured.
+    public var last_stride: Int?
     /// Training: median milliseconds of each phase of the timed steps (rank 0's);
     /// `other` is the step minus the four phases. Absent for inference.
     public var phases_ms: StepPhaseTimes?
@@ -45,6 +48,11 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var conv_ms: ConvolutionPasses<Double>?
     /// Training: the same inside the oneDNN convolution primitives alone.
     public var conv_primitive_ms: ConvolutionPasses<Double>?
+    /// Training: the same for the weight reorders alone (OIHW into the primitive's format
+    /// for forward and backward-data, the weight gradient back to OIHW for backward-weights);
+    /// `conv_ms` minus both is the activation reorders (Winograd's blocked layout, bf16
+    /// conversions) and binding the arguments.
+    public var conv_weight_reorder_ms: ConvolutionPasses<Double>?
     /// Training: convolution calls per timed step per pass.
     public var conv_calls: ConvolutionPasses<Int>?
     /// Training: `conv_ms`'s total over the median step time (`ms_per_step`).
@@ -151,11 +159,13 @@ public enum ModelBenchmark {
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
                                     peak_rss_mb: peakResidentMegabytes(), task: task.rawValue,
                                     precision: precision.rawValue, memory: memory)
+        result.last_stride = architecture.stages.last?.blocks.first?.stride
         if let breakdown {
             let conv = breakdown.convolutionMilliseconds
             result.phases_ms = breakdown.phaseTimes
             result.conv_ms = conv
             result.conv_primitive_ms = breakdown.primitiveMilliseconds
+            result.conv_weight_reorder_ms = breakdown.weightReorderMilliseconds
             result.conv_calls = breakdown.calls
             result.conv_share = conv.total / (median * 1e3)
         }

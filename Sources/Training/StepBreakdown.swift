@@ -83,6 +83,7 @@ final class StepBreakdown {
             d.calls = a.calls - b.calls
             d.nanoseconds = a.nanoseconds - b.nanoseconds
             d.primitiveNanoseconds = a.primitiveNanoseconds - b.primitiveNanoseconds
+            d.weightReorderNanoseconds = a.weightReorderNanoseconds - b.weightReorderNanoseconds
             delta[kind] = d
         }
         convolutions.append(delta)
@@ -104,6 +105,13 @@ final class StepBreakdown {
     var primitiveMilliseconds: ConvolutionPasses<Double> {
         ConvolutionPasses { kind in
             StepBreakdown.median(self.convolutions.map { Double($0[kind]!.primitiveNanoseconds) }) / 1e6
+        }
+    }
+
+    /// Median milliseconds per step of the convolutions' weight reorders alone.
+    var weightReorderMilliseconds: ConvolutionPasses<Double> {
+        ConvolutionPasses { kind in
+            StepBreakdown.median(self.convolutions.map { Double($0[kind]!.weightReorderNanoseconds) }) / 1e6
         }
     }
 

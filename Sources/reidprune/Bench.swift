@@ -61,7 +61,8 @@ struct ModelBenchOptions: ParsableArguments {
         timed steps (other: the step minus the four); conv_ms {forward, backward_data, backward_weights}: median ms \
         per step of whole convolution calls (primitive plus the weight and activation reorders around it; the stem's \
         convolution recomputed in backward counts as forward); conv_primitive_ms: the same inside the oneDNN \
-        primitives alone; conv_calls: calls per step per pass; conv_share: conv_ms's total over ms_per_step.
+        primitives alone; conv_weight_reorder_ms: the same for the weight reorders alone; conv_calls: calls per step per pass; conv_share: conv_ms's total over ms_per_step; \
+        last_stride: the last stage's stride.
         """
 
     func validate() throws {
