@@ -32,6 +32,8 @@ struct PrimitiveKey: Hashable {
         case relu, add
         case reorder
         case matmul
+        /// f32 <-> bf16 of a plain run of values (`BF16Pack`): params [count, to bf16 ? 1 : 0].
+        case bfloat16Conversion
     }
     let op: Op
     let params: [Int]
