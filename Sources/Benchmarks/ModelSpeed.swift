@@ -62,7 +62,24 @@ extension ModelBenchmarkResult {
         String(format: "%@ %@%@ %dx%d batch %d %@, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
                + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch,
                task == "classification" ? " classification (fc 1000)" : "", height, width, batch, precision, ranks,
-               threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb) + phases
+               threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb) + phases + stepTimes
+    }
+
+    /// Training: a line of median phase times and a line of convolution time per pass
+    /// (whole calls, then inside the primitives), or "".
+    private var stepTimes: String {
+        guard let p = phases_ms, let c = conv_ms, let inside = conv_primitive_ms, let w = conv_weight_reorder_ms,
+              let n = conv_calls else { return "" }
+        let step = ms_per_step / 100
+        return String(format: "\nphases (median ms): forward %.1f, losses %.1f, backward %.1f, update %.1f, other %.1f",
+                      p.forward, p.losses, p.backward, p.update, p.other)
+            + String(format: "\nconvolutions (median ms per step, %% of the step): forward %.1f (%.1f%%), "
+                     + "backward-data %.1f (%.1f%%), backward-weights %.1f (%.1f%%), total %.1f (%.1f%%); "
+                     + "inside the primitives %.1f (%.1f%%), weight reorders %.1f, activation reorders %.1f; "
+                     + "calls %d / %d / %d",
+                     c.forward, c.forward / step, c.backward_data, c.backward_data / step, c.backward_weights,
+                     c.backward_weights / step, c.total, c.total / step, inside.total, inside.total / step,
+                     w.total, max(0, c.total - inside.total - w.total), n.forward, n.backward_data, n.backward_weights)
     }
 
     /// A second line: memory after the model, the trainer and each phase of the first step, or "".

@@ -1,6 +1,9 @@
-// BF16Pack: float32 values rounded to bfloat16 (to nearest, ties to even, as oneDNN
-// converts) and packed two to a float slot, and expanded back exactly: how bf16 training
-// keeps the activations saved for backward in half the memory.
+// BF16Pack: float32 values rounded to bfloat16 (to nearest, ties to even, subnormals to
+// zero, as oneDNN converts) and packed two to a float slot, and expanded back exactly: how bf16 training
+// keeps the activations saved for backward in half the memory. Where the CPU converts
+// natively (AVX512_BF16), oneDNN's reorders do it, with the very instruction its bf16
+// kernels use on their inputs; elsewhere a plain loop with the same rounding.
+import CDNNL
 import Foundation
 
 public enum BF16Pack {
@@ -8,16 +11,37 @@ public enum BF16Pack {
     public static func slots(_ count: Int) -> Int { (count + 1) / 2 }
 
     /// The bfloat16 bit pattern nearest a float32 bit pattern (ties to even; a NaN stays
-    /// a NaN, made quiet; values beyond bfloat16's largest round to infinity).
+    /// a NaN, made quiet; values beyond bfloat16's largest round to infinity; subnormals
+    /// become zero of their sign, as the native conversion instruction makes them).
     @inline(__always)
     public static func round(bits b: UInt32) -> UInt16 {
         if b & 0x7fff_ffff > 0x7f80_0000 { return UInt16(truncatingIfNeeded: b >> 16) | 0x0040 }
+        if b & 0x7f80_0000 == 0 { return UInt16(truncatingIfNeeded: b >> 16) & 0x8000 }
         return UInt16(truncatingIfNeeded: (b &+ 0x7fff &+ ((b >> 16) & 1)) >> 16)
     }
 
+    /// oneDNN's conversion of `count` plain values, f32 -> bf16 or back.
+    private static func conversion(_ count: Int, toBF16: Bool) -> ReorderPlan {
+        DNNL.current.cached(PrimitiveKey(op: .bfloat16Conversion, params: [count, toBF16 ? 1 : 0])) {
+            let f32 = memoryDesc([count], dnnl_a), bf16 = memoryDesc([count], dnnl_a, type: dnnl_bf16)
+            return toBF16 ? ReorderPlan(from: f32, to: bf16) : ReorderPlan(from: bf16, to: f32)
+        }
+    }
+
+    /// Whether oneDNN's reorders do the conversions (native bf16 conversion instructions).
+    public static var usesNativeConversion: Bool { Precision.nativeBF16 }
+
     /// Rounds every value of x to bfloat16 in place (x then holds exactly what a bf16
     /// kernel would read).
-    public static func round(_ x: Tensor) {
+    public static func round(_ x: Tensor) { round(x, native: usesNativeConversion) }
+
+    static func round(_ x: Tensor, native: Bool) {
+        if native {
+            let scratch = DNNL.current.scratch(.activationA, slots(x.count) * 4)
+            conversion(x.count, toBF16: true).run(UnsafeMutableRawPointer(x.data), scratch)
+            conversion(x.count, toBF16: false).run(scratch, UnsafeMutableRawPointer(x.data))
+            return
+        }
         let p = UnsafeMutableRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
         parallelRanges(x.count) { r in
             for i in r { p[i] = UInt32(round(bits: p[i])) << 16 }
@@ -27,7 +51,16 @@ public enum BF16Pack {
     /// Rounds every value of x to bfloat16 in place and writes their bit patterns to
     /// `packed` (at least `slots(x.count)` floats, any shape), in x's order.
     public static func roundAndPack(_ x: Tensor, into packed: Tensor) {
+        roundAndPack(x, into: packed, native: usesNativeConversion)
+    }
+
+    static func roundAndPack(_ x: Tensor, into packed: Tensor, native: Bool) {
         require(packed.count >= slots(x.count), "BF16Pack.roundAndPack: \(packed.count) slots hold fewer than \(x.count) values")
+        if native {
+            conversion(x.count, toBF16: true).run(UnsafeMutableRawPointer(x.data), UnsafeMutableRawPointer(packed.data))
+            conversion(x.count, toBF16: false).run(UnsafeMutableRawPointer(packed.data), UnsafeMutableRawPointer(x.data))
+            return
+        }
         let p = UnsafeMutableRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
         let q = UnsafeMutableRawPointer(packed.data).assumingMemoryBound(to: UInt16.self)
         parallelRanges(x.count) { r in
@@ -41,8 +74,14 @@ public enum BF16Pack {
 
     /// Writes the bfloat16 values `packed` holds (`roundAndPack`'s) into x as float32:
     /// x's count of them, exactly.
-    public static func expand(_ packed: Tensor, into x: Tensor) {
+    public static func expand(_ packed: Tensor, into x: Tensor) { expand(packed, into: x, native: usesNativeConversion) }
+
+    static func expand(_ packed: Tensor, into x: Tensor, native: Bool) {
         require(packed.count >= slots(x.count), "BF16Pack.expand: \(packed.count) slots hold fewer than \(x.count) values")
+        if native {
+            conversion(x.count, toBF16: false).run(UnsafeMutableRawPointer(packed.data), UnsafeMutableRawPointer(x.data))
+            return
+        }
         let p = UnsafeMutableRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
         let q = UnsafeMutableRawPointer(packed.data).assumingMemoryBound(to: UInt16.self)
         parallelRanges(x.count) { r in

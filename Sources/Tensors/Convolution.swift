@@ -101,7 +101,8 @@ public enum Convolution {
         expect(weight, g.weightShape, .oihw, "Convolution.forward weight")
         expect(y, g.outputShape, .nhwc, "Convolution.forward output")
         checkBias(g, bias, "Convolution.forward")
-        plan(g).forward(x: x.data, weight: weight.data, bias: bias?.data, y: y.data)
+        let context = DNNL.current, p = plan(g, in: context)
+        context.accounted(.forward) { p.forward(x: x.data, weight: weight.data, bias: bias?.data, y: y.data) }
     }
 
     /// dy: (N, H', W', K), weight: (K, C, KH, KW) -> dx: (N, H, W, C) (overwritten)
@@ -109,7 +110,8 @@ public enum Convolution {
         expect(dy, g.outputShape, .nhwc, "Convolution.backwardData output gradient")
         expect(weight, g.weightShape, .oihw, "Convolution.backwardData weight")
         expect(dx, g.inputShape, .nhwc, "Convolution.backwardData input gradient")
-        plan(g).backwardData(dy: dy.data, weight: weight.data, dx: dx.data)
+        let context = DNNL.current, p = plan(g, in: context)
+        context.accounted(.backwardData) { p.backwardData(dy: dy.data, weight: weight.data, dx: dx.data) }
     }
 
     /// x: (N, H, W, C), dy: (N, H', W', K) -> dWeight: (K, C, KH, KW), dBias: (K) (overwritten)
@@ -118,7 +120,10 @@ public enum Convolution {
         expect(dy, g.outputShape, .nhwc, "Convolution.backwardWeights output gradient")
         expect(dWeight, g.weightShape, .oihw, "Convolution.backwardWeights weight gradient")
         checkBias(g, dBias, "Convolution.backwardWeights")
-        plan(g).backwardWeights(x: x.data, dy: dy.data, dWeight: dWeight.data, dBias: dBias?.data)
+        let context = DNNL.current, p = plan(g, in: context)
+        context.accounted(.backwardWeights) {
+            p.backwardWeights(x: x.data, dy: dy.data, dWeight: dWeight.data, dBias: dBias?.data)
+        }
     }
 
     /// Weights reordered into the forward primitive's format, to be reused across calls
@@ -153,8 +158,11 @@ public enum Convolution {
         expect(y, g.outputShape, .nhwc, "Convolution.forward output")
         checkBias(g, bias, "Convolution.forward")
         let w = packed.buffer?.pointer ?? UnsafeMutableRawPointer(packed.plain!.data)
-        plan(g).runForward(x: UnsafeMutableRawPointer(x.data), packedWeight: w,
-                           bias: bias.map { UnsafeMutableRawPointer($0.data) }, y: UnsafeMutableRawPointer(y.data))
+        let context = DNNL.current, p = plan(g, in: context)
+        context.accounted(.forward) {
+            p.runForward(x: UnsafeMutableRawPointer(x.data), packedWeight: w,
+                         bias: bias.map { UnsafeMutableRawPointer($0.data) }, y: UnsafeMutableRawPointer(y.data))
+        }
     }
 
     /// Whether 3x3 stride-1 convolutions on small maps may use the Winograd kernel
@@ -170,7 +178,12 @@ public enum Convolution {
     public static func implementation(_ g: ConvGeometry) -> String { plan(g).implementation }
 
     static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc) -> ConvPlan {
-        DNNL.current.cached(planKey(g, format)) { ConvPlan(g, format: format) }
+        plan(g, format: format, in: DNNL.current)
+    }
+
+    /// The plan cached in `context` (the calling thread's).
+    static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc, in context: DNNL) -> ConvPlan {
+        context.cached(planKey(g, format)) { ConvPlan(g, format: format) }
     }
 
     static func planKey(_ g: ConvGeometry, _ format: ActivationFormat = .nhwc) -> PrimitiveKey {
@@ -360,8 +373,8 @@ final class ConvPlan {
     /// Packs plain OIHW weights into the forward primitive's format; returns the pointer to use.
     func packForward(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         guard let forwardPack, let forwardPacked else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.current.scratch(.weights, forwardPacked)
-        forwardPack.run(UnsafeMutableRawPointer(weight), scratch)
+        let context = DNNL.current, scratch = context.scratch(.weights, forwardPacked)
+        context.accountedWeightReorder(.forward) { forwardPack.run(UnsafeMutableRawPointer(weight), scratch) }
         return scratch
     }
 
@@ -377,7 +390,7 @@ final class ConvPlan {
         var args = [(Arg.src, fSrc.bindIncoming(x)), (Arg.weights, fWeights.bind(packedWeight)),
                     (Arg.dst, fDst.bindOutgoing(y))]
         if let fBias, let bias { args.append((Arg.bias, fBias.bind(bias))) }
-        DNNL.current.execute(forwardPrimitive, args, "forward convolution \(g)")
+        DNNL.current.execute(forwardPrimitive, args, "forward convolution \(g)", convolution: .forward)
         fDst.finishOutgoing(y)
     }
 
@@ -423,8 +436,8 @@ final class ConvPlan {
     func packBackwardData(_ weight: UnsafeMutablePointer<Float>) -> UnsafeMutableRawPointer {
         let b = backwardDataPlan
         guard let pack = b.pack, let packed = b.packed else { return UnsafeMutableRawPointer(weight) }
-        let scratch = DNNL.current.scratch(.weights, packed)
-        pack.run(UnsafeMutableRawPointer(weight), scratch)
+        let context = DNNL.current, scratch = context.scratch(.weights, packed)
+        context.accountedWeightReorder(.backwardData) { pack.run(UnsafeMutableRawPointer(weight), scratch) }
         return scratch
     }
 
@@ -436,7 +449,8 @@ final class ConvPlan {
         let b = backwardDataPlan
         DNNL.current.execute(b.primitive, [(Arg.diffDst, b.diffDst.bindIncoming(dy)),
                                           (Arg.weights, b.weights.bind(packedWeight)),
-                                          (Arg.diffSrc, b.diffSrc.bindOutgoing(dx))], "backward-data convolution \(g)")
+                                          (Arg.diffSrc, b.diffSrc.bindOutgoing(dx))], "backward-data convolution \(g)",
+                             convolution: .backwardData)
         b.diffSrc.finishOutgoing(dx)
     }
 
@@ -490,10 +504,13 @@ final class ConvPlan {
     func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
         let b = backwardWeightsPlan
-        let target = b.packed.map { DNNL.current.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
+        let context = DNNL.current
+        let target = b.packed.map { context.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
         runBackwardWeights(x: UnsafeMutableRawPointer(x), dy: UnsafeMutableRawPointer(dy), packedDiffWeight: target,
                            dBias: dBias.map { UnsafeMutableRawPointer($0) })
-        if let unpack = b.unpack { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
+        if let unpack = b.unpack {
+            context.accountedWeightReorder(.backwardWeights) { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
+        }
     }
 
     func runBackwardWeights(x: UnsafeMutableRawPointer, dy: UnsafeMutableRawPointer,
@@ -502,6 +519,6 @@ final class ConvPlan {
         var args = [(Arg.src, b.src.bindIncoming(x)), (Arg.diffDst, b.diffDst.bindIncoming(dy)),
                     (Arg.diffWeights, b.diffWeights.bind(packedDiffWeight))]
         if let diffBias = b.diffBias, let dBias { args.append((Arg.diffBias, diffBias.bind(dBias))) }
-        DNNL.current.execute(b.primitive, args, "backward-weights convolution \(g)")
+        DNNL.current.execute(b.primitive, args, "backward-weights convolution \(g)", convolution: .backwardWeights)
     }
 }

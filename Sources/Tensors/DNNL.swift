@@ -32,6 +32,8 @@ struct PrimitiveKey: Hashable {
         case relu, add
         case reorder
         case matmul
+        /// f32 <-> bf16 of a plain run of values (`BF16Pack`): params [count, to bf16 ? 1 : 0].
+        case bfloat16Conversion
     }
     let op: Op
     let params: [Int]
@@ -76,6 +78,28 @@ public final class DNNL: @unchecked Sendable {
     public var primitivesCreated: Int { created }
 
     func noteCreated() { created += 1 }
+
+    /// Where this thread's convolutions are counted (nil: not counted).
+    var convolutionAccounting: ConvolutionAccounting?
+
+    /// Runs one convolution call, timed into the attached counter when there is one.
+    @inline(__always)
+    func accounted(_ kind: ConvolutionKind, _ body: () -> Void) {
+        guard let accounting = convolutionAccounting else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        accounting.addCall(kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+    }
+
+    /// Runs the reorder of a convolution's weights (into the primitive's format, or of the
+    /// weight gradient out of it), timed into the attached counter when there is one.
+    @inline(__always)
+    func accountedWeightReorder(_ kind: ConvolutionKind, _ body: () -> Void) {
+        guard let accounting = convolutionAccounting else { return body() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        accounting.addWeightReorder(kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+    }
 
     /// Sets the number of threads oneDNN's OpenMP runtime uses from now on.
     public static func setThreads(_ n: Int) {
@@ -131,11 +155,18 @@ public final class DNNL: @unchecked Sendable {
         }
     }
 
-    /// Runs a primitive with the given (argument id, memory) pairs and waits for it.
-    func execute(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String) {
+    /// Runs a primitive with the given (argument id, memory) pairs and waits for it. A
+    /// convolution names its pass (`convolution`) so that an attached counter gets the time.
+    func execute(_ primitive: dnnl_primitive_t, _ args: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String,
+                 convolution: ConvolutionKind? = nil) {
         var exec = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+        let accounting = convolution == nil ? nil : convolutionAccounting
+        let start = accounting == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         DNNL.check(dnnl_primitive_execute(primitive, stream, Int32(exec.count), &exec), what())
         DNNL.check(dnnl_stream_wait(stream), what())
+        if let accounting, let convolution {
+            accounting.addPrimitive(convolution, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 // ModelBenchmark: images/s of a full training step (forward, ID and triplet losses, or
 // for classification the 1000-class `fc` head and cross-entropy with SGD, backward,
 // gradient allreduce across ranks, optimizer step) or of inference, on random
-// data, with the share of the step spent in gradient sync and the process's peak
-// resident memory, for `reidprune bench train|infer` (under mpirun too).
+// data, with the share of the step spent in gradient sync, the process's peak resident
+// memory and, in training, each phase's time and the convolutions' time per pass, for
+// `reidprune bench train|infer` (under mpirun too).
 import Distributed
 import Foundation
 import NN
@@ -35,6 +36,27 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     /// set up and each phase of the first step (the optimizer's moments appear with the
     /// first update).
     public var memory: [PhaseMemory] = []
+    /// The stride of the last stage's first block (2 in torchvision's ResNets, 1 in re-ID's
+    /// common variant), so that a figure says which structure it measured.
+    public var last_stride: Int?
+    /// Training: median milliseconds of each phase of the timed steps (rank 0's);
+    /// `other` is the step minus the four phases. Absent for inference.
+    public var phases_ms: StepPhaseTimes?
+    /// Training: median milliseconds per timed step of whole convolution calls per pass
+    /// (the primitive and the weight and activation reorders around it; the stem's
+    /// convolution recomputed in backward counts as forward). Absent for inference.
+    public var conv_ms: ConvolutionPasses<Double>?
+    /// Training: the same inside the oneDNN convolution primitives alone.
+    public var conv_primitive_ms: ConvolutionPasses<Double>?
+    /// Training: the same for the weight reorders alone (OIHW into the primitive's format
+    /// for forward and backward-data, the weight gradient back to OIHW for backward-weights);
+    /// `conv_ms` minus both is the activation reorders (Winograd's blocked layout, bf16
+    /// conversions) and binding the arguments.
+    public var conv_weight_reorder_ms: ConvolutionPasses<Double>?
+    /// Training: convolution calls per timed step per pass.
+    public var conv_calls: ConvolutionPasses<Int>?
+    /// Training: `conv_ms`'s total over the median step time (`ms_per_step`).
+    public var conv_share: Double?
 }
 
 /// The process's resident memory when a phase ended: the high-water mark so far
@@ -80,6 +102,7 @@ public enum ModelBenchmark {
         let pids = (0..<perRank).map { classification ? rng.int(classes) : (comm.rank * perRank + $0) * classes / batch }
         let sample = Batch(images: images, pids: pids, camids: pids.map { $0 % 6 })
         var body: () throws -> Double
+        var breakdown: StepBreakdown?
         if training {
             var config = classification ? TrainerConfig.classification : TrainerConfig()
             if !classification {
@@ -93,10 +116,16 @@ public enum ModelBenchmark {
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
                                       config: config, runDirectory: nil, comm: comm)
             memory.append(.now("trainer", net))
-            trainer.onPhase = { [unowned trainer] phase in
+            // Memory after each phase of the first step only; phase times on every step.
+            let phases = StepBreakdown()
+            var firstStep = true
+            trainer.onPhase = { phase in
+                phases.mark(phase)
+                guard firstStep else { return }
                 memory.append(.now("first \(phase.rawValue)", net))
-                if phase == .update { trainer.onPhase = nil }
+                if phase == .update { firstStep = false }
             }
+            breakdown = phases
             body = {
                 try trainer.step(sample)
                 return trainer.sync.lastSeconds
@@ -109,23 +138,38 @@ public enum ModelBenchmark {
         }
         for _ in 0..<warmup { _ = try body() }
         var times: [Double] = [], shares: [Double] = []
+        breakdown?.start()
+        defer { breakdown?.stop() }
         for _ in 0..<steps {
             try comm.barrier()
             let start = DispatchTime.now().uptimeNanoseconds
             let syncSeconds = try body()
-            let t = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let end = DispatchTime.now().uptimeNanoseconds
+            let t = Double(end - start) / 1e9
+            breakdown?.record(start: start, end: end)
             times.append(t)
             shares.append(syncSeconds / t)
         }
         times.sort()
         shares.sort()
         let median = times[times.count / 2]
-        return ModelBenchmarkResult(mode: training ? "train" : "infer", arch: archName, height: height, width: width,
+        var result = ModelBenchmarkResult(mode: training ? "train" : "infer", arch: archName, height: height, width: width,
                                     batch: perRank * comm.size, threads: threads, ranks: comm.size, sync: sync.rawValue,
                                     steps: steps, images_per_s: Double(perRank * comm.size) / median,
                                     ms_per_step: median * 1e3, sync_share: shares[shares.count / 2],
                                     peak_rss_mb: peakResidentMegabytes(), task: task.rawValue,
                                     precision: precision.rawValue, memory: memory)
+        result.last_stride = architecture.stages.last?.blocks.first?.stride
+        if let breakdown {
+            let conv = breakdown.convolutionMilliseconds
+            result.phases_ms = breakdown.phaseTimes
+            result.conv_ms = conv
+            result.conv_primitive_ms = breakdown.primitiveMilliseconds
+            result.conv_weight_reorder_ms = breakdown.weightReorderMilliseconds
+            result.conv_calls = breakdown.calls
+            result.conv_share = conv.total / (median * 1e3)
+        }
+        return result
     }
 
     /// The architecture L1 global ranking of inner groups leaves at `fraction` of the FLOPs

@@ -53,7 +53,17 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "With --prune-to: round kept widths up to a multiple of this.") var roundTo = 1
     @Option(help: "With --prune-to: inner (free groups) or all (residual groups too).") var pruneScope = "inner"
     @Option(help: "Measure the (possibly pruned) architecture this reidprune model file carries.") var weights: String?
-    @Flag(help: "One JSON object instead of a line of text.") var json = false
+    @Flag(help: "One JSON object instead of lines of text.") var json = false
+
+    /// What `bench train --json` holds beside the first text line's figures.
+    static let trainingJSONFields = """
+        With --json, the object also holds phases_ms {forward, losses, backward, update, other}: median ms of each phase of the \
+        timed steps (other: the step minus the four); conv_ms {forward, backward_data, backward_weights}: median ms \
+        per step of whole convolution calls (primitive plus the weight and activation reorders around it; the stem's \
+        convolution recomputed in backward counts as forward); conv_primitive_ms: the same inside the oneDNN \
+        primitives alone; conv_weight_reorder_ms: the same for the weight reorders alone; conv_calls: calls per step per pass; conv_share: conv_ms's total over ms_per_step; \
+        last_stride: the last stage's stride.
+        """
 
     func validate() throws {
         guard task == "reid" || task == "classification" else { throw ValidationError("--task must be reid or classification") }
@@ -78,7 +88,8 @@ struct ModelBenchOptions: ParsableArguments {
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Images/s of a full training step (forward, ID + triplet losses, backward, Adam) on random data.")
+        abstract: "Images/s of a full training step (forward, ID + triplet losses, backward, Adam) on random data.",
+        discussion: ModelBenchOptions.trainingJSONFields)
     @OptionGroup var options: ModelBenchOptions
     func run() throws { try options.run(training: true) }
 }

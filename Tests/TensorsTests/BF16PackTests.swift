@@ -1,14 +1,16 @@
 // BF16Pack against the plain rounding reference: round to nearest with ties to even,
-// NaN, infinities, overflow, signed zero and subnormals; packing then expanding gives
-// exactly the rounded values, for odd counts too, and rounding in place agrees.
-import Tensors
+// NaN, infinities, overflow, signed zero, and subnormals flushed to zero of their sign
+// (what oneDNN's native conversion does, and so what bf16 kernels read); packing then
+// expanding gives exactly the rounded values, for odd counts too, and rounding in place
+// agrees, on the native path where the CPU has one and on the plain loop.
+@testable import Tensors
 import TestSupport
 import XCTest
 
 final class BF16PackTests: XCTestCase {
     private let specials: [Float] = [
         0, -0.0, 1, -1, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-40,
+        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-40, -1e-40,
         // Exactly halfway between two bfloat16 values: ties go to the even one (down, up).
         Float(bitPattern: 0x3f80_8000), Float(bitPattern: 0x3f81_8000), Float(bitPattern: 0xbf81_8000),
         // Just above and below halfway.
@@ -24,11 +26,27 @@ final class BF16PackTests: XCTestCase {
         }
     }
 
+    /// The reference rounding, with subnormals flushed to zero of their sign.
+    private func reference(_ x: Float) -> Float {
+        x.isSubnormal ? (x.sign == .minus ? -0.0 : 0) : BFloat16Rounding.round(x)
+    }
+
+    /// Fails naming the first element whose bits differ.
+    private func assertSameBits(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        if let i = a.indices.first(where: { i in i < b.count && a[i].bitPattern != b[i].bitPattern }) {
+            XCTFail("\(what): element \(i): \(a[i]) (\(String(a[i].bitPattern, radix: 16))) != \(b[i]) (\(String(b[i].bitPattern, radix: 16)))",
+                    file: file, line: line)
+        }
+    }
+
     func testRoundingMatchesTheReference() {
         for x in values(5000, seed: 1) {
             let mine = Float(bitPattern: UInt32(BF16Pack.round(bits: x.bitPattern)) << 16)
-            XCTAssertEqual(mine.bitPattern, BFloat16Rounding.round(x).bitPattern, "\(x) (\(String(x.bitPattern, radix: 16)))")
+            XCTAssertEqual(mine.bitPattern, reference(x).bitPattern, "\(x) (\(String(x.bitPattern, radix: 16)))")
         }
+        XCTAssertEqual(BF16Pack.round(bits: Float(1e-40).bitPattern), 0)
+        XCTAssertEqual(BF16Pack.round(bits: Float(-1e-40).bitPattern), 0x8000)
         XCTAssertEqual(Float(bitPattern: UInt32(BF16Pack.round(bits: 0x7f7f_8000)) << 16), .infinity)
         XCTAssertEqual(Float(bitPattern: UInt32(BF16Pack.round(bits: 0x3f80_8000)) << 16), 1)
         XCTAssertEqual(Float(bitPattern: UInt32(BF16Pack.round(bits: 0x3f81_8000)) << 16), Float(bitPattern: 0x3f82_0000))
@@ -40,20 +58,28 @@ final class BF16PackTests: XCTestCase {
 
     func testPackThenExpandGivesTheRoundedValuesExactly() {
         // Odd counts (the last slot half used) and counts that span several threads' ranges.
-        for count in [1, 7, 4097, 50_001] {
-            let xs = values(count, seed: UInt64(count)).filter { !$0.isNaN }
-            let x = Tensor(shape: [xs.count], layout: .x, values: xs)
-            let packed = Tensor(shape: [BF16Pack.slots(xs.count)], layout: .x)
-            BF16Pack.roundAndPack(x, into: packed)
-            let expected = BFloat16Rounding.round(xs).map(\.bitPattern)
-            XCTAssertEqual(x.toArray().map(\.bitPattern), expected, "rounded in place, count \(count)")
-            let back = Tensor(shape: [xs.count], layout: .x)
-            back.fill(7)
-            BF16Pack.expand(packed, into: back)
-            XCTAssertEqual(back.toArray().map(\.bitPattern), expected, "expanded, count \(count)")
-            let again = Tensor(shape: [xs.count], layout: .x, values: xs)
-            BF16Pack.round(again)
-            XCTAssertEqual(again.toArray().map(\.bitPattern), expected, "round alone, count \(count)")
+        let paths = BF16Pack.usesNativeConversion ? [false, true] : [false]
+        for native in paths {
+            for count in [1, 7, 4097, 50_001] {
+                let what = "count \(count), native \(native)"
+                let xs = values(count, seed: UInt64(count)).filter { !$0.isNaN }
+                let x = Tensor(shape: [xs.count], layout: .x, values: xs)
+                let packed = Tensor(shape: [BF16Pack.slots(xs.count)], layout: .x)
+                BF16Pack.roundAndPack(x, into: packed, native: native)
+                let expected = xs.map(reference)
+                assertSameBits(x.toArray(), expected, "rounded in place, \(what)")
+                let back = Tensor(shape: [xs.count], layout: .x)
+                back.fill(7)
+                BF16Pack.expand(packed, into: back, native: native)
+                assertSameBits(back.toArray(), expected, "expanded, \(what)")
+                // The other path reads the same packed values.
+                back.fill(7)
+                BF16Pack.expand(packed, into: back, native: !native && BF16Pack.usesNativeConversion)
+                assertSameBits(back.toArray(), expected, "expanded by the other path, \(what)")
+                let again = Tensor(shape: [xs.count], layout: .x, values: xs)
+                BF16Pack.round(again, native: native)
+                assertSameBits(again.toArray(), expected, "round alone, \(what)")
+            }
         }
     }
 }
