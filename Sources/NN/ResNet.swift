@@ -77,9 +77,9 @@ public final class ResNet {
             let h = pool.take(g.outputShape, .nhwc)
             Pooling.maxForward(g, x: s, y: h, workspace: trainingWorkspace!)
             pool.give(s)
-            if precision == .bf16 { BF16Pack.round(h) }
             self.images = images
             var a = SavedActivation(pooled: h)
+            if precision == .bf16 { a.roundKeepingPackedCopy(pool) }
             pooled = a
             for block in blocks.joined() { a = try block.forwardTraining(a, pool: pool) }
             return a.tensor(pool)

@@ -82,11 +82,11 @@ public final class ResidualBlock {
             require(out.shape == x.shape, "\(units[0].convName): branch \(out.shape) and shortcut \(x.shape) differ")
             Elementwise.add(out, x, into: out, relu: true)
         }
+        let saved = SavedActivation(pooled: out)
         if precision == .bf16 {
-            BF16Pack.round(out)
+            saved.roundKeepingPackedCopy(pool)
             input.pack(pool)
         }
-        let saved = SavedActivation(pooled: out)
         self.input = input
         output = saved
         return saved

@@ -8,7 +8,8 @@ final class SavedActivation {
     let shape: [Int]
     /// The float32 values (nil while packed or once released).
     private var full: Tensor?
-    /// The bfloat16 values, `BF16Pack.slots` floats from the pool (nil unless packed).
+    /// The bfloat16 values, `BF16Pack.slots` floats from the pool (nil unless packed or
+    /// kept beside `full` by `roundKeepingPackedCopy`).
     private var packed: Tensor?
     /// Whether `full` was taken from the pool (and goes back to it) or is the caller's.
     private let fromPool: Bool
@@ -27,18 +28,31 @@ final class SavedActivation {
         fromPool = false
     }
 
-    var isPacked: Bool { packed != nil }
+    /// Whether only the packed copy is kept.
+    var isPacked: Bool { packed != nil && full == nil }
 
-    /// Keeps the values as bfloat16 in half the memory and gives the float32 tensor back.
-    /// Exact only for values already rounded to bfloat16 (`BF16Pack.round`), which is the
-    /// caller's promise. Does nothing for a borrowed tensor or one already packed.
-    func pack(_ pool: TensorPool) {
+    /// Rounds the values to bfloat16 in place and keeps their packed copy beside them, in
+    /// one pass: the float32 tensor stays readable (the next block's forward reads it),
+    /// and `pack` then only gives it back. Does nothing for a borrowed tensor.
+    func roundKeepingPackedCopy(_ pool: TensorPool) {
         guard fromPool, packed == nil, let f = full else { return }
         let p = pool.take([BF16Pack.slots(f.count)], .x)
         BF16Pack.roundAndPack(f, into: p)
+        packed = p
+    }
+
+    /// Keeps the values as bfloat16 in half the memory and gives the float32 tensor back
+    /// (rounding them first unless `roundKeepingPackedCopy` already did). Does nothing for
+    /// a borrowed tensor or one already packed.
+    func pack(_ pool: TensorPool) {
+        guard fromPool, let f = full else { return }
+        if packed == nil {
+            let p = pool.take([BF16Pack.slots(f.count)], .x)
+            BF16Pack.roundAndPack(f, into: p)
+            packed = p
+        }
         pool.give(f)
         full = nil
-        packed = p
     }
 
     /// The float32 values (N, H, W, C): expanded from the packed copy into a pool tensor
