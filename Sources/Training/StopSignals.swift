@@ -13,6 +13,7 @@ public final class StopSignals: @unchecked Sendable {
     private let lock = NSLock()
     private var received: String?
     private var interrupts = 0
+    private var stopCheckpointWritten = false
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "reidprune.stop-signals")
 
@@ -39,14 +40,31 @@ public final class StopSignals: @unchecked Sendable {
         lock.lock()
         if name == "SIGINT" { interrupts += max(count, 1) }
         let again = interrupts > 1
+        let written = stopCheckpointWritten
         if received == nil { received = name }
         lock.unlock()
         if again {
-            FileHandle.standardError.write(Data("reidprune: interrupted twice: stopping now, without a checkpoint\n".utf8))
+            FileHandle.standardError.write(Data((StopSignals.secondInterruptLine(checkpointWritten: written) + "\n").utf8))
             _exit(130)
         }
         FileHandle.standardError.write(Data(("reidprune: \(name): finishing the current step, then writing a checkpoint"
                                              + (name == "SIGINT" ? " (interrupt again to stop at once)" : "") + "\n").utf8))
+    }
+
+    /// What a second SIGINT prints as it ends the process: whether the stop's checkpoint
+    /// was already complete (checkpoints are written whole or not at all, so an earlier
+    /// one is never damaged).
+    static func secondInterruptLine(checkpointWritten: Bool) -> String {
+        checkpointWritten
+            ? "reidprune: interrupted twice: stopping now; this stop's checkpoint was already written, run the same command again to resume"
+            : "reidprune: interrupted twice: stopping now, without a checkpoint for this stop (an earlier checkpoint, if any, is kept as it was)"
+    }
+
+    /// Called once the checkpoint asked for by the stop signal is complete on this rank.
+    public func noteStopCheckpointWritten() {
+        lock.lock()
+        stopCheckpointWritten = true
+        lock.unlock()
     }
 
     /// The first stop signal received, if any.
@@ -61,6 +79,7 @@ public final class StopSignals: @unchecked Sendable {
         lock.lock()
         received = nil
         interrupts = 0
+        stopCheckpointWritten = false
         lock.unlock()
     }
 }

@@ -365,6 +365,7 @@ public final class Trainer {
         // Logged first, so that the checkpoint's share of the log (which a resume keeps) holds it.
         log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])
         try saveCheckpoint()
+        StopSignals.current?.noteStopCheckpointWritten()
         throw Preempted(signal: signal, message: "stopped by \(signal) in epoch \(epoch) after iteration \(state.iteration): "
                         + "checkpoint \(checkpointPath ?? "written by the root"); run the same command again to resume")
     }

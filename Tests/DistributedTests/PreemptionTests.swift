@@ -3,9 +3,11 @@
 // uninterrupted 2-rank run; SIGTERM to launch/train (forwarded to the ranks as SIGUSR1 by
 // mpirun) makes every rank stop at the same step with a checkpoint and status 75, and the
 // rerun ends with the weights of an uninterrupted run; a single process stops the same way
-// on one SIGINT and at once, without a checkpoint, on two.
+// on one SIGINT and at once, without a checkpoint, on two (a second interrupt says whether
+// the stop's checkpoint was already written).
 import Foundation
 import Tensors
+@testable import Training
 import TestSupport
 import XCTest
 
@@ -156,5 +158,13 @@ final class PreemptionTests: XCTestCase {
         XCTAssertTrue(o2.contains("interrupted twice: stopping now, without a checkpoint"), o2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: twice + "/checkpoint.safetensors"), o2)
         print(String(format: "two interrupts ended the run %.2f s after the first", seconds))
+    }
+
+    /// A second interrupt's line says whether the stop's checkpoint was already complete.
+    func testSecondInterruptSaysWhetherTheStopsCheckpointWasWritten() {
+        let before = StopSignals.secondInterruptLine(checkpointWritten: false)
+        let after = StopSignals.secondInterruptLine(checkpointWritten: true)
+        XCTAssertTrue(before.contains("interrupted twice: stopping now, without a checkpoint"), before)
+        XCTAssertTrue(after.contains("already written") && !after.contains("without"), after)
     }
 }
