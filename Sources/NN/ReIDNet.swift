@@ -43,6 +43,7 @@ public final class ReIDNet {
 
     /// images: (N, H, W, 3) normalized -> features, embeddings and (training) logits.
     public func forward(_ images: Tensor, mode: Mode) throws -> ReIDOutput {
+        pool.serving(mode)
         let map = try backbone.forward(images, mode: mode, pool: pool)
         let out = try head.forward(map, mode: mode)
         if mode == .inference { pool.give(map) }

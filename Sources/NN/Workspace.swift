@@ -31,14 +31,36 @@ struct ActivationSlot {
 /// the pool never holds more than the most memory ever lent at once (in whole pages),
 /// and it is kept for the next step. Tensors it hands out see its memory: give them back
 /// only when done, and do not use them after.
+///
+/// A pool that has only served inference (`wholeBuffers`) neither splits nor joins: a
+/// request takes the smallest free buffer that holds it whole, or new memory. Inference
+/// repeats the same few requests every pass, so after the first pass every request finds
+/// its buffer again; splitting and joining would instead move pages (and flush every
+/// core's address translations) on each pass, which at batch 1 took a fifth of the time.
 public final class TensorPool {
     private var free: [PageBuffer] = []
     /// Buffers handed out, by address.
     private var lent: [UnsafeMutableRawPointer: PageBuffer] = [:]
     /// New memory mapped so far (requests that the free buffers could not fully serve).
     public private(set) var allocated = 0
+    /// Requests served by moving free buffers' pages together.
+    public private(set) var merges = 0
+    /// Whether requests take whole free buffers only (no splitting, no joining): set by
+    /// `servingInference` while the pool has served nothing else.
+    public private(set) var wholeBuffers = false
+    /// Whether the pool ever served a training pass.
+    private var trained = false
 
     public init() {}
+
+    /// Called before each forward pass: a pool that has served only inference switches to
+    /// whole buffers; once it serves training it splits and joins for good (training's
+    /// many differently sized tensors need that to stay small, and its evaluations then
+    /// reuse training's memory).
+    public func serving(_ mode: Mode) {
+        if mode == .training { trained = true }
+        wholeBuffers = !trained
+    }
 
     /// Bytes of every buffer the pool holds, free or handed out.
     public var bytes: Int { (free + lent.values).reduce(0) { $0 + $1.byteCount } }
@@ -50,7 +72,14 @@ public final class TensorPool {
     func take(_ shape: [Int], _ layout: Layout) -> Tensor {
         let need = PageBuffer.rounded(max(shape.reduce(1, *), 1) * MemoryLayout<Float>.stride)
         var buffer: PageBuffer
-        if let best = free.indices.filter({ free[$0].byteCount >= need }).min(by: { free[$0].byteCount < free[$1].byteCount }) {
+        if wholeBuffers {
+            if let best = free.indices.filter({ free[$0].byteCount >= need }).min(by: { free[$0].byteCount < free[$1].byteCount }) {
+                buffer = free.remove(at: best)
+            } else {
+                allocated += 1
+                buffer = PageBuffer(byteCount: need)
+            }
+        } else if let best = free.indices.filter({ free[$0].byteCount >= need }).min(by: { free[$0].byteCount < free[$1].byteCount }) {
             buffer = free.remove(at: best)
             if let (head, rest) = buffer.split(at: need) {
                 buffer = head
@@ -66,6 +95,7 @@ public final class TensorPool {
             }
             free.removeAll { b in parts.contains { $0 === b } }
             if have < need { allocated += 1 }
+            if !parts.isEmpty { merges += 1 }
             buffer = parts.isEmpty ? PageBuffer(byteCount: need) : PageBuffer.merge(parts, byteCount: need)
             if let (head, rest) = buffer.split(at: need) {
                 buffer = head
