@@ -93,39 +93,13 @@ final class BF16SavedActivationTests: XCTestCase {
     private let arch = ResNetArchitecture.resnet(block: .bottleneck, blocks: [2, 1, 1, 1], baseWidth: 8)
     private let batch = [8, 64, 32, 3]
 
-    /// Gradients of a small bottleneck network after `steps` steps (with observers that make
-    /// every inner unit recompute its output once more, and check it against the forward's
-    /// when asked), the pool's size after each step, the bytes it lent out at the end of
-    /// the first forward (what training keeps for backward) and after the last step.
+    /// `observedTrainingSteps` of the small bottleneck network (or `arch`) on this file's batch.
     private func step(_ precision: Precision, observe: Bool, steps: Int = 1, arch: ResNetArchitecture? = nil) throws
-        -> (grads: [[UInt32]], mismatches: Int, pool: [Int], kept: Int, lent: Int) {
-        let net = try ReIDNet(architecture: arch ?? self.arch, head: HeadConfig(bnneck: true, numClasses: 4), seed: 5)
-        net.precision = precision
-        var mismatches = 0
-        var forwardOutputs: [ObjectIdentifier: [UInt32]] = [:]
-        let lastUnits = Set(net.backbone.blocks.flatMap { $0 }.map { ObjectIdentifier($0.units.last!) })
-        if observe {
-            for u in net.backbone.units where !lastUnits.contains(ObjectIdentifier(u)) {
-                let id = ObjectIdentifier(u)
-                u.onForward = { y in forwardOutputs[id] = y.toArray().map(\.bitPattern) }
-                u.onBackward = { y, _ in if forwardOutputs[id] != y.toArray().map(\.bitPattern) { mismatches += 1 } }
-            }
-        }
+        -> ObservedSteps {
         var rng = SeededRandom(seed: 2)
-        let x = rng.tensor(batch, .nhwc, -2, 2)
-        var poolBytes: [Int] = [], kept: Int?
-        for _ in 0..<steps {
-            let out = try net.forward(x, mode: .training)
-            if kept == nil { kept = net.pool.lentBytes }
-            let dLogits = Tensor(shape: out.logits!.shape, layout: .nc)
-            let dFeatures = Tensor(shape: out.features.shape, layout: .nc)
-            _ = CrossEntropyLoss(epsilon: 0.1)(logits: out.logits!, labels: [0, 1, 2, 3, 0, 1, 2, 3], gradient: dLogits)
-            _ = try TripletLoss(margin: 0.3)(features: out.features, labels: [0, 0, 1, 1, 2, 2, 3, 3], gradient: dFeatures)
-            try net.backward(dFeatures: dFeatures, dLogits: dLogits)
-            poolBytes.append(net.pool.bytes)
-        }
-        let grads = net.store.parameterSlots.indices.map { net.store.gradient($0).toArray().map(\.bitPattern) }
-        return (grads, mismatches, poolBytes, kept!, net.pool.lentBytes)
+        return try observedTrainingSteps(arch ?? self.arch, precision: precision, observe: observe, steps: steps,
+                                         images: rng.tensor(batch, .nhwc, -2, 2), classes: [0, 1, 2, 3, 0, 1, 2, 3],
+                                         identities: [0, 0, 1, 1, 2, 2, 3, 3])
     }
 
     func testNetworkGradientsDoNotDependOnRecomputationAndThePoolShrinks() throws {
