@@ -68,7 +68,9 @@ public final class ThreadWorld: @unchecked Sendable {
             condition.broadcast()
         } else {
             while gen == generation && broken == nil { condition.wait() }
-            if let broken { throw CommunicationError(broken) }
+            // A barrier that completed stays completed: the last rank to arrive may already
+            // have gone on and failed (breaking the world) before this rank woke up.
+            if gen == generation, let broken { throw CommunicationError(broken) }
         }
     }
 }

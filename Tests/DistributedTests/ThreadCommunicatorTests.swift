@@ -56,4 +56,24 @@ final class ThreadCommunicatorTests: XCTestCase {
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
     }
+
+    func testACompletedBarrierStaysCompletedWhenTheLastRankFailsRightAfter() throws {
+        // Rank 1 waits in the barrier; rank 0 arrives last, returns and fails at once. Rank 1
+        // must return normally: its barrier completed before the world broke.
+        for _ in 0..<300 {
+            let lock = NSLock()
+            nonisolated(unsafe) var waiterError: String?
+            let world = ThreadWorld(size: 2)
+            XCTAssertThrowsError(try world.run { rank, comm in
+                if rank == 0 { usleep(200) }
+                do { try comm.barrier() } catch {
+                    lock.lock(); waiterError = "rank \(rank): \(error)"; lock.unlock()
+                    throw error
+                }
+                if rank == 0 { throw CommunicationError("diverged") }
+            }) { error in XCTAssertTrue("\(error)".contains("rank 0 of 2 failed: diverged"), "\(error)") }
+            XCTAssertNil(waiterError)
+            if waiterError != nil { break }
+        }
+    }
 }
