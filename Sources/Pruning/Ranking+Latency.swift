@@ -2,7 +2,8 @@
 // saved (as latency-aware pruning such as HALP does: each group's next chunk of least
 // important channels costs its summed normalized score and saves the latency the table
 // predicts for removing it), `round_to: auto` (each pruned group's width chosen among
-// nearby ones by the table, the target kept) and what a missed latency target says.
+// nearby ones so that the target's budget goes where the table says it costs least
+// time) and what a missed latency target says.
 import Foundation
 import NN
 
@@ -12,9 +13,6 @@ extension Ranking {
     /// Channels a latency-targeted global ranking removes at once: a group's width moves
     /// along multiples of this (its first chunk brings it onto one).
     public static let latencyChunk = 16
-    /// Widths whose predicted latency is within this share of the fastest candidate's
-    /// count as equally fast; the widest of them wins.
-    public static let roundTolerance = 0.01
 
     /// Removes chunks of channels (`latencyChunk`, least important first) from the group
     /// with the least normalized importance per millisecond saved, until `predicted`
@@ -69,45 +67,40 @@ extension Ranking {
         return widths.filter { $0 >= min(lo, k) && $0 <= max(hi, k) }.sorted()
     }
 
-    /// `round_to: auto`: each pruned group (in group order, the others at their current
-    /// widths) takes the widest of its candidates (`roundCandidates`) whose predicted
-    /// latency is within `roundTolerance` of the fastest; then, while `excess` (the
-    /// target's metric minus the target) is positive, of the groups whose next narrower
-    /// candidate lowers it, the one that leaves the fastest network moves down to it
-    /// (ties: the larger cut per channel).
+    /// `round_to: auto`: every pruned group starts at its narrowest candidate
+    /// (`roundCandidates`); then, while the target holds (`excess`, the target's metric
+    /// minus the target, at most 0), the group whose next wider candidate costs the least
+    /// predicted latency per FLOP it keeps moves up to it (ties: lower group index). Steps
+    /// that make the network faster go first, and FLOPs that cost nothing (thin layers
+    /// bound by memory traffic) are kept before FLOPs that cost time. When even the
+    /// narrowest candidates miss the target, they are kept.
     static func roundAuto(_ counts: inout [Int], prunable: [Int], floors: [Int], full: [Int], slack: Double,
-                          predicted: ([Int]) throws -> Double, excess: ([Int]) throws -> Double) throws {
+                          flops: ([Int]) -> Double, predicted: ([Int]) throws -> Double,
+                          excess: ([Int]) throws -> Double) throws {
         var candidates: [Int: [Int]] = [:]
         for g in prunable where counts[g] < full[g] {
             let list = roundCandidates(chosen: counts[g], full: full[g], floor: floors[g], slack: slack)
-            var times: [(width: Int, ms: Double)] = []
-            for w in list {
-                var trial = counts
-                trial[g] = w
-                times.append((w, try predicted(trial)))
-            }
-            let fastest = times.map(\.ms).min()!
-            counts[g] = times.filter { $0.ms <= fastest * (1 + roundTolerance) }.map(\.width).max()!
             candidates[g] = list
+            counts[g] = list[0]
         }
-        var over = try excess(counts)
-        while over > 0 {
-            var move: (ms: Double, gain: Double, group: Int, width: Int, over: Double)?
+        guard try excess(counts) <= 0 else { return }
+        var ms = try predicted(counts), kept = flops(counts)
+        while true {
+            var move: (ratio: Double, group: Int, width: Int, ms: Double, kept: Double)?
             for g in candidates.keys.sorted() {
                 let list = candidates[g]!
-                guard let i = list.firstIndex(of: counts[g]), i > 0 else { continue }
+                guard let i = list.firstIndex(of: counts[g]), i + 1 < list.count else { continue }
                 var trial = counts
-                trial[g] = list[i - 1]
-                let after = try excess(trial)
-                guard after < over else { continue }
-                let ms = try predicted(trial), gain = (over - after) / Double(counts[g] - list[i - 1])
-                if move == nil || ms < move!.ms || (ms == move!.ms && gain > move!.gain) {
-                    move = (ms, gain, g, list[i - 1], after)
-                }
+                trial[g] = list[i + 1]
+                guard try excess(trial) <= 0 else { continue }
+                let after = try predicted(trial), gained = flops(trial) - kept
+                let ratio = (after - ms) / max(gained, 1)
+                if move == nil || ratio < move!.ratio { move = (ratio, g, list[i + 1], after, kept + gained) }
             }
             guard let m = move else { return }
             counts[m.group] = m.width
-            over = m.over
+            ms = m.ms
+            kept = m.kept
         }
     }
 

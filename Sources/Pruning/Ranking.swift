@@ -148,7 +148,8 @@ public enum Ranking {
                 excess = { _ in 0 }
             }
             try roundAuto(&counts, prunable: prunable.sorted(), floors: floors, full: full, slack: o.roundSlack,
-                          predicted: predicted, excess: excess)
+                          flops: { Double(flops(arch.withGroupCounts($0, map: map), o)) }, predicted: predicted,
+                          excess: excess)
         } else if o.roundTo > 1 {
             for g in prunable {
                 let full = map.groups[g].channels

@@ -22,7 +22,7 @@ final class LatencyRankingTests: XCTestCase {
 
     /// Every shape a bottleneck ResNet's convolutions take when its inner groups shrink
     /// (conv1: its output; conv2: both; conv3: its input), priced by `cost`.
-    static func table(_ arch: ResNetArchitecture) -> LatencyTable {
+    static func table(_ arch: ResNetArchitecture, cost: (ConvShape) -> Double = cost) -> LatencyTable {
         var entries: [ConvShape: Double] = [:]
         for s in arch.inferenceConvolutions(batch: batch, height: height, width: width) {
             let isStem = s.inChannels == 3, isConv2 = s.kernel == 3 && !isStem
@@ -172,6 +172,43 @@ final class LatencyRankingTests: XCTestCase {
         let g = map.index(of: "layer3.0.conv1")!
         let order = scores[g].indices.sorted { scores[g][$0] < scores[g][$1] || (scores[g][$0] == scores[g][$1] && $0 < $1) }
         XCTAssertEqual(rounded.kept["layer3.0.conv1"], Array(order.suffix(counts[g])).sorted())
+    }
+
+    func testRoundAutoSpendsTheFLOPsBudgetWhereItCostsNoTime() throws {
+        // layer1's convolutions cost the same at every width (memory traffic, as thin
+        // layers at large batches do): round_to auto (layer-wise ranking, slack 0.3) widens
+        // its groups to their widest candidates and pays for it by narrowing groups whose
+        // FLOPs cost time.
+        let (net, map, scores) = try scored()
+        let (oh, ow) = (Self.height / 4, Self.width / 4)
+        let table = Self.table(arch) { s in
+            s.outputSize == (oh, ow) && s.inChannels != 3 ? 0.5 : Self.cost(s)
+        }
+        var o = options()
+        o.targetFLOPs = 0.5
+        o.mode = .layerwise
+        let chosen = try Ranking.plan(scores: scores, net: net, map: map, options: o, criterion: "l1").counts(map)
+        o.roundAuto = true
+        o.roundSlack = 0.3
+        let rounded = try Ranking.plan(scores: scores, net: net, map: map, options: o, criterion: "l1", latency: table)
+        XCTAssertLessThanOrEqual(Double(rounded.flopsAfter), 0.5 * Double(rounded.flopsBefore), "the target still holds")
+        let counts = rounded.counts(map)
+        var free = 0
+        for g in map.prunable(.inner) where chosen[g] < map.groups[g].channels {
+            let floor = max(1, Int((Double(map.groups[g].channels) * o.floor).rounded(.up)))
+            let list = Ranking.roundCandidates(chosen: chosen[g], full: map.groups[g].channels, floor: floor, slack: o.roundSlack)
+            XCTAssertTrue(list.contains(counts[g]), "\(map.groups[g].name): \(counts[g]) not among \(list)")
+            if map.groups[g].name.hasPrefix("layer1.") {
+                XCTAssertEqual(counts[g], list.last, "\(map.groups[g].name): free channels are kept")
+                free += 1
+            }
+        }
+        XCTAssertGreaterThan(free, 0, "the plan prunes layer1")
+        let narrowed = map.prunable(.inner).filter { counts[$0] < chosen[$0] }
+        XCTAssertFalse(narrowed.isEmpty, "the FLOPs kept in layer1 are paid for elsewhere")
+        XCTAssertLessThan(try XCTUnwrap(rounded.latencyAfter),
+                          try table.milliseconds(net.architecture.withGroupCounts(chosen, map: map), batch: Self.batch,
+                                                 height: Self.height, width: Self.width))
     }
 
     func testLatencyNeedsATableThatCoversTheShapes() throws {
