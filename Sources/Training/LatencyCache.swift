@@ -1,7 +1,8 @@
 // LatencyCache: the file that keeps latency tables across runs, one table per machine
-// (CPU model name from /proc/cpuinfo and thread count), as JSON
-// {"format": 1, "machines": {"<CPU model> | <n> threads": {"<shape key>": ms}}}; a
-// table for another machine or thread count never answers for this one. Writes are
+// (CPU model name from /proc/cpuinfo, thread count and, for bf16 kernels, "bf16"), as
+// JSON {"format": 1, "machines": {"<CPU model> | <n> threads[ | bf16]": {"<shape key>":
+// ms}}}; a table for another machine, thread count or precision never answers for this
+// one. Writes are
 // atomic and merge with what the file holds then; an unreadable file is an error
 // naming it (delete it to rebuild), never silently replaced.
 import Foundation
@@ -20,17 +21,19 @@ public struct LatencyCache: Sendable {
     }
 
     /// "<CPU model> | <threads> threads" from the text of /proc/cpuinfo (its first
-    /// "model name" line; "unknown CPU" without one).
-    public static func machineKey(cpuinfo: String, threads: Int) -> String {
+    /// "model name" line; "unknown CPU" without one), and " | bf16" for bf16 kernels (fp32
+    /// keys are those of files written before precisions were told apart).
+    public static func machineKey(cpuinfo: String, threads: Int, precision: Precision = .fp32) -> String {
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .flatMap { $0.split(separator: ":", maxSplits: 1).last }
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        return "\(model.isEmpty ? "unknown CPU" : model) | \(threads) threads"
+        return "\(model.isEmpty ? "unknown CPU" : model) | \(threads) threads" + (precision == .bf16 ? " | bf16" : "")
     }
 
-    /// This machine's key at `threads` threads.
-    public static func currentMachine(threads: Int) -> String {
-        machineKey(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "", threads: threads)
+    /// This machine's key at `threads` threads for kernels of `precision`.
+    public static func currentMachine(threads: Int, precision: Precision = .fp32) -> String {
+        machineKey(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "", threads: threads,
+                   precision: precision)
     }
 
     /// Every machine's entries in the file (none when it does not exist).
@@ -80,13 +83,14 @@ public struct LatencyCache: Sendable {
         try AtomicFile.write(data, to: path)
     }
 
-    /// Times a shape with the inference kernels (`repeats` timed passes, median) at the
-    /// current thread count.
-    public static func timer(repeats: Int) -> (ConvShape) throws -> Double {
+    /// Times a shape with the inference kernels of `precision` (`repeats` timed passes,
+    /// median) at the current thread count.
+    public static func timer(repeats: Int, precision: Precision = .fp32) -> (ConvShape) throws -> Double {
         { s in
             var g = ConvGeometry(batch: s.batch, inChannels: s.inChannels, height: s.height, width: s.width,
                                  outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, padding: s.padding,
                                  bias: true)
+            g.precision = precision
             switch s.post {
             case .none: g.postOps = .none
             case .relu: g.postOps = .relu

@@ -36,12 +36,12 @@ enum LatencyCheck {
     }
 
     /// Milliseconds of one inference step of `arch` at the plan's batch and size on this
-    /// machine's kernels.
-    static func timer(_ o: RankingOptions, task: HeadTask) -> (ResNetArchitecture) throws -> Double {
+    /// machine's kernels of `precision`.
+    static func timer(_ o: RankingOptions, task: HeadTask, precision: Precision) -> (ResNetArchitecture) throws -> Double {
         { arch in
             try ModelBenchmark.run(training: false, architecture: arch, archName: arch.depthName, height: o.height,
                                    width: o.width, batch: o.latencyBatch, threads: DNNL.threads, steps: 20,
-                                   comm: LocalCommunicator(), task: task).ms_per_step
+                                   comm: LocalCommunicator(), task: task, precision: precision).ms_per_step
         }
     }
 

@@ -125,7 +125,7 @@ public enum PruneRound {
             try comm.onRoot {
                 var table: LatencyTable?
                 if usesLatency {
-                    let t = try latencyTable(settings)
+                    let t = try latencyTable(settings, precision: net.precision)
                     table = t
                     if let reference = settings.latencyReference, options.targetLatency != nil {
                         options.referenceLatency = try t.milliseconds(reference, batch: options.latencyBatch,
@@ -138,7 +138,7 @@ public enum PruneRound {
                     var measured: LatencyCheck.Measured?
                     if settings.latencyCheck {
                         (plan, measured) = try LatencyCheck.measureAndCorrect(
-                            plan, options: options, time: settings.latencyTimer ?? LatencyCheck.timer(options, task: plan.head.task)) {
+                            plan, options: options, time: settings.latencyTimer ?? LatencyCheck.timer(options, task: plan.head.task, precision: net.precision)) {
                                 try Ranking.plan(scores: scores, net: net, map: map, options: $0,
                                                  criterion: settings.criterion.rawValue, latency: table)
                             }
@@ -158,12 +158,13 @@ public enum PruneRound {
                             latency: latencyLine)
     }
 
-    /// The given table, else this machine's from the cache file, timing what it lacks.
-    static func latencyTable(_ settings: PruneSettings) throws -> LatencyTable {
+    /// The given table, else this machine's for kernels of `precision` from the cache
+    /// file, timing what it lacks.
+    static func latencyTable(_ settings: PruneSettings, precision: Precision) throws -> LatencyTable {
         if let t = settings.latencyTable { return t }
         let cache = LatencyCache(path: settings.latencyCache.isEmpty ? LatencyCache.defaultPath() : settings.latencyCache)
-        return try cache.table(machine: LatencyCache.currentMachine(threads: DNNL.threads),
-                               measure: LatencyCache.timer(repeats: settings.latencyRepeats))
+        return try cache.table(machine: LatencyCache.currentMachine(threads: DNNL.threads, precision: precision),
+                               measure: LatencyCache.timer(repeats: settings.latencyRepeats, precision: precision))
     }
 
     /// A data criterion's scores at the root (empty elsewhere): every rank accumulates

@@ -1,5 +1,5 @@
 // Latency-targeted pruning around the ranking: the on-disk latency cache (keyed by CPU
-// model and thread count, merged and written atomically, a corrupt file named), the
+// model, thread count and precision, merged and written atomically, a corrupt file named), the
 // recipe keys (target_latency, round_to auto, round_slack, latency:) and their errors,
 // a pruning round on two ranks whose root ranks with a hand-made table, and the root's
 // check replanning a target the whole network missed. Nothing is timed: tables are
@@ -11,6 +11,7 @@ import NN
 @testable import Pruning
 import ReIDData
 @testable import Training
+import Tensors
 import TestSupport
 import XCTest
 
@@ -24,6 +25,8 @@ final class LatencyPruningTests: ScratchFolderTestCase {
             + "processor\t: 1\nmodel name\t: AMD EPYC 9B45 128-Core Processor\n"
         XCTAssertEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2), "AMD EPYC 9B45 128-Core Processor | 2 threads")
         XCTAssertEqual(LatencyCache.machineKey(cpuinfo: "processor : 0\n", threads: 1), "unknown CPU | 1 threads")
+        XCTAssertEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, precision: .bf16),
+                       "AMD EPYC 9B45 128-Core Processor | 2 threads | bf16", "bf16 kernels have their own table")
         XCTAssertEqual(LatencyCache.defaultPath(environment: ["XDG_CACHE_HOME": "/c", "HOME": "/h"]), "/c/reidprune/latency.json")
         XCTAssertEqual(LatencyCache.defaultPath(environment: ["HOME": "/h"]), "/h/.cache/reidprune/latency.json")
     }
@@ -116,6 +119,38 @@ final class LatencyPruningTests: ScratchFolderTestCase {
 
     /// Every rank cuts to the plan the root made with its (hand-made) table, which the
     /// other ranks do not have.
+    func testARoundTimesTheKernelsOfTheNetworksPrecision() throws {
+        // A bf16 network's round fills (and reads) the bf16 table of the cache file, an fp32
+        // network's the fp32 one: their kernels prefer different widths (bf16 has no
+        // Winograd and pairs input channels). Convolutions are timed here, but no time is
+        // compared: only which table the round used.
+        try XCTSkipUnless(Precision.nativeBF16, "bf16 kernels need native bfloat16 (AVX512_BF16 or AMX)")
+        let arch = ResNetArchitecture.resnet(.resnet18, baseWidth: 4)
+        let path = dir.appendingPathComponent("latency.json").path
+        func round(_ precision: Precision) throws -> PruneOutcome {
+            let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true, numClasses: 6), seed: 5)
+            net.precision = precision
+            var settings = PruneSettings()
+            settings.criterion = .l1
+            (settings.ranking.height, settings.ranking.width, settings.ranking.latencyBatch) = (64, 32, 2)
+            settings.ranking.roundAuto = true
+            (settings.latencyCache, settings.latencyRepeats, settings.latencyCheck) = (path, 1, false)
+            return try PruneRound.run(net: net, settings: settings, comm: LocalCommunicator(), gradients: nil) {
+                throw PruningError("l1 needs no data")
+            }
+        }
+        let bf16 = try round(.bf16)
+        XCTAssertEqual(bf16.net.precision, .bf16)
+        let machine = LatencyCache.currentMachine(threads: DNNL.threads)
+        XCTAssertEqual(Set(try LatencyCache(path: path).load().keys), [machine + " | bf16"])
+        XCTAssertTrue(try XCTUnwrap(bf16.latency).contains("| bf16"), bf16.latency ?? "")
+        _ = try round(.fp32)
+        let tables = try LatencyCache(path: path).load()
+        XCTAssertEqual(Set(tables.keys), [machine, machine + " | bf16"])
+        XCTAssertFalse(tables[machine]?.isEmpty ?? true)
+        XCTAssertFalse(tables[machine + " | bf16"]?.isEmpty ?? true)
+    }
+
     func testLatencyRoundOnTwoRanksFollowsTheRootsTable() throws {
         let arch = ResNetArchitecture.resnet(.resnet50, baseWidth: 16, lastStride: 1)
         let lock = NSLock()
