@@ -19,12 +19,16 @@ public final class StopSignals: @unchecked Sendable {
 
     private init() {}
 
+    /// The signals that ask for a stop, by name; a name's position + 1 is its code in the
+    /// ranks' agreement on whether (and why) to stop (0: none).
+    public static let names = ["SIGTERM", "SIGUSR1", "SIGINT"]
+
     /// Catches SIGTERM, SIGUSR1 and SIGINT for the rest of the process.
     @discardableResult
     public static func install() -> StopSignals {
         if let current { return current }
         let s = StopSignals()
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGUSR1, "SIGUSR1"), (SIGINT, "SIGINT")] {
+        for (number, name) in zip([SIGTERM, SIGUSR1, SIGINT], names) {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: s.queue)
             // Signals that arrive before the handler runs are counted together in `data`.

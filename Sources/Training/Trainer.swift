@@ -353,14 +353,16 @@ public final class Trainer {
     }
 
     /// When a stop signal (StopSignals) reached any rank: every rank, at this same step,
-    /// writes the checkpoint and throws `Preempted`. A rerun resumes after this step.
+    /// writes the checkpoint and throws `Preempted`. A rerun resumes after this step. The
+    /// signal named is the one the ranks agree on (the highest code), not each rank's own:
+    /// a signal sent to every rank may reach one of them a moment after the others.
     /// - Important: Collective — every rank calls this, in the same order.
     func stopIfAsked() throws {
         let mine = StopSignals.current?.requested
-        var flag = [mine == nil ? 0.0 : 1.0]
-        try flag.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .max) }
-        guard flag[0] > 0 else { return }
-        let signal = mine ?? "a stop signal to another rank"
+        var code = [Double(mine.flatMap { StopSignals.names.firstIndex(of: $0) }.map { $0 + 1 } ?? 0)]
+        try code.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .max) }
+        guard code[0] > 0 else { return }
+        let signal = StopSignals.names[Int(code[0]) - 1]
         let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : state.epoch
         // Logged first, so that the checkpoint's share of the log (which a resume keeps) holds it.
         log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])

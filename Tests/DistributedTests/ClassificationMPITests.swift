@@ -106,7 +106,8 @@ final class ClassificationMPITests: XCTestCase {
         let evalFolder = try mpi(1, [exe, "eval", "--config", recipe, "--weights", model, "--json"])
         XCTAssertEqual(evalShards.0, 0, evalShards.1)
         XCTAssertEqual(evalFolder.0, 0, evalFolder.1)
-        let last = { (text: String) in text.split(separator: "\n").last.map(String.init) ?? "" }
+        // The JSON line; a rank's or Open MPI's stderr line may come after it.
+        let last = { (text: String) in text.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? "" }
         XCTAssertEqual(last(evalShards.1), last(evalFolder.1))
         XCTAssertTrue(last(evalFolder.1).contains("\"images\":8"), evalFolder.1)
         // A run over shards resumes only on the rank count it was trained on.

@@ -140,9 +140,12 @@ final class SimulatedClusterTests: XCTestCase {
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(seconds, 15, out)
         XCTAssertTrue(out.contains("collective watchdog: rank "), out)
-        XCTAssertTrue(out.contains("waited 3 s (distributed.timeout_s: 3) in collective #"), out)
+        // The watchdog polls: a descheduled poll may report the wait rounded up a second.
+        XCTAssertTrue(["3", "4"].contains { out.contains("waited \($0) s (distributed.timeout_s: 3) in collective #") }, out)
         XCTAssertTrue(out.contains("did not arrive: rank 1 on host2 (no answer"), "names the rank and host:\n\(out.suffix(2000))")
-        XCTAssertTrue(out.contains("during training step ") || out.contains("during after training step "), out)
+        // The stop lands wherever rank 1 is: in a step, after it, or at an epoch's end.
+        XCTAssertTrue(["during training step ", "during after training step ", "during after epoch "].contains(where: out.contains),
+                      out)
     }
 
     func testMiniatureScenarioOnTwoHosts() throws {
@@ -258,7 +261,7 @@ final class SimulatedClusterTests: XCTestCase {
         let seconds = Date().timeIntervalSince(broken)
         // Leftovers (a daemon, a rank) would hold the pipe open: wait a little, then report them.
         var left: [String: [Int32]] = [:]
-        for _ in 0..<25 {
+        for _ in 0..<75 {
             left = Dictionary(uniqueKeysWithValues: Self.hosts.map { ($0, Self.pids(in: $0)) }).filter { !$0.value.isEmpty }
             if left.isEmpty { break }
             Thread.sleep(forTimeInterval: 0.2)

@@ -52,9 +52,10 @@ final class ParameterStoreFiniteTests: XCTestCase {
         XCTAssertEqual(store.firstNonFinite(moments: ["exp_avg", "exp_avg_sq"]), "exp_avg_sq of a.weight")
     }
 
-    /// The cost of the per-step check against the cheapest part of a step, the optimizer
-    /// update, on the same store; both are single passes in this (debug or release) build.
-    func testGradientNormOfAResNet50SizedStoreCostsLessThanAnSGDUpdate() {
+    /// The per-step check's norm over a ResNet-50-sized store (23.5 M floats, summed by
+    /// several threads). Its cost beside an SGD update is printed, not asserted: speed is
+    /// a benchmark's business, and a loaded machine can swap the two timings.
+    func testGradientNormOfAResNet50SizedStore() {
         let count = FLOPsCounter.count(.resnet(.resnet50), head: HeadConfig(bnneck: true, numClasses: 751), height: 256,
                                        width: 128, includeClassifier: true).params
         let store = ParameterStore()
@@ -75,6 +76,5 @@ final class ParameterStoreFiniteTests: XCTestCase {
         XCTAssertEqual(norm, 0.5 * Double(count).squareRoot(), accuracy: 1e-6 * norm)
         print(String(format: "gradient norm of %.1f M floats: %.1f ms on %d thread(s); SGD update of the same store: %.1f ms",
                      Double(count) / 1e6, normSeconds * 1e3, DNNL.threads, updateSeconds * 1e3))
-        XCTAssertLessThan(normSeconds, updateSeconds, "one read pass should cost less than an update's read-write pass")
     }
 }
