@@ -198,12 +198,15 @@ public final class ConvBN {
 
     /// Inference: one convolution with BN folded in and ReLU fused; with `into`, the
     /// result is added to `into`'s values before the ReLU (the residual addition) and
-    /// written there. The output comes from `pool` unless `into` is given.
-    public func infer(_ x: Tensor, pool: TensorPool, into shortcut: Tensor?) -> Tensor {
+    /// written there. The output comes from `pool` unless `into` is given. With
+    /// `bf16Activations` (bf16 precision), x, `into` and the output hold bfloat16 values
+    /// (`ConvGeometry.bf16Activations`).
+    public func infer(_ x: Tensor, pool: TensorPool, into shortcut: Tensor?, bf16Activations: Bool = false) -> Tensor {
         var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
                              outChannels: outChannels, kernel: kernel, stride: stride, padding: padding, bias: true)
         g.postOps = shortcut != nil ? .sumRelu : (relu ? .relu : .none)
         g.precision = precision
+        g.bf16Activations = bf16Activations
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let (w, b) = foldedParameters()
         if packed == nil || packed!.version != store.version || packed!.weights.geometry != g {

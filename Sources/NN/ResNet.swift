@@ -90,10 +90,26 @@ public final class ResNet {
             var h = pool.take(g.outputShape, .nhwc)
             Pooling.maxForward(g, x: s, y: h, workspace: inferenceWorkspace!)
             pool.give(s)
+            // In bf16 the blocks pass bfloat16 activations from one convolution to the next
+            // (the residual stream too, as bf16 kernels' outputs are): no conversion between
+            // them, half the bytes moved. Observers read float32, so they keep the float path.
+            let bf16 = precision == .bf16 && !blocks.joined().contains { $0.isObserved }
+            if bf16 {
+                let packed = pool.take(h.shape, .nhwc)
+                BF16Pack.pack(h, into: packed)
+                pool.give(h)
+                h = packed
+            }
             for block in blocks.joined() {
-                let next = block.infer(h, pool: pool)
+                let next = block.infer(h, pool: pool, bf16Activations: bf16)
                 if next !== h { pool.give(h) }
                 h = next
+            }
+            if bf16 {
+                let out = pool.take(h.shape, .nhwc)
+                BF16Pack.expand(h, into: out)
+                pool.give(h)
+                h = out
             }
             return h
         }

@@ -9,6 +9,8 @@ import Tensors
 public final class ResidualBlock {
     public let units: [ConvBN]
     public let downsample: ConvBN?
+    /// Whether a forward observer watches one of the block's convolutions.
+    var isObserved: Bool { units.contains { $0.onForward != nil } || downsample?.onForward != nil }
     /// The last training forward's input (the producer's: the block before, or the stem's
     /// pooling, releases it) and output (this block's: from the pool, released by backward).
     private var input: SavedActivation?
@@ -95,16 +97,16 @@ public final class ResidualBlock {
     /// Inference: the last convolution adds its result into the shortcut (the downsample's
     /// output, or x itself, which is then the block's output) and applies the ReLU, in
     /// one kernel. The result is x or a pool tensor; the caller gives x back unless it is
-    /// the result.
-    func infer(_ x: Tensor, pool: TensorPool) -> Tensor {
+    /// the result. With `bf16Activations`, x and every tensor after it hold bfloat16.
+    func infer(_ x: Tensor, pool: TensorPool, bf16Activations: Bool = false) -> Tensor {
         var h = x
         for u in units.dropLast() {
-            let next = u.infer(h, pool: pool, into: nil)
+            let next = u.infer(h, pool: pool, into: nil, bf16Activations: bf16Activations)
             if h !== x { pool.give(h) }
             h = next
         }
-        let shortcut = downsample?.infer(x, pool: pool, into: nil) ?? x
-        let out = units.last!.infer(h, pool: pool, into: shortcut)
+        let shortcut = downsample?.infer(x, pool: pool, into: nil, bf16Activations: bf16Activations) ?? x
+        let out = units.last!.infer(h, pool: pool, into: shortcut, bf16Activations: bf16Activations)
         if h !== x { pool.give(h) }
         return out
     }

@@ -72,6 +72,23 @@ public enum BF16Pack {
         }
     }
 
+    /// Writes x's values rounded to bfloat16 to `packed` (at least `slots(x.count)`
+    /// floats, any shape), in x's order; x is left as it was.
+    public static func pack(_ x: Tensor, into packed: Tensor) { pack(x, into: packed, native: usesNativeConversion) }
+
+    static func pack(_ x: Tensor, into packed: Tensor, native: Bool) {
+        require(packed.count >= slots(x.count), "BF16Pack.pack: \(packed.count) slots hold fewer than \(x.count) values")
+        if native {
+            conversion(x.count, toBF16: true).run(UnsafeMutableRawPointer(x.data), UnsafeMutableRawPointer(packed.data))
+            return
+        }
+        let p = UnsafeMutableRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
+        let q = UnsafeMutableRawPointer(packed.data).assumingMemoryBound(to: UInt16.self)
+        parallelRanges(x.count) { r in
+            for i in r { q[i] = round(bits: p[i]) }
+        }
+    }
+
     /// Writes the bfloat16 values `packed` holds (`roundAndPack`'s) into x as float32:
     /// x's count of them, exactly.
     public static func expand(_ packed: Tensor, into x: Tensor) { expand(packed, into: x, native: usesNativeConversion) }

@@ -32,6 +32,11 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     /// their way into the kernels (products accumulate in float32); y, dx, the weight
     /// and bias gradients and the bias stay float32, so callers see float32 tensors only.
     public var precision = Precision.fp32
+    /// With `.bf16` precision, forward only: x and y themselves hold bfloat16 values (two
+    /// bytes each, packed from the start of their float32 tensors' memory), so that a
+    /// chain of bf16 convolutions (inference) converts nothing between them; a fused sum
+    /// reads y's bfloat16 values.
+    public var bf16Activations = false
 
     /// Operations fused into the forward convolution (inference with BN folded in).
     public enum PostOps: Int, Hashable, Sendable {
@@ -83,12 +88,12 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "N\(batch) C\(inChannels) \(height)x\(width) -> K\(outChannels) k\(kernelH)x\(kernelW) s\(strideH) p\(padH)"
             + (hasBias ? " +bias" : "") + (postOps == .relu ? " +relu" : postOps == .sumRelu ? " +sum+relu" : "")
-            + (precision == .bf16 ? " bf16" : "")
+            + (precision == .bf16 ? " bf16" : "") + (bf16Activations ? " bf16-io" : "")
     }
 
     var keyParams: [Int] {
         [batch, inChannels, height, width, outChannels, kernelH, kernelW, strideH, strideW, padH, padW, hasBias ? 1 : 0,
-         postOps.rawValue, precision == .bf16 ? 1 : 0]
+         postOps.rawValue, precision == .bf16 ? 1 : 0, bf16Activations ? 1 : 0]
     }
 }
 
@@ -221,10 +226,10 @@ final class ActivationPort {
     /// `callers`: the layout callers use; `.blocked` means callers already hold the
     /// primitive's layout (the ops benchmark of the blocked layout).
     init(chosen: dnnl_memory_desc_t, nhwcShape: [Int], incoming: Bool, slot: DNNL.ScratchSlot,
-         callers: ActivationFormat) {
+         callers: ActivationFormat, callersType: dnnl_data_type_t = dnnl_f32) {
         memory = BoundMemory(chosen)
         self.slot = slot
-        let plain = ConvPlan.activationDesc(nhwcShape, .nhwc)
+        let plain = ConvPlan.activationDesc(nhwcShape, .nhwc, type: callersType)
         if callers == .blocked || sameDesc(chosen, plain) {
             reorder = nil
         } else {
@@ -310,10 +315,11 @@ final class ConvPlan {
         self.algorithm = algorithm
         forwardPD = pd
         forwardPrimitive = primitive
+        let callersType = g.bf16Activations ? dnnl_bf16 : dnnl_f32
         fSrc = ActivationPort(chosen: queryDesc(pd, dnnl_query_src_md), nhwcShape: g.inputShape, incoming: true,
-                              slot: .activationA, callers: format)
+                              slot: .activationA, callers: format, callersType: callersType)
         fDst = ActivationPort(chosen: queryDesc(pd, dnnl_query_dst_md), nhwcShape: g.outputShape, incoming: false,
-                              slot: .activationB, callers: format)
+                              slot: .activationB, callers: format, callersType: callersType)
         let chosen = queryDesc(pd, dnnl_query_weights_md)
         fWeights = BoundMemory(chosen)
         fBias = g.hasBias ? BoundMemory(biasDesc) : nil
@@ -328,9 +334,10 @@ final class ConvPlan {
 
     private static func makeForward(_ g: ConvGeometry, _ format: ActivationFormat, _ alg: dnnl_alg_kind_t,
                                      _ biasDesc: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
+        require(!g.bf16Activations || g.precision == .bf16, "ConvGeometry: bf16 activations need bf16 precision (\(g))")
         let low = g.precision.inputType
         var src = activationDesc(g.inputShape, format, type: low)
-        var dst = activationDesc(g.outputShape, format)
+        var dst = activationDesc(g.outputShape, format, type: g.bf16Activations ? dnnl_bf16 : dnnl_f32)
         var weights = memoryDesc(g.weightShape, dnnl_format_tag_any, type: low)
         var bias = biasDesc
         var desc = dnnl_convolution_desc_t()
@@ -406,6 +413,7 @@ final class ConvPlan {
 
         init(_ plan: ConvPlan) {
             let g = plan.g
+            require(!g.bf16Activations, "ConvGeometry: bf16 activations are for inference (forward) only (\(g))")
             let low = g.precision.inputType
             var diffSrc = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat)
             var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat, type: low)
@@ -467,6 +475,7 @@ final class ConvPlan {
 
         init(_ plan: ConvPlan) {
             let g = plan.g
+            require(!g.bf16Activations, "ConvGeometry: bf16 activations are for inference (forward) only (\(g))")
             let low = g.precision.inputType
             var src = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat, type: low)
             var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat, type: low)

@@ -94,6 +94,36 @@ final class BF16NetworkTests: XCTestCase {
         }
     }
 
+    /// Inference in bf16 passes bfloat16 activations from block to block (the residual
+    /// stream too). Its features stay within the bf16 bound of fp32 inference on the same
+    /// weights (2 L 2^-8 relative in norm for L layers; inference BN is folded, so no batch
+    /// statistics amplify the roundings), it differs from the float-between-layers path
+    /// only by those extra roundings, and a forward observer (pruning criteria read
+    /// activations) keeps the float path and sees float32 values.
+    func testInferenceKeepsActivationsInBFloat16BetweenLayers() throws {
+        for arch in [ResNetArchitecture.resnet(.resnet18, baseWidth: 8), .resnet(.resnet50, baseWidth: 8)] {
+            var rng = SeededRandom(seed: 72)
+            let images = rng.tensor([4, 64, 32, 3], .nhwc, -2, 2)
+            func features(_ precision: Precision, observe: Bool = false) throws -> ([Float], [Float]) {
+                let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true, embeddingDim: 24, numClasses: 7), seed: 3)
+                net.precision = precision
+                var seen: [Float] = []
+                if observe { net.backbone.units[1].onForward = { seen = $0.toArray() } }
+                return (try net.forward(images, mode: .inference).features.toArray(), seen)
+            }
+            let f32 = try features(.fp32).0, chained = try features(.bf16).0
+            let (floatPath, seen) = try features(.bf16, observe: true)
+            let (_, seen32) = try features(.fp32, observe: true)
+            let layers = Double(try ReIDNet(architecture: arch, head: HeadConfig()).backbone.units.count + 2)
+            let bound = 2 * layers * 0x1p-8
+            XCTAssertLessThanOrEqual(normRelative(chained, f32), bound, "\(arch.depthName)")
+            XCTAssertLessThanOrEqual(normRelative(floatPath, f32), bound, "\(arch.depthName)")
+            XCTAssertGreaterThan(normRelative(chained, f32), 1e-5, "\(arch.depthName): bf16 equals fp32")
+            XCTAssertNotEqual(chained, floatPath, "\(arch.depthName): the observed network took the float path")
+            XCTAssertLessThanOrEqual(normRelative(seen, seen32), 4 * 0x1p-8, "\(arch.depthName): the observer reads float32")
+        }
+    }
+
     /// A tiny bf16 network fits a fixed batch: SGD steps lower the cross-entropy.
     func testSGDStepsLowerTheLossInBF16() throws {
         let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 8), head: HeadConfig(bnneck: true, numClasses: 4),

@@ -88,6 +88,37 @@ final class BF16KernelTests: XCTestCase {
         }
     }
 
+    /// bfloat16 in and out (inference chains): the output is exactly the f32-output bf16
+    /// kernel's result rounded to bfloat16, for every post-op, the sum reading a bfloat16
+    /// shortcut; nothing is converted on the way (the input is read as bfloat16 as is).
+    func testConvolutionForwardWithBFloat16InputAndOutput() {
+        var rng = SeededRandom(seed: 64)
+        for base in Self.geometries {
+            for post in [ConvGeometry.PostOps.none, .relu, .sumRelu] {
+                var g = bf16(ConvGeometry(batch: base.batch, inChannels: base.inChannels, height: base.height,
+                                          width: base.width, outChannels: base.outChannels, kernelH: base.kernelH,
+                                          kernelW: base.kernelW, strideH: base.strideH, strideW: base.strideW,
+                                          padH: base.padH, padW: base.padW, bias: true))
+                g.postOps = post
+                let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw), b = rng.tensor([g.outChannels], .x)
+                let shortcut = rng.tensor(g.outputShape, .nhwc)
+                BF16Pack.round(shortcut)  // a bfloat16 shortcut, the same values on both paths
+                let y32 = post == .sumRelu ? shortcut.clone() : Tensor(shape: g.outputShape, layout: .nhwc)
+                Convolution.forward(g, x: x, packed: Convolution.pack(g, weight: w), bias: b, y: y32)
+                BF16Pack.round(y32)
+                var io = g
+                io.bf16Activations = true
+                let x16 = Tensor(shape: g.inputShape, layout: .nhwc), y16 = Tensor(shape: g.outputShape, layout: .nhwc)
+                BF16Pack.pack(x, into: x16)
+                if post == .sumRelu { BF16Pack.pack(shortcut, into: y16) }
+                Convolution.forward(io, x: x16, packed: Convolution.pack(io, weight: w), bias: b, y: y16)
+                let out = Tensor(shape: g.outputShape, layout: .nhwc)
+                BF16Pack.expand(y16, into: out)
+                XCTAssertEqual(out.toArray(), y32.toArray(), "\(io)")
+            }
+        }
+    }
+
     func testConvolutionBackwardData() {
         var rng = SeededRandom(seed: 63)
         for g in Self.geometries {
