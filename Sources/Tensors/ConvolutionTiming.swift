@@ -19,6 +19,13 @@ public enum ConvolutionTiming {
             return t
         }
         let x = random(g.inputShape, .nhwc), y = random(g.outputShape, .nhwc)
+        if g.bf16Activations {
+            // x and y hold bfloat16 values, as in a bf16 inference chain.
+            for t in [x, y] {
+                let values = t.clone()
+                BF16Pack.pack(values, into: t)
+            }
+        }
         let weight = random(g.weightShape, .oihw)
         let bias = g.hasBias ? random([g.outChannels], .x) : nil
         let packed = Convolution.pack(g, weight: weight)

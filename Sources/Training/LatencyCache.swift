@@ -84,13 +84,15 @@ public struct LatencyCache: Sendable {
     }
 
     /// Times a shape with the inference kernels of `precision` (`repeats` timed passes,
-    /// median) at the current thread count.
+    /// median) at the current thread count; in bf16, with bfloat16 activations in and out,
+    /// as bf16 inference runs them.
     public static func timer(repeats: Int, precision: Precision = .fp32) -> (ConvShape) throws -> Double {
         { s in
             var g = ConvGeometry(batch: s.batch, inChannels: s.inChannels, height: s.height, width: s.width,
                                  outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, padding: s.padding,
                                  bias: true)
             g.precision = precision
+            g.bf16Activations = precision == .bf16
             switch s.post {
             case .none: g.postOps = .none
             case .relu: g.postOps = .relu
