@@ -10,7 +10,8 @@ import XCTest
 final class BF16PackTests: XCTestCase {
     private let specials: [Float] = [
         0, -0.0, 1, -1, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-40, -1e-40,
+        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
+        Float(bitPattern: 0x0001_16c2), Float(bitPattern: 0x8001_16c2),  // subnormals, about 1e-40 and -1e-40
         // Exactly halfway between two bfloat16 values: ties go to the even one (down, up).
         Float(bitPattern: 0x3f80_8000), Float(bitPattern: 0x3f81_8000), Float(bitPattern: 0xbf81_8000),
         // Just above and below halfway.
