@@ -101,7 +101,9 @@ final class BF16NetworkTests: XCTestCase {
     /// only by those extra roundings, and a forward observer (pruning criteria read
     /// activations) keeps the float path and sees float32 values.
     func testInferenceKeepsActivationsInBFloat16BetweenLayers() throws {
-        for arch in [ResNetArchitecture.resnet(.resnet18, baseWidth: 8), .resnet(.resnet50, baseWidth: 8)] {
+        // Base width 5: odd channel counts, as pruned networks have.
+        for arch in [ResNetArchitecture.resnet(.resnet18, baseWidth: 8), .resnet(.resnet50, baseWidth: 8),
+                     .resnet(.resnet50, baseWidth: 5)] {
             var rng = SeededRandom(seed: 72)
             let images = rng.tensor([4, 64, 32, 3], .nhwc, -2, 2)
             func features(_ precision: Precision, observe: Bool = false) throws -> ([Float], [Float]) {
