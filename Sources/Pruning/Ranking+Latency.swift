@@ -73,17 +73,23 @@ extension Ranking {
     /// predicted latency per FLOP it keeps moves up to it (ties: lower group index). Steps
     /// that make the network faster go first, and FLOPs that cost nothing (thin layers
     /// bound by memory traffic) are kept before FLOPs that cost time. When even the
-    /// narrowest candidates miss the target, they are kept.
+    /// narrowest candidates miss the target (predicted time need not fall with width), the
+    /// widening starts from the ranking's own widths if they meet it; when neither does,
+    /// the ranking's widths are kept (a latency ranking's are the fastest it met).
     static func roundAuto(_ counts: inout [Int], prunable: [Int], floors: [Int], full: [Int], slack: Double,
                           flops: ([Int]) -> Double, predicted: ([Int]) throws -> Double,
                           excess: ([Int]) throws -> Double) throws {
         var candidates: [Int: [Int]] = [:]
+        let chosen = counts
         for g in prunable where counts[g] < full[g] {
             let list = roundCandidates(chosen: counts[g], full: full[g], floor: floors[g], slack: slack)
             candidates[g] = list
             counts[g] = list[0]
         }
-        guard try excess(counts) <= 0 else { return }
+        if try excess(counts) > 0 {
+            counts = chosen
+            guard try excess(counts) <= 0 else { return }
+        }
         var ms = try predicted(counts), kept = flops(counts)
         while true {
             var move: (ratio: Double, group: Int, width: Int, ms: Double, kept: Double)?

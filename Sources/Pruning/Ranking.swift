@@ -139,14 +139,15 @@ public enum Ranking {
             counts = apply(hi)
         }
         if o.roundAuto {
-            let excess: ([Int]) throws -> Double
-            if let target {
-                excess = { Double(flops(arch.withGroupCounts($0, map: map), o) - target) }
-            } else if let latencyTarget {
-                excess = { try predicted($0) - latencyTarget }
-            } else {
-                excess = { _ in 0 }
+            // How far a count vector is from the stop the ranking met (<= 0: met). With a
+            // FLOPs target and a channel count, the ranking stopped at whichever came first.
+            var stops: [([Int]) throws -> Double] = []
+            if let target { stops.append { Double(flops(arch.withGroupCounts($0, map: map), o) - target) } }
+            if let latencyTarget { stops.append { try predicted($0) - latencyTarget } }
+            if let n = o.removeChannels {
+                stops.append { c in Double(n - zip(full, c).reduce(0) { $0 + $1.0 - $1.1 }) }
             }
+            let excess: ([Int]) throws -> Double = { c in try stops.map { try $0(c) }.min() ?? 0 }
             try roundAuto(&counts, prunable: prunable.sorted(), floors: floors, full: full, slack: o.roundSlack,
                           flops: { Double(flops(arch.withGroupCounts($0, map: map), o)) }, predicted: predicted,
                           excess: excess)

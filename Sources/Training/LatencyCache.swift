@@ -92,7 +92,8 @@ public struct LatencyCache: Sendable {
                                  outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, padding: s.padding,
                                  bias: true)
             g.precision = precision
-            g.bf16Activations = precision == .bf16
+            // The stem reads the float32 images and writes float32 for max pooling.
+            g.bf16Activations = precision == .bf16 && s.inChannels != 3
             switch s.post {
             case .none: g.postOps = .none
             case .relu: g.postOps = .relu

@@ -17,10 +17,13 @@ public enum PruneFile {
     public static func run(config c: ExperimentConfig, weights: String, out: String, planPath: String?,
                            comm: Communicator, log: @escaping (String) -> Void) throws -> String {
         guard var settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
-        try c.train.precision.requireSupported(key: "train.precision")
         let net = try ModelWeights.loadNet(weights, expected: c.model.archName)
-        // Data criteria run and latency tables time the recipe's arithmetic.
-        net.precision = c.train.precision
+        // Data criteria run and latency tables time the recipe's arithmetic; weights alone
+        // against a FLOPs target or a channel count need none.
+        if settings.criterion.needsData || settings.ranking.targetLatency != nil || settings.ranking.roundAuto {
+            try c.train.precision.requireSupported(key: "train.precision")
+            net.precision = c.train.precision
+        }
         let metadata = try SafetensorsFile(path: weights).metadata
         let history = try PrunePlan.history(in: metadata)
         let synthetic = metadata["synthetic"]

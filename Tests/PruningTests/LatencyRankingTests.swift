@@ -211,6 +211,17 @@ final class LatencyRankingTests: XCTestCase {
                                                  height: Self.height, width: Self.width))
     }
 
+    func testRoundAutoWithAChannelCountStillRemovesThem() throws {
+        // A channel count is a stop like a FLOPs target: rounding may widen groups only as
+        // long as at least that many channels stay removed.
+        let (net, map, scores) = try scored()
+        var o = options()
+        (o.targetFLOPs, o.removeChannels, o.roundAuto) = (nil, 40, true)
+        let plan = try Ranking.plan(scores: scores, net: net, map: map, options: o, criterion: "l1", latency: Self.table(arch))
+        let removed = zip(map.groups, plan.counts(map)).reduce(0) { $0 + $1.0.channels - $1.1 }
+        XCTAssertGreaterThanOrEqual(removed, 40)
+    }
+
     func testLatencyNeedsATableThatCoversTheShapes() throws {
         let (net, map, scores) = try scored()
         var o = options()
