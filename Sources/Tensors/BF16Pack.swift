@@ -77,16 +77,7 @@ public enum BF16Pack {
     public static func pack(_ x: Tensor, into packed: Tensor) { pack(x, into: packed, native: usesNativeConversion) }
 
     static func pack(_ x: Tensor, into packed: Tensor, native: Bool) {
-        require(packed.count >= slots(x.count), "BF16Pack.pack: \(packed.count) slots hold fewer than \(x.count) values")
-        if native {
-            conversion(x.count, toBF16: true).run(UnsafeMutableRawPointer(x.data), UnsafeMutableRawPointer(packed.data))
-            return
-        }
-        let p = UnsafeMutableRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
-        let q = UnsafeMutableRawPointer(packed.data).assumingMemoryBound(to: UInt16.self)
-        parallelRanges(x.count) { r in
-            for i in r { q[i] = round(bits: p[i]) }
-        }
+        convert(x, packed, toBF16: true, native: native, "BF16Pack.pack")
     }
 
     /// Writes the bfloat16 values `packed` holds (`roundAndPack`'s) into x as float32:
@@ -94,15 +85,24 @@ public enum BF16Pack {
     public static func expand(_ packed: Tensor, into x: Tensor) { expand(packed, into: x, native: usesNativeConversion) }
 
     static func expand(_ packed: Tensor, into x: Tensor, native: Bool) {
-        require(packed.count >= slots(x.count), "BF16Pack.expand: \(packed.count) slots hold fewer than \(x.count) values")
+        convert(x, packed, toBF16: false, native: native, "BF16Pack.expand")
+    }
+
+    /// x's float32 values to `packed`'s bfloat16 ones (rounded), or back.
+    private static func convert(_ x: Tensor, _ packed: Tensor, toBF16: Bool, native: Bool, _ what: String) {
+        require(packed.count >= slots(x.count), "\(what): \(packed.count) slots hold fewer than \(x.count) values")
+        let f32 = UnsafeMutableRawPointer(x.data), bf16 = UnsafeMutableRawPointer(packed.data)
         if native {
-            conversion(x.count, toBF16: false).run(UnsafeMutableRawPointer(packed.data), UnsafeMutableRawPointer(x.data))
+            conversion(x.count, toBF16: toBF16).run(toBF16 ? f32 : bf16, toBF16 ? bf16 : f32)
             return
         }
-        let p = UnsafeMutableRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
-        let q = UnsafeMutableRawPointer(packed.data).assumingMemoryBound(to: UInt16.self)
+        let p = f32.assumingMemoryBound(to: UInt32.self), q = bf16.assumingMemoryBound(to: UInt16.self)
         parallelRanges(x.count) { r in
-            for i in r { p[i] = UInt32(q[i]) << 16 }
+            if toBF16 {
+                for i in r { q[i] = round(bits: p[i]) }
+            } else {
+                for i in r { p[i] = UInt32(q[i]) << 16 }
+            }
         }
     }
 }

@@ -80,6 +80,14 @@ final class BF16PackTests: XCTestCase {
                 let again = Tensor(shape: [xs.count], layout: .x, values: xs)
                 BF16Pack.round(again, native: native)
                 assertSameBits(again.toArray(), expected, "round alone, \(what)")
+                // Packing alone leaves x as it was and writes the same bit patterns.
+                let original = Tensor(shape: [xs.count], layout: .x, values: xs)
+                let alone = Tensor(shape: [BF16Pack.slots(xs.count)], layout: .x)
+                BF16Pack.pack(original, into: alone, native: native)
+                assertSameBits(original.toArray(), xs, "pack leaves x, \(what)")
+                back.fill(7)
+                BF16Pack.expand(alone, into: back, native: native)
+                assertSameBits(back.toArray(), expected, "packed alone, \(what)")
             }
         }
     }
