@@ -92,6 +92,8 @@ public enum Ranking {
                                       width: o.width)
         }
         let full = map.groups.map(\.channels)
+        /// Channels a count vector removes from the unpruned network.
+        func channelsRemoved(_ c: [Int]) -> Int { zip(full, c).reduce(0) { $0 + $1.0 - $1.1 } }
         let latencyBefore = latency == nil ? nil : try predicted(full)
         let latencyTarget = o.targetLatency.map { (o.referenceLatency ?? latencyBefore!) * $0 }
         let floors = map.groups.map { max(1, Int((Double($0.channels) * o.floor).rounded(.up))) }
@@ -133,8 +135,7 @@ public enum Ranking {
             for _ in 0..<(latencyTarget == nil ? 40 : 16) {
                 let mid = (lo + hi) / 2
                 counts = apply(mid)
-                let removed = zip(map.groups, counts).reduce(0) { $0 + $1.0.channels - $1.1 }
-                if try done(removed) { hi = mid } else { lo = mid }
+                if try done(channelsRemoved(counts)) { hi = mid } else { lo = mid }
             }
             counts = apply(hi)
         }
@@ -145,7 +146,7 @@ public enum Ranking {
             if let target { stops.append { Double(flops(arch.withGroupCounts($0, map: map), o) - target) } }
             if let latencyTarget { stops.append { try predicted($0) - latencyTarget } }
             if let n = o.removeChannels {
-                stops.append { c in Double(n - zip(full, c).reduce(0) { $0 + $1.0 - $1.1 }) }
+                stops.append { Double(n - channelsRemoved($0)) }
             }
             let excess: ([Int]) throws -> Double = { c in try stops.map { try $0(c) }.min() ?? 0 }
             try roundAuto(&counts, prunable: prunable.sorted(), floors: floors, full: full, slack: o.roundSlack,
