@@ -33,9 +33,9 @@ public final class ConvBN {
     /// The convolution output of the last training forward (from the pool; backward gives
     /// it back): with the batch statistics, all that backward needs besides the input.
     private var convOut: Tensor?
-    /// In bf16 the convolution output is rounded to bfloat16 before BN reads it (as a bf16
-    /// kernel's output would be) and kept packed in half the memory (`BF16Pack`, from the
-    /// pool) instead of `convOut`; backward expands it, exactly.
+    /// In bf16 the kernel writes the convolution output in bfloat16, packed in half the
+    /// memory (`BF16Pack`, from the pool), and keeps it instead of `convOut`; BN reads it
+    /// expanded, and backward expands it again, exactly.
     private var packedConvOut: Tensor?
     private let norm: TrainingNorm
     private var geometry: ConvGeometry?
@@ -118,17 +118,21 @@ public final class ConvBN {
         // A second forward without backward in between (forward-only passes) reuses the memory.
         releaseSaved(pool)
         let c = pool.take(g.outputShape, .nhwc)
-        Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
-        if precision == .bf16 {
-            if recomputesConvolution {
+        if precision == .bf16 && !recomputesConvolution {
+            // The kernel writes the output in bf16, packed; BN reads it expanded.
+            var rounded = g
+            rounded.bf16Output = true
+            let packed = pool.take([BF16Pack.slots(c.count)], .x)
+            Convolution.forward(rounded, x: x, weight: store.parameter(weight), packedY: packed)
+            BF16Pack.expand(packed, into: c)
+            packedConvOut = packed
+        } else {
+            Convolution.forward(g, x: x, weight: store.parameter(weight), y: c)
+            if precision == .bf16 {
                 BF16Pack.round(c)
-            } else {
-                let packed = pool.take([BF16Pack.slots(c.count)], .x)
-                BF16Pack.roundAndPack(c, into: packed)
-                packedConvOut = packed
+            } else if !recomputesConvolution {
+                convOut = c
             }
-        } else if !recomputesConvolution {
-            convOut = c
         }
         let y = output ?? pool.take(g.outputShape, .nhwc)
         try norm.forward(bg, x: c, y: y, gamma: store.parameter(gamma), beta: store.parameter(beta),
@@ -247,13 +251,9 @@ public final class ConvBN {
         store.gradientReady(beta)
         pool.give(c)
         convOut = nil
-        Convolution.backwardWeights(g, x: x, dy: dc, dWeight: store.gradient(weight))
-        store.gradientReady(weight)
-        var dx: Tensor?
-        if needsInputGradient {
-            let t = pool.take(g.inputShape, .nhwc)
-            Convolution.backwardData(g, dy: dc, weight: store.parameter(weight), dx: t)
-            dx = t
+        let dx = needsInputGradient ? pool.take(g.inputShape, .nhwc) : nil
+        Convolution.backward(g, x: x, dy: dc, weight: store.parameter(weight), dWeight: store.gradient(weight), dx: dx) {
+            store.gradientReady(weight)
         }
         pool.give(dc)
         return dx

@@ -21,7 +21,7 @@ public enum BF16Pack {
     }
 
     /// oneDNN's conversion of `count` plain values, f32 -> bf16 or back.
-    private static func conversion(_ count: Int, toBF16: Bool) -> ReorderPlan {
+    static func conversion(_ count: Int, toBF16: Bool) -> ReorderPlan {
         DNNL.current.cached(PrimitiveKey(op: .bfloat16Conversion, params: [count, toBF16 ? 1 : 0])) {
             let f32 = memoryDesc([count], dnnl_a), bf16 = memoryDesc([count], dnnl_a, type: dnnl_bf16)
             return toBF16 ? ReorderPlan(from: f32, to: bf16) : ReorderPlan(from: bf16, to: f32)

@@ -37,6 +37,10 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     /// chain of bf16 convolutions (inference) converts nothing between them; a fused sum
     /// reads y's bfloat16 values.
     public var bf16Activations = false
+    /// With `.bf16` precision, forward only: x stays float32 and y holds bfloat16 values
+    /// (packed two to a float slot, `BF16Pack`), written so by the kernel: how training
+    /// keeps a convolution output rounded to bf16 in half the memory without converting it.
+    public var bf16Output = false
 
     /// Operations fused into the forward convolution (inference with BN folded in).
     public enum PostOps: Int, Hashable, Sendable {
@@ -88,12 +92,12 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "N\(batch) C\(inChannels) \(height)x\(width) -> K\(outChannels) k\(kernelH)x\(kernelW) s\(strideH) p\(padH)"
             + (hasBias ? " +bias" : "") + (postOps == .relu ? " +relu" : postOps == .sumRelu ? " +sum+relu" : "")
-            + (precision == .bf16 ? " bf16" : "") + (bf16Activations ? " bf16-io" : "")
+            + (precision == .bf16 ? " bf16" : "") + (bf16Activations ? " bf16-io" : "") + (bf16Output ? " bf16-out" : "")
     }
 
     var keyParams: [Int] {
         [batch, inChannels, height, width, outChannels, kernelH, kernelW, strideH, strideW, padH, padW, hasBias ? 1 : 0,
-         postOps.rawValue, precision == .bf16 ? 1 : 0, bf16Activations ? 1 : 0]
+         postOps.rawValue, precision == .bf16 ? 1 : 0, bf16Activations ? 1 : 0, bf16Output ? 1 : 0]
     }
 }
 
@@ -108,6 +112,57 @@ public enum Convolution {
         checkBias(g, bias, "Convolution.forward")
         let context = DNNL.current, p = plan(g, in: context)
         context.accounted(.forward) { p.forward(x: x.data, weight: weight.data, bias: bias?.data, y: y.data) }
+    }
+
+    /// x: (N, H, W, C), weight: (K, C, KH, KW) -> y rounded to bfloat16 and packed into
+    /// `packed` (at least `BF16Pack.slots` of y's count floats, any shape), in y's
+    /// channels-last order. The geometry has bf16 precision and `bf16Output`.
+    public static func forward(_ g: ConvGeometry, x: Tensor, weight: Tensor, packedY packed: Tensor) {
+        require(g.bf16Output && g.precision == .bf16, "Convolution.forward: \(g) does not write bf16 output")
+        expect(x, g.inputShape, .nhwc, "Convolution.forward input")
+        expect(weight, g.weightShape, .oihw, "Convolution.forward weight")
+        let count = g.outputShape.reduce(1, *)
+        require(packed.count >= BF16Pack.slots(count),
+                "Convolution.forward: \(packed.count) slots hold fewer than the output's \(count) bf16 values")
+        let context = DNNL.current, p = plan(g, in: context)
+        context.accounted(.forward) { p.forward(x: x.data, weight: weight.data, bias: nil, y: packed.data) }
+    }
+
+    /// Both backward passes of one training step: dWeight (K, C, KH, KW) from x and dy
+    /// (then `weightsDone` runs, so that the gradient's reduction can start), then dx
+    /// (N, H, W, C) when given (overwritten). In bf16, dy is converted to bfloat16 once
+    /// for both kernels instead of once per kernel.
+    public static func backward(_ g: ConvGeometry, x: Tensor, dy: Tensor, weight: Tensor, dWeight: Tensor, dx: Tensor?,
+                                weightsDone: () -> Void = {}) {
+        expect(x, g.inputShape, .nhwc, "Convolution.backward input")
+        expect(dy, g.outputShape, .nhwc, "Convolution.backward output gradient")
+        expect(weight, g.weightShape, .oihw, "Convolution.backward weight")
+        expect(dWeight, g.weightShape, .oihw, "Convolution.backward weight gradient")
+        if let dx { expect(dx, g.inputShape, .nhwc, "Convolution.backward input gradient") }
+        checkBias(g, nil, "Convolution.backward")
+        let context = DNNL.current, p = plan(g, in: context)
+        guard g.precision == .bf16 else {
+            context.accounted(.backwardWeights) {
+                p.backwardWeights(x: x.data, dy: dy.data, dWeight: dWeight.data, dBias: nil)
+            }
+            weightsDone()
+            if let dx {
+                context.accounted(.backwardData) { p.backwardData(dy: dy.data, weight: weight.data, dx: dx.data) }
+            }
+            return
+        }
+        // The conversion counts as the first kernel's activation reorder, as it did.
+        var lowDY: UnsafeMutableRawPointer?
+        context.accounted(.backwardWeights) {
+            lowDY = p.convertGradient(dy.data, count: dy.count)
+            p.backwardWeights(x: x.data, dy: dy.data, lowDY: lowDY!, dWeight: dWeight.data)
+        }
+        weightsDone()
+        if let dx, let lowDY {
+            context.accounted(.backwardData) {
+                p.backwardData(dy: dy.data, lowDY: lowDY, weight: weight.data, dx: dx.data)
+            }
+        }
     }
 
     /// dy: (N, H', W', K), weight: (K, C, KH, KW) -> dx: (N, H, W, C) (overwritten)
@@ -219,6 +274,9 @@ final class ActivationPort {
     let memory: BoundMemory
     let reorder: ReorderPlan?
     let slot: DNNL.ScratchSlot
+    /// Whether the primitive reads or writes plain channels-last bfloat16 here, so that
+    /// callers holding such data can bind it without a reorder.
+    let takesPlainBF16: Bool
     /// Bytes of callers' data (the same count as the primitive's, padding aside).
     var bytes: Int { memory.bytes }
 
@@ -230,6 +288,7 @@ final class ActivationPort {
         memory = BoundMemory(chosen)
         self.slot = slot
         let plain = ConvPlan.activationDesc(nhwcShape, .nhwc, type: callersType)
+        takesPlainBF16 = callers == .nhwc && sameDesc(chosen, ConvPlan.activationDesc(nhwcShape, .nhwc, type: dnnl_bf16))
         if callers == .blocked || sameDesc(chosen, plain) {
             reorder = nil
         } else {
@@ -315,11 +374,10 @@ final class ConvPlan {
         self.algorithm = algorithm
         forwardPD = pd
         forwardPrimitive = primitive
-        let callersType = g.bf16Activations ? dnnl_bf16 : dnnl_f32
         fSrc = ActivationPort(chosen: queryDesc(pd, dnnl_query_src_md), nhwcShape: g.inputShape, incoming: true,
-                              slot: .activationA, callers: format, callersType: callersType)
+                              slot: .activationA, callers: format, callersType: g.bf16Activations ? dnnl_bf16 : dnnl_f32)
         fDst = ActivationPort(chosen: queryDesc(pd, dnnl_query_dst_md), nhwcShape: g.outputShape, incoming: false,
-                              slot: .activationB, callers: format, callersType: callersType)
+                              slot: .activationB, callers: format, callersType: g.bf16Activations || g.bf16Output ? dnnl_bf16 : dnnl_f32)
         let chosen = queryDesc(pd, dnnl_query_weights_md)
         fWeights = BoundMemory(chosen)
         fBias = g.hasBias ? BoundMemory(biasDesc) : nil
@@ -334,10 +392,11 @@ final class ConvPlan {
 
     private static func makeForward(_ g: ConvGeometry, _ format: ActivationFormat, _ alg: dnnl_alg_kind_t,
                                      _ biasDesc: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
-        require(!g.bf16Activations || g.precision == .bf16, "ConvGeometry: bf16 activations need bf16 precision (\(g))")
+        require(!(g.bf16Activations || g.bf16Output) || g.precision == .bf16,
+                "ConvGeometry: bf16 activations need bf16 precision (\(g))")
         let low = g.precision.inputType
         var src = activationDesc(g.inputShape, format, type: low)
-        var dst = activationDesc(g.outputShape, format, type: g.bf16Activations ? dnnl_bf16 : dnnl_f32)
+        var dst = activationDesc(g.outputShape, format, type: g.bf16Activations || g.bf16Output ? dnnl_bf16 : dnnl_f32)
         var weights = memoryDesc(g.weightShape, dnnl_format_tag_any, type: low)
         var bias = biasDesc
         var desc = dnnl_convolution_desc_t()
@@ -413,7 +472,7 @@ final class ConvPlan {
 
         init(_ plan: ConvPlan) {
             let g = plan.g
-            require(!g.bf16Activations, "ConvGeometry: bf16 activations are for inference (forward) only (\(g))")
+            require(!g.bf16Activations && !g.bf16Output, "ConvGeometry: bf16 activations are for forward passes only (\(g))")
             let low = g.precision.inputType
             var diffSrc = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat)
             var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat, type: low)
@@ -453,9 +512,31 @@ final class ConvPlan {
         runBackwardData(dy: UnsafeMutableRawPointer(dy), packedWeight: packBackwardData(weight), dx: UnsafeMutableRawPointer(dx))
     }
 
+    /// dy (count float32 values, channels-last) converted to bfloat16 in the gradient
+    /// scratch slot, for `backwardWeights(lowDY:)` and `runBackwardData(lowDY:)`.
+    func convertGradient(_ dy: UnsafeMutablePointer<Float>, count: Int) -> UnsafeMutableRawPointer {
+        let scratch = DNNL.current.scratch(.gradient, BF16Pack.slots(count) * 4)
+        BF16Pack.conversion(count, toBF16: true).run(UnsafeMutableRawPointer(dy), scratch)
+        return scratch
+    }
+
+    /// Backward-data with dy given twice: as float32 and as `convertGradient`'s bfloat16
+    /// copy, which the kernel reads directly when it takes plain channels-last bf16.
+    func backwardData(dy: UnsafeMutablePointer<Float>, lowDY: UnsafeMutableRawPointer, weight: UnsafeMutablePointer<Float>,
+                      dx: UnsafeMutablePointer<Float>) {
+        let port = backwardDataPlan.diffDst
+        let packedWeight = packBackwardData(weight)
+        runBackwardData(diffDst: port.takesPlainBF16 ? port.memory.bind(lowDY) : port.bindIncoming(UnsafeMutableRawPointer(dy)),
+                        packedWeight: packedWeight, dx: UnsafeMutableRawPointer(dx))
+    }
+
     func runBackwardData(dy: UnsafeMutableRawPointer, packedWeight: UnsafeMutableRawPointer, dx: UnsafeMutableRawPointer) {
+        runBackwardData(diffDst: backwardDataPlan.diffDst.bindIncoming(dy), packedWeight: packedWeight, dx: dx)
+    }
+
+    private func runBackwardData(diffDst: dnnl_memory_t, packedWeight: UnsafeMutableRawPointer, dx: UnsafeMutableRawPointer) {
         let b = backwardDataPlan
-        DNNL.current.execute(b.primitive, [(Arg.diffDst, b.diffDst.bindIncoming(dy)),
+        DNNL.current.execute(b.primitive, [(Arg.diffDst, diffDst),
                                           (Arg.weights, b.weights.bind(packedWeight)),
                                           (Arg.diffSrc, b.diffSrc.bindOutgoing(dx))], "backward-data convolution \(g)",
                              convolution: .backwardData)
@@ -475,7 +556,7 @@ final class ConvPlan {
 
         init(_ plan: ConvPlan) {
             let g = plan.g
-            require(!g.bf16Activations, "ConvGeometry: bf16 activations are for inference (forward) only (\(g))")
+            require(!g.bf16Activations && !g.bf16Output, "ConvGeometry: bf16 activations are for forward passes only (\(g))")
             let low = g.precision.inputType
             var src = ConvPlan.activationDesc(g.inputShape, plan.backwardFormat, type: low)
             var diffDst = ConvPlan.activationDesc(g.outputShape, plan.backwardFormat, type: low)
@@ -522,10 +603,32 @@ final class ConvPlan {
         }
     }
 
+    /// Backward-weights with dy given twice (float32, and `convertGradient`'s bfloat16
+    /// copy, read directly when the kernel takes plain channels-last bf16); no bias.
+    func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, lowDY: UnsafeMutableRawPointer,
+                         dWeight: UnsafeMutablePointer<Float>) {
+        let b = backwardWeightsPlan
+        let context = DNNL.current
+        let target = b.packed.map { context.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
+        let diffDst = b.diffDst.takesPlainBF16 ? b.diffDst.memory.bind(lowDY) : b.diffDst.bindIncoming(UnsafeMutableRawPointer(dy))
+        runBackwardWeights(src: b.src.bindIncoming(UnsafeMutableRawPointer(x)), diffDst: diffDst, packedDiffWeight: target,
+                           dBias: nil)
+        if let unpack = b.unpack {
+            context.accountedWeightReorder(.backwardWeights) { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
+        }
+    }
+
     func runBackwardWeights(x: UnsafeMutableRawPointer, dy: UnsafeMutableRawPointer,
                             packedDiffWeight: UnsafeMutableRawPointer, dBias: UnsafeMutableRawPointer?) {
         let b = backwardWeightsPlan
-        var args = [(Arg.src, b.src.bindIncoming(x)), (Arg.diffDst, b.diffDst.bindIncoming(dy)),
+        runBackwardWeights(src: b.src.bindIncoming(x), diffDst: b.diffDst.bindIncoming(dy), packedDiffWeight: packedDiffWeight,
+                           dBias: dBias)
+    }
+
+    private func runBackwardWeights(src: dnnl_memory_t, diffDst: dnnl_memory_t, packedDiffWeight: UnsafeMutableRawPointer,
+                                    dBias: UnsafeMutableRawPointer?) {
+        let b = backwardWeightsPlan
+        var args = [(Arg.src, src), (Arg.diffDst, diffDst),
                     (Arg.diffWeights, b.diffWeights.bind(packedDiffWeight))]
         if let diffBias = b.diffBias, let dBias { args.append((Arg.diffBias, diffBias.bind(dBias))) }
         DNNL.current.execute(b.primitive, args, "backward-weights convolution \(g)", convolution: .backwardWeights)

@@ -123,6 +123,8 @@ public final class DNNL: @unchecked Sendable {
         case weights
         /// Activations reordered into a primitive's own layout (two may be live at once).
         case activationA, activationB
+        /// An output gradient converted to bfloat16 once for both backward kernels.
+        case gradient
     }
 
     private var scratchBuffers: [AlignedBuffer?] = Array(repeating: nil, count: ScratchSlot.allCases.count)

@@ -119,6 +119,66 @@ final class BF16KernelTests: XCTestCase {
         }
     }
 
+    /// Training's forward writes the output in bf16, packed: the same values as the f32
+    /// output rounded afterwards, bit for bit (the kernel rounds its f32 sums as the
+    /// conversion does), for odd element counts too.
+    func testConvolutionForwardIntoPackedBFloat16EqualsRoundingTheFloatOutput() {
+        var rng = SeededRandom(seed: 66)
+        for base in Self.geometries where !base.hasBias {
+            let g = bf16(base)
+            let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+            let y32 = Tensor(shape: g.outputShape, layout: .nhwc)
+            Convolution.forward(g, x: x, weight: w, y: y32)
+            let expected = Tensor(shape: [BF16Pack.slots(y32.count)], layout: .x)
+            BF16Pack.pack(y32, into: expected)
+            var out = g
+            out.bf16Output = true
+            // One slot more than needed, marked: the kernel writes exactly the output's bytes.
+            let packed = Tensor(shape: [BF16Pack.slots(y32.count) + 1], layout: .x)
+            packed.fill(-7)
+            Convolution.forward(out, x: x, weight: w, packedY: packed)
+            let bits = packed.toArray().map(\.bitPattern), want = expected.toArray().map(\.bitPattern)
+            if y32.count % 2 == 0 {
+                XCTAssertEqual(Array(bits.prefix(want.count)), want, "\(out)")
+            } else {
+                // The last slot's upper half is past the output: only its low bf16 value counts.
+                XCTAssertEqual(Array(bits.prefix(want.count - 1)), Array(want.dropLast()), "\(out)")
+                XCTAssertEqual(bits[want.count - 1] & 0xffff, want[want.count - 1] & 0xffff, "\(out)")
+            }
+            XCTAssertEqual(packed[packed.count - 1], -7, "\(out): wrote past the output")
+        }
+    }
+
+    /// Both backward passes in one call convert dy to bf16 once; the gradients equal the
+    /// separate calls' bit for bit (fp32 too), without dx as well, and the weight gradient
+    /// is complete when `weightsDone` runs, before dx is written.
+    func testBackwardInOneCallEqualsTheSeparatePasses() {
+        var rng = SeededRandom(seed: 67)
+        for base in Self.geometries where !base.hasBias {
+            for g in [base, bf16(base)] {
+                let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+                let dy = rng.tensor(g.outputShape, .nhwc), dyBefore = dy.toArray()
+                let dwSeparate = Tensor(shape: g.weightShape, layout: .oihw), dxSeparate = Tensor(shape: g.inputShape, layout: .nhwc)
+                Convolution.backwardWeights(g, x: x, dy: dy, dWeight: dwSeparate)
+                Convolution.backwardData(g, dy: dy, weight: w, dx: dxSeparate)
+                let dw = Tensor(shape: g.weightShape, layout: .oihw), dx = Tensor(shape: g.inputShape, layout: .nhwc)
+                dx.fill(3)
+                var calls = 0
+                Convolution.backward(g, x: x, dy: dy, weight: w, dWeight: dw, dx: dx) {
+                    calls += 1
+                    XCTAssertEqual(dw.toArray().map(\.bitPattern), dwSeparate.toArray().map(\.bitPattern), "\(g)")
+                    XCTAssertTrue(dx.toArray().allSatisfy { $0 == 3 }, "\(g): dx written before the weights were done")
+                }
+                XCTAssertEqual(calls, 1, "\(g)")
+                XCTAssertEqual(dx.toArray().map(\.bitPattern), dxSeparate.toArray().map(\.bitPattern), "\(g)")
+                XCTAssertEqual(dy.toArray(), dyBefore, "\(g): dy changed")
+                let dwAlone = Tensor(shape: g.weightShape, layout: .oihw)
+                Convolution.backward(g, x: x, dy: dy, weight: w, dWeight: dwAlone, dx: nil)
+                XCTAssertEqual(dwAlone.toArray().map(\.bitPattern), dwSeparate.toArray().map(\.bitPattern), "\(g)")
+            }
+        }
+    }
+
     func testConvolutionBackwardData() {
         var rng = SeededRandom(seed: 63)
         for g in Self.geometries {
