@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Tensors", "NN", "Optim", "ReIDData", "ReIDEval", "Distributed", "Pruning", "Plots", "Yams"], swiftSettings: optimize),
         .target(name: "ReIDData", dependencies: ["Tensors", "CTurboJPEG", "CPNG", "CArchive", "CJPEGLib"], swiftSettings: optimize),
         .target(name: "ReIDEval", dependencies: ["Tensors"], swiftSettings: optimize),
-        .target(name: "Distributed", swiftSettings: optimize),
+        .target(name: "Distributed", dependencies: ["Tensors"], swiftSettings: optimize),
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"], swiftSettings: optimize),
         .target(name: "Pruning", dependencies: ["NN", "Tensors"], swiftSettings: optimize),
         .target(name: "Benchmarks", dependencies: ["Training", "Tensors", "NN", "Pruning", "ReIDData", "ReIDEval",

@@ -40,9 +40,13 @@ public enum ModelSpeed {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, sync: String, task: String = "reid",
-                           precision: String = "fp32", comm: Communicator) throws -> ModelBenchmarkResult {
+                           precision: String = "fp32", gradientPrecision: String = "fp32",
+                           comm: Communicator) throws -> ModelBenchmarkResult {
         guard let arithmetic = Precision(rawValue: precision) else {
             throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
+        }
+        guard let sent = Precision(rawValue: gradientPrecision) else {
+            throw BenchmarkError("--gradient-precision must be fp32 or bf16, got '\(gradientPrecision)'")
         }
         guard let mode = SyncMode(rawValue: sync) else { throw BenchmarkError("--sync must be blocking or overlapped") }
         guard let headTask = HeadTask(rawValue: task) else { throw BenchmarkError("--task must be reid or classification, got '\(task)'") }
@@ -52,7 +56,7 @@ public enum ModelSpeed {
         guard batch % comm.size == 0 else { throw BenchmarkError("--batch \(batch) does not split over \(comm.size) ranks") }
         return try ModelBenchmark.run(training: training, architecture: architecture, archName: archName, height: height,
                                       width: width, batch: batch, threads: threads, steps: steps, comm: comm, sync: mode,
-                                      task: headTask, precision: arithmetic)
+                                      task: headTask, precision: arithmetic, gradientPrecision: sent)
     }
 }
 
@@ -62,7 +66,8 @@ extension ModelBenchmarkResult {
         String(format: "%@ %@%@ %dx%d batch %d %@, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
                + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch,
                task == "classification" ? " classification (fc 1000)" : "", height, width, batch, precision, ranks,
-               threads, images_per_s, ms_per_step, 100 * sync_share, sync, peak_rss_mb) + phases + stepTimes
+               threads, images_per_s, ms_per_step, 100 * sync_share,
+               sync + (gradient_precision == "bf16" ? ", bf16 gradients" : ""), peak_rss_mb) + phases + stepTimes
     }
 
     /// Training: a line of median phase times and a line of convolution time per pass

@@ -13,6 +13,7 @@ static inline MPI_Datatype reidprune_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Datatype reidprune_mpi_int(void) { return MPI_INT; }
 static inline MPI_Datatype reidprune_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype reidprune_mpi_uint64(void) { return MPI_UINT64_T; }
+static inline MPI_Datatype reidprune_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Op reidprune_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op reidprune_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op reidprune_mpi_min(void) { return MPI_MIN; }

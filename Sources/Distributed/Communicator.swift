@@ -1,5 +1,5 @@
 // Communicator: what ranks exchange during data-parallel training, independent of the
-// transport: allreduce, reduce to the root, broadcast, gather and allgather of bytes,
+// transport: allreduce (of floats, doubles, or bfloat16 gradients), reduce to the root, broadcast, gather and allgather of bytes,
 // barrier, and a non-blocking allreduce for overlapping communication with backward.
 // The typed vocabulary built on these (Codable broadcast, onRoot, gathers) is in
 // Communicator+Coordination.swift.
@@ -41,6 +41,13 @@ public protocol Communicator: AnyObject {
     /// Starts an in-place allreduce; the buffer must stay untouched until it completes.
     /// - Important: Collective — every rank calls this, in the same order.
     func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws -> PendingCollective
+    /// Sums `count` bfloat16 values (bit patterns) over all ranks in place, every partial
+    /// sum rounded to bfloat16 (`BFloat16Sum`): half the bytes of a float allreduce.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func allreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws
+    /// `allreduceBF16` started non-blocking; the buffer must stay untouched until it completes.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func startAllreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws -> PendingCollective
     /// In place at the root; other ranks' buffers are left as they were.
     /// - Important: Collective — every rank calls this, in the same order.
     func reduceToRoot(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws
@@ -77,6 +84,8 @@ public final class LocalCommunicator: Communicator {
     public func startAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws -> PendingCollective {
         Done()
     }
+    public func allreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws {}
+    public func startAllreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws -> PendingCollective { Done() }
     public func reduceToRoot(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws {}
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     public func broadcast(_ bytes: [UInt8], root: Int) throws -> [UInt8] { bytes }

@@ -126,6 +126,20 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
         return Done()
     }
 
+    public func allreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws {
+        let all = try exchange(Array(UnsafeBufferPointer(start: buffer, count: count)))
+        for i in 0..<count {
+            var acc = all[0][i]
+            for r in 1..<all.count { acc = BFloat16Sum.add(all[r][i], acc) }
+            buffer[i] = acc
+        }
+    }
+
+    public func startAllreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws -> PendingCollective {
+        try allreduceBF16(buffer, count: count)
+        return Done()
+    }
+
     public func reduceToRoot(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws {
         let copy = Array(UnsafeBufferPointer(start: buffer, count: count))
         try reduce(buffer, count: count, op: op)

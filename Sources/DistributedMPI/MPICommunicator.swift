@@ -106,6 +106,44 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         if op == .average { scale(buffer, count) }
     }
 
+    /// The reduction of `allreduceBF16`: BFloat16Sum over MPI_UINT16_T bit patterns,
+    /// created on first use (after MPI_Init) and kept until MPI_Finalize.
+    nonisolated(unsafe) private static var bf16SumOp: MPI_Op?
+
+    func bf16Sum() throws -> MPI_Op {
+        if let op = MPICommunicator.bf16SumOp { return op }
+        var op: MPI_Op?
+        try check(MPI_Op_create({ values, sums, count, _ in
+            guard let values, let sums, let count else { return }
+            BFloat16Sum.add(values.assumingMemoryBound(to: UInt16.self), into: sums.assumingMemoryBound(to: UInt16.self),
+                            count: Int(count.pointee))
+        }, 1, &op), "MPI_Op_create (bfloat16 sum)")
+        MPICommunicator.bf16SumOp = op
+        return op!
+    }
+
+    public func allreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws {
+        guard size > 1, count > 0 else { return }
+        let (n, type, mop) = (Int32(count), reidprune_mpi_uint16(), try bf16Sum())
+        try collective("MPI_Allreduce of \(count) bfloat16 values",
+                       blocking: { MPI_Allreduce(reidprune_mpi_in_place(), buffer, n, type, mop, world) },
+                       start: { MPI_Iallreduce(reidprune_mpi_in_place(), buffer, n, type, mop, world, $0) })
+    }
+
+    public func startAllreduceBF16(_ buffer: UnsafeMutablePointer<UInt16>, count: Int) throws -> PendingCollective {
+        var request: MPI_Request?
+        let what = "MPI_Iallreduce of \(count) bfloat16 values"
+        if size > 1 && count > 0 {
+            let op = try bf16Sum()
+            watchdog?.sequence += 1
+            try check(MPI_Iallreduce(reidprune_mpi_in_place(), buffer, Int32(count), reidprune_mpi_uint16(), op, world,
+                                     &request), what)
+        } else {
+            request = reidprune_mpi_request_null()
+        }
+        return Pending(comm: self, request: request, buffer: nil, count: count, average: false, what: what)
+    }
+
     public func allreduce(_ buffer: UnsafeMutablePointer<Double>, count: Int, op: ReduceOp) throws {
         guard size > 1, count > 0 else { return }
         let (n, type, mop) = (Int32(count), reidprune_mpi_double(), MPICommunicator.op(op))
@@ -126,7 +164,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     final class Pending: PendingCollective {
         let comm: MPICommunicator
         var request: MPI_Request?
-        let buffer: UnsafeMutablePointer<Float>
+        /// The floats to scale when averaging (nil for a bfloat16 sum).
+        let buffer: UnsafeMutablePointer<Float>?
         let count: Int
         let average: Bool
         /// What the watchdog reports, and the phase the collective was started in.
@@ -135,13 +174,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         let sequence: Int
         var done = false
 
-        init(comm: MPICommunicator, request: MPI_Request?, buffer: UnsafeMutablePointer<Float>, count: Int, average: Bool) {
+        init(comm: MPICommunicator, request: MPI_Request?, buffer: UnsafeMutablePointer<Float>?, count: Int, average: Bool,
+             what: String) {
             self.comm = comm
             self.request = request
             self.buffer = buffer
             self.count = count
             self.average = average
-            what = "MPI_Iallreduce of \(count) floats"
+            self.what = what
             watch = comm.watch
             sequence = comm.watchdog?.sequence ?? 0
         }
@@ -170,7 +210,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
         private func finish() {
             done = true
-            if average { comm.scale(buffer, count) }
+            if average, let buffer { comm.scale(buffer, count) }
         }
     }
 
@@ -183,7 +223,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         } else {
             request = reidprune_mpi_request_null()
         }
-        return Pending(comm: self, request: request, buffer: buffer, count: count, average: op == .average && size > 1)
+        return Pending(comm: self, request: request, buffer: buffer, count: count, average: op == .average && size > 1,
+                       what: "MPI_Iallreduce of \(count) floats")
     }
 
     public func reduceToRoot(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws {

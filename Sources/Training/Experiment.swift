@@ -202,7 +202,8 @@ public final class Experiment {
         try comm.onRoot { try AtomicFile.write(Data(c.yaml.utf8), to: c.runDirectory + "/config.yaml") }
         if comm.size > 1 {
             log("\(comm.size) ranks, global batch \(loader.sampler.batchSize), \(loader.sampler.batchSize / comm.size) images per rank, "
-                + "SyncBN \(c.train.distributed.syncBN ? "on" : "off"), gradient sync \(c.train.distributed.syncMode.rawValue)")
+                + "SyncBN \(c.train.distributed.syncBN ? "on" : "off"), gradient sync \(c.train.distributed.syncMode.rawValue)"
+                + (c.train.distributed.gradientPrecision == .bf16 ? " in bf16" : ""))
         }
         let evaluator = evaluator(dataset)
         try registerHooks(trainer, source: loader, evaluator: evaluator, unprunedFLOPs: unprunedFLOPs, synthetic: synthetic,

@@ -32,6 +32,8 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public var task = "reid"
     /// The arithmetic of convolutions and linear layers: "fp32" or "bf16".
     public var precision = "fp32"
+    /// What the gradient allreduce sends: "fp32" or "bf16".
+    public var gradient_precision = "fp32"
     /// Resident memory after each phase: the model built, then in training the trainer
     /// set up and each phase of the first step (the optimizer's moments appear with the
     /// first update).
@@ -81,7 +83,7 @@ public enum ModelBenchmark {
     public static func run(training: Bool, architecture: ResNetArchitecture, archName: String, height: Int, width: Int,
                            batch: Int, threads: Int, steps: Int, warmup: Int = 2, comm: Communicator = LocalCommunicator(),
                            sync: SyncMode = .blocking, task: HeadTask = .reid,
-                           precision: Precision = .fp32) throws -> ModelBenchmarkResult {
+                           precision: Precision = .fp32, gradientPrecision: Precision = .fp32) throws -> ModelBenchmarkResult {
         try precision.requireSupported(key: "--precision")
         // The caller's thread count comes back afterwards (a scenario report evaluates after measuring).
         let callerThreads = DNNL.threads
@@ -111,6 +113,7 @@ public enum ModelBenchmark {
             }
             config.progress = false
             config.distributed.syncMode = sync
+            config.distributed.gradientPrecision = gradientPrecision
             config.distributed.checksumEvery = 0
             config.precision = precision
             let trainer = try Trainer(net: net, source: FixedBatchSource(batches: [sample], numClasses: headClasses),
@@ -160,6 +163,7 @@ public enum ModelBenchmark {
                                     peak_rss_mb: peakResidentMegabytes(), task: task.rawValue,
                                     precision: precision.rawValue, memory: memory)
         result.last_stride = architecture.stages.last?.blocks.first?.stride
+        result.gradient_precision = gradientPrecision.rawValue
         if let breakdown {
             let conv = breakdown.convolutionMilliseconds
             result.phases_ms = breakdown.phaseTimes

@@ -98,7 +98,7 @@ public final class Trainer {
     private static func parts(for net: ReIDNet, config: TrainerConfig, classes: Int, comm: Communicator,
                               reducer: CommunicatorReducer) -> (Optimizer, GradientSync, CenterLoss?) {
         let sync = GradientSync(store: net.store, comm: comm, mode: config.distributed.syncMode,
-                                bucketBytes: config.distributed.bucketBytes)
+                                bucketBytes: config.distributed.bucketBytes, precision: config.distributed.gradientPrecision)
         net.setStatisticsReducer(config.distributed.syncBN ? reducer : nil)
         net.precision = config.precision
         let policy = DecayPolicy(weightDecay: config.weightDecay, decayNormAndBias: config.decayNormAndBias)

@@ -189,6 +189,9 @@ public struct DistributedOptions: Codable, Sendable, Equatable {
     /// How gradients are allreduced: blocking after backward (measured faster on one
     /// node) or overlapped with backward (for clusters with network hardware).
     public var syncMode = SyncMode.blocking
+    /// What the gradient allreduce sends: float32, or bfloat16 (half the bytes; each
+    /// rank's gradients and every partial sum rounded to bf16).
+    public var gradientPrecision = Precision.fp32
     public var bucketBytes = 25 << 20
     /// Compare a parameter checksum across ranks every this many steps (0: only at start
     /// and after structural changes).
@@ -205,6 +208,7 @@ extension DistributedOptions: RecipeSection {
     mutating func code(_ k: inout RecipeCoder) throws {
         try k.bool("sync_bn", &syncBN)
         try k.choice("sync_mode", &syncMode, [("blocking", .blocking), ("overlapped", .overlapped)])
+        try k.choice("gradient_precision", &gradientPrecision, [("fp32", .fp32), ("bf16", .bf16)])
         var megabytes = Double(bucketBytes) / 1_048_576
         try k.double("bucket_mb", &megabytes)
         bucketBytes = Int(megabytes * 1_048_576)

@@ -46,6 +46,8 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
     @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
     @Option(help: "Gradient sync across ranks: blocking or overlapped.") var sync = "blocking"
+    @Option(help: "What the gradient allreduce sends: fp32, or bf16 (half the bytes; gradients and partial sums rounded to bf16).")
+    var gradientPrecision = "fp32"
     @Option(help: "Arithmetic of convolutions and linear layers: fp32 or bf16 (needs native bf16: AVX512_BF16 or AMX).")
     var precision = "fp32"
     @Option(help: "Prune the model first (L1, global ranking, inner groups) to this fraction of its FLOPs.")
@@ -79,7 +81,7 @@ struct ModelBenchOptions: ParsableArguments {
         try Ranks.run { comm in
             let r = try ModelSpeed.run(training: training, architecture: architecture, archName: name, height: height,
                                        width: width, batch: batch, threads: threads, steps: steps, sync: sync, task: task,
-                                       precision: precision, comm: comm)
+                                       precision: precision, gradientPrecision: gradientPrecision, comm: comm)
             if comm.isRoot { Console.line(json ? try Console.json(r) : r.text) }
         }
     }

@@ -1,0 +1,21 @@
+// BFloat16Sum: the element operation of a bfloat16 allreduce (gradients sent in half the
+// bytes): two bfloat16 values (bit patterns) added in float32 and the sum rounded back to
+// bfloat16 the way BF16Pack rounds (nearest, ties to even; subnormals to zero; a NaN stays
+// a NaN). The in-process world and the MPI reduction both combine with it, so that every
+// transport sums alike.
+import Tensors
+
+public enum BFloat16Sum {
+    /// The float32 value of a bfloat16 bit pattern (exact).
+    @inline(__always)
+    public static func value(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+
+    /// a + b, formed in float32 and rounded to bfloat16.
+    @inline(__always)
+    public static func add(_ a: UInt16, _ b: UInt16) -> UInt16 { BF16Pack.round(bits: (value(a) + value(b)).bitPattern) }
+
+    /// into[i] = in[i] + into[i] for `count` values (MPI's order of a reduction's operands).
+    public static func add(_ values: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<UInt16>, count: Int) {
+        for i in 0..<count { sums[i] = add(values[i], sums[i]) }
+    }
+}
