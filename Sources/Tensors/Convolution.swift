@@ -30,7 +30,8 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
     public var postOps = PostOps.none
     /// The arithmetic: with `.bf16`, x, the weights and dy are converted to bfloat16 on
     /// their way into the kernels (products accumulate in float32); y, dx, the weight
-    /// and bias gradients and the bias stay float32, so callers see float32 tensors only.
+    /// and bias gradients and the bias stay float32, so callers see float32 tensors only
+    /// (unless `bf16Activations` or `bf16Output` says otherwise).
     public var precision = Precision.fp32
     /// With `.bf16` precision, forward only: x and y themselves hold bfloat16 values (two
     /// bytes each, packed from the start of their float32 tensors' memory), so that a
@@ -323,7 +324,9 @@ final class ActivationPort {
 /// Winograd kernel (about twice the direct kernel's speed there) with its activations
 /// reordered in and out of the kernel's blocked layout. In bf16 the same ports convert:
 /// src, weights and diff_dst are described as bf16, so their reorders into scratch also
-/// convert f32 -> bf16; dst, diff_src and diff_weights stay f32 and need no conversion.
+/// convert f32 -> bf16; dst, diff_src and diff_weights stay f32 and need no conversion
+/// (dst is bf16 itself with `bf16Output` or `bf16Activations`). Training's backward hands
+/// both kernels one bf16 copy of diff_dst (`Convolution.backward`).
 final class ConvPlan {
     let g: ConvGeometry
     let format: ActivationFormat
