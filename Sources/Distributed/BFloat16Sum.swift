@@ -1,8 +1,9 @@
 // BFloat16Sum: the element operation of a bfloat16 allreduce (gradients sent in half the
 // bytes): two bfloat16 values (bit patterns) added in float32 and the sum rounded back to
 // bfloat16 the way BF16Pack rounds (nearest, ties to even; subnormals to zero; a NaN stays
-// a NaN). The in-process world and the MPI reduction both combine with it, so that every
-// transport sums alike.
+// a NaN). The in-process world (in rank order) and the MPI reduction (in the order of Open
+// MPI's algorithm, the same result on every rank) both combine with it; with more than two
+// ranks the two orders may round differently in the last bit.
 import Tensors
 
 public enum BFloat16Sum {

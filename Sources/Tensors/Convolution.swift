@@ -107,6 +107,7 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 public enum Convolution {
     /// x: (N, H, W, C), weight: (K, C, KH, KW), bias: (K) -> y: (N, H', W', K)
     public static func forward(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor? = nil, y: Tensor) {
+        require(!g.bf16Output, "Convolution.forward: \(g) writes packed bf16: use forward(_:x:weight:packedY:)")
         expect(x, g.inputShape, .nhwc, "Convolution.forward input")
         expect(weight, g.weightShape, .oihw, "Convolution.forward weight")
         expect(y, g.outputShape, .nhwc, "Convolution.forward output")
@@ -119,7 +120,8 @@ public enum Convolution {
     /// `packed` (at least `BF16Pack.slots` of y's count floats, any shape), in y's
     /// channels-last order. The geometry has bf16 precision and `bf16Output`.
     public static func forward(_ g: ConvGeometry, x: Tensor, weight: Tensor, packedY packed: Tensor) {
-        require(g.bf16Output && g.precision == .bf16, "Convolution.forward: \(g) does not write bf16 output")
+        require(g.bf16Output && g.precision == .bf16 && !g.hasBias && g.postOps == .none,
+                "Convolution.forward: \(g) is not a bf16-output convolution without bias or post-ops")
         expect(x, g.inputShape, .nhwc, "Convolution.forward input")
         expect(weight, g.weightShape, .oihw, "Convolution.forward weight")
         let count = g.outputShape.reduce(1, *)
@@ -132,7 +134,7 @@ public enum Convolution {
     /// Both backward passes of one training step: dWeight (K, C, KH, KW) from x and dy
     /// (then `weightsDone` runs, so that the gradient's reduction can start), then dx
     /// (N, H, W, C) when given (overwritten). In bf16, dy is converted to bfloat16 once
-    /// for both kernels instead of once per kernel.
+    /// for both kernels instead of once per kernel. For geometries without a bias.
     public static func backward(_ g: ConvGeometry, x: Tensor, dy: Tensor, weight: Tensor, dWeight: Tensor, dx: Tensor?,
                                 weightsDone: () -> Void = {}) {
         expect(x, g.inputShape, .nhwc, "Convolution.backward input")

@@ -3,7 +3,8 @@
 // recipe key by key and refuses any change that breaks exact resumption (architecture,
 // data, optimizer, losses, pruning, ...), naming the keys. Changes that leave the
 // trajectory as it was (more or fewer epochs, evaluation, logging, checkpoint cadence)
-// are allowed and recorded. The number of ranks may change too (a lost host, a smaller
+// are allowed and recorded; keys added since the checkpoint was written read as their
+// defaults. The number of ranks may change too (a lost host, a smaller
 // allocation) when the data comes through the global sampler: the global batch, which
 // the recipe fixes, is then the same whatever the rank count; a source that reads per
 // rank (shards) refuses it.
@@ -33,7 +34,8 @@ public enum ResumeCheck {
     /// as the key "ranks" and refused when `perRankStream` (the data source reads per rank).
     public static func check(saved: String, current: String, checkpoint: String, ranks: (saved: Int?, now: Int) = (nil, 1),
                              perRankStream: Bool = false) throws -> [Change] {
-        let old = try leaves(saved, origin: checkpoint), new = try leaves(current, origin: "the recipe")
+        let old = try leaves(rendered(saved, origin: checkpoint), origin: checkpoint)
+        let new = try leaves(rendered(current, origin: "the recipe"), origin: "the recipe")
         var changes = Set(old.keys).union(new.keys).sorted().compactMap { key -> Change? in
             let (a, b) = (old[key] ?? "(absent)", new[key] ?? "(absent)")
             return a == b ? nil : Change(key: key, old: a, new: b)
@@ -58,6 +60,16 @@ public enum ResumeCheck {
                               + "with --fresh or another run.dir)")
         }
         return changes
+    }
+
+    /// A recipe as this build's typed config renders it, so that a key added since a
+    /// checkpoint was written comes in at its default (what the run that wrote it did)
+    /// instead of reading as a change; a recipe that does not read as a training run (a
+    /// partial one) is compared as written.
+    static func rendered(_ yaml: String, origin: String) -> String {
+        guard let tree = (try? Yams.load(yaml: yaml)) as? [String: Any],
+              let config = try? ExperimentConfig.parse(ConfigFile(root: tree, origin: origin), strict: false) else { return yaml }
+        return config.yaml
     }
 
     static func leaves(_ yaml: String, origin: String) throws -> [String: String] {

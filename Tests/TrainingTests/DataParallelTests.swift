@@ -122,8 +122,10 @@ final class DataParallelTests: XCTestCase {
 
     /// Gradients sent in bf16 (`distributed.gradient_precision: bf16`): one SGD step on 2
     /// or 3 ranks changes the parameters by the fp32 step up to the bf16 rounding of the
-    /// gradients: each rank's rounded (2^-9 relative) and each of the world - 1 partial sums
-    /// rounded again, so at most world x 2^-9 of the largest change, plus fp32 noise.
+    /// gradients: each rank's rounded and each of the world - 1 partial sums rounded again,
+    /// every rounding within 2^-8 of its value (8 significant bits, to nearest), so within
+    /// (2 world - 1) x 2^-8 of the largest change where the ranks' gradients do not cancel
+    /// (they do not on this data: measured 1.3e-3 on 2 and 3 ranks), plus fp32 noise.
     /// Overlapped sync sends the same values. (Later steps amplify the difference as any
     /// perturbation at this learning rate: measured 1e-3, 1.2e-2 and 3.5e-2 of the parameters
     /// after 1, 2 and 3 steps on 2 ranks.)
@@ -134,7 +136,7 @@ final class DataParallelTests: XCTestCase {
             let bf16 = try Self.train(world: world, gradientPrecision: .bf16, steps: 1)
             let change = zip(bf16, start).map { $0 - $1 }
             let error = relativeError(change, fp32)
-            XCTAssertLessThanOrEqual(error, Double(world) * 0x1p-9 + 1e-5, "\(world) ranks")
+            XCTAssertLessThanOrEqual(error, Double(2 * world - 1) * 0x1p-8 + 1e-5, "\(world) ranks")
             XCTAssertGreaterThan(error, 1e-5, "\(world) ranks: the gradients were not rounded to bf16")
             let overlapped = try Self.train(world: world, sync: .overlapped, gradientPrecision: .bf16, steps: 1)
             XCTAssertEqual(overlapped, bf16, "\(world) ranks: overlapped sync sent other values")

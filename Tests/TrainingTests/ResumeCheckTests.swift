@@ -47,6 +47,22 @@ final class ResumeCheckTests: XCTestCase {
         }
     }
 
+    /// A checkpoint written before a key existed resumes when the key is at its default,
+    /// and is refused, naming the key, when the recipe now sets another value.
+    func testAKeyAddedSinceTheCheckpointReadsAsItsDefault() throws {
+        var config = ExperimentConfig()
+        config.data.root = "/data/synth"
+        let current = config.yaml
+        XCTAssertTrue(current.contains("gradient_precision: fp32"), current)
+        let older = current.components(separatedBy: "\n").filter { !$0.contains("gradient_precision") }.joined(separator: "\n")
+        XCTAssertNotEqual(older, current)
+        XCTAssertEqual(try ResumeCheck.check(saved: older, current: current, checkpoint: "c"), [])
+        config.train.distributed.gradientPrecision = .bf16
+        XCTAssertThrowsError(try ResumeCheck.check(saved: older, current: config.yaml, checkpoint: "c")) { error in
+            XCTAssertTrue("\(error)".contains("'distributed.gradient_precision' (fp32 -> bf16)"), "\(error)")
+        }
+    }
+
     func testSourcesSayWhetherTheyReadPerRank() throws {
         let batch = Batch(images: Tensor(shape: [1, 4, 4, 3], layout: .nhwc), pids: [0], camids: [0])
         XCTAssertFalse(FixedBatchSource(batches: [batch], numClasses: 1).perRankStream)
