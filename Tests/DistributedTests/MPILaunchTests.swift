@@ -82,7 +82,8 @@ final class MPILaunchTests: XCTestCase {
     /// Gradients sent in bf16 through Open MPI's reduction with the bf16 sum: the replicas
     /// stay identical (checksums compared at every step, else the run stops), and the run
     /// stays near one rank's fp32 run. Three steps at lr 0.05 amplify the rounding (measured
-    /// 2.7e-3 on 2 ranks, 5.5e-3 on 3; the one-step bound is DataParallelTests').
+    /// 2.7e-3 on 2 ranks, 5.5e-3 on 3; the one-step bound is DataParallelTests'). Overlapped
+    /// sync, which starts the bf16 sums during backward, ends where blocking sync does.
     func testBF16GradientsOnTwoAndThreeRanksKeepReplicasIdentical() throws {
         let one = try train(ranks: 1)
         let names = one.keys.sorted(), a = names.flatMap { one[$0]! }
@@ -93,6 +94,14 @@ final class MPILaunchTests: XCTestCase {
             let error = relativeError(b, a)
             XCTAssertLessThanOrEqual(error, 2e-2, "\(ranks) ranks with bf16 gradients vs 1")
             XCTAssertGreaterThan(error, 1e-5, "\(ranks) ranks: the gradients were not rounded to bf16")
+            if ranks == 2 {
+                // Overlapped sync starts each bucket's bf16 sum during backward; on 2 ranks every
+                // element is one rounded addition whatever the algorithm, so the runs agree bit for bit.
+                let overlapped = try train(ranks: 2, overrides: ["distributed.gradient_precision=bf16",
+                                                                 "distributed.sync_mode=overlapped"],
+                                           expect: "gradient sync overlapped in bf16")
+                XCTAssertEqual(names.flatMap { overlapped[$0]! }.map(\.bitPattern), b.map(\.bitPattern), "overlapped vs blocking")
+            }
         }
     }
 
