@@ -1,6 +1,7 @@
 // Communicator: what ranks exchange during data-parallel training, independent of the
-// transport: allreduce (of floats, doubles, or bfloat16 gradients), reduce to the root, broadcast, gather and allgather of bytes,
-// barrier, and a non-blocking allreduce for overlapping communication with backward.
+// transport: allreduce (of floats, doubles, or bfloat16 gradients), reduce to the root,
+// broadcast, gather and allgather of bytes, barrier, and non-blocking allreduces for
+// overlapping communication with backward.
 // The typed vocabulary built on these (Codable broadcast, onRoot, gathers) is in
 // Communicator+Coordination.swift.
 // Implemented by LocalCommunicator (one rank), ThreadCommunicator (ranks as threads, for
