@@ -52,6 +52,24 @@ final class BFloat16AllreduceTests: XCTestCase {
         return (down.bitPattern >> 16) & 1 == 0 ? down : up
     }
 
+    /// The buffer sum (16 lanes at a time) equals the element sum on every pair: random bit
+    /// patterns of every kind (NaN, infinities, subnormals, zeros of both signs, ties), and
+    /// lengths that leave a remainder.
+    func testBufferSumEqualsTheElementSumBitForBit() {
+        var g = SystemRandomNumberGenerator()
+        let special: [UInt16] = [0, 0x8000, 0x7f80, 0xff80, 0x7fc0, 0xffc1, 0x7f81, 0x0001, 0x8070, 0x0080, 0x3f80, 0xbf80,
+                                 0x7f7f, 0xff7f, 0x3b80]
+        for count in [0, 1, 15, 16, 17, 1000, 4099] {
+            let values = (0..<count).map { _ in Bool.random(using: &g) ? special.randomElement(using: &g)! : UInt16.random(in: 0...0xffff, using: &g) }
+            let start = (0..<count).map { _ in Bool.random(using: &g) ? special.randomElement(using: &g)! : UInt16.random(in: 0...0xffff, using: &g) }
+            var sums = start
+            values.withUnsafeBufferPointer { v in
+                sums.withUnsafeMutableBufferPointer { BFloat16Sum.add(v.baseAddress!, into: $0.baseAddress!, count: count) }
+            }
+            XCTAssertEqual(sums, zip(values, start).map { BFloat16Sum.add($0, $1) }, "\(count) values")
+        }
+    }
+
     func testRanksSumInRankOrderAndAgreeBitForBit() throws {
         let world = ThreadWorld(size: 3)
         let lock = NSLock()
