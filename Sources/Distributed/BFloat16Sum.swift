@@ -16,7 +16,7 @@ public enum BFloat16Sum {
     public static func add(_ a: UInt16, _ b: UInt16) -> UInt16 { BF16Pack.round(bits: (value(a) + value(b)).bitPattern) }
 
     /// into[i] = in[i] + into[i] for `count` values (MPI's order of a reduction's operands),
-    /// 16 at a time with `add`'s rounding spelled out lane-wise, the rest one by one.
+    /// 16 at a time (BF16Pack's lane-wise rounding), the rest one by one.
     public static func add(_ values: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<UInt16>, count: Int) {
         let a = UnsafeRawPointer(values), b = UnsafeMutableRawPointer(sums)
         var i = 0
@@ -25,23 +25,12 @@ public enum BFloat16Sum {
             let y = SIMD16<UInt32>(truncatingIfNeeded: b.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)) &<< 16
             let sum = unsafeBitCast(unsafeBitCast(x, to: SIMD16<Float>.self) + unsafeBitCast(y, to: SIMD16<Float>.self),
                                     to: SIMD16<UInt32>.self)
-            b.storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: round(sum)), toByteOffset: 2 * i, as: SIMD16<UInt16>.self)
+            b.storeBytes(of: BF16Pack.round(bits: sum), toByteOffset: 2 * i, as: SIMD16<UInt16>.self)
             i += 16
         }
         while i < count {
             sums[i] = add(values[i], sums[i])
             i += 1
         }
-    }
-
-    /// BF16Pack.round(bits:) on 16 float32 bit patterns, as bfloat16 patterns in the low halves.
-    @inline(__always)
-    static func round(_ bits: SIMD16<UInt32>) -> SIMD16<UInt32> {
-        var out = (bits &+ 0x7fff &+ ((bits &>> 16) & 1)) &>> 16
-        // Exponent zero (zero or subnormal): the sign alone.
-        out.replace(with: (bits &>> 16) & 0x8000, where: bits & 0x7f80_0000 .== 0)
-        // NaN: the upper half, made quiet.
-        out.replace(with: (bits &>> 16) | 0x0040, where: bits & 0x7fff_ffff .> 0x7f80_0000)
-        return out
     }
 }

@@ -57,6 +57,20 @@ final class BF16PackTests: XCTestCase {
         }
     }
 
+    /// The 16-lane rounding equals the scalar one on random bit patterns of every kind
+    /// (normal, subnormal, zero, infinity, NaN, ties).
+    func testLaneWiseRoundingEqualsTheScalarRounding() {
+        var g = SystemRandomNumberGenerator()
+        let special: [UInt32] = [0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0x7f80_0001, 0x0000_0001,
+                                 0x807f_ffff, 0x3f80_8000, 0x3f81_8000, 0x7f7f_ffff, 0x0080_0000]
+        for _ in 0..<2000 {
+            var lanes = SIMD16<UInt32>()
+            for i in 0..<16 { lanes[i] = Bool.random(using: &g) ? special.randomElement(using: &g)! : UInt32.random(in: 0...UInt32.max, using: &g) }
+            let rounded = BF16Pack.round(bits: lanes)
+            for i in 0..<16 { XCTAssertEqual(rounded[i], BF16Pack.round(bits: lanes[i]), String(lanes[i], radix: 16)) }
+        }
+    }
+
     func testPackThenExpandGivesTheRoundedValuesExactly() {
         // Odd counts (the last slot half used) and counts that span several threads' ranges.
         let paths = BF16Pack.usesNativeConversion ? [false, true] : [false]
