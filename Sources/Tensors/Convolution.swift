@@ -144,27 +144,15 @@ public enum Convolution {
         if let dx { expect(dx, g.inputShape, .nhwc, "Convolution.backward input gradient") }
         checkBias(g, nil, "Convolution.backward")
         let context = DNNL.current, p = plan(g, in: context)
-        guard g.precision == .bf16 else {
-            context.accounted(.backwardWeights) {
-                p.backwardWeights(x: x.data, dy: dy.data, dWeight: dWeight.data, dBias: nil)
-            }
-            weightsDone()
-            if let dx {
-                context.accounted(.backwardData) { p.backwardData(dy: dy.data, weight: weight.data, dx: dx.data) }
-            }
-            return
-        }
-        // The conversion counts as the first kernel's activation reorder, as it did.
         var lowDY: UnsafeMutableRawPointer?
         context.accounted(.backwardWeights) {
-            lowDY = p.convertGradient(dy.data, count: dy.count)
-            p.backwardWeights(x: x.data, dy: dy.data, lowDY: lowDY!, dWeight: dWeight.data)
+            // bf16: one conversion of dy for both kernels, counted as this one's activation reorder.
+            if g.precision == .bf16 { lowDY = p.convertGradient(dy.data, count: dy.count) }
+            p.backwardWeights(x: x.data, dy: dy.data, lowDY: lowDY, dWeight: dWeight.data, dBias: nil)
         }
         weightsDone()
-        if let dx, let lowDY {
-            context.accounted(.backwardData) {
-                p.backwardData(dy: dy.data, lowDY: lowDY, weight: weight.data, dx: dx.data)
-            }
+        if let dx {
+            context.accounted(.backwardData) { p.backwardData(dy: dy.data, lowDY: lowDY, weight: weight.data, dx: dx.data) }
         }
     }
 
@@ -306,6 +294,13 @@ final class ActivationPort {
         let scratch = DNNL.current.scratch(slot, memory.bytes)
         reorder.run(pointer, scratch)
         return memory.bind(scratch)
+    }
+
+    /// `bindIncoming`, or the bfloat16 copy `low` of the same data bound directly when
+    /// there is one and the primitive reads plain channels-last bf16.
+    func bindIncoming(_ pointer: UnsafeMutableRawPointer, bf16Copy low: UnsafeMutableRawPointer?) -> dnnl_memory_t {
+        if let low, takesPlainBF16 { return memory.bind(low) }
+        return bindIncoming(pointer)
     }
 
     /// The memory the primitive writes; call `finishOutgoing` after it ran.
@@ -513,25 +508,21 @@ final class ConvPlan {
         return scratch
     }
 
-    func backwardData(dy: UnsafeMutablePointer<Float>, weight: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        runBackwardData(dy: UnsafeMutableRawPointer(dy), packedWeight: packBackwardData(weight), dx: UnsafeMutableRawPointer(dx))
-    }
 
     /// dy (count float32 values, channels-last) converted to bfloat16 in the gradient
-    /// scratch slot, for `backwardWeights(lowDY:)` and `runBackwardData(lowDY:)`.
+    /// scratch slot, for the `lowDY` of `backwardWeights` and `backwardData`.
     func convertGradient(_ dy: UnsafeMutablePointer<Float>, count: Int) -> UnsafeMutableRawPointer {
         let scratch = DNNL.current.scratch(.gradient, BF16Pack.slots(count) * 4)
         BF16Pack.conversion(count, toBF16: true).run(UnsafeMutableRawPointer(dy), scratch)
         return scratch
     }
 
-    /// Backward-data with dy given twice: as float32 and as `convertGradient`'s bfloat16
-    /// copy, which the kernel reads directly when it takes plain channels-last bf16.
-    func backwardData(dy: UnsafeMutablePointer<Float>, lowDY: UnsafeMutableRawPointer, weight: UnsafeMutablePointer<Float>,
+    /// Backward-data; with `lowDY` (`convertGradient`'s bfloat16 copy of dy) the kernel
+    /// reads that copy when it takes plain channels-last bf16.
+    func backwardData(dy: UnsafeMutablePointer<Float>, lowDY: UnsafeMutableRawPointer? = nil, weight: UnsafeMutablePointer<Float>,
                       dx: UnsafeMutablePointer<Float>) {
-        let port = backwardDataPlan.diffDst
         let packedWeight = packBackwardData(weight)
-        runBackwardData(diffDst: port.takesPlainBF16 ? port.memory.bind(lowDY) : port.bindIncoming(UnsafeMutableRawPointer(dy)),
+        runBackwardData(diffDst: backwardDataPlan.diffDst.bindIncoming(UnsafeMutableRawPointer(dy), bf16Copy: lowDY),
                         packedWeight: packedWeight, dx: UnsafeMutableRawPointer(dx))
     }
 
@@ -596,28 +587,16 @@ final class ConvPlan {
 
     lazy var backwardWeightsPlan = BackwardWeights(self)
 
-    func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+    /// Backward-weights; with `lowDY` (`convertGradient`'s bfloat16 copy of dy) the kernel
+    /// reads that copy when it takes plain channels-last bf16.
+    func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, lowDY: UnsafeMutableRawPointer? = nil,
                          dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
         let b = backwardWeightsPlan
         let context = DNNL.current
         let target = b.packed.map { context.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
-        runBackwardWeights(x: UnsafeMutableRawPointer(x), dy: UnsafeMutableRawPointer(dy), packedDiffWeight: target,
-                           dBias: dBias.map { UnsafeMutableRawPointer($0) })
-        if let unpack = b.unpack {
-            context.accountedWeightReorder(.backwardWeights) { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
-        }
-    }
-
-    /// Backward-weights with dy given twice (float32, and `convertGradient`'s bfloat16
-    /// copy, read directly when the kernel takes plain channels-last bf16); no bias.
-    func backwardWeights(x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, lowDY: UnsafeMutableRawPointer,
-                         dWeight: UnsafeMutablePointer<Float>) {
-        let b = backwardWeightsPlan
-        let context = DNNL.current
-        let target = b.packed.map { context.scratch(.weights, $0) } ?? UnsafeMutableRawPointer(dWeight)
-        let diffDst = b.diffDst.takesPlainBF16 ? b.diffDst.memory.bind(lowDY) : b.diffDst.bindIncoming(UnsafeMutableRawPointer(dy))
-        runBackwardWeights(src: b.src.bindIncoming(UnsafeMutableRawPointer(x)), diffDst: diffDst, packedDiffWeight: target,
-                           dBias: nil)
+        runBackwardWeights(src: b.src.bindIncoming(UnsafeMutableRawPointer(x)),
+                           diffDst: b.diffDst.bindIncoming(UnsafeMutableRawPointer(dy), bf16Copy: lowDY),
+                           packedDiffWeight: target, dBias: dBias.map { UnsafeMutableRawPointer($0) })
         if let unpack = b.unpack {
             context.accountedWeightReorder(.backwardWeights) { unpack.run(target, UnsafeMutableRawPointer(dWeight)) }
         }
