@@ -54,27 +54,11 @@ def main():
 
     if a.task == "classification":
         return classification(a, autocast)
-    backbone = set_last_stride(getattr(torchvision.models, a.arch)(), a.last_stride)
-    dim = backbone.fc.in_features
-    backbone.fc = nn.Identity()
-    bnneck = nn.BatchNorm1d(dim)
-    bnneck.bias.requires_grad_(False)
-    classifier = nn.Linear(dim, 751, bias=False)
-    model = nn.ModuleDict({"backbone": backbone, "bnneck": bnneck, "classifier": classifier})
-    model = model.to(memory_format=torch.channels_last)
+    model = reid_model(a.arch, a.last_stride)
     x = torch.randn(a.batch, 3, a.height, a.width).contiguous(memory_format=torch.channels_last)
     classes = max(2, a.batch // 4)
     labels = torch.arange(a.batch) * classes // a.batch
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
-
-    def triplet(f, y, margin=0.3):
-        n = f.size(0)
-        sq = f.pow(2).sum(1, keepdim=True).expand(n, n)
-        dist = (sq + sq.t() - 2 * f @ f.t()).clamp(min=1e-12).sqrt()
-        same = y.expand(n, n).eq(y.expand(n, n).t())
-        ap_ = (dist * same.float()).max(1).values
-        an = (dist + same.float() * 1e6).min(1).values
-        return F.relu(ap_ - an + margin).mean()
 
     def train_step():
         model.train()
@@ -98,6 +82,30 @@ def main():
             embed(x)
 
     report(a, train_step if a.mode == "train" else infer_step)
+
+
+def reid_model(arch, last_stride):
+    """A torchvision ResNet with the re-ID head (BNNeck with a fixed shift, 751-way
+    bias-free classifier) as a ModuleDict of backbone, bnneck and classifier, channels-last."""
+    backbone = set_last_stride(getattr(torchvision.models, arch)(), last_stride)
+    dim = backbone.fc.in_features
+    backbone.fc = nn.Identity()
+    bnneck = nn.BatchNorm1d(dim)
+    bnneck.bias.requires_grad_(False)
+    classifier = nn.Linear(dim, 751, bias=False)
+    model = nn.ModuleDict({"backbone": backbone, "bnneck": bnneck, "classifier": classifier})
+    return model.to(memory_format=torch.channels_last)
+
+
+def triplet(f, y, margin=0.3):
+    """Batch-hard triplet loss on features f (N, D) with labels y (N)."""
+    n = f.size(0)
+    sq = f.pow(2).sum(1, keepdim=True).expand(n, n)
+    dist = (sq + sq.t() - 2 * f @ f.t()).clamp(min=1e-12).sqrt()
+    same = y.expand(n, n).eq(y.expand(n, n).t())
+    ap_ = (dist * same.float()).max(1).values
+    an = (dist + same.float() * 1e6).min(1).values
+    return F.relu(ap_ - an + margin).mean()
 
 
 def set_last_stride(net, stride):
