@@ -193,7 +193,7 @@ public enum Convolution {
     /// weight: (K, C, KH, KW) -> the forward primitive's format for this geometry.
     public static func pack(_ g: ConvGeometry, weight: Tensor) -> PackedWeights {
         expect(weight, g.weightShape, .oihw, "Convolution.pack weight")
-        let p = plan(g)
+        let p = inferencePlan(g, in: DNNL.current)
         guard let reorder = p.forwardPack, let bytes = p.forwardPacked else {
             return PackedWeights(geometry: g, buffer: nil, plain: weight.clone())
         }
@@ -209,7 +209,7 @@ public enum Convolution {
         expect(y, g.outputShape, .nhwc, "Convolution.forward output")
         checkBias(g, bias, "Convolution.forward")
         let w = packed.buffer?.pointer ?? UnsafeMutableRawPointer(packed.plain!.data)
-        let context = DNNL.current, p = plan(g, in: context)
+        let context = DNNL.current, p = inferencePlan(g, in: context)
         context.accounted(.forward) {
             p.runForward(x: UnsafeMutableRawPointer(x.data), packedWeight: w,
                          bias: bias.map { UnsafeMutableRawPointer($0.data) }, y: UnsafeMutableRawPointer(y.data))
@@ -228,6 +228,13 @@ public enum Convolution {
     /// "jit_wino_4x3:avx512_core" or "brgconv:avx512_core").
     public static func implementation(_ g: ConvGeometry) -> String { plan(g).implementation }
 
+    /// The oneDNN implementation and propagation kind that weights packed by `pack` run
+    /// with (for example "jit_wino_4x3:avx512_core forward_inference").
+    public static func packedImplementation(_ g: ConvGeometry) -> String {
+        let p = inferencePlan(g, in: DNNL.current)
+        return p.implementation + (p.inference ? " forward_inference" : " forward_training")
+    }
+
     static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc) -> ConvPlan {
         plan(g, format: format, in: DNNL.current)
     }
@@ -235,6 +242,14 @@ public enum Convolution {
     /// The plan cached in `context` (the calling thread's).
     static func plan(_ g: ConvGeometry, format: ActivationFormat = .nhwc, in context: DNNL) -> ConvPlan {
         context.cached(planKey(g, format)) { ConvPlan(g, format: format) }
+    }
+
+    /// The plan for weights packed once (`pack`): for a Winograd geometry, one whose
+    /// weights are transformed when packed; otherwise the training plan itself.
+    static func inferencePlan(_ g: ConvGeometry, in context: DNNL) -> ConvPlan {
+        guard ConvPlan.usesWinograd(g) else { return plan(g, in: context) }
+        let key = PrimitiveKey(op: .convolution(.nhwc), params: g.keyParams + [2])
+        return context.cached(key) { ConvPlan(g, format: .nhwc, inference: true) }
     }
 
     static func planKey(_ g: ConvGeometry, _ format: ActivationFormat = .nhwc) -> PrimitiveKey {
@@ -328,6 +343,8 @@ final class ConvPlan {
     let g: ConvGeometry
     let format: ActivationFormat
     let algorithm: dnnl_alg_kind_t
+    /// Whether the forward primitive is an inference one (Winograd with weights transformed when packed).
+    let inference: Bool
     let plainWeights: dnnl_memory_desc_t
     let biasDesc: dnnl_memory_desc_t
 
@@ -358,7 +375,9 @@ final class ConvPlan {
     /// convolution then uses the direct algorithm).
     nonisolated(unsafe) static var winogradEnabled = ProcessInfo.processInfo.environment["REIDPRUNE_WINOGRAD"] != "0"
 
-    init(_ g: ConvGeometry, format: ActivationFormat) {
+    /// `inference`: a Winograd plan for weights that stay fixed (`Convolution.pack`): its
+    /// weights are transformed once, when packed, instead of inside every call.
+    init(_ g: ConvGeometry, format: ActivationFormat, inference: Bool = false) {
         self.g = g
         self.format = format
         plainWeights = memoryDesc(g.weightShape, dnnl_oihw)
@@ -366,9 +385,10 @@ final class ConvPlan {
         var made: (dnnl_primitive_desc_t, dnnl_primitive_t)?
         var algorithm = dnnl_convolution_direct
         if format == .nhwc && ConvPlan.usesWinograd(g) {
-            made = ConvPlan.makeForward(g, .blocked, dnnl_convolution_winograd, biasDesc)
+            made = ConvPlan.makeForward(g, .blocked, dnnl_convolution_winograd, biasDesc, inference: inference)
             if made != nil { algorithm = dnnl_convolution_winograd }
         }
+        self.inference = inference && made != nil
         if made == nil { made = ConvPlan.makeForward(g, format, dnnl_convolution_direct, biasDesc) }
         guard let (pd, primitive) = made else { fatalError("oneDNN has no forward convolution for \(g)") }
         self.algorithm = algorithm
@@ -391,7 +411,8 @@ final class ConvPlan {
     }
 
     private static func makeForward(_ g: ConvGeometry, _ format: ActivationFormat, _ alg: dnnl_alg_kind_t,
-                                     _ biasDesc: dnnl_memory_desc_t) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
+                                     _ biasDesc: dnnl_memory_desc_t,
+                                     inference: Bool = false) -> (dnnl_primitive_desc_t, dnnl_primitive_t)? {
         require(!(g.bf16Activations || g.bf16Output) || g.precision == .bf16,
                 "ConvGeometry: bf16 activations need bf16 precision (\(g))")
         let low = g.precision.inputType
@@ -401,9 +422,10 @@ final class ConvPlan {
         var bias = biasDesc
         var desc = dnnl_convolution_desc_t()
         let s = strides(g), p = padding(g)
-        // forward_inference would make Winograd expect pre-transformed weights (a costly
-        // reorder per call); the training descriptor transforms inside the kernel.
-        let prop = dnnl_forward_training
+        // forward_inference makes Winograd expect pre-transformed weights: right when they
+        // are packed once (`inference`), a costly reorder per call in training, where the
+        // training descriptor transforms them inside the kernel.
+        let prop = inference ? dnnl_forward_inference : dnnl_forward_training
         let status = g.hasBias
             ? dnnl_convolution_forward_desc_init(&desc, prop, alg, &src, &weights, &bias, &dst, s, p, p)
             : dnnl_convolution_forward_desc_init(&desc, prop, alg, &src, &weights, nil, &dst, s, p, p)

@@ -131,4 +131,33 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertFalse(implementations[1].contains("wino"), "expected direct, got \(implementations[1])")
         XCTAssertLessThanOrEqual(relativeError(results[0], results[1]), 1e-4)
     }
+
+    /// Weights packed once (inference) are transformed for Winograd when packed; the
+    /// result, with the bias and ReLU fused, matches the reference and the per-call path.
+    func testPackedWinogradWeightsAreTransformedOnceAndAgree() {
+        var rng = SeededRandom(seed: 6)
+        var g = ConvGeometry(batch: 8, inChannels: 32, height: 7, width: 6, outChannels: 48, kernel: 3, stride: 1,
+                             padding: 1, bias: true)
+        g.postOps = .relu
+        let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+        let bias = rng.tensor([g.outChannels], .x)
+        let implementation = Convolution.packedImplementation(g)
+        XCTAssertTrue(implementation.contains("wino") && implementation.hasSuffix("forward_inference"), implementation)
+        let packed = Convolution.pack(g, weight: w)
+        let y = Tensor(shape: g.outputShape, layout: .nhwc), perCall = Tensor(shape: g.outputShape, layout: .nhwc)
+        Convolution.forward(g, x: x, packed: packed, bias: bias, y: y)
+        Convolution.forward(g, x: x, weight: w, bias: bias, y: perCall)
+        let reference = ReferenceConvolution.forward(g, x: x.toArray(), w: w.toArray(), bias: bias.toArray()).map { max($0, 0) }
+        XCTAssertLessThanOrEqual(relativeError(y.toArray(), reference), 1e-4)
+        XCTAssertLessThanOrEqual(relativeError(y.toArray(), perCall.toArray()), 1e-5)
+        // Repeated calls reuse the packed weights: no new primitives, the same values.
+        let before = DNNL.current.primitivesCreated
+        let again = Tensor(shape: g.outputShape, layout: .nhwc)
+        Convolution.forward(g, x: x, packed: packed, bias: bias, y: again)
+        XCTAssertEqual(DNNL.current.primitivesCreated, before)
+        XCTAssertEqual(again.toArray(), y.toArray())
+        // A geometry that is not Winograd's packs for the training plan itself.
+        let direct = ConvGeometry(batch: 8, inChannels: 32, height: 7, width: 6, outChannels: 48, kernel: 1)
+        XCTAssertTrue(Convolution.packedImplementation(direct).hasSuffix("forward_training"))
+    }
 }
