@@ -1,8 +1,9 @@
 // LatencyCache: the file that keeps latency tables across runs, one table per machine
-// (CPU model name from /proc/cpuinfo, thread count and, for bf16 kernels, "bf16"), as
-// JSON {"format": 1, "machines": {"<CPU model> | <n> threads[ | bf16]": {"<shape key>":
-// ms}}}; a table for another machine, thread count or precision never answers for this
-// one. Writes are
+// (CPU model name from /proc/cpuinfo, thread count, "bf16" for bf16 kernels, the oneDNN
+// version and the revision of ReIDPrune's inference kernels), as JSON {"format": 1,
+// "machines": {"<CPU model> | <n> threads[ | bf16] | oneDNN <v> | kernels <r>": {"<shape
+// key>": ms}}}; a table for another machine, thread count, precision, oneDNN or kernels
+// revision never answers for this one. Writes are
 // atomic and merge with what the file holds then; an unreadable file is an error
 // naming it (delete it to rebuild), never silently replaced.
 import Foundation
@@ -20,20 +21,30 @@ public struct LatencyCache: Sendable {
         return base + "/reidprune/latency.json"
     }
 
+    /// Which of ReIDPrune's ways of running inference convolutions the entries time: raised
+    /// whenever that changes (2: Winograd weights transformed once, when packed), so that
+    /// timings of the old kernels are not taken for the new ones.
+    public static let kernelsRevision = 2
+
     /// "<CPU model> | <threads> threads" from the text of /proc/cpuinfo (its first
-    /// "model name" line; "unknown CPU" without one), and " | bf16" for bf16 kernels (fp32
-    /// keys are those of files written before precisions were told apart).
-    public static func machineKey(cpuinfo: String, threads: Int, precision: Precision = .fp32) -> String {
+    /// "model name" line; "unknown CPU" without one), " | bf16" for bf16 kernels (fp32
+    /// keys are those of files written before precisions were told apart), then
+    /// " | oneDNN <version> | kernels <revision>" when a version is given: another oneDNN
+    /// or another revision of ReIDPrune's kernels times its own entries.
+    public static func machineKey(cpuinfo: String, threads: Int, precision: Precision = .fp32,
+                                  oneDNN: String? = nil, kernels: Int = kernelsRevision) -> String {
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .flatMap { $0.split(separator: ":", maxSplits: 1).last }
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         return "\(model.isEmpty ? "unknown CPU" : model) | \(threads) threads" + (precision == .bf16 ? " | bf16" : "")
+            + (oneDNN.map { " | oneDNN \($0) | kernels \(kernels)" } ?? "")
     }
 
-    /// This machine's key at `threads` threads for kernels of `precision`.
+    /// This machine's key at `threads` threads for kernels of `precision`, with the
+    /// oneDNN library loaded now and this build's kernels revision.
     public static func currentMachine(threads: Int, precision: Precision = .fp32) -> String {
         machineKey(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "", threads: threads,
-                   precision: precision)
+                   precision: precision, oneDNN: DNNL.version)
     }
 
     /// Every machine's entries in the file (none when it does not exist).

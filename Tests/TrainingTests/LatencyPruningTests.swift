@@ -27,6 +27,16 @@ final class LatencyPruningTests: ScratchFolderTestCase {
         XCTAssertEqual(LatencyCache.machineKey(cpuinfo: "processor : 0\n", threads: 1), "unknown CPU | 1 threads")
         XCTAssertEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, precision: .bf16),
                        "AMD EPYC 9B45 128-Core Processor | 2 threads | bf16", "bf16 kernels have their own table")
+        XCTAssertEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, oneDNN: "2.6.3", kernels: 2),
+                       "AMD EPYC 9B45 128-Core Processor | 2 threads | oneDNN 2.6.3 | kernels 2")
+        XCTAssertNotEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, oneDNN: "2.6.3", kernels: 2),
+                          LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, oneDNN: "2.7.0", kernels: 2),
+                          "another oneDNN times its own entries")
+        XCTAssertNotEqual(LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, oneDNN: "2.6.3", kernels: 2),
+                          LatencyCache.machineKey(cpuinfo: cpuinfo, threads: 2, oneDNN: "2.6.3", kernels: 3),
+                          "another kernels revision times its own entries")
+        let current = LatencyCache.currentMachine(threads: 2)
+        XCTAssertTrue(current.hasSuffix(" | 2 threads | oneDNN \(DNNL.version) | kernels \(LatencyCache.kernelsRevision)"), current)
         XCTAssertEqual(LatencyCache.defaultPath(environment: ["XDG_CACHE_HOME": "/c", "HOME": "/h"]), "/c/reidprune/latency.json")
         XCTAssertEqual(LatencyCache.defaultPath(environment: ["HOME": "/h"]), "/h/.cache/reidprune/latency.json")
     }
@@ -142,13 +152,15 @@ final class LatencyPruningTests: ScratchFolderTestCase {
         let bf16 = try round(.bf16)
         XCTAssertEqual(bf16.net.precision, .bf16)
         let machine = LatencyCache.currentMachine(threads: DNNL.threads)
-        XCTAssertEqual(Set(try LatencyCache(path: path).load().keys), [machine + " | bf16"])
+        let bf16Machine = LatencyCache.currentMachine(threads: DNNL.threads, precision: .bf16)
+        XCTAssertTrue(bf16Machine.contains("| bf16"), bf16Machine)
+        XCTAssertEqual(Set(try LatencyCache(path: path).load().keys), [bf16Machine])
         XCTAssertTrue(try XCTUnwrap(bf16.latency).contains("| bf16"), bf16.latency ?? "")
         _ = try round(.fp32)
         let tables = try LatencyCache(path: path).load()
-        XCTAssertEqual(Set(tables.keys), [machine, machine + " | bf16"])
+        XCTAssertEqual(Set(tables.keys), [machine, bf16Machine])
         XCTAssertFalse(tables[machine]?.isEmpty ?? true)
-        XCTAssertFalse(tables[machine + " | bf16"]?.isEmpty ?? true)
+        XCTAssertFalse(tables[bf16Machine]?.isEmpty ?? true)
     }
 
     func testLatencyRoundOnTwoRanksFollowsTheRootsTable() throws {
