@@ -136,13 +136,15 @@ final class WinogradConvolutionTests: XCTestCase {
     /// result, with the bias and ReLU fused, matches the reference and the per-call path.
     func testPackedWinogradWeightsAreTransformedOnceAndAgree() {
         var rng = SeededRandom(seed: 6)
-        var g = ConvGeometry(batch: 8, inChannels: 32, height: 7, width: 6, outChannels: 48, kernel: 3, stride: 1,
+        // Batch 2 and a 24x20 map: inference takes Winograd there (64 channels), training not.
+        var g = ConvGeometry(batch: 2, inChannels: 64, height: 24, width: 20, outChannels: 80, kernel: 3, stride: 1,
                              padding: 1, bias: true)
         g.postOps = .relu
         let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
         let bias = rng.tensor([g.outChannels], .x)
         let implementation = Convolution.packedImplementation(g)
         XCTAssertTrue(implementation.contains("wino") && implementation.hasSuffix("forward_inference"), implementation)
+        XCTAssertFalse(Convolution.implementation(g).contains("wino"), Convolution.implementation(g))
         let packed = Convolution.pack(g, weight: w)
         let y = Tensor(shape: g.outputShape, layout: .nhwc), perCall = Tensor(shape: g.outputShape, layout: .nhwc)
         Convolution.forward(g, x: x, packed: packed, bias: bias, y: y)
@@ -156,8 +158,12 @@ final class WinogradConvolutionTests: XCTestCase {
         Convolution.forward(g, x: x, packed: packed, bias: bias, y: again)
         XCTAssertEqual(DNNL.current.primitivesCreated, before)
         XCTAssertEqual(again.toArray(), y.toArray())
-        // A geometry that is not Winograd's packs for the training plan itself.
-        let direct = ConvGeometry(batch: 8, inChannels: 32, height: 7, width: 6, outChannels: 48, kernel: 1)
-        XCTAssertTrue(Convolution.packedImplementation(direct).hasSuffix("forward_training"))
+        // Geometries that are not Winograd's pack for the training plan itself.
+        for direct in [ConvGeometry(batch: 8, inChannels: 32, height: 7, width: 6, outChannels: 48, kernel: 1),
+                       ConvGeometry(batch: 2, inChannels: 16, height: 24, width: 20, outChannels: 16, kernel: 3,
+                                    padding: 1)] {
+            let implementation = Convolution.packedImplementation(direct)
+            XCTAssertTrue(!implementation.contains("wino") && implementation.hasSuffix("forward_training"), implementation)
+        }
     }
 }
