@@ -158,6 +158,11 @@ final class WinogradConvolutionTests: XCTestCase {
         Convolution.forward(g, x: x, packed: packed, bias: bias, y: again)
         XCTAssertEqual(DNNL.current.primitivesCreated, before)
         XCTAssertEqual(again.toArray(), y.toArray())
+        // A geometry training runs as Winograd too keeps the training plan (weights
+        // transformed per call, in a quarter of the memory).
+        let both = ConvGeometry(batch: 8, inChannels: 64, height: 8, width: 4, outChannels: 64, kernel: 3, padding: 1)
+        let bothImplementation = Convolution.packedImplementation(both)
+        XCTAssertTrue(bothImplementation.contains("wino") && bothImplementation.hasSuffix("forward_training"), bothImplementation)
         // Geometries that are not Winograd's pack for the training plan itself.
         for direct in [ConvGeometry(batch: 8, inChannels: 32, height: 7, width: 6, outChannels: 48, kernel: 1),
                        ConvGeometry(batch: 2, inChannels: 16, height: 24, width: 20, outChannels: 16, kernel: 3,
