@@ -22,8 +22,8 @@ public struct LatencyCache: Sendable {
     }
 
     /// Which of ReIDPrune's ways of running inference convolutions the entries time: raised
-    /// whenever that changes (2: Winograd weights transformed once, when packed, and
-    /// Winograd at any batch and map size for 3x3s of at least 64 channels), so that
+    /// whenever that changes (2: 3x3s of at least 64 channels run as Winograd at any batch
+    /// and map size, with their weights transformed once, when packed), so that
     /// timings of the old kernels are not taken for the new ones.
     public static let kernelsRevision = 2
 
