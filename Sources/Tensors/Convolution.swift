@@ -252,6 +252,7 @@ public enum Convolution {
     /// ResNet-50's layer2-4 at batch 32: 150 MB more peak RSS for 7 ms per step).
     static func inferencePlan(_ g: ConvGeometry, in context: DNNL) -> ConvPlan {
         guard ConvPlan.usesWinograd(g, inference: true) && !ConvPlan.usesWinograd(g) else { return plan(g, in: context) }
+        // planKey ends in 0 (direct) or 1 (Winograd, weights transformed per call).
         let key = PrimitiveKey(op: .convolution(.nhwc), params: g.keyParams + [2])
         return context.cached(key) { ConvPlan(g, format: .nhwc, inference: true) }
     }
@@ -362,8 +363,8 @@ final class ConvPlan {
     let forwardPacked: Int?
 
     /// Whether channels-last convolutions of this geometry use Winograd: 3x3, stride 1,
-    /// padding 1, channel counts multiples of 16 and a map of at most 256 positions
-    /// and a batch of at least 8, in fp32 (oneDNN has no bf16 Winograd) (measured: there the kernel's gain outweighs the weight
+    /// padding 1, channel counts multiples of 16 and a map of at most 512 positions
+    /// (`winogradMaxPositions`) and a batch of at least 8, in fp32 (oneDNN has no bf16 Winograd) (measured: there the kernel's gain outweighs the weight
     /// transform and the activation reorders it needs each call; on
     /// ResNet-50 at 256x128 that is layer2 to layer4). A deterministic rule,
     /// so that every rank computes with the same algorithm.
