@@ -179,8 +179,9 @@ public final class ConvBN {
     }
 
     private var folded: (version: Int, weight: Tensor, bias: Tensor)?
-    /// Folded weights packed for the inference geometry last used.
-    private var packed: (version: Int, weights: Convolution.PackedWeights)?
+    /// Folded weights packed for the inference geometries last used (micro-batches of two
+    /// sizes and the whole batch run in turn), for the store version they were packed at.
+    private var packed: (version: Int, weights: [Convolution.PackedWeights]) = (-1, [])
 
     /// The convolution with BN folded in: w' = w gamma / sigma, b' = beta - mu gamma / sigma
     /// (recomputed only when the store changed). weight: (K, C, kh, kw) OIHW, bias: (K).
@@ -213,11 +214,16 @@ public final class ConvBN {
         g.bf16Activations = bf16Activations
         require(x.shape == g.inputShape, "\(convName): input \(x.shape) does not match \(g.inputShape)")
         let (w, b) = foldedParameters()
-        if packed == nil || packed!.version != store.version || packed!.weights.geometry != g {
-            packed = (store.version, Convolution.pack(g, weight: w))
+        if packed.version != store.version { packed = (store.version, []) }
+        let weights: Convolution.PackedWeights
+        if let known = packed.weights.first(where: { $0.geometry == g }) {
+            weights = known
+        } else {
+            weights = Convolution.pack(g, weight: w)
+            packed.weights = packed.weights.suffix(2) + [weights]
         }
         let y = shortcut ?? pool.take(g.outputShape, .nhwc)
-        Convolution.forward(g, x: x, packed: packed!.weights, bias: b, y: y)
+        Convolution.forward(g, x: x, packed: weights, bias: b, y: y)
         onForward?(y)
         return y
     }

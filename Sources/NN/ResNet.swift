@@ -15,6 +15,8 @@ public final class ResNet {
     private var trainingWorkspace: AlignedBuffer?
     private var trainingGeometry: PoolGeometry?
     private var inferenceWorkspace: AlignedBuffer?
+    /// The last-level cache size inference schedules micro-batches for (`InferenceSchedule`).
+    public var inferenceCacheBytes = CPUCache.lastLevelBytes
 
     public init(store: ParameterStore, architecture: ResNetArchitecture) {
         self.architecture = architecture
@@ -64,55 +66,101 @@ public final class ResNet {
     public func forward(_ images: Tensor, mode: Mode, pool: TensorPool) throws -> Tensor {
         require(images.layout == .nhwc && images.shape.count == 4 && images.shape[3] == 3,
                      "ResNet.forward: expected images (N, H, W, 3) in nhwc, got \(images.layout) \(images.shape)")
+        if mode == .inference { return infer(images, pool: pool) }
         // The stem's output goes to max pooling only (whose backward needs its argmax, not
         // its input): it is given back at once in both modes.
         let s = try stem.forward(images, mode: mode, pool: pool)
         let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
         let bytes = Pooling.workspaceBytes(g)
-        switch mode {
-        case .training:
-            if trainingWorkspace == nil || trainingWorkspace!.byteCount < bytes { trainingWorkspace = AlignedBuffer(byteCount: bytes) }
-            trainingGeometry = g
-            pooled?.release(pool)
-            let h = pool.take(g.outputShape, .nhwc)
-            Pooling.maxForward(g, x: s, y: h, workspace: trainingWorkspace!)
-            pool.give(s)
-            self.images = images
-            var a = SavedActivation(pooled: h)
-            if precision == .bf16 { a.roundKeepingPackedCopy(pool) }
-            pooled = a
-            for block in blocks.joined() { a = try block.forwardTraining(a, pool: pool) }
-            return a.tensor(pool)
-        case .inference:
-            if inferenceWorkspace == nil || inferenceWorkspace!.byteCount < bytes {
-                inferenceWorkspace = AlignedBuffer(byteCount: bytes)
+        if trainingWorkspace == nil || trainingWorkspace!.byteCount < bytes { trainingWorkspace = AlignedBuffer(byteCount: bytes) }
+        trainingGeometry = g
+        pooled?.release(pool)
+        let h = pool.take(g.outputShape, .nhwc)
+        Pooling.maxForward(g, x: s, y: h, workspace: trainingWorkspace!)
+        pool.give(s)
+        self.images = images
+        var a = SavedActivation(pooled: h)
+        if precision == .bf16 { a.roundKeepingPackedCopy(pool) }
+        pooled = a
+        for block in blocks.joined() { a = try block.forwardTraining(a, pool: pool) }
+        return a.tensor(pool)
+    }
+
+    /// Inference, images: (N, H, W, 3) -> (N, H', W', D) from `pool`, by the architecture's
+    /// `InferenceSchedule`: the stem and the first blocks on micro-batches when their
+    /// activations at the whole batch would not fit in the last-level cache. Observed
+    /// units (importance criteria) see the whole batch at once.
+    func infer(_ images: Tensor, pool: TensorPool) -> Tensor {
+        // In bf16 the blocks pass bfloat16 activations from one convolution to the next
+        // (the residual stream too, as bf16 kernels' outputs are): no conversion between
+        // them, half the bytes moved. Observers read float32, so they keep the float path.
+        let observed = stem.onForward != nil || blocks.joined().contains { $0.isObserved }
+        let bf16 = precision == .bf16 && !observed
+        let all = Array(blocks.joined())
+        let n = images.shape[0]
+        let schedule = observed ? .whole(n) : InferenceSchedule(architecture: architecture, batch: n, height: images.shape[1],
+                                                                 width: images.shape[2], valueBytes: bf16 ? 2 : 4,
+                                                                 cacheBytes: inferenceCacheBytes)
+        var h: Tensor
+        if schedule.earlyBlocks > 0 {
+            // Each micro-batch's output is copied into its place in the whole batch's.
+            let perImage = images.count / n
+            var whole: Tensor?
+            var start = 0, offset = 0
+            for size in schedule.chunks {
+                let view = Tensor(viewing: images.data + start * perImage, shape: [size] + images.shape.dropFirst(),
+                                  layout: .nhwc, keeping: images)
+                let part = inferBlocks(all[0..<schedule.earlyBlocks], on: inferStem(view, pool: pool, bf16: bf16),
+                                       pool: pool, bf16: bf16)
+                if whole == nil { whole = pool.take([n] + part.shape.dropFirst(), .nhwc) }
+                let bytes = part.count * (bf16 ? 2 : 4)
+                UnsafeMutableRawPointer(whole!.data).advanced(by: offset)
+                    .copyMemory(from: UnsafeRawPointer(part.data), byteCount: bytes)
+                pool.give(part)
+                start += size
+                offset += bytes
             }
-            var h = pool.take(g.outputShape, .nhwc)
-            Pooling.maxForward(g, x: s, y: h, workspace: inferenceWorkspace!)
-            pool.give(s)
-            // In bf16 the blocks pass bfloat16 activations from one convolution to the next
-            // (the residual stream too, as bf16 kernels' outputs are): no conversion between
-            // them, half the bytes moved. Observers read float32, so they keep the float path.
-            let bf16 = precision == .bf16 && !blocks.joined().contains { $0.isObserved }
-            if bf16 {
-                let packed = pool.take(h.shape, .nhwc)
-                BF16Pack.pack(h, into: packed)
-                pool.give(h)
-                h = packed
-            }
-            for block in blocks.joined() {
-                let next = block.infer(h, pool: pool, bf16Activations: bf16)
-                if next !== h { pool.give(h) }
-                h = next
-            }
-            if bf16 {
-                let out = pool.take(h.shape, .nhwc)
-                BF16Pack.expand(h, into: out)
-                pool.give(h)
-                h = out
-            }
-            return h
+            h = inferBlocks(all[schedule.earlyBlocks...], on: whole!, pool: pool, bf16: bf16)
+        } else {
+            h = inferBlocks(all[...], on: inferStem(images, pool: pool, bf16: bf16), pool: pool, bf16: bf16)
         }
+        if bf16 {
+            let out = pool.take(h.shape, .nhwc)
+            BF16Pack.expand(h, into: out)
+            pool.give(h)
+            h = out
+        }
+        return h
+    }
+
+    /// The stem and max pooling of inference; bfloat16 values out with `bf16`.
+    private func inferStem(_ images: Tensor, pool: TensorPool, bf16: Bool) -> Tensor {
+        let s = stem.infer(images, pool: pool, into: nil)
+        let g = PoolGeometry(batch: s.shape[0], height: s.shape[1], width: s.shape[2], channels: s.shape[3])
+        let bytes = Pooling.workspaceBytes(g)
+        if inferenceWorkspace == nil || inferenceWorkspace!.byteCount < bytes {
+            inferenceWorkspace = AlignedBuffer(byteCount: bytes)
+        }
+        var h = pool.take(g.outputShape, .nhwc)
+        Pooling.maxForward(g, x: s, y: h, workspace: inferenceWorkspace!)
+        pool.give(s)
+        if bf16 {
+            let packed = pool.take(h.shape, .nhwc)
+            BF16Pack.pack(h, into: packed)
+            pool.give(h)
+            h = packed
+        }
+        return h
+    }
+
+    private func inferBlocks(_ run: ArraySlice<ResidualBlock>, on x: Tensor, pool: TensorPool, bf16: Bool) -> Tensor {
+        var h = x
+        for block in run {
+            let next = block.infer(h, pool: pool, bf16Activations: bf16)
+            if next !== h { pool.give(h) }
+            h = next
+        }
+        return h
     }
 
     /// dMap: gradient of the feature map (overwritten). Writes every parameter gradient.

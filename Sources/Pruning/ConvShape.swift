@@ -2,6 +2,7 @@
 // ReLU or the residual addition fused), the key of a latency table entry, and the list
 // of them a ResNet architecture runs for a batch and an input size.
 import NN
+import Tensors
 
 public struct ConvShape: Hashable, Codable, Sendable {
     /// What the kernel does after the convolution.
@@ -56,16 +57,36 @@ public struct ConvShape: Hashable, Codable, Sendable {
 extension ResNetArchitecture {
     /// Every convolution inference runs for images (batch, height, width, 3), in forward
     /// order: the stem (then 3x3/2 max pooling), and per block its convolutions, the
-    /// downsample before the last one (which adds into the shortcut).
-    public func inferenceConvolutions(batch: Int, height: Int, width: Int) -> [ConvShape] {
+    /// downsample before the last one (which adds into the shortcut). The stem and the
+    /// blocks that `InferenceSchedule` runs on micro-batches appear once per micro-batch,
+    /// at its size (activations of `valueBytes`, a last-level cache of `cacheBytes`).
+    public func inferenceConvolutions(batch: Int, height: Int, width: Int, valueBytes: Int = 4,
+                                      cacheBytes: Int = CPUCache.lastLevelBytes) -> [ConvShape] {
+        let schedule = InferenceSchedule(architecture: self, batch: batch, height: height, width: width,
+                                         valueBytes: valueBytes, cacheBytes: cacheBytes)
+        let early = schedule.earlyBlocks
+        var shapes: [ConvShape] = []
+        for size in schedule.chunks where early > 0 {
+            shapes += convolutions(batch: size, height: height, width: width, blocks: 0..<early)
+        }
+        let total = stages.reduce(0) { $0 + $1.blocks.count }
+        return shapes + convolutions(batch: batch, height: height, width: width, blocks: early..<total,
+                                     stem: early == 0)
+    }
+
+    /// The convolutions of the blocks in `run` (forward order across stages), after the
+    /// stem's when `stem` is set.
+    private func convolutions(batch: Int, height: Int, width: Int, blocks run: Range<Int>, stem withStem: Bool = true) -> [ConvShape] {
         var shapes: [ConvShape] = []
         let stem = ConvShape(batch: batch, inChannels: 3, outChannels: stemWidth, kernel: 7, stride: 2, padding: 3,
                              height: height, width: width, post: .relu)
-        shapes.append(stem)
+        if withStem { shapes.append(stem) }
         var (h, w) = stem.outputSize
         (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1)
+        var index = 0
         for (s, stage) in stages.enumerated() {
             for (b, spec) in stage.blocks.enumerated() {
+                defer { index += 1 }
                 let input = blockInput(stage: s, block: b)
                 var (ch, cw) = (h, w), c = input
                 let widths = spec.inner + [stage.width]
@@ -76,13 +97,13 @@ extension ResNetArchitecture {
                     case .bottleneck: (kernel, stride, pad) = i == 1 ? (3, spec.stride, 1) : (1, 1, 0)
                     }
                     let last = i == widths.count - 1
-                    if last && spec.hasDownsample {
+                    if last && spec.hasDownsample && run.contains(index) {
                         shapes.append(ConvShape(batch: batch, inChannels: input, outChannels: stage.width, kernel: 1,
                                                 stride: spec.stride, padding: 0, height: h, width: w, post: .none))
                     }
                     let shape = ConvShape(batch: batch, inChannels: c, outChannels: k, kernel: kernel, stride: stride,
                                           padding: pad, height: ch, width: cw, post: last ? .sum : .relu)
-                    shapes.append(shape)
+                    if run.contains(index) { shapes.append(shape) }
                     (ch, cw) = shape.outputSize
                     c = k
                 }

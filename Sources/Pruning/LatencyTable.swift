@@ -4,6 +4,7 @@
 // from the table are timed by `measure` when one is given (the root's convolution
 // timer), else they are an error: a hand-made table must cover what it is asked.
 import NN
+import Tensors
 
 public final class LatencyTable: @unchecked Sendable {
     /// Which machine the entries were timed on ("<CPU model> | <n> threads").
@@ -12,10 +13,18 @@ public final class LatencyTable: @unchecked Sendable {
     /// Entries added by `measure` since the table was made.
     public private(set) var measured = 0
     private let measure: ((ConvShape) throws -> Double)?
+    /// Bytes per activation value (4 float32, 2 bfloat16 inference) and the last-level
+    /// cache's size: what decides which convolutions inference runs on micro-batches
+    /// (`InferenceSchedule`), and so which shapes an architecture's latency sums.
+    public let valueBytes: Int
+    public let cacheBytes: Int
 
-    public init(machine: String, entries: [ConvShape: Double] = [:], measure: ((ConvShape) throws -> Double)? = nil) {
+    public init(machine: String, entries: [ConvShape: Double] = [:], valueBytes: Int = 4,
+                cacheBytes: Int = CPUCache.lastLevelBytes, measure: ((ConvShape) throws -> Double)? = nil) {
         self.machine = machine
         self.entries = entries
+        self.valueBytes = valueBytes
+        self.cacheBytes = cacheBytes
         self.measure = measure
     }
 
@@ -33,8 +42,9 @@ public final class LatencyTable: @unchecked Sendable {
     }
 
     /// Predicted inference latency (ms) of `arch` for images (batch, height, width, 3):
-    /// the sum of its convolutions' entries.
+    /// the sum of its convolutions' entries, those run on micro-batches once per micro-batch.
     public func milliseconds(_ arch: ResNetArchitecture, batch: Int, height: Int, width: Int) throws -> Double {
-        try arch.inferenceConvolutions(batch: batch, height: height, width: width).reduce(0) { $0 + (try milliseconds($1)) }
+        try arch.inferenceConvolutions(batch: batch, height: height, width: width, valueBytes: valueBytes,
+                                       cacheBytes: cacheBytes).reduce(0) { $0 + (try milliseconds($1)) }
     }
 }

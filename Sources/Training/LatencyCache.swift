@@ -75,8 +75,9 @@ public struct LatencyCache: Sendable {
     }
 
     /// The table of `machine` as the file holds it, timing missing shapes with `measure`.
-    public func table(machine: String, measure: ((ConvShape) throws -> Double)?) throws -> LatencyTable {
-        LatencyTable(machine: machine, entries: try load()[machine] ?? [:], measure: measure)
+    /// `valueBytes`: of inference activations (2 in bf16), for `LatencyTable`.
+    public func table(machine: String, valueBytes: Int = 4, measure: ((ConvShape) throws -> Double)?) throws -> LatencyTable {
+        LatencyTable(machine: machine, entries: try load()[machine] ?? [:], valueBytes: valueBytes, measure: measure)
     }
 
     /// Adds `table`'s entries to its machine's in the file (written atomically; the

@@ -58,7 +58,10 @@ final class LatencyRankingTests: XCTestCase {
     }
 
     func testInferenceConvolutionsAndKeys() throws {
-        let r50 = ResNetArchitecture.resnet(.resnet50).inferenceConvolutions(batch: 32, height: 256, width: 128)
+        // A cache that holds every activation: the whole batch at once (micro-batches:
+        // InferenceConvolutionsTests).
+        let r50 = ResNetArchitecture.resnet(.resnet50).inferenceConvolutions(batch: 32, height: 256, width: 128,
+                                                                             cacheBytes: 512 << 20)
         XCTAssertEqual(r50.count, 53, "stem, 16 x 3 and 4 downsamples")
         XCTAssertEqual(r50.filter { $0.post == .sum }.count, 16, "each block's last convolution adds into the shortcut")
         XCTAssertEqual(r50[0].key, "n32 c3 k64 7x7 s2 p3 256x128 relu")
