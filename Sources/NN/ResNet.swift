@@ -124,13 +124,16 @@ public final class ResNet {
         } else {
             h = inferBlocks(all[...], on: inferStem(images, pool: pool, bf16: bf16), pool: pool, bf16: bf16)
         }
-        if bf16 {
-            let out = pool.take(h.shape, .nhwc)
-            BF16Pack.expand(h, into: out)
-            pool.give(h)
-            h = out
-        }
-        return h
+        return bf16 ? converted(h, toBF16: false, pool: pool) : h
+    }
+
+    /// x's values as bfloat16 (packed) or back as float32, in a pool tensor of x's shape;
+    /// x is given back.
+    private func converted(_ x: Tensor, toBF16: Bool, pool: TensorPool) -> Tensor {
+        let y = pool.take(x.shape, .nhwc)
+        if toBF16 { BF16Pack.pack(x, into: y) } else { BF16Pack.expand(x, into: y) }
+        pool.give(x)
+        return y
     }
 
     /// The stem and max pooling of inference; bfloat16 values out with `bf16`.
@@ -141,16 +144,10 @@ public final class ResNet {
         if inferenceWorkspace == nil || inferenceWorkspace!.byteCount < bytes {
             inferenceWorkspace = AlignedBuffer(byteCount: bytes)
         }
-        var h = pool.take(g.outputShape, .nhwc)
+        let h = pool.take(g.outputShape, .nhwc)
         Pooling.maxForward(g, x: s, y: h, workspace: inferenceWorkspace!)
         pool.give(s)
-        if bf16 {
-            let packed = pool.take(h.shape, .nhwc)
-            BF16Pack.pack(h, into: packed)
-            pool.give(h)
-            h = packed
-        }
-        return h
+        return bf16 ? converted(h, toBF16: true, pool: pool) : h
     }
 
     private func inferBlocks(_ run: ArraySlice<ResidualBlock>, on x: Tensor, pool: TensorPool, bf16: Bool) -> Tensor {
