@@ -94,8 +94,9 @@ public final class ResNet {
         // In bf16 the blocks pass bfloat16 activations from one convolution to the next
         // (the residual stream too, as bf16 kernels' outputs are): no conversion between
         // them, half the bytes moved. Observers read float32, so they keep the float path.
-        let observed = stem.onForward != nil || blocks.joined().contains { $0.isObserved }
-        let bf16 = precision == .bf16 && !observed
+        let blocksObserved = blocks.joined().contains { $0.isObserved }
+        let observed = blocksObserved || stem.onForward != nil
+        let bf16 = precision == .bf16 && !blocksObserved
         let all = Array(blocks.joined())
         let n = images.shape[0]
         let schedule = observed ? .whole(n) : InferenceSchedule(architecture: architecture, batch: n, height: images.shape[1],
