@@ -83,4 +83,21 @@ final class InferenceScheduleTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, (precision == .bf16 ? 2e-2 : 1e-5) * scale, "\(precision): micro-batched features differ by \(worst)")
         }
     }
+
+    /// Observers (data-driven importance criteria) see the whole batch at once, and
+    /// nothing changes in what they see when the cache is small.
+    func testObservedUnitsSeeTheWholeBatch() throws {
+        let arch = ResNetArchitecture.resnet(.resnet50, baseWidth: 8)
+        let net = try ReIDNet(architecture: arch, head: HeadConfig(bnneck: true, embeddingDim: 24, numClasses: 7), seed: 4)
+        var rng = SeededRandom(seed: 8)
+        let images = rng.tensor([16, 64, 32, 3], .nhwc, -2, 2)
+        net.backbone.inferenceCacheBytes = Int.max
+        let whole = try net.forward(images, mode: .inference).features.toArray()
+        var seen: [Int] = []
+        net.backbone.blocks[0][0].units[0].onForward = { seen.append($0.shape[0]) }
+        net.backbone.inferenceCacheBytes = 200 * 1024
+        let observed = try net.forward(images, mode: .inference).features.toArray()
+        XCTAssertEqual(seen, [16])
+        XCTAssertEqual(observed, whole)
+    }
 }
