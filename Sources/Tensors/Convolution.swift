@@ -251,10 +251,17 @@ public enum Convolution {
     /// the memory (6x6 tiles for 3x3 kernels) for about 7% of their time (measured on
     /// ResNet-50's layer2-4 at batch 32: 150 MB more peak RSS for 7 ms per step).
     static func inferencePlan(_ g: ConvGeometry, in context: DNNL) -> ConvPlan {
-        guard ConvPlan.usesWinograd(g, inference: true) && !ConvPlan.usesWinograd(g) else { return plan(g, in: context) }
-        // planKey ends in 0 (direct) or 1 (Winograd, weights transformed per call).
-        let key = PrimitiveKey(op: .convolution(.nhwc), params: g.keyParams + [2])
+        let key = inferencePlanKey(g)
+        guard key != planKey(g) else { return plan(g, in: context) }
         return context.cached(key) { ConvPlan(g, format: .nhwc, inference: true) }
+    }
+
+    /// The cache key of `inferencePlan(g)`: the training plan's, or one ending in 2 for
+    /// a Winograd plan only inference runs (`planKey` ends in 0, direct, or 1, Winograd
+    /// with weights transformed per call).
+    static func inferencePlanKey(_ g: ConvGeometry) -> PrimitiveKey {
+        guard ConvPlan.usesWinograd(g, inference: true) && !ConvPlan.usesWinograd(g) else { return planKey(g) }
+        return PrimitiveKey(op: .convolution(.nhwc), params: g.keyParams + [2])
     }
 
     static func planKey(_ g: ConvGeometry, _ format: ActivationFormat = .nhwc) -> PrimitiveKey {

@@ -10,7 +10,7 @@ public enum ConvolutionTiming {
     /// A primitive built only for the timing is dropped afterwards: a latency table times
     /// hundreds of shapes the network never runs.
     public static func forwardMilliseconds(_ g: ConvGeometry, repeats: Int = 5) -> Double {
-        let key = Convolution.planKey(g), known = DNNL.current.isCached(key)
+        let key = Convolution.inferencePlanKey(g), known = DNNL.current.isCached(key)
         defer { if !known { DNNL.current.forget(key) } }
         var rng = SeededRandom(seed: 99, keys: g.inChannels, g.outChannels)
         func random(_ shape: [Int], _ layout: Layout) -> Tensor {
