@@ -164,7 +164,8 @@ public enum PruneRound {
         if let t = settings.latencyTable { return t }
         let cache = LatencyCache(path: settings.latencyCache.isEmpty ? LatencyCache.defaultPath() : settings.latencyCache)
         return try cache.table(machine: LatencyCache.currentMachine(threads: DNNL.threads, precision: precision),
-                               valueBytes: precision == .bf16 ? 2 : 4, measure: LatencyCache.timer(repeats: settings.latencyRepeats, precision: precision))
+                               valueBytes: precision == .bf16 ? 2 : 4,
+                               measure: LatencyCache.timer(repeats: settings.latencyRepeats, precision: precision))
     }
 
     /// A data criterion's scores at the root (empty elsewhere): every rank accumulates
