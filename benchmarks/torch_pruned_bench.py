@@ -6,11 +6,12 @@ downsample) with the file's widths (metadata `reidprune.architecture`) and the r
 head's inference path (global average pooling, BNNeck), in eval mode, channels-last,
 TorchScript-traced and frozen (BN folded into the convolutions), and times forward
 passes on random images. Speed does not depend on the weights' values, so the weights
-are not loaded. Prints one JSON object: arch widths summary, batch, threads,
+are not loaded. --bf16 traces and runs under CPU bfloat16 autocast (where the CPU has
+native bf16). Prints one JSON object: arch widths summary, batch, threads, precision,
 ms_per_step (median), images_per_s.
 
 Usage: python benchmarks/torch_pruned_bench.py --weights W.safetensors [--height 256]
-       [--width 128] [--batch 32] [--threads 2] [--steps 20] [--warmup 3] [--no-freeze]
+       [--width 128] [--batch 32] [--threads 2] [--steps 20] [--warmup 3] [--no-freeze] [--bf16]
 """
 import argparse
 import json
@@ -81,12 +82,14 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--no-freeze", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     arch = architecture(a.weights)
-    net = Net(arch).eval().to(memory_format=torch.channels_last)
+    net = Net(arch).eval().requires_grad_(False).to(memory_format=torch.channels_last)
     x = torch.randn(a.batch, 3, a.height, a.width).to(memory_format=torch.channels_last)
-    with torch.no_grad():
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16)
+    with torch.no_grad(), autocast:
         model = net if a.no_freeze else torch.jit.freeze(torch.jit.trace(net, x))
         for _ in range(a.warmup):
             model(x)
@@ -100,6 +103,7 @@ def main():
     print(json.dumps({"weights": a.weights, "inner_widths": inner, "residual_widths": [s["width"] for s in arch["stages"]],
                       "last_stride": arch["stages"][-1]["blocks"][0]["stride"], "height": a.height, "width": a.width,
                       "batch": a.batch, "threads": a.threads, "frozen": not a.no_freeze, "torch": torch.__version__,
+                      "precision": "bf16" if a.bf16 else "fp32",
                       "ms_per_step": ms, "images_per_s": a.batch / ms * 1e3}, sort_keys=True))
 
 
