@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""How fast a pruned model can be next to its unpruned one, from where their inference time goes.
+
+    python3 benchmarks/shared_layers.py --batch 1 --rounds 2 UNPRUNED.safetensors PRUNED.safetensors
+
+Runs `reidprune bench infer --weights W` under DNNL_VERBOSE=1 for both files in turn (the
+given number of rounds) and splits each pass into:
+- the convolutions both models share: same channels, kernel, stride and map size at the same
+  place in the network (the stem, the downsampling convolutions, and every convolution that
+  the plan left whole);
+- the pruned model's own convolutions (the rest), with their FLOPs;
+- everything that is not a convolution and runs in every pass (pooling, activation
+  reorders, the head's BN; the weights' one-time reorders are left out).
+Each convolution's time is the mean over its calls in the network, so weights arrive as the
+network leaves them (at batch 1 they stream from memory). It then prints, for the speedup
+asked (--target, 1.9 by default), what the rest would have to reach: the unpruned model's
+median wall time / target, less the pruned model's shared and non-convolution time, over the
+rest's FLOPs. DNNL_VERBOSE adds about 5% to the wall time of both models alike.
+Bottleneck ResNets written by reidprune only (their architecture is read from the file's
+metadata). Python 3 standard library only.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import statistics
+import struct
+import subprocess
+import sys
+
+VERBOSE = re.compile(r"mb(\d+)_ic(\d+)oc(\d+)_ih(\d+)oh\d+kh(\d+)sh(\d+)dh\d+ph\d+_iw(\d+)")
+
+
+def architecture(path):
+    """(last stride, [stage dicts]) from a reidprune safetensors file's metadata."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    meta = header.get("__metadata__", {})
+    if "reidprune.architecture" not in meta:
+        sys.exit(f"shared_layers: {path}: no reidprune.architecture metadata (not a reidprune model file)")
+    arch = json.loads(meta["reidprune.architecture"])
+    if arch.get("block") != "bottleneck":
+        sys.exit(f"shared_layers: {path}: block '{arch.get('block')}' is not bottleneck")
+    return arch["stages"]
+
+
+def convolutions(stages, height, width):
+    """Every convolution of one pass in order: (place, key, FLOPs per image); key =
+    (in channels, out channels, input height, input width, kernel, stride, residual sum)."""
+    out = []
+
+    def conv(place, c, k, h, w, ks, s, summed=False):
+        p = ks // 2
+        oh, ow = (h + 2 * p - ks) // s + 1, (w + 2 * p - ks) // s + 1
+        out.append((place, (c, k, h, w, ks, s, summed), 2 * c * k * ks * ks * oh * ow))
+        return oh, ow
+
+    h, w = conv("stem", 3, 64, height, width, 7, 2)
+    h, w = (h + 1) // 2, (w + 1) // 2  # 3x3 max pooling, stride 2, padding 1
+    cin = 64
+    for si, stage in enumerate(stages):
+        for bi, block in enumerate(stage["blocks"]):
+            a, b = block["inner"]
+            s = block["stride"]
+            name = f"layer{si + 1}.{bi}"
+            conv(name + ".conv1", cin, a, h, w, 1, 1)
+            oh, ow = conv(name + ".conv2", a, b, h, w, 3, s)
+            if block["hasDownsample"]:
+                conv(name + ".downsample", cin, stage["width"], h, w, 1, s)
+            conv(name + ".conv3", b, stage["width"], oh, ow, 1, 1, summed=True)
+            h, w, cin = oh, ow, stage["width"]
+    return out
+
+
+def run(args, path):
+    cmd = [args.bin, "bench", "infer", "--weights", path, "--batch", str(args.batch), "--height", str(args.height),
+           "--width", str(args.width), "--threads", str(args.threads), "--steps", str(args.steps)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, DNNL_VERBOSE="1"))
+    if done.returncode != 0:
+        sys.exit(f"shared_layers: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    wall = re.search(r"\(([0-9.]+) ms/step\)", done.stdout + done.stderr)
+    if not wall:
+        sys.exit(f"shared_layers: no ms/step in the output of {' '.join(cmd)}")
+    per_key = collections.defaultdict(lambda: [0.0, 0])
+    other = collections.defaultdict(lambda: [0.0, 0])
+    images = 0
+    for line in done.stdout.splitlines():
+        if not line.startswith("onednn_verbose,exec"):
+            continue
+        f = line.split(",")
+        ms = float(f[-1])
+        if f[3] != "convolution":
+            other[(f[3], f[-2])][0] += ms
+            other[(f[3], f[-2])][1] += 1
+            continue
+        m = VERBOSE.match(f[-2])
+        mb, ic, oc, ih, kh, sh, iw = map(int, m.groups())
+        key = (ic, oc, ih, iw, kh, sh, "sum" in f[-3] or "sum" in line)
+        per_key[key][0] += ms
+        per_key[key][1] += mb
+        if ic == 3:
+            images += mb
+    return float(wall.group(1)), per_key, other, images
+
+
+def split(convs, shared, measured):
+    """ms per pass of the shared places, of the others, and the others' GFLOP per pass."""
+    per_key, other, images = measured
+    passes = images / args.batch
+    # Primitives that ran less than once per pass packed weights before the first one.
+    other = sum(ms for ms, n in other.values() if n >= passes)
+    uses = collections.Counter(key for _, key, _ in convs)
+    t = {"shared": 0.0, "own": 0.0}
+    own_flops = 0.0
+    detail = []
+    for place, key, flops in convs:
+        ms, n = per_key.get(key, (0.0, 0))
+        if n == 0:
+            sys.exit(f"shared_layers: {place} {key} never ran (is --height/--width the model's?)")
+        each = ms / passes / uses[key]
+        t["shared" if place in shared else "own"] += each
+        if place not in shared:
+            own_flops += flops * args.batch / 1e9
+        detail.append((place, key, each, flops * args.batch / 1e9))
+    return t["shared"], t["own"], other / passes, own_flops, detail
+
+
+def main():
+    global args
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("unpruned")
+    ap.add_argument("pruned")
+    ap.add_argument("--bin", default=".build/release/reidprune")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per run (default 10 at batch >= 8, else 60)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--target", type=float, default=1.9)
+    ap.add_argument("--detail", action="store_true", help="also list the pruned model's own convolutions")
+    args = ap.parse_args()
+    if args.steps is None:
+        args.steps = 10 if args.batch >= 8 else 60
+    cu = convolutions(architecture(args.unpruned), args.height, args.width)
+    cp = convolutions(architecture(args.pruned), args.height, args.width)
+    if [p for p, _, _ in cu] != [p for p, _, _ in cp]:
+        sys.exit("shared_layers: the two files have different blocks")
+    shared = {p for (p, ku, _), (_, kp, _) in zip(cu, cp) if ku == kp}
+    rows = {"unpruned": [], "pruned": []}
+    for _ in range(args.rounds):
+        for name, path, convs in (("unpruned", args.unpruned, cu), ("pruned", args.pruned, cp)):
+            wall, *measured = run(args, path)
+            rows[name].append((wall,) + split(convs, shared, measured))
+    print(f"batch {args.batch}, {args.height}x{args.width}, {args.threads} threads, {args.rounds} rounds, "
+          f"DNNL_VERBOSE=1; ms per pass (median; range)\n")
+    print("| model | wall | shared convolutions | own convolutions (GFLOP) | not convolutions |")
+    print("|---|---|---|---|---|")
+    med = {}
+    for name in ("unpruned", "pruned"):
+        cols = list(zip(*rows[name]))[:5]
+        med[name] = [statistics.median(c) for c in cols]
+        cells = [f"{statistics.median(c):.2f} ({min(c):.2f}-{max(c):.2f})" for c in cols[:4]]
+        print(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} ({med[name][4]:.3f}) | {cells[3]} |")
+    u, p = med["unpruned"], med["pruned"]
+    allowed = u[0] / args.target - p[1] - p[3]
+    print(f"\nmeasured speedup {u[0] / p[0]:.2f}x. {args.target}x needs the pruned model in {u[0] / args.target:.2f} ms: "
+          f"its shared convolutions and the rest take {p[1] + p[3]:.2f}, which leaves {allowed:.2f} ms for its own "
+          f"{p[4]:.3f} GFLOP" + (f", {p[4] / allowed * 1e3:.0f} GFLOP/s (now {p[4] / p[2] * 1e3:.0f})." if allowed > 0
+                                  else ": none."))
+    print(f"{len(shared)} of {len(cp)} convolutions are shared.")
+    if args.detail:
+        print("\n| own convolution | in -> out, kernel, stride, input map | ms per pass (median) | GFLOP/s |")
+        print("|---|---|---|---|")
+        runs = [r[5] for r in rows["pruned"]]
+        for i, (place, key, _, gflop) in enumerate(runs[0]):
+            if place in shared:
+                continue
+            ms = statistics.median(r[i][2] for r in runs)
+            c, k, h, w, ks, s, _ = key
+            print(f"| {place} | {c} -> {k}, {ks}x{ks}, s{s}, {h}x{w} | {ms:.3f} | {gflop / ms * 1e3:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
