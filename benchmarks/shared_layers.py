@@ -34,10 +34,13 @@ VERBOSE = re.compile(r"mb(\d+)_ic(\d+)oc(\d+)_ih(\d+)oh\d+kh(\d+)sh(\d+)dh\d+ph\
 
 def architecture(path):
     """(last stride, [stage dicts]) from a reidprune safetensors file's metadata."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    meta = header.get("__metadata__", {})
+    try:
+        with open(path, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(n))
+        meta = header.get("__metadata__", {})
+    except (OSError, struct.error, ValueError, AttributeError) as e:
+        sys.exit(f"shared_layers: {path}: not a readable safetensors file ({e})")
     if "reidprune.architecture" not in meta:
         sys.exit(f"shared_layers: {path}: no reidprune.architecture metadata (not a reidprune model file)")
     arch = json.loads(meta["reidprune.architecture"])
@@ -105,10 +108,10 @@ def run(args, path):
     return float(wall.group(1)), per_key, other, images
 
 
-def split(convs, shared, measured):
+def split(convs, shared, measured, batch):
     """ms per pass of the shared places, of the others, and the others' GFLOP per pass."""
     per_key, other, images = measured
-    passes = images / args.batch
+    passes = images / batch
     # Primitives that ran less than once per pass packed weights before the first one.
     other = sum(ms for ms, n in other.values() if n >= passes)
     uses = collections.Counter(key for _, key, _ in convs)
@@ -122,13 +125,12 @@ def split(convs, shared, measured):
         each = ms / passes / uses[key]
         t["shared" if place in shared else "own"] += each
         if place not in shared:
-            own_flops += flops * args.batch / 1e9
-        detail.append((place, key, each, flops * args.batch / 1e9))
+            own_flops += flops * batch / 1e9
+        detail.append((place, key, each, flops * batch / 1e9))
     return t["shared"], t["own"], other / passes, own_flops, detail
 
 
 def main():
-    global args
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("unpruned")
     ap.add_argument("pruned")
@@ -153,7 +155,7 @@ def main():
     for _ in range(args.rounds):
         for name, path, convs in (("unpruned", args.unpruned, cu), ("pruned", args.pruned, cp)):
             wall, *measured = run(args, path)
-            rows[name].append((wall,) + split(convs, shared, measured))
+            rows[name].append((wall,) + split(convs, shared, measured, args.batch))
     print(f"batch {args.batch}, {args.height}x{args.width}, {args.threads} threads, {args.rounds} rounds, "
           f"DNNL_VERBOSE=1; ms per pass (median; range)\n")
     print("| model | wall | shared convolutions | own convolutions (GFLOP) | not convolutions |")
