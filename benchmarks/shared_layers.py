@@ -100,7 +100,7 @@ def run(args, path):
             continue
         m = VERBOSE.match(f[-2])
         mb, ic, oc, ih, kh, sh, iw = map(int, m.groups())
-        key = (ic, oc, ih, iw, kh, sh, "sum" in f[-3] or "sum" in line)
+        key = (ic, oc, ih, iw, kh, sh, "sum" in line)  # the residual sum is a post-op
         per_key[key][0] += ms
         per_key[key][1] += mb
         if ic == 3:
@@ -169,7 +169,7 @@ def main():
     u, p = med["unpruned"], med["pruned"]
     allowed = u[0] / args.target - p[1] - p[3]
     print(f"\nmeasured speedup {u[0] / p[0]:.2f}x. {args.target}x needs the pruned model in {u[0] / args.target:.2f} ms: "
-          f"its shared convolutions and the rest take {p[1] + p[3]:.2f}, which leaves {allowed:.2f} ms for its own "
+          f"its shared convolutions and what is not a convolution take {p[1] + p[3]:.2f}, which leaves {allowed:.2f} ms for its own "
           f"{p[4]:.3f} GFLOP" + (f", {p[4] / allowed * 1e3:.0f} GFLOP/s (now {p[4] / p[2] * 1e3:.0f})." if allowed > 0
                                   else ": none."))
     print(f"{len(shared)} of {len(cp)} convolutions are shared.")
