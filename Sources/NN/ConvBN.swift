@@ -90,7 +90,7 @@ public final class ConvBN {
 
     /// Output spatial size for an input size.
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+        ResNetArchitecture.outputSize(h, w, kernel: kernel, stride: stride, padding: padding)
     }
 
     /// x: (N, H, W, C) -> (N, H', W', K), from `pool` in both modes: the caller gives it

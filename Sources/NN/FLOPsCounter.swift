@@ -32,7 +32,7 @@ public enum FLOPsCounter {
         var layers: [LayerCost] = []
         func conv(_ name: String, _ c: Int, _ h: Int, _ w: Int, _ k: Int, _ kernel: Int, _ stride: Int,
                   _ pad: Int) -> (Int, Int) {
-            let oh = (h + 2 * pad - kernel) / stride + 1, ow = (w + 2 * pad - kernel) / stride + 1
+            let (oh, ow) = ResNetArchitecture.outputSize(h, w, kernel: kernel, stride: stride, padding: pad)
             layers.append(LayerCost(name: "\(name)", kind: "conv", input: [c, h, w], output: [k, oh, ow],
                                     macs: oh * ow * k * c * kernel * kernel, params: k * c * kernel * kernel))
             return (oh, ow)
@@ -42,7 +42,7 @@ public enum FLOPsCounter {
         }
         var (h, w) = conv("conv1", 3, height, width, arch.stemWidth, 7, 2, 3)
         bn("bn1", arch.stemWidth, h, w)
-        (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1)
+        (h, w) = ResNetArchitecture.stemSizes(height: height, width: width).pooled
         for (s, stage) in arch.stages.enumerated() {
             for (b, spec) in stage.blocks.enumerated() {
                 let prefix = "layer\(s + 1).\(b)"
@@ -51,11 +51,7 @@ public enum FLOPsCounter {
                 var c = inC
                 let widths = spec.inner + [stage.width]
                 for (i, k) in widths.enumerated() {
-                    let (kernel, stride, pad): (Int, Int, Int)
-                    switch arch.block {
-                    case .basic: (kernel, stride, pad) = (3, i == 0 ? spec.stride : 1, 1)
-                    case .bottleneck: (kernel, stride, pad) = i == 1 ? (3, spec.stride, 1) : (1, 1, 0)
-                    }
+                    let (kernel, stride, pad) = arch.unitGeometry(i, blockStride: spec.stride)
                     (ch, cw) = conv("\(prefix).conv\(i + 1)", c, ch, cw, k, kernel, stride, pad)
                     bn("\(prefix).bn\(i + 1)", k, ch, cw)
                     c = k

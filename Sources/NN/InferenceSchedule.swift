@@ -35,13 +35,14 @@ public struct InferenceSchedule: Equatable, Sendable {
     /// rule above).
     public init(architecture: ResNetArchitecture, batch: Int, height: Int, width: Int, valueBytes: Int = 4,
                 cacheBytes: Int = CPUCache.lastLevelBytes, microBatch: Int? = InferenceSchedule.environmentMicroBatch) {
-        let (stemH, stemW) = ((height + 6 - 7) / 2 + 1, (width + 6 - 7) / 2 + 1)
-        var (h, w) = ((stemH + 2 - 3) / 2 + 1, (stemW + 2 - 3) / 2 + 1)
-        var largest = stemH * stemW * architecture.stemWidth * valueBytes
+        let stem = ResNetArchitecture.stemSizes(height: height, width: width)
+        var (h, w) = stem.pooled
+        var largest = stem.conv.0 * stem.conv.1 * architecture.stemWidth * valueBytes
         var early = 0
         scan: for stage in architecture.stages {
             for spec in stage.blocks {
-                (h, w) = ((h + 2 - 3) / spec.stride + 1, (w + 2 - 3) / spec.stride + 1)
+                // A block's stride is that of a 3x3 convolution with padding 1.
+                (h, w) = ResNetArchitecture.outputSize(h, w, kernel: 3, stride: spec.stride, padding: 1)
                 let perImage = h * w * stage.width * valueBytes
                 guard batch * perImage >= cacheBytes else { break scan }
                 largest = max(largest, perImage)

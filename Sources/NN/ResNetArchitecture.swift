@@ -102,6 +102,28 @@ public struct ResNetArchitecture: Codable, Hashable, Sendable {
     /// Channels of the backbone's output feature map.
     public var featureDim: Int { stages.last!.width }
 
+    /// Kernel, stride and padding of convolution `unit` (0-based) of one of this
+    /// architecture's blocks whose stride is `blockStride` (on the first 3x3 of a basic
+    /// block, on the 3x3 of a bottleneck).
+    public func unitGeometry(_ unit: Int, blockStride: Int) -> (kernel: Int, stride: Int, padding: Int) {
+        switch block {
+        case .basic: return (3, unit == 0 ? blockStride : 1, 1)
+        case .bottleneck: return unit == 1 ? (3, blockStride, 1) : (1, 1, 0)
+        }
+    }
+
+    /// The size of an h x w map after a convolution or pooling window.
+    public static func outputSize(_ h: Int, _ w: Int, kernel: Int, stride: Int, padding: Int) -> (Int, Int) {
+        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+    }
+
+    /// The map of the stem's 7x7 stride-2 convolution over height x width images, and
+    /// the map after its 3x3 stride-2 max pooling (the first block's input).
+    public static func stemSizes(height: Int, width: Int) -> (conv: (Int, Int), pooled: (Int, Int)) {
+        let conv = outputSize(height, width, kernel: 7, stride: 2, padding: 3)
+        return (conv, outputSize(conv.0, conv.1, kernel: 3, stride: 2, padding: 1))
+    }
+
     /// Input channels of a block.
     public func blockInput(stage: Int, block: Int) -> Int {
         if block > 0 { return stages[stage].width }

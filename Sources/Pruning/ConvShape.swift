@@ -33,7 +33,7 @@ public struct ConvShape: Hashable, Codable, Sendable {
 
     /// Output spatial size (H', W').
     public var outputSize: (Int, Int) {
-        ((height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1)
+        ResNetArchitecture.outputSize(height, width, kernel: kernel, stride: stride, padding: padding)
     }
 
     /// A stable text key, e.g. "n32 c256 k64 1x1 s1 p0 64x32 relu".
@@ -81,8 +81,7 @@ extension ResNetArchitecture {
         let stem = ConvShape(batch: batch, inChannels: 3, outChannels: stemWidth, kernel: 7, stride: 2, padding: 3,
                              height: height, width: width, post: .relu)
         if withStem { shapes.append(stem) }
-        var (h, w) = stem.outputSize
-        (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1)
+        var (h, w) = ResNetArchitecture.stemSizes(height: height, width: width).pooled
         var index = 0
         for (s, stage) in stages.enumerated() {
             for (b, spec) in stage.blocks.enumerated() {
@@ -91,11 +90,7 @@ extension ResNetArchitecture {
                 var (ch, cw) = (h, w), c = input
                 let widths = spec.inner + [stage.width]
                 for (i, k) in widths.enumerated() {
-                    let (kernel, stride, pad): (Int, Int, Int)
-                    switch block {
-                    case .basic: (kernel, stride, pad) = (3, i == 0 ? spec.stride : 1, 1)
-                    case .bottleneck: (kernel, stride, pad) = i == 1 ? (3, spec.stride, 1) : (1, 1, 0)
-                    }
+                    let (kernel, stride, pad) = unitGeometry(i, blockStride: spec.stride)
                     let last = i == widths.count - 1
                     if last && spec.hasDownsample && run.contains(index) {
                         shapes.append(ConvShape(batch: batch, inChannels: input, outChannels: stage.width, kernel: 1,
