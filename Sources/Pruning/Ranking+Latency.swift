@@ -69,10 +69,14 @@ extension Ranking {
 
     /// `round_to: auto`: every pruned group starts at its narrowest candidate
     /// (`roundCandidates`); then, while the target holds (`excess`, the target's metric
-    /// minus the target, at most 0), the group whose next wider candidate costs the least
-    /// predicted latency per FLOP it keeps moves up to it (ties: lower group index). Steps
-    /// that make the network faster go first, and FLOPs that cost nothing (thin layers
-    /// bound by memory traffic) are kept before FLOPs that cost time. When even the
+    /// minus the target, at most 0), the group whose wider candidate costs the least
+    /// predicted latency per FLOP it keeps moves up to it (ties: lower group index, then
+    /// the narrower candidate). Every wider candidate is weighed, not only the next one:
+    /// a slow width (one that misses a kernel's vector width or Winograd) between two fast
+    /// ones would otherwise stop a group below the fast width past it, and the budget would
+    /// go to costlier groups. Steps that make the network faster go first, and FLOPs that
+    /// cost nothing (thin layers bound by memory traffic) are kept before FLOPs that cost
+    /// time. When even the
     /// narrowest candidates miss the target (predicted time need not fall with width), the
     /// widening starts from the ranking's own widths if they meet it; when neither does,
     /// the ranking's widths are kept (a latency ranking's are the fastest it met).
@@ -95,13 +99,15 @@ extension Ranking {
             var move: (ratio: Double, group: Int, width: Int, ms: Double, kept: Double)?
             for g in candidates.keys.sorted() {
                 let list = candidates[g]!
-                guard let i = list.firstIndex(of: counts[g]), i + 1 < list.count else { continue }
-                var trial = counts
-                trial[g] = list[i + 1]
-                guard try excess(trial) <= 0 else { continue }
-                let after = try predicted(trial), gained = flops(trial) - kept
-                let ratio = (after - ms) / max(gained, 1)
-                if move == nil || ratio < move!.ratio { move = (ratio, g, list[i + 1], after, kept + gained) }
+                guard let i = list.firstIndex(of: counts[g]) else { continue }
+                for width in list[(i + 1)...] {
+                    var trial = counts
+                    trial[g] = width
+                    guard try excess(trial) <= 0 else { break }
+                    let after = try predicted(trial), gained = flops(trial) - kept
+                    let ratio = (after - ms) / max(gained, 1)
+                    if move == nil || ratio < move!.ratio { move = (ratio, g, width, after, kept + gained) }
+                }
             }
             guard let m = move else { return }
             counts[m.group] = m.width

@@ -214,6 +214,22 @@ final class LatencyRankingTests: XCTestCase {
                                                  height: Self.height, width: Self.width))
     }
 
+    func testRoundAutoJumpsOverASlowWidthToAFastOne() throws {
+        // Two groups chosen at 40 of 64 channels (slack 0.2: candidates 32, 40, 48) and a
+        // budget of 16 channels above the narrowest. Group 0 costs 1 ms per channel except
+        // at 40, a slow width (+100 ms); group 1 costs 2 ms per channel. Moving group 0
+        // straight to 48 costs 1 ms per channel kept; stepping through 40 first would look
+        // dearer than widening group 1, which would then take the whole budget (128 ms).
+        let full = [64, 64], floors = [7, 7]
+        XCTAssertEqual(Ranking.roundCandidates(chosen: 40, full: 64, floor: 7, slack: 0.2), [32, 40, 48])
+        func ms(_ c: [Int]) -> Double { Double(c[0]) + (c[0] == 40 ? 100 : 0) + 2 * Double(c[1]) }
+        var counts = [40, 40]
+        try Ranking.roundAuto(&counts, prunable: [0, 1], floors: floors, full: full, slack: 0.2,
+                              flops: { Double($0[0] + $0[1]) }, predicted: ms, excess: { Double($0[0] + $0[1] - 80) })
+        XCTAssertEqual(counts, [48, 32])
+        XCTAssertEqual(ms(counts), 112)
+    }
+
     func testRoundAutoWithAChannelCountStillRemovesThem() throws {
         // A channel count is a stop like a FLOPs target: rounding may widen groups only as
         // long as at least that many channels stay removed.
