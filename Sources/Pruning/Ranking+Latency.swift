@@ -76,10 +76,10 @@ extension Ranking {
     /// ones would otherwise stop a group below the fast width past it, and the budget would
     /// go to costlier groups. Steps that make the network faster go first, and FLOPs that
     /// cost nothing (thin layers bound by memory traffic) are kept before FLOPs that cost
-    /// time. When even the
-    /// narrowest candidates miss the target (predicted time need not fall with width), the
-    /// widening starts from the ranking's own widths if they meet it; when neither does,
-    /// the ranking's widths are kept (a latency ranking's are the fastest it met).
+    /// time. When even the narrowest candidates miss the target (predicted time need not
+    /// fall with width), the widening starts from the ranking's own widths if they meet
+    /// it; when neither does, the ranking's widths are kept (a latency ranking's are the
+    /// fastest it met).
     static func roundAuto(_ counts: inout [Int], prunable: [Int], floors: [Int], full: [Int], slack: Double,
                           flops: ([Int]) -> Double, predicted: ([Int]) throws -> Double,
                           excess: ([Int]) throws -> Double) throws {
