@@ -21,11 +21,13 @@ public struct LatencyCache: Sendable {
         return base + "/reidprune/latency.json"
     }
 
-    /// Which of ReIDPrune's ways of running inference convolutions the entries time: raised
-    /// whenever that changes (2: 3x3s of at least 64 channels run as Winograd at any batch
-    /// and map size, with their weights transformed once, when packed), so that
-    /// timings of the old kernels are not taken for the new ones.
-    public static let kernelsRevision = 2
+    /// Which of ReIDPrune's ways of running inference convolutions, and of timing them, the
+    /// entries hold: raised whenever that changes (2: 3x3s of at least 64 channels run as
+    /// Winograd at any batch and map size, with their weights transformed once, when
+    /// packed; 3: each pass is timed with its weights coming from memory and its input in
+    /// the cache, as inside a network larger than the cache), so that timings of the old
+    /// kernels or the old way are not taken for the new ones.
+    public static let kernelsRevision = 3
 
     /// "<CPU model> | <threads> threads" from the text of /proc/cpuinfo (its first
     /// "model name" line; "unknown CPU" without one), " | bf16" for bf16 kernels (fp32
@@ -97,7 +99,8 @@ public struct LatencyCache: Sendable {
     }
 
     /// Times a shape with the inference kernels of `precision` (`repeats` timed passes,
-    /// median) at the current thread count; in bf16, with bfloat16 activations in and out,
+    /// median, each with its weights coming from memory and its input and output in the
+    /// cache, as inside a network larger than the cache) at the current thread count; in bf16, with bfloat16 activations in and out,
     /// as bf16 inference runs them.
     public static func timer(repeats: Int, precision: Precision = .fp32) -> (ConvShape) throws -> Double {
         { s in
