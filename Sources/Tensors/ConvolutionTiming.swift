@@ -4,12 +4,12 @@
 // latency table with it.
 //
 // Each timed pass starts as it does inside a network whose weights outgrow the last-level
-// cache (a ResNet-50 holds 94 MB; this machine kind has 32 MiB): the layer's packed weights
-// come from memory, because every other layer's weights and activations went through the
-// cache since its last pass, while its input, which the previous layer has just written,
-// and its output buffer are in the cache. Timed in a loop with everything warm, the
-// weight-heavy convolutions of layer3 and layer4 measured 22-56% faster than inside the
-// network at batch 1, and the table favoured them.
+// cache (a ResNet-50's weights take 94 MB; server CPUs often have 32 MiB): the layer's
+// packed weights come from memory, because every other layer's weights and activations
+// went through the cache since its last pass, while its input, which the previous layer
+// has just written, and its output buffer are in the cache. Timed in a loop with
+// everything warm, the weight-heavy convolutions of layer3 and layer4 measured 22-56%
+// faster than inside the network at batch 1, and the table favoured them.
 import Foundation
 
 public enum ConvolutionTiming {
@@ -55,31 +55,32 @@ public enum ConvolutionTiming {
 
 /// Pushes the caches' contents out to memory, and brings chosen tensors back in.
 public enum CacheEviction {
-    /// Floats in twice the last-level cache (at most 512 MiB): writing one value per
-    /// 64-byte line of them evicts whatever the caches held before.
+    /// Floats in twice the last-level cache (at most 512 MiB): reading one value per
+    /// 64-byte line of them evicts whatever the caches held before. Reading, not writing:
+    /// written lines would still be going back to memory while the next pass is timed.
     private static let count = min(2 * CPUCache.lastLevelBytes, 512 << 20) / MemoryLayout<Float>.size
-    nonisolated(unsafe) private static var buffer: UnsafeMutablePointer<Float> = {
+    nonisolated(unsafe) private static let buffer: UnsafeMutablePointer<Float> = {
         let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
         p.initialize(repeating: 0, count: count)
         return p
     }()
     private static let lock = NSLock()
 
-    /// Writes one float in every cache line of a buffer twice the last-level cache's size.
+    /// Reads one float in every cache line of a buffer twice the last-level cache's size.
     public static func evict() {
+        var sum: Float = 0, i = 0
+        while i < count { sum += buffer[i]; i += 16 }
         lock.lock(); defer { lock.unlock() }
-        let p = buffer
-        var i = 0
-        while i < count { p[i] += 1; i += 16 }
+        sink = sum
     }
 
-    /// Reads one float in every cache line of `t`, so that it is in the cache.
-    @discardableResult
-    public static func touch(_ t: Tensor) -> Float {
+    /// Reads one float in every cache line of `t`, so that it is in the cache (their sum
+    /// goes to a static, so that the reads are not optimized away).
+    public static func touch(_ t: Tensor) {
         var sum: Float = 0, i = 0
         while i < t.count { sum += t.data[i]; i += 16 }
+        lock.lock(); defer { lock.unlock() }
         sink = sum
-        return sum
     }
     nonisolated(unsafe) private static var sink: Float = 0
 }

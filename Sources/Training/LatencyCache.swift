@@ -100,8 +100,8 @@ public struct LatencyCache: Sendable {
 
     /// Times a shape with the inference kernels of `precision` (`repeats` timed passes,
     /// median, each with its weights coming from memory and its input and output in the
-    /// cache, as inside a network larger than the cache) at the current thread count; in bf16, with bfloat16 activations in and out,
-    /// as bf16 inference runs them.
+    /// cache, as inside a network larger than the cache) at the current thread count; in
+    /// bf16, with bfloat16 activations in and out, as bf16 inference runs them.
     public static func timer(repeats: Int, precision: Precision = .fp32) -> (ConvShape) throws -> Double {
         { s in
             var g = ConvGeometry(batch: s.batch, inChannels: s.inChannels, height: s.height, width: s.width,
