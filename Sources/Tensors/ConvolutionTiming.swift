@@ -53,7 +53,7 @@ public enum ConvolutionTiming {
     }
 }
 
-/// Pushes the caches' contents out to memory, and brings chosen tensors back in.
+/// Empties the caches of what they held, and brings chosen tensors back in.
 public enum CacheEviction {
     /// Floats in twice the last-level cache (at most 512 MiB): reading one value per
     /// 64-byte line of them evicts whatever the caches held before. Reading, not writing:
@@ -67,18 +67,16 @@ public enum CacheEviction {
     private static let lock = NSLock()
 
     /// Reads one float in every cache line of a buffer twice the last-level cache's size.
-    public static func evict() {
-        var sum: Float = 0, i = 0
-        while i < count { sum += buffer[i]; i += 16 }
-        lock.lock(); defer { lock.unlock() }
-        sink = sum
-    }
+    public static func evict() { readLines(buffer, count) }
 
-    /// Reads one float in every cache line of `t`, so that it is in the cache (their sum
-    /// goes to a static, so that the reads are not optimized away).
-    public static func touch(_ t: Tensor) {
+    /// Reads one float in every cache line of `t`, so that it is in the cache.
+    public static func touch(_ t: Tensor) { readLines(t.data, t.count) }
+
+    /// Reads one float per 64-byte line of `count` floats at `p`; their sum goes to a
+    /// static, so that the reads are not optimized away.
+    private static func readLines(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
         var sum: Float = 0, i = 0
-        while i < t.count { sum += t.data[i]; i += 16 }
+        while i < count { sum += p[i]; i += 16 }
         lock.lock(); defer { lock.unlock() }
         sink = sum
     }
