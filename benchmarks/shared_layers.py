@@ -15,7 +15,12 @@ Each convolution's time is the mean over its calls in the network, so weights ar
 network leaves them (at batch 1 they stream from memory). It then prints, for the speedup
 asked (--target, 1.9 by default), what the rest would have to reach: the unpruned model's
 median wall time / target, less the pruned model's shared and non-convolution time, over the
-rest's FLOPs. DNNL_VERBOSE adds about 5% to the wall time of both models alike.
+rest's FLOPs, and the speedup if each of the rest ran as many GFLOP/s as the same place in
+the unpruned network (the ceiling when pruning leaves the kernels' efficiency whole; from
+the unpruned runs alone, with the pruned model's non-convolution time).
+DNNL_VERBOSE adds about 2 ms per pass to both models alike (5-10% at batch 1): each round
+also times both models without it, just before, and the ceiling takes the paired
+difference off both walls.
 Bottleneck ResNets written by reidprune only (their architecture is read from the file's
 metadata). Python 3 standard library only.
 """
@@ -77,9 +82,24 @@ def convolutions(stages, height, width):
     return out
 
 
+def bench_cmd(args, path):
+    return [args.bin, "bench", "infer", "--weights", path, "--batch", str(args.batch), "--height", str(args.height),
+            "--width", str(args.width), "--threads", str(args.threads), "--steps", str(args.steps)]
+
+
+def plain_wall(args, path):
+    """ms per pass of `bench infer` without DNNL_VERBOSE."""
+    cmd = bench_cmd(args, path)
+    env = {k: v for k, v in os.environ.items() if k != "DNNL_VERBOSE"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = re.search(r"\(([0-9.]+) ms/step\)", done.stdout + done.stderr)
+    if done.returncode != 0 or not wall:
+        sys.exit(f"shared_layers: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    return float(wall.group(1))
+
+
 def run(args, path):
-    cmd = [args.bin, "bench", "infer", "--weights", path, "--batch", str(args.batch), "--height", str(args.height),
-           "--width", str(args.width), "--threads", str(args.threads), "--steps", str(args.steps)]
+    cmd = bench_cmd(args, path)
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, DNNL_VERBOSE="1"))
     if done.returncode != 0:
         sys.exit(f"shared_layers: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
@@ -152,8 +172,10 @@ def main():
         sys.exit("shared_layers: the two files have different blocks")
     shared = {p for (p, ku, _), (_, kp, _) in zip(cu, cp) if ku == kp}
     rows = {"unpruned": [], "pruned": []}
+    plain = {"unpruned": [], "pruned": []}
     for _ in range(args.rounds):
         for name, path, convs in (("unpruned", args.unpruned, cu), ("pruned", args.pruned, cp)):
+            plain[name].append(plain_wall(args, path))
             wall, *measured = run(args, path)
             rows[name].append((wall,) + split(convs, shared, measured, args.batch))
     print(f"batch {args.batch}, {args.height}x{args.width}, {args.threads} threads, {args.rounds} rounds, "
@@ -173,16 +195,45 @@ def main():
           f"{p[4]:.3f} GFLOP" + (f", {p[4] / allowed * 1e3:.0f} GFLOP/s (now {p[4] / p[2] * 1e3:.0f})." if allowed > 0
                                   else ": none."))
     print(f"{len(shared)} of {len(cp)} convolutions are shared.")
+    # The ceiling: the unpruned passes with each own place cut to the pruned FLOPs at the
+    # GFLOP/s it ran at there (pruning left the kernels' efficiency whole), and the pruned
+    # model's non-convolution time; taken from the unpruned runs alone, so that the
+    # host's noise between the two models' runs does not move it.
+    place_ms = {}
+    for name in ("unpruned", "pruned"):
+        runs = [r[5] for r in rows[name]]
+        place_ms[name] = {d[0]: (statistics.median(r[i][2] for r in runs), d[3]) for i, d in enumerate(runs[0])}
+    scaled = sum(place_ms["unpruned"][q][0] * place_ms["pruned"][q][1] / place_ms["unpruned"][q][1]
+                 for q, _, _ in cp if q not in shared)
+    # DNNL_VERBOSE's cost per pass: the median, over rounds, of the unpruned model's wall
+    # with it less its wall without it just before (paired, so the host's drift between
+    # rounds cancels). The ceiling is the verbose unpruned passes with parts swapped; the
+    # cost comes off both walls of the ratio.
+    cost = statistics.median(r[0] - q for r, q in zip(rows["unpruned"], plain["unpruned"]))
+    pu, pp = statistics.median(plain["unpruned"]), statistics.median(plain["pruned"])
+    ceiling = u[0] - u[2] + scaled - u[3] + p[3]
+    rest = ceiling - scaled
+    need = (u[0] - cost) / args.target + cost - rest
+    print(f"Without DNNL_VERBOSE (the same rounds): unpruned {pu:.2f} ms, pruned {pp:.2f} ms, {pu / pp:.2f}x; "
+          f"DNNL_VERBOSE costs {cost:.2f} ms per pass (paired rounds).")
+    print(f"If each own convolution ran as many GFLOP/s as its place in the unpruned network ({p[4] / scaled * 1e3:.0f} "
+          f"GFLOP/s together), the pruned model would take {ceiling - cost:.2f} ms next to the unpruned "
+          f"{u[0] - cost:.2f} without DNNL_VERBOSE: {(u[0] - cost) / (ceiling - cost):.2f}x. "
+          + (f"{args.target}x would need them at {p[4] / need * 1e3:.0f} GFLOP/s." if need > 0
+             else f"{args.target}x is out of reach even with no time for them."))
     if args.detail:
-        print("\n| own convolution | in -> out, kernel, stride, input map | ms per pass (median) | GFLOP/s |")
-        print("|---|---|---|---|")
+        print("\n| own convolution | in -> out, kernel, stride, input map | ms per pass (median) | GFLOP/s "
+              "| unpruned place's GFLOP/s |")
+        print("|---|---|---|---|---|")
         runs = [r[5] for r in rows["pruned"]]
         for i, (place, key, _, gflop) in enumerate(runs[0]):
             if place in shared:
                 continue
             ms = statistics.median(r[i][2] for r in runs)
             c, k, h, w, ks, s, _ = key
-            print(f"| {place} | {c} -> {k}, {ks}x{ks}, s{s}, {h}x{w} | {ms:.3f} | {gflop / ms * 1e3:.0f} |")
+            ums, ugflop = place_ms["unpruned"][place]
+            print(f"| {place} | {c} -> {k}, {ks}x{ks}, s{s}, {h}x{w} | {ms:.3f} | {gflop / ms * 1e3:.0f} "
+                  f"| {ugflop / ums * 1e3:.0f} |")
 
 
 if __name__ == "__main__":
