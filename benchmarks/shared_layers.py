@@ -16,8 +16,8 @@ network leaves them (at batch 1 they stream from memory). It then prints, for th
 asked (--target, 1.9 by default), what the rest would have to reach: the unpruned model's
 median wall time / target, less the pruned model's shared and non-convolution time, over the
 rest's FLOPs, and the speedup if each of the rest ran as many GFLOP/s as the same place in
-the unpruned network (the ceiling when pruning leaves the kernels' efficiency whole; from
-the unpruned runs alone, with the pruned model's non-convolution time).
+the unpruned network (the ceiling when pruning leaves the kernels' efficiency whole), with
+the rest of a pass once from the unpruned model's runs and once from the pruned model's.
 DNNL_VERBOSE adds about 2 ms per pass to both models alike (5-10% at batch 1): each round
 also times both models without it, just before, and the ceiling takes the paired
 difference off both walls.
@@ -195,10 +195,12 @@ def main():
           f"{p[4]:.3f} GFLOP" + (f", {p[4] / allowed * 1e3:.0f} GFLOP/s (now {p[4] / p[2] * 1e3:.0f})." if allowed > 0
                                   else ": none."))
     print(f"{len(shared)} of {len(cp)} convolutions are shared.")
-    # The ceiling: the unpruned passes with each own place cut to the pruned FLOPs at the
-    # GFLOP/s it ran at there (pruning left the kernels' efficiency whole), and the pruned
-    # model's non-convolution time; taken from the unpruned runs alone, so that the
-    # host's noise between the two models' runs does not move it.
+    # The ceiling: the plan's own convolutions cut to their FLOPs at the GFLOP/s their
+    # places ran at in the unpruned network (pruning left the kernels' efficiency whole),
+    # with the rest of a pass (shared convolutions, the pruned model's non-convolution time,
+    # what DNNL_VERBOSE shows no primitive for) taken once from the unpruned runs and once
+    # from the pruned runs: the host's noise between the two models' runs moves the rest by
+    # about as much as it differs between them.
     place_ms = {}
     for name in ("unpruned", "pruned"):
         runs = [r[5] for r in rows[name]]
@@ -207,20 +209,20 @@ def main():
                  for q, _, _ in cp if q not in shared)
     # DNNL_VERBOSE's cost per pass: the median, over rounds, of the unpruned model's wall
     # with it less its wall without it just before (paired, so the host's drift between
-    # rounds cancels). The ceiling is the verbose unpruned passes with parts swapped; the
-    # cost comes off both walls of the ratio.
+    # rounds cancels); it comes off both walls of each ratio.
     cost = statistics.median(r[0] - q for r, q in zip(rows["unpruned"], plain["unpruned"]))
     pu, pp = statistics.median(plain["unpruned"]), statistics.median(plain["pruned"])
-    ceiling = u[0] - u[2] + scaled - u[3] + p[3]
-    rest = ceiling - scaled
-    need = (u[0] - cost) / args.target + cost - rest
     print(f"Without DNNL_VERBOSE (the same rounds): unpruned {pu:.2f} ms, pruned {pp:.2f} ms, {pu / pp:.2f}x; "
           f"DNNL_VERBOSE costs {cost:.2f} ms per pass (paired rounds).")
+    unpruned_wall = u[0] - cost
     print(f"If each own convolution ran as many GFLOP/s as its place in the unpruned network ({p[4] / scaled * 1e3:.0f} "
-          f"GFLOP/s together), the pruned model would take {ceiling - cost:.2f} ms next to the unpruned "
-          f"{u[0] - cost:.2f} without DNNL_VERBOSE: {(u[0] - cost) / (ceiling - cost):.2f}x. "
-          + (f"{args.target}x would need them at {p[4] / need * 1e3:.0f} GFLOP/s." if need > 0
-             else f"{args.target}x is out of reach even with no time for them."))
+          f"GFLOP/s together), next to the unpruned {unpruned_wall:.2f} ms without DNNL_VERBOSE:")
+    for frame, rest in (("unpruned", u[0] - u[2] - u[3] + p[3]), ("pruned", p[0] - p[2])):
+        ceiling = rest + scaled - cost
+        need = unpruned_wall / args.target - (rest - cost)
+        print(f"- the rest of the pass from the {frame} runs: {ceiling:.2f} ms, {unpruned_wall / ceiling:.2f}x; "
+              + (f"{args.target}x would need them at {p[4] / need * 1e3:.0f} GFLOP/s." if need > 0
+                 else f"{args.target}x is out of reach even with no time for them."))
     if args.detail:
         print("\n| own convolution | in -> out, kernel, stride, input map | ms per pass (median) | GFLOP/s "
               "| unpruned place's GFLOP/s |")
