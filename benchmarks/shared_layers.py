@@ -82,34 +82,28 @@ def convolutions(stages, height, width):
     return out
 
 
-def bench_cmd(args, path):
-    return [args.bin, "bench", "infer", "--weights", path, "--batch", str(args.batch), "--height", str(args.height),
-            "--width", str(args.width), "--threads", str(args.threads), "--steps", str(args.steps)]
-
-
-def plain_wall(args, path):
-    """ms per pass of `bench infer` without DNNL_VERBOSE."""
-    cmd = bench_cmd(args, path)
+def bench(args, path, verbose):
+    """(ms per pass, standard output) of `bench infer` on path, with DNNL_VERBOSE=1 or without it."""
+    cmd = [args.bin, "bench", "infer", "--weights", path, "--batch", str(args.batch), "--height", str(args.height),
+           "--width", str(args.width), "--threads", str(args.threads), "--steps", str(args.steps)]
     env = {k: v for k, v in os.environ.items() if k != "DNNL_VERBOSE"}
+    if verbose:
+        env["DNNL_VERBOSE"] = "1"
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = re.search(r"\(([0-9.]+) ms/step\)", done.stdout + done.stderr)
-    if done.returncode != 0 or not wall:
-        sys.exit(f"shared_layers: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
-    return float(wall.group(1))
-
-
-def run(args, path):
-    cmd = bench_cmd(args, path)
-    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, DNNL_VERBOSE="1"))
     if done.returncode != 0:
         sys.exit(f"shared_layers: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
     wall = re.search(r"\(([0-9.]+) ms/step\)", done.stdout + done.stderr)
     if not wall:
         sys.exit(f"shared_layers: no ms/step in the output of {' '.join(cmd)}")
+    return float(wall.group(1)), done.stdout
+
+
+def run(args, path):
+    wall, stdout = bench(args, path, verbose=True)
     per_key = collections.defaultdict(lambda: [0.0, 0])
     other = collections.defaultdict(lambda: [0.0, 0])
     images = 0
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         if not line.startswith("onednn_verbose,exec"):
             continue
         f = line.split(",")
@@ -125,7 +119,7 @@ def run(args, path):
         per_key[key][1] += mb
         if ic == 3:
             images += mb
-    return float(wall.group(1)), per_key, other, images
+    return wall, per_key, other, images
 
 
 def split(convs, shared, measured, batch):
@@ -175,7 +169,7 @@ def main():
     plain = {"unpruned": [], "pruned": []}
     for _ in range(args.rounds):
         for name, path, convs in (("unpruned", args.unpruned, cu), ("pruned", args.pruned, cp)):
-            plain[name].append(plain_wall(args, path))
+            plain[name].append(bench(args, path, verbose=False)[0])
             wall, *measured = run(args, path)
             rows[name].append((wall,) + split(convs, shared, measured, args.batch))
     print(f"batch {args.batch}, {args.height}x{args.width}, {args.threads} threads, {args.rounds} rounds, "
@@ -201,12 +195,9 @@ def main():
     # what DNNL_VERBOSE shows no primitive for) taken once from the unpruned runs and once
     # from the pruned runs: the host's noise between the two models' runs moves the rest by
     # about as much as it differs between them.
-    place_ms = {}
-    for name in ("unpruned", "pruned"):
-        runs = [r[5] for r in rows[name]]
-        place_ms[name] = {d[0]: (statistics.median(r[i][2] for r in runs), d[3]) for i, d in enumerate(runs[0])}
-    scaled = sum(place_ms["unpruned"][q][0] * place_ms["pruned"][q][1] / place_ms["unpruned"][q][1]
-                 for q, _, _ in cp if q not in shared)
+    runs = [r[5] for r in rows["unpruned"]]
+    place_ms = {d[0]: (statistics.median(r[i][2] for r in runs), d[3]) for i, d in enumerate(runs[0])}
+    scaled = sum(place_ms[q][0] * flops * args.batch / 1e9 / place_ms[q][1] for q, _, flops in cp if q not in shared)
     # DNNL_VERBOSE's cost per pass: the median, over rounds, of the unpruned model's wall
     # with it less its wall without it just before (paired, so the host's drift between
     # rounds cancels); it comes off both walls of each ratio.
@@ -233,7 +224,7 @@ def main():
                 continue
             ms = statistics.median(r[i][2] for r in runs)
             c, k, h, w, ks, s, _ = key
-            ums, ugflop = place_ms["unpruned"][place]
+            ums, ugflop = place_ms[place]
             print(f"| {place} | {c} -> {k}, {ks}x{ks}, s{s}, {h}x{w} | {ms:.3f} | {gflop / ms * 1e3:.0f} "
                   f"| {ugflop / ums * 1e3:.0f} |")
 
