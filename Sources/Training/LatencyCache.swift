@@ -25,9 +25,10 @@ public struct LatencyCache: Sendable {
     /// entries hold: raised whenever that changes (2: 3x3s of at least 64 channels run as
     /// Winograd at any batch and map size, with their weights transformed once, when
     /// packed; 3: each pass is timed with its weights coming from memory and its input in
-    /// the cache, as inside a network larger than the cache), so that timings of the old
-    /// kernels or the old way are not taken for the new ones.
-    public static let kernelsRevision = 3
+    /// the cache, as inside a network larger than the cache; 4: inference 3x3s of at least
+    /// 64 channels run as Winograd whatever their channel counts, not only multiples of
+    /// 16), so that timings of the old kernels or the old way are not taken for the new ones.
+    public static let kernelsRevision = 4
 
     /// "<CPU model> | <threads> threads" from the text of /proc/cpuinfo (its first
     /// "model name" line; "unknown CPU" without one), " | bf16" for bf16 kernels (fp32

@@ -1,7 +1,7 @@
 // Convolution forward, backward-data and backward-weights against the plain reference
 // and finite differences, over odd sizes, batch 1, strides 1 and 2, paddings 0, 1, 3
 // and kernels 1, 3, 7, with and without bias.
-import Tensors
+@testable import Tensors
 import TestSupport
 import XCTest
 
@@ -169,6 +169,30 @@ final class WinogradConvolutionTests: XCTestCase {
                                     padding: 1)] {
             let implementation = Convolution.packedImplementation(direct)
             XCTAssertTrue(!implementation.contains("wino") && implementation.hasSuffix("forward_training"), implementation)
+        }
+    }
+
+    /// Inference takes Winograd for channel counts that are not multiples of 16 too (a
+    /// pruned network's widths); the blocked layout pads them, and the result still
+    /// matches the reference. Training keeps the direct algorithm for them.
+    func testPackedWinogradTakesChannelsThatAreNotMultiplesOf16() {
+        var rng = SeededRandom(seed: 7)
+        for (batch, inChannels, outChannels) in [(1, 72, 67), (8, 67, 64)] {
+            var g = ConvGeometry(batch: batch, inChannels: inChannels, height: 8, width: 6, outChannels: outChannels,
+                                 kernel: 3, stride: 1, padding: 1, bias: true)
+            g.postOps = .relu
+            let implementation = Convolution.packedImplementation(g)
+            XCTAssertTrue(implementation.contains("wino") && implementation.hasSuffix("forward_inference"),
+                          "\(g): \(implementation)")
+            XCTAssertFalse(Convolution.implementation(g).contains("wino"), Convolution.implementation(g))
+            XCTAssertNotEqual(Convolution.inferencePlanKey(g), Convolution.planKey(g))
+            let x = rng.tensor(g.inputShape, .nhwc), w = rng.tensor(g.weightShape, .oihw)
+            let bias = rng.tensor([g.outChannels], .x)
+            let y = Tensor(shape: g.outputShape, layout: .nhwc)
+            Convolution.forward(g, x: x, packed: Convolution.pack(g, weight: w), bias: bias, y: y)
+            let reference = ReferenceConvolution.forward(g, x: x.toArray(), w: w.toArray(), bias: bias.toArray())
+                .map { max($0, 0) }
+            XCTAssertLessThanOrEqual(relativeError(y.toArray(), reference), 1e-4, "\(g)")
         }
     }
 }
