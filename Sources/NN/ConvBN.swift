@@ -201,14 +201,23 @@ public final class ConvBN {
         return (fw, fb)
     }
 
+    /// The shape inference writes for an input of `shape` (N, H, W, C).
+    public func outputShape(forInput shape: [Int]) -> [Int] { inferenceGeometry(shape).outputShape }
+
+    private func inferenceGeometry(_ shape: [Int]) -> ConvGeometry {
+        ConvGeometry(batch: shape[0], inChannels: inChannels, height: shape[1], width: shape[2],
+                     outChannels: outChannels, kernel: kernel, stride: stride, padding: padding, bias: true)
+    }
+
     /// Inference: one convolution with BN folded in and ReLU fused; with `into`, the
     /// result is added to `into`'s values before the ReLU (the residual addition) and
-    /// written there. The output comes from `pool` unless `into` is given. With
-    /// `bf16Activations` (bf16 precision), x, `into` and the output hold bfloat16 values
+    /// written there. The output comes from `pool` unless `into` or `output` (written
+    /// over, of `outputShape(forInput:)`) is given. With `bf16Activations` (bf16
+    /// precision), x, `into` and the output hold bfloat16 values
     /// (`ConvGeometry.bf16Activations`).
-    public func infer(_ x: Tensor, pool: TensorPool, into shortcut: Tensor?, bf16Activations: Bool = false) -> Tensor {
-        var g = ConvGeometry(batch: x.shape[0], inChannels: inChannels, height: x.shape[1], width: x.shape[2],
-                             outChannels: outChannels, kernel: kernel, stride: stride, padding: padding, bias: true)
+    public func infer(_ x: Tensor, pool: TensorPool, into shortcut: Tensor?, output: Tensor? = nil,
+                      bf16Activations: Bool = false) -> Tensor {
+        var g = inferenceGeometry(x.shape)
         g.postOps = shortcut != nil ? .sumRelu : (relu ? .relu : .none)
         g.precision = precision
         g.bf16Activations = bf16Activations
@@ -222,7 +231,7 @@ public final class ConvBN {
             weights = Convolution.pack(g, weight: w)
             packed.weights = packed.weights.suffix(2) + [weights]
         }
-        let y = shortcut ?? pool.take(g.outputShape, .nhwc)
+        let y = shortcut ?? output ?? pool.take(g.outputShape, .nhwc)
         Convolution.forward(g, x: x, packed: weights, bias: b, y: y)
         onForward?(y)
         return y

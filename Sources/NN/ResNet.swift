@@ -104,22 +104,44 @@ public final class ResNet {
                                                                  cacheBytes: inferenceCacheBytes)
         var h: Tensor
         if schedule.earlyBlocks > 0 {
-            // Each micro-batch's output is copied into its place in the whole batch's.
+            // Each micro-batch's output lands in its place in the whole batch's tensor: the
+            // last early block with a downsample writes that downsample's output there, and
+            // the blocks after it add into it in place. Without such a block (basic blocks
+            // of the first stage), the micro-batch's output is copied there.
+            let early = all[0..<schedule.earlyBlocks]
+            let direct = early.lastIndex { $0.downsample != nil }
             let perImage = images.count / n
+            let valueBytes = bf16 ? 2 : 4
             var whole: Tensor?
-            var start = 0, offset = 0
+            var start = 0
+            // The micro-batch's rows [start, start + shape[0]) of the whole batch's output.
+            func place(_ shape: [Int]) -> Tensor {
+                if whole == nil { whole = pool.take([n] + shape.dropFirst(), .nhwc) }
+                let offset = start * (whole!.count / n) * valueBytes
+                return Tensor(viewing: UnsafeMutableRawPointer(whole!.data).advanced(by: offset)
+                                .assumingMemoryBound(to: Float.self),
+                              shape: shape, layout: .nhwc, keeping: whole!)
+            }
             for size in schedule.chunks {
                 let view = Tensor(viewing: images.data + start * perImage, shape: [size] + images.shape.dropFirst(),
                                   layout: .nhwc, keeping: images)
-                let part = inferBlocks(all[0..<schedule.earlyBlocks], on: inferStem(view, pool: pool, bf16: bf16),
-                                       pool: pool, bf16: bf16)
-                if whole == nil { whole = pool.take([n] + part.shape.dropFirst(), .nhwc) }
-                let bytes = part.count * (bf16 ? 2 : 4)
-                UnsafeMutableRawPointer(whole!.data).advanced(by: offset)
-                    .copyMemory(from: UnsafeRawPointer(part.data), byteCount: bytes)
-                pool.give(part)
+                var x = inferStem(view, pool: pool, bf16: bf16)
+                if let d = direct {
+                    x = inferBlocks(early[..<d], on: x, pool: pool, bf16: bf16)
+                    let out = early[d].infer(x, pool: pool, output: place(early[d].outputShape(forInput: x.shape)),
+                                             bf16Activations: bf16)
+                    pool.give(x)
+                    // Blocks without a downsample return their input, summed into in place.
+                    x = inferBlocks(early[(d + 1)...], on: out, pool: pool, bf16: bf16)
+                    require(x === out, "micro-batch: a block after the last downsample did not write in place")
+                } else {
+                    let part = inferBlocks(early[...], on: x, pool: pool, bf16: bf16)
+                    let target = place(part.shape)
+                    UnsafeMutableRawPointer(target.data)
+                        .copyMemory(from: UnsafeRawPointer(part.data), byteCount: part.count * valueBytes)
+                    pool.give(part)
+                }
                 start += size
-                offset += bytes
             }
             h = inferBlocks(all[schedule.earlyBlocks...], on: whole!, pool: pool, bf16: bf16)
         } else {

@@ -50,6 +50,11 @@ public final class ResidualBlock {
 
     public var allUnits: [ConvBN] { units + (downsample.map { [$0] } ?? []) }
 
+    /// The shape inference writes for an input of `shape` (N, H, W, C).
+    func outputShape(forInput shape: [Int]) -> [Int] {
+        units.reduce(shape) { $1.outputShape(forInput: $0) }
+    }
+
     /// x: (N, H, W, C) -> (N, H', W', K), from `pool`. In inference the caller gives it
     /// back (and gives back x when done with it); in training the block keeps x and the
     /// output until backward, which gives the output back (x stays the caller's).
@@ -96,16 +101,19 @@ public final class ResidualBlock {
 
     /// Inference: the last convolution adds its result into the shortcut (the downsample's
     /// output, or x itself, which is then the block's output) and applies the ReLU, in
-    /// one kernel. The result is x or a pool tensor; the caller gives x back unless it is
-    /// the result. With `bf16Activations`, x and every tensor after it hold bfloat16.
-    func infer(_ x: Tensor, pool: TensorPool, bf16Activations: Bool = false) -> Tensor {
+    /// one kernel. The result is x, `output` or a pool tensor; the caller gives x back
+    /// unless it is the result. `output` (of `outputShape(forInput:)`), when given, takes
+    /// the downsample's output and so the block's; the block must have a downsample. With
+    /// `bf16Activations`, x and every tensor after it hold bfloat16.
+    func infer(_ x: Tensor, pool: TensorPool, output: Tensor? = nil, bf16Activations: Bool = false) -> Tensor {
+        require(output == nil || downsample != nil, "\(units[0].convName): an output tensor needs a downsample")
         var h = x
         for u in units.dropLast() {
             let next = u.infer(h, pool: pool, into: nil, bf16Activations: bf16Activations)
             if h !== x { pool.give(h) }
             h = next
         }
-        let shortcut = downsample?.infer(x, pool: pool, into: nil, bf16Activations: bf16Activations) ?? x
+        let shortcut = downsample?.infer(x, pool: pool, into: nil, output: output, bf16Activations: bf16Activations) ?? x
         let out = units.last!.infer(h, pool: pool, into: shortcut, bf16Activations: bf16Activations)
         if h !== x { pool.give(h) }
         return out

@@ -50,8 +50,33 @@ final class InferenceScheduleTests: XCTestCase {
     /// The same network and images: features with the cache set so that layer1 runs on
     /// micro-batches of 3, 3, 3, 3, 2 and 2 images, and with the whole batch at once, twice
     /// each (weights packed for two micro-batch sizes and the whole batch in turn).
+    /// layer1.0's downsample writes each micro-batch's rows of the whole batch's tensor.
     func testMicroBatchedInferenceGivesTheWholeBatchFeatures() throws {
-        let arch = ResNetArchitecture.resnet(.resnet50, baseWidth: 8)
+        // layer1 writes 16x8x32 values per image: 16 KiB in float32, 8 KiB in bf16.
+        try checkMicroBatchedInference(ResNetArchitecture.resnet(.resnet50, baseWidth: 8), cacheBytes: 200 * 1024,
+                                       expected: InferenceSchedule(chunks: [3, 3, 3, 3, 2, 2], earlyBlocks: 3))
+    }
+
+    /// Micro-batches through layer1 and layer2: layer2.0's downsample writes into the whole
+    /// batch's tensor and layer2.1-2.3 add into it in place.
+    func testMicroBatchesAcrossTwoStagesWriteTheirRowsInPlace() throws {
+        // layer2 writes 8 KiB per image in float32 (128 KiB for 16), layer3 4 KiB (64 KiB).
+        try checkMicroBatchedInference(ResNetArchitecture.resnet(.resnet50, baseWidth: 8), cacheBytes: 96 * 1024,
+                                       expected: InferenceSchedule(chunks: Array(repeating: 1, count: 16), earlyBlocks: 7))
+    }
+
+    /// Basic blocks without a downsample in layer1: each micro-batch's output is copied into
+    /// the whole batch's tensor.
+    func testMicroBatchesWithoutADownsampleAreCopied() throws {
+        // layer1 writes 16x8x8 values per image: 4 KiB in float32 (64 KiB for 16); layer2 2 KiB.
+        try checkMicroBatchedInference(ResNetArchitecture.resnet(.resnet18, baseWidth: 8), cacheBytes: 48 * 1024,
+                                       expected: InferenceSchedule(chunks: Array(repeating: 1, count: 16), earlyBlocks: 2))
+    }
+
+    /// Features of 16 images (64x32) with `cacheBytes` (float32 sizes; half in bf16) against
+    /// the whole batch at once, each twice, in fp32 and (where native) bf16.
+    private func checkMicroBatchedInference(_ arch: ResNetArchitecture, cacheBytes: Int, expected: InferenceSchedule,
+                                            file: StaticString = #filePath, line: UInt = #line) throws {
         var precisions: [Precision] = [.fp32]
         if Precision.nativeBF16 { precisions.append(.bf16) }
         for precision in precisions {
@@ -59,12 +84,11 @@ final class InferenceScheduleTests: XCTestCase {
             net.precision = precision
             var rng = SeededRandom(seed: 8)
             let images = rng.tensor([16, 64, 32, 3], .nhwc, -2, 2)
-            // layer1 writes 16x8x32 values per image: 16 KiB in float32, 8 KiB in bf16.
             let valueBytes = precision == .bf16 ? 2 : 4
-            let cache = 200 * 1024 * valueBytes / 4
+            let cache = cacheBytes * valueBytes / 4
             let schedule = InferenceSchedule(architecture: arch, batch: 16, height: 64, width: 32, valueBytes: valueBytes,
                                              cacheBytes: cache, microBatch: nil)
-            XCTAssertEqual(schedule, InferenceSchedule(chunks: [3, 3, 3, 3, 2, 2], earlyBlocks: 3), "\(precision)")
+            XCTAssertEqual(schedule, expected, "\(precision)", file: file, line: line)
             net.backbone.inferenceCacheBytes = Int.max
             let whole = try net.forward(images, mode: .inference).features.toArray()
             net.backbone.inferenceCacheBytes = cache
@@ -74,13 +98,14 @@ final class InferenceScheduleTests: XCTestCase {
             net.backbone.inferenceCacheBytes = cache
             let microAgain = try net.forward(images, mode: .inference).features.toArray()
             let scale = whole.map { abs($0) }.max()!
-            XCTAssertGreaterThan(scale, 0)
-            XCTAssertEqual(whole, wholeAgain, "\(precision)")
-            XCTAssertEqual(micro, microAgain, "\(precision)")
+            XCTAssertGreaterThan(scale, 0, file: file, line: line)
+            XCTAssertEqual(whole, wholeAgain, "\(precision)", file: file, line: line)
+            XCTAssertEqual(micro, microAgain, "\(precision)", file: file, line: line)
             // The kernels may sum in another order at another batch size; in bf16 that may
             // move a value's rounding to bfloat16 by one step (2^-8 relative).
             let worst = zip(whole, micro).map { abs($0 - $1) }.max()!
-            XCTAssertLessThanOrEqual(worst, (precision == .bf16 ? 2e-2 : 1e-5) * scale, "\(precision): micro-batched features differ by \(worst)")
+            XCTAssertLessThanOrEqual(worst, (precision == .bf16 ? 2e-2 : 1e-5) * scale,
+                                     "\(precision): micro-batched features differ by \(worst)", file: file, line: line)
         }
     }
 
