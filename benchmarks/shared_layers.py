@@ -10,7 +10,8 @@ given number of rounds) and splits each pass into:
   the plan left whole);
 - the pruned model's own convolutions (the rest), with their FLOPs;
 - everything that is not a convolution and runs in every pass (pooling, activation
-  reorders, the head's BN; the weights' one-time reorders are left out).
+  reorders, the head's BN), from every pass but the first (the weights' one-time reorders
+  run in it).
 Each convolution's time is the mean over its calls in the network, so weights arrive as the
 network leaves them (at batch 1 they stream from memory). It then prints, for the speedup
 asked (--target, 1.9 by default), what the rest would have to reach: the unpruned model's
@@ -99,26 +100,36 @@ def bench(args, path, verbose):
 
 
 def run(args, path):
+    """Wall ms per pass and what DNNL_VERBOSE shows of the passes after the first: per
+    convolution key [ms, images], per other primitive [ms, calls], and the images. The
+    first pass is left out: the weights' one-time reorders (packing) run in it, and shapes
+    shared by several layers would otherwise pass for per-pass work when the passes are few."""
     wall, stdout = bench(args, path, verbose=True)
     per_key = collections.defaultdict(lambda: [0.0, 0])
     other = collections.defaultdict(lambda: [0.0, 0])
-    images = 0
+    seen = images = 0  # stem images of every pass, and of the passes counted
     for line in stdout.splitlines():
         if not line.startswith("onednn_verbose,exec"):
             continue
         f = line.split(",")
         ms = float(f[-1])
+        m = VERBOSE.match(f[-2]) if f[3] == "convolution" else None
+        if m and int(m.group(2)) == 3:  # the stem, on the whole batch or a micro-batch
+            seen += int(m.group(1))
+            if seen > args.batch:
+                images += int(m.group(1))
+        if seen <= args.batch:
+            continue
         if f[3] != "convolution":
             other[(f[3], f[-2])][0] += ms
             other[(f[3], f[-2])][1] += 1
             continue
-        m = VERBOSE.match(f[-2])
         mb, ic, oc, ih, kh, sh, iw = map(int, m.groups())
         key = (ic, oc, ih, iw, kh, sh, "sum" in line)  # the residual sum is a post-op
         per_key[key][0] += ms
         per_key[key][1] += mb
-        if ic == 3:
-            images += mb
+    if images < args.batch:
+        sys.exit(f"shared_layers: {path}: fewer than two passes in DNNL_VERBOSE's output (use --steps 2 or more)")
     return wall, per_key, other, images
 
 
@@ -126,8 +137,7 @@ def split(convs, shared, measured, batch):
     """ms per pass of the shared places, of the others, and the others' GFLOP per pass."""
     per_key, other, images = measured
     passes = images / batch
-    # Primitives that ran less than once per pass packed weights before the first one.
-    other = sum(ms for ms, n in other.values() if n >= passes)
+    other = sum(ms for ms, _ in other.values())
     uses = collections.Counter(key for _, key, _ in convs)
     t = {"shared": 0.0, "own": 0.0}
     own_flops = 0.0
