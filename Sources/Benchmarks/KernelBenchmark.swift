@@ -16,8 +16,10 @@ public enum KernelBenchmark {
             throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
         }
         try arithmetic.requireSupported(key: "--precision")
-        guard threads >= 1, height >= 32, width >= 32, batch >= 1, repeats >= 1 else {
-            throw BenchmarkError("--threads, --batch and --repeats must be at least 1, --height and --width at least 32")
+        guard threads >= 1, ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32), batch >= 1,
+              repeats >= 1 else {
+            throw BenchmarkError("--threads, --batch and --repeats must be at least 1, --height and --width 32 to "
+                                 + "\(ImageLimits.maxSide)")
         }
         let pad = TextColumns.pad
         if !json {

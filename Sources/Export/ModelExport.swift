@@ -36,11 +36,8 @@ public enum ModelExport {
     /// Throws unless a file can be created at `path` (its folder exists and is writable,
     /// and `path` is not a folder), before any work is done.
     static func checkWritable(_ path: String) throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-            throw ExportError("\(path): cannot write: is a folder")
+        if let problem = FileProblem.creating(path) {
+            throw ExportError("\(path.isEmpty ? "''" : path): cannot write: \(problem)")
         }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        if let problem = FileProblem.writing(into: folder) { throw ExportError("\(path): cannot write: \(problem)") }
     }
 }

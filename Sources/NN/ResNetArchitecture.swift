@@ -130,18 +130,28 @@ public struct ResNetArchitecture: Codable, Hashable, Sendable {
         return stage == 0 ? stemWidth : stages[stage - 1].width
     }
 
+    /// The widest layer a network may have.
+    public static let maxWidth = 65536
+
     /// Throws when the widths cannot form a network: a block without downsample whose
-    /// input and output widths differ, a non-positive width, a wrong number of inner widths.
+    /// input and output widths differ, a width outside 1...`maxWidth`, a stride other than
+    /// 1 or 2, a wrong number of inner widths.
     public func validate() throws {
-        guard stemWidth > 0, !stages.isEmpty else { throw ArchitectureError("empty network or stem width \(stemWidth)") }
+        let widths = 1...Self.maxWidth
+        guard widths.contains(stemWidth), !stages.isEmpty else {
+            throw ArchitectureError("empty network or stem width \(stemWidth)")
+        }
         for (s, stage) in stages.enumerated() {
-            guard stage.width > 0 else { throw ArchitectureError("layer\(s + 1) has width \(stage.width)") }
+            guard widths.contains(stage.width) else { throw ArchitectureError("layer\(s + 1) has width \(stage.width)") }
             for (b, block) in stage.blocks.enumerated() {
                 let name = "layer\(s + 1).\(b)"
                 guard block.inner.count == (self.block == .basic ? 1 : 2) else {
                     throw ArchitectureError("\(name) has \(block.inner.count) inner widths for a \(self.block) block")
                 }
-                guard block.inner.allSatisfy({ $0 > 0 }) else { throw ArchitectureError("\(name) has width \(block.inner)") }
+                guard block.inner.allSatisfy(widths.contains) else { throw ArchitectureError("\(name) has width \(block.inner)") }
+                guard block.stride == 1 || block.stride == 2 else {
+                    throw ArchitectureError("\(name) has stride \(block.stride) (1 or 2)")
+                }
                 if !block.hasDownsample && (blockInput(stage: s, block: b) != stage.width || block.stride != 1) {
                     throw ArchitectureError("\(name) has no downsample but input \(blockInput(stage: s, block: b)) "
                                             + "!= width \(stage.width) or stride \(block.stride)")

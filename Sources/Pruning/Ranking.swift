@@ -179,11 +179,18 @@ extension Ranking {
     /// (every prunable group at its floor, or widths rounded up); nil when it was.
     public static func shortfall(_ plan: PrunePlan, options o: RankingOptions) -> String? {
         if o.targetLatency != nil { return latencyShortfall(plan, options: o) }
+        let floors = "every prunable group (scope \(o.scope.rawValue)) is at its floor (prune.floor \(o.floor), at least one channel)"
+        if let n = o.removeChannels, o.targetFLOPs == nil {
+            let map = GroupMap.build(plan.before, head: plan.head)
+            let removed = zip(map.groups, plan.counts(map)).reduce(0) { $0 + $1.0.channels - $1.1 }
+            guard removed < n else { return nil }
+            return "\(n) channels were to be removed but pruning stopped at \(removed) because \(floors)"
+        }
         guard let t = o.targetFLOPs else { return nil }
         let reference = Double(o.referenceFLOPs ?? plan.flopsBefore)
         guard Double(plan.flopsAfter) > reference * t else { return nil }
         let reached = 100 * Double(plan.flopsAfter) / reference
-        var why = "every prunable group (scope \(o.scope.rawValue)) is at its floor (prune.floor \(o.floor), at least one channel)"
+        var why = floors
         if o.roundTo > 1 { why += " or rounded up to a multiple of \(o.roundTo)" }
         return String(format: "the FLOPs target %.1f%% was not reached: pruning stopped at %.1f%% because %@",
                       100 * t, reached, why)

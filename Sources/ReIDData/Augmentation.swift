@@ -39,7 +39,8 @@ public struct AugmentConfig: Codable, Hashable, Sendable {
 
     public func validate() throws {
         func need(_ ok: Bool, _ key: String) throws { if !ok { throw ImageError("data.augment.\(key): invalid value") } }
-        try need(height >= 32 && width >= 16, "height/width (at least 32 x 16)")
+        try need(ImageLimits.accepts(height, minimum: 32) && ImageLimits.accepts(width, minimum: 16),
+                 "height/width (at least 32 x 16, at most \(ImageLimits.maxSide))")
         try need((0...1).contains(flipProbability), "flip")
         try need(padding >= 0, "padding")
         try need((0...1).contains(erasingProbability), "erasing")

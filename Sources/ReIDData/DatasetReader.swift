@@ -25,9 +25,10 @@ public enum DatasetReader {
     public static func read(root: String, kind: DatasetKind? = nil, options: ReaderOptions = ReaderOptions()) throws
         -> ReIDDataset {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir) else {
             throw DatasetError("\(root): no such folder")
         }
+        guard isDir.boolValue else { throw DatasetError("\(root): is a file, not a data set folder") }
         let kind = try kind ?? detect(root)
         switch kind {
         case .market1501:

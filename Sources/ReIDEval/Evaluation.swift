@@ -22,6 +22,10 @@ public enum Evaluation {
         }
         guard query.features.shape[0] > 0 else { throw EvaluationError("the query set is empty") }
         guard gallery.features.shape[0] > 0 else { throw EvaluationError("the gallery set is empty") }
+        guard query.features.shape[1] > 0 else {
+            throw EvaluationError("the features have no dimensions (shape \(query.features.shape))")
+        }
+        guard maxRank >= 1 else { throw EvaluationError("max rank must be at least 1, got \(maxRank)") }
         if !rerank && !cuhk03 {
             return try Metrics.evaluate(query: query.features, gallery: gallery.features, metric: metric,
                                         queryPids: query.pids, galleryPids: gallery.pids, queryCams: query.camids,

@@ -27,6 +27,15 @@ public enum FileProblem {
         return "there is no folder '\(name)'"
     }
 
+    /// Why a file cannot be created (or replaced) at `path`, or nil when it can: an empty
+    /// path, a folder of that name, or its folder's problem.
+    public static func creating(_ path: String) -> String? {
+        guard !path.isEmpty else { return "the path is empty" }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue { return "is a folder" }
+        return writing(into: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+    }
+
     /// The reason of a file-system error in a few words.
     public static func reason(_ error: Error) -> String {
         var e = error as NSError

@@ -90,7 +90,13 @@ public struct SafetensorsFile {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] >= offsets[0] else {
                 throw WeightsError("\(path): tensor '\(name)' has shape \(shape) and offsets \(offsets)")
             }
-            let expected = shape.reduce(1, *) * dtype.size
+            // The byte count, unless it overflows (a header no file can back).
+            let expected = shape.contains(0) ? 0 : (shape + [dtype.size]).reduce(Optional(1)) { p, d in
+                p.flatMap { let (r, o) = $0.multipliedReportingOverflow(by: d); return o ? nil : r }
+            }
+            guard let expected else {
+                throw WeightsError("\(path): tensor '\(name)' has shape \(shape): more bytes than any file can hold")
+            }
             guard offsets[1] - offsets[0] == expected else {
                 throw WeightsError("\(path): tensor '\(name)' of shape \(shape) \(dt) needs \(expected) bytes "
                                    + "but its offsets \(offsets) span \(offsets[1] - offsets[0])")
@@ -280,24 +286,42 @@ public struct SafetensorsWriter {
 /// Writes files so that readers never see half of one: a temporary name, then rename.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        if let problem = FileProblem.writing(into: url.deletingLastPathComponent().path) {
-            throw WeightsError("\(path): cannot write: \(problem)")
-        }
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-            throw WeightsError("\(path): cannot write: is a folder")
-        }
-        let temp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        do {
-            try data.write(to: temp)
-            guard rename(temp.path, url.path) == 0 else {
-                throw WeightsError("rename failed: \(String(cString: strerror(errno)))")
+        try writeAll([(data, path)])
+    }
+
+    /// Writes every file or none: each goes to a temporary name first, and only when all
+    /// are written are they renamed into place (a failed run leaves every earlier file
+    /// as it was).
+    public static func writeAll(_ files: [(data: Data, path: String)]) throws {
+        try checkCreatable(files.map(\.path))
+        var staged: [(temp: URL, path: String)] = []
+        defer { for s in staged { try? FileManager.default.removeItem(at: s.temp) } }
+        for (data, path) in files {
+            let url = URL(fileURLWithPath: path)
+            let temp = url.deletingLastPathComponent()
+                .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+            staged.append((temp, path))
+            do {
+                try data.write(to: temp)
+            } catch {
+                throw WeightsError("\(path): cannot write: \(FileProblem.reason(error))")
             }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw WeightsError("\(path): cannot write: \((error as? WeightsError)?.description ?? FileProblem.reason(error))")
+        }
+        while let s = staged.first {
+            guard rename(s.temp.path, s.path) == 0 else {
+                throw WeightsError("\(s.path): cannot write: rename failed: \(String(cString: strerror(errno)))")
+            }
+            staged.removeFirst()
+        }
+    }
+
+    /// Throws, naming the first path, unless a file can be created at each of `paths`:
+    /// what a command checks before any work whose result it would write there.
+    public static func checkCreatable(_ paths: [String]) throws {
+        for path in paths {
+            if let problem = FileProblem.creating(path) {
+                throw WeightsError("\(path.isEmpty ? "''" : path): cannot write: \(problem)")
+            }
         }
     }
 }

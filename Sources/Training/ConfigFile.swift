@@ -53,6 +53,20 @@ public struct ConfigFile {
         return file
     }
 
+    /// A YAML syntax error in one line: where, and what (Yams's text adds the line and a caret).
+    static func summary(_ error: YamlError) -> String {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            let while_ = context.map { ", \($0.text) at line \($0.mark.line)" } ?? ""
+            return "line \(mark.line), column \(mark.column): \(problem)\(while_)"
+        case let .reader(problem, offset, _, _):
+            return offset.map { "byte \($0): \(problem)" } ?? problem
+        default:
+            return "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+        }
+    }
+
     static func loadTree(_ path: String, chain: inout [String]) throws -> [String: Any] {
         guard !chain.contains(path) else { throw ConfigError("\(path): base recipes form a cycle: \(chain)") }
         chain.append(path)
@@ -65,6 +79,8 @@ public struct ConfigFile {
             parsed = try Yams.load(yaml: text)
         } catch let error as ConfigError {
             throw error
+        } catch let error as YamlError {
+            throw ConfigError("\(path): malformed YAML: \(Self.summary(error))")
         } catch {
             throw ConfigError("\(path): malformed YAML: \(error)")
         }
@@ -198,7 +214,7 @@ public struct ConfigFile {
             throw fail(key, "missing")
         }
         if let i = v as? Int { return i }
-        if let d = v as? Double, d == d.rounded() { return Int(d) }
+        if let d = v as? Double, let i = Int(exactly: d) { return i }
         throw fail(key, "expected an integer, got \(v)")
     }
 
@@ -208,9 +224,10 @@ public struct ConfigFile {
             if let def { return def }
             throw fail(key, "missing")
         }
-        if let d = v as? Double { return d }
+        // No setting takes NaN or infinity; refusing them here names the key.
+        if let d = v as? Double, d.isFinite { return d }
         if let i = v as? Int { return Double(i) }
-        throw fail(key, "expected a number, got \(v)")
+        throw fail(key, "expected a finite number, got \(v)")
     }
 
     public mutating func bool(_ key: String, _ def: Bool? = nil) throws -> Bool {
@@ -236,9 +253,9 @@ public struct ConfigFile {
         guard let v = raw(key) else { return def }
         if let a = v as? [Any] {
             return try a.map { x in
-                if let d = x as? Double { return d }
+                if let d = x as? Double, d.isFinite { return d }
                 if let i = x as? Int { return Double(i) }
-                throw fail(key, "expected a list of numbers, got \(v)")
+                throw fail(key, "expected a list of finite numbers, got \(v)")
             }
         }
         throw fail(key, "expected a list of numbers, got \(v)")

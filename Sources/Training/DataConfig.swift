@@ -4,6 +4,7 @@
 // values it starts from, so a scenario's data sections override the recipe's own.
 import Foundation
 import ReIDData
+import Tensors
 
 public struct DataConfig: Sendable {
     /// The data set folder; empty: not given (a training run requires it, the data
@@ -40,8 +41,10 @@ extension DataConfig: RecipeSection {
         }
         try k.int("height", &augment.height)
         try k.int("width", &augment.width)
-        try k.check(augment.height >= 32, "height", "must be at least 32, got \(augment.height)")
-        try k.check(augment.width >= 16, "width", "must be at least 16, got \(augment.width)")
+        for (key, value, minimum) in [("height", augment.height, 32), ("width", augment.width, 16)] {
+            try k.check(value >= minimum, key, "must be at least \(minimum), got \(value)")
+            try k.check(value <= ImageLimits.maxSide, key, "must be at most \(ImageLimits.maxSide), got \(value)")
+        }
         try k.section("augment", &augment)
         try k.choice("sampler", &identitySampler, [("identity", true), ("shuffle", false)])
         try k.int("identities", &identities)
@@ -49,6 +52,10 @@ extension DataConfig: RecipeSection {
         try k.int("batch_size", &batchSize)
         try k.int("workers", &loader.workers)
         try k.int("prefetch", &loader.prefetch)
+        for (key, value) in [("identities", identities), ("instances", instances), ("batch_size", batchSize),
+                             ("workers", loader.workers), ("prefetch", loader.prefetch)] {
+            try k.check(value >= 1, key, "must be at least 1, got \(value)")
+        }
         try k.bool("skip_corrupt", &loader.skipCorrupt)
         try k.int("max_image_pixels", &loader.maxImagePixels)
         try k.check(loader.maxImagePixels >= 1, "max_image_pixels", "must be at least 1, got \(loader.maxImagePixels)")

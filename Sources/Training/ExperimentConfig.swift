@@ -72,6 +72,9 @@ extension EvalConfig: RecipeSection {
         try k.bool("cuhk03", &cuhk03)
         try k.int("batch_size", &batchSize)
         try k.int("max_rank", &maxRank)
+        try k.check(every >= 0, "every", "must be at least 0 (0: only at the end), got \(every)")
+        try k.check(batchSize >= 1, "batch_size", "must be at least 1, got \(batchSize)")
+        try k.check(maxRank >= 1, "max_rank", "must be at least 1, got \(maxRank)")
     }
 }
 

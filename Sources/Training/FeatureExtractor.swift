@@ -67,6 +67,9 @@ extension FeatureExtractor {
         var augment = AugmentConfig()
         augment.height = height
         augment.width = width
+        try augment.validate()
+        guard batchSize >= 1 else { throw ImageError("--batch-size must be at least 1, got \(batchSize)") }
+        try AtomicFile.checkCreatable([out])
         let file = try SafetensorsFile(path: weights)
         let net: ReIDNet
         if try ModelWeights.architecture(of: file) != nil {

@@ -17,6 +17,8 @@ public enum PruneFile {
     public static func run(config c: ExperimentConfig, weights: String, out: String, planPath: String?,
                            comm: Communicator, log: @escaping (String) -> Void) throws -> String {
         guard var settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
+        // The root writes both files at the end: a path it cannot write fails before any work.
+        try comm.onRoot { try AtomicFile.checkCreatable([out] + (planPath.map { [$0] } ?? [])) }
         let net = try ModelWeights.loadNet(weights, expected: c.model.archName)
         // Data criteria run and latency tables time the recipe's arithmetic; weights alone
         // against a FLOPs target or a channel count need none.
@@ -73,8 +75,9 @@ public enum PruneFile {
         return try comm.onRoot {
             var meta = try PrunePlan.metadata(for: history + [outcome.plan])
             if let synthetic { meta["synthetic"] = synthetic }
-            try ModelWeights.save(outcome.net, to: out, metadata: meta)
-            if let planPath { try AtomicFile.write(Data(try outcome.plan.encoded()), to: planPath) }
+            // Both files or neither: a failed write leaves an earlier model or plan as it was.
+            let model = try SafetensorsWriter.forNet(outcome.net, metadata: meta).encoded()
+            try AtomicFile.writeAll([(model, out)] + (try planPath.map { [(Data(try outcome.plan.encoded()), $0)] } ?? []))
             let p = outcome.plan, h = settings.ranking.height, w = settings.ranking.width
             let before = FLOPsCounter.count(p.before, head: p.head, height: h, width: w)
             let after = FLOPsCounter.count(p.after, head: p.head, height: h, width: w)

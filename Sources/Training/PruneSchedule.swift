@@ -170,12 +170,18 @@ extension PruneSchedule: RecipeSection {
         try k.check((settings.scoreEpochs ?? 1) >= 1, "score_epochs", "must be at least 1")
         try k.check(!(k.has("score_epochs") && k.has("batches")), "score_epochs", "give score_epochs or batches, not both")
         if k.has("batches") { settings.scoreEpochs = nil }
+        try k.check(settings.batches >= 1, "batches", "must be at least 1, got \(settings.batches)")
         try k.int("bins", &settings.bins)
+        try k.check(settings.bins >= 2, "bins", "must be at least 2, got \(settings.bins)")
         try k.bool("fold", &settings.fold)
         try k.int("steps", &steps)
+        try k.check(steps >= 1, "steps", "must be at least 1, got \(steps)")
         try k.int("start_epoch", &startEpoch)
+        try k.check(startEpoch >= 0, "start_epoch", "must be at least 0, got \(startEpoch)")
         try k.check(!(k.has("every") && k.has("retrain_epochs")), "retrain_epochs", "give retrain_epochs or every, not both")
-        try k.int(k.has("retrain_epochs") ? "retrain_epochs" : "every", &every)
+        let everyKey = k.has("retrain_epochs") ? "retrain_epochs" : "every"
+        try k.int(everyKey, &every)
+        try k.check(every >= 1, everyKey, "must be at least 1, got \(every)")
         try k.optional("per_step", &perStep, start: 0.05) { k, v in
             try k.nested("per_step") { k in try k.double("channels", &v) }
         }

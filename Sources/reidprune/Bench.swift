@@ -3,6 +3,7 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
+import Tensors
 import Training
 
 struct Bench: ParsableCommand {
@@ -69,9 +70,14 @@ struct ModelBenchOptions: ParsableArguments {
 
     func validate() throws {
         guard task == "reid" || task == "classification" else { throw ValidationError("--task must be reid or classification") }
-        guard (size ?? 32) >= 32, height >= 32, width >= 32, batch >= 1, threads >= 1, steps >= 1, lastStride == 1 || lastStride == 2 else {
-            throw ValidationError("need --size/--height/--width >= 32, --batch >= 1, --threads/--steps >= 1, --last-stride 1 or 2")
+        let side = { ImageLimits.accepts($0, minimum: 32) }
+        guard side(size ?? 32), side(height), side(width), batch >= 1, threads >= 1, steps >= 1,
+              lastStride == 1 || lastStride == 2 else {
+            throw ValidationError("need --size/--height/--width in 32...\(ImageLimits.maxSide), --batch >= 1, --threads/--steps >= 1, "
+                                  + "--last-stride 1 or 2")
         }
+        if let pruneTo, !(pruneTo > 0 && pruneTo <= 1) { throw ValidationError("--prune-to must be in (0, 1], got \(pruneTo)") }
+        guard roundTo >= 1 else { throw ValidationError("--round-to must be at least 1, got \(roundTo)") }
     }
 
     func run(training: Bool) throws {
@@ -119,6 +125,13 @@ struct BenchEval: ParsableCommand {
     var files: String?
     @Flag(help: "One JSON object.") var json = false
 
+    func validate() throws {
+        guard queries >= 1, gallery >= 1, dim >= 1, ids >= 2, threads >= 1 else {
+            throw ValidationError("need --queries, --gallery, --dim and --threads >= 1 and --ids >= 2")
+        }
+        guard noise.isFinite, noise >= 0 else { throw ValidationError("--noise must be a finite number >= 0, got \(noise)") }
+    }
+
     func run() throws {
         var o = EvaluationBenchmark.Options()
         (o.queries, o.gallery, o.dim, o.ids, o.threads, o.noise, o.rerank) = (queries, gallery, dim, ids, threads, noise, rerank)
@@ -143,6 +156,14 @@ struct BenchData: ParsableCommand {
     @Flag(help: "With --source: decode at full scale even when the crop allows DCT scaling.") var noDctScaling = false
     @Option(help: "Images to process.") var images = 2000
     @Flag(help: "One JSON object.") var json = false
+
+    func validate() throws {
+        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 16),
+              ImageLimits.accepts(size, minimum: 32), files >= 1, images >= 1 else {
+            throw ValidationError("need --height 32...\(ImageLimits.maxSide), --width 16...\(ImageLimits.maxSide), --size "
+                                  + "32...\(ImageLimits.maxSide), --files and --images >= 1")
+        }
+    }
 
     func run() throws {
         if let source {
@@ -170,6 +191,13 @@ struct BenchLoader: ParsableCommand {
     @Option(help: "Crop side.") var size = 224
     @Flag(help: "One JSON object.") var json = false
 
+    func validate() throws {
+        guard batch >= 1, batches >= 0, workers >= 1, shuffleBuffer >= 1, ImageLimits.accepts(size, minimum: 32) else {
+            throw ValidationError("need --batch, --workers and --shuffle-buffer >= 1, --batches >= 0, --size "
+                                  + "32...\(ImageLimits.maxSide)")
+        }
+    }
+
     func run() throws {
         let r = try ClassificationDataBenchmark.loader(data: data, batch: batch, batches: batches, workers: workers,
                                                        shuffleBuffer: shuffleBuffer, size: size)
@@ -187,6 +215,10 @@ struct BenchAllreduce: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
     @Flag(help: "Run the collectives as training does, under the collective watchdog (non-blocking, polled).")
     var watched = false
+
+    func validate() throws {
+        guard repeats >= 1, maxMb >= 1 else { throw ValidationError("need --repeats and --max-mb >= 1") }
+    }
 
     func run() throws {
         try Ranks.run { comm in

@@ -7,6 +7,12 @@ enum Console {
         FileHandle.standardOutput.write(Data((s + "\n").utf8))
     }
 
+    /// `text` on one line: its lines, trimmed, joined with "; " (errors print as one line).
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+    }
+
     /// `value` as one line of JSON with sorted keys.
     static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()

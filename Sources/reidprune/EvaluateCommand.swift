@@ -18,6 +18,10 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Also print where the time went (load, distances, ranking) on standard error.") var timings = false
 
+    func validate() throws {
+        guard maxRank >= 1 else { throw ValidationError("--max-rank must be at least 1, got \(maxRank)") }
+    }
+
     func run() throws {
         let t = Evaluation.Timings()
         let (m, synthetic) = try Evaluation.evaluate(queryFile: query, galleryFile: gallery, metric: metric,

@@ -21,6 +21,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Arithmetic of convolutions and linear layers: fp32 or bf16 (needs native bf16: AVX512_BF16 or AMX).")
     var precision = "fp32"
 
+    func validate() throws {
+        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 16) else {
+            throw ValidationError("--height must be 32...\(ImageLimits.maxSide) and --width 16...\(ImageLimits.maxSide), "
+                                  + "got \(height)x\(width)")
+        }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    }
+
     func run() throws {
         guard let arithmetic = Precision(rawValue: precision) else {
             throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")

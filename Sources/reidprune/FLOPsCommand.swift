@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import NN
+import Tensors
 import Training
 
 struct FLOPsCommand: ParsableCommand {
@@ -39,7 +40,9 @@ struct FLOPsCommand: ParsableCommand {
             guard lastStride == 1 || lastStride == 2 else { throw ValidationError("--last-stride must be 1 or 2") }
             architecture = .resnet(depth, lastStride: lastStride)
         }
-        guard height >= 32, width >= 32 else { throw ValidationError("--height and --width must be at least 32") }
+        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32) else {
+            throw ValidationError("--height and --width must be 32 to \(ImageLimits.maxSide), got \(height)x\(width)")
+        }
         let cost = FLOPsCounter.count(architecture, head: headConfig, height: height, width: width)
         let study = FLOPsCounter.studyGFLOPs(architecture, head: headConfig)
         if json {

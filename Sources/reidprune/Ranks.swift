@@ -24,7 +24,7 @@ enum Ranks {
             exit(Preempted.exitCode)
         } catch {
             guard comm.size > 1 else { throw error }
-            FileHandle.standardError.write(Data("reidprune: rank \(comm.rank) of \(comm.size) failed: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("reidprune: rank \(comm.rank) of \(comm.size) failed: \(Console.oneLine("\(error)"))\n".utf8))
             comm.abort(code: 1)
         }
     }

@@ -262,6 +262,108 @@ final class BadInputCatalogueTests: XCTestCase {
         }
     }
 
+    /// Values out of range reach no arithmetic: integers too large for their key, infinite
+    /// numbers, sizes and counts below one, architectures no network has.
+    func testValuesOutOfRange() throws {
+        let train = ["train", "--config", "$R/tiny.yaml", "run.dir=$D/run"]
+        let prune = ["prune", "--config", "$R/tiny.yaml", "--weights", "$D/run/model.safetensors", "--out", "$D/p.safetensors"]
+        let export = ["export", "--weights", "$D/run/model.safetensors", "--out", "$D/m.onnx"]
+        let extract = ["extract", "--weights", "$D/run/model.safetensors", "--data", "$R/data", "--split", "query",
+                       "--out", "$D/q.safetensors"]
+        let evaluate = ["evaluate", "--query", "$D/f.safetensors", "--gallery", "$D/f.safetensors"]
+        try check([
+            Case(name: "range huge integer", args: train + ["train.epochs=1e19"],
+                 message: "override 'train.epochs=1e19': expected an integer", untouched: Self.runFiles),
+            Case(name: "range infinite integer", args: train + ["data.height=.inf"],
+                 message: "override 'data.height=.inf': expected an integer", untouched: Self.runFiles),
+            Case(name: "range infinite number", args: train + ["train.lr=.inf"],
+                 message: "override 'train.lr=.inf': expected a finite number", untouched: Self.runFiles),
+            Case(name: "range eval batch", args: train + ["eval.batch_size=0"],
+                 message: "override 'eval.batch_size=0': must be at least 1", untouched: Self.runFiles),
+            Case(name: "range workers", args: train + ["data.workers=-1"],
+                 message: "override 'data.workers=-1': must be at least 1", untouched: Self.runFiles),
+            Case(name: "range prune batches", args: prune + ["--criterion", "entropy", "--batches", "0"],
+                 message: "override 'prune.batches=0': must be at least 1", untouched: ["p.safetensors"]),
+            Case(name: "range prune plan path", args: prune + ["--criterion", "l1", "--plan", "$D/none/plan.json"],
+                 message: "$D/none/plan.json: cannot write: there is no folder '$D/none'", untouched: ["p.safetensors"]),
+            Case(name: "range weights shape overflow", args: ["export", "--weights", "$D/overflow.safetensors", "--out", "$D/m.onnx"],
+                 message: "$D/overflow.safetensors: tensor 'conv1.weight' has shape [4294967296, 4294967296]: more bytes",
+                 untouched: ["m.onnx"]),
+            Case(name: "range weights stride", args: ["flops", "--weights", "$D/stride.safetensors"],
+                 message: "$D/stride.safetensors: invalid architecture: layer2.0 has stride 0 (1 or 2)"),
+            Case(name: "range weights negative variance", args: ["export", "--weights", "$D/negvar.safetensors", "--out", "$D/m.onnx"],
+                 message: "$D/negvar.safetensors: 'bn1.running_var' has a negative variance -1.0 at index 0",
+                 untouched: ["m.onnx"]),
+            Case(name: "range export height", args: export + ["--height", "9223372036854775807"],
+                 message: "--height and --width must be 32 to 8192, got 9223372036854775807x128", untouched: ["m.onnx"]),
+            Case(name: "range export empty out", args: ["export", "--weights", "$D/run/model.safetensors", "--out", ""],
+                 message: "'': cannot write: the path is empty"),
+            Case(name: "range flops width", args: ["flops", "--width", "100000"],
+                 message: "--height and --width must be 32 to 8192, got 256x100000"),
+            Case(name: "range extract batch", args: extract + ["--batch-size", "0"],
+                 message: "--batch-size must be at least 1, got 0", untouched: ["q.safetensors"]),
+            Case(name: "range extract size", args: extract + ["--height", "1", "--width", "1"],
+                 message: "--height must be 32...8192 and --width 16...8192, got 1x1", untouched: ["q.safetensors"]),
+            Case(name: "range extract data file", args: ["extract", "--weights", "$D/run/model.safetensors", "--data",
+                                                         "$D/run/config.yaml", "--split", "query", "--out", "$D/q.safetensors"],
+                 message: "$D/run/config.yaml: is a file, not a data set folder", untouched: ["q.safetensors"]),
+            Case(name: "range evaluate max rank", args: evaluate + ["--max-rank=-1"], message: "--max-rank must be at least 1"),
+            Case(name: "range evaluate no dimensions", args: ["evaluate", "--query", "$D/d0.safetensors", "--gallery",
+                                                              "$D/d0.safetensors", "--rerank"],
+                 message: "the features have no dimensions (shape [1, 0])"),
+            Case(name: "range bench eval", args: ["bench", "eval", "--ids", "0"], message: "--ids >= 2"),
+            Case(name: "range bench allreduce", args: ["bench", "allreduce", "--repeats", "0"],
+                 message: "need --repeats and --max-mb >= 1"),
+        ]) { name, d in
+            try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/p.safetensors"))
+            try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/m.onnx"))
+            try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/q.safetensors"))
+            var features = SafetensorsWriter()
+            features.add("features", floats: [1, 0, 0], shape: [1, 3])
+            features.add("pids", int64s: [1], shape: [1])
+            features.add("camids", int64s: [0], shape: [1])
+            try features.write(to: d + "/f.safetensors")
+            var empty = SafetensorsWriter()
+            empty.add("features", floats: [], shape: [1, 0])
+            empty.add("pids", int64s: [1], shape: [1])
+            empty.add("camids", int64s: [0], shape: [1])
+            try empty.write(to: d + "/d0.safetensors")
+            // A header claiming 2^64 floats over 4 bytes of data.
+            let header = Data(#"{"conv1.weight":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#.utf8)
+            var overflow = Data()
+            for i in 0..<8 { overflow.append(UInt8((header.count >> (8 * i)) & 255)) }
+            try (overflow + header + Data(count: 4)).write(to: URL(fileURLWithPath: d + "/overflow.safetensors"))
+            // The trained model with layer2's stride set to 0, or bn1's first variance to -1.
+            let trained = try SafetensorsFile(path: d + "/run/model.safetensors")
+            func rewrite(_ file: String, metadata: [String: String], change: (String, inout [Float]) -> Void) throws {
+                var w = SafetensorsWriter()
+                w.metadata = metadata
+                for name in trained.names {
+                    let e = trained.entry(name)!
+                    if e.dtype == .I64 {
+                        w.add(name, int64s: try trained.int64s(name), shape: e.shape)
+                    } else {
+                        var v = try trained.floats(name)
+                        change(name, &v)
+                        w.add(name, floats: v, shape: e.shape)
+                    }
+                }
+                try w.write(to: d + "/" + file)
+            }
+            var arch = try JSONSerialization.jsonObject(with: Data(trained.metadata["reidprune.architecture"]!.utf8))
+                as! [String: Any]
+            var stages = arch["stages"] as! [[String: Any]]
+            var blocks = stages[1]["blocks"] as! [[String: Any]]
+            blocks[0]["stride"] = 0
+            stages[1]["blocks"] = blocks
+            arch["stages"] = stages
+            var strideMetadata = trained.metadata
+            strideMetadata["reidprune.architecture"] = String(decoding: try JSONSerialization.data(withJSONObject: arch), as: UTF8.self)
+            try rewrite("stride.safetensors", metadata: strideMetadata) { _, _ in }
+            try rewrite("negvar.safetensors", metadata: trained.metadata) { name, v in if name == "bn1.running_var" { v[0] = -1 } }
+        }
+    }
+
     func testVisRank() throws {
         let features = ["visrank", "--query", "$D/q.safetensors", "--gallery", "$D/q.safetensors"]
         let weights = ["visrank", "--weights", "$D/run/model.safetensors", "--data", "$R/data", "--height", "64", "--width", "32"]

@@ -231,13 +231,13 @@ final class ClassificationRunTests: XCTestCase {
     func testResumeOnAnotherRankCountIsRefusedWhenTheDataForbidsIt() throws {
         let dir = tmp.appendingPathComponent("resume").path
         let c = try recipe(dir: dir, train: ", max_iterations: 2")
-        try Experiment(config: c, log: { _ in }).runClassification { Self.data(rankCountChange: false) }
+        _ = try Experiment(config: c, log: { _ in }).runClassification { Self.data(rankCountChange: false) }
         XCTAssertEqual(try Checkpoint.state(at: dir + "/checkpoint.safetensors").ranks, 1)
         let lock = NSLock()
         nonisolated(unsafe) var errors: [String] = []
         try? ThreadWorld(size: 2).run { rank, comm in
             do {
-                try Experiment(config: c, comm: comm, log: { _ in })
+                _ = try Experiment(config: c, comm: comm, log: { _ in })
                     .runClassification { Self.data(rank: rank, world: 2, rankCountChange: false) }
             } catch {
                 lock.lock()

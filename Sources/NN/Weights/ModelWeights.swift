@@ -62,14 +62,31 @@ public enum ModelWeights {
         }
         let unexpected = match == .strict ? fileNames.subtracting(store.allNames).sorted() : []
         if !missing.isEmpty || !unexpected.isEmpty || !wrongShape.isEmpty {
-            var lines = ["\(file.path): weights do not match the network; nothing was loaded."]
-            if !missing.isEmpty { lines.append("missing keys (\(missing.count)): " + missing.joined(separator: ", ")) }
-            if !unexpected.isEmpty { lines.append("unexpected keys (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
-            if !wrongShape.isEmpty { lines.append("wrong shapes (\(wrongShape.count)): " + wrongShape.joined(separator: "; ")) }
-            throw WeightsError(lines.joined(separator: "\n"))
+            // One line: each list's first few names and how many more.
+            func listed(_ what: String, _ names: [String], _ separator: String) -> String? {
+                guard !names.isEmpty else { return nil }
+                let more = names.count > 6 ? "\(separator)and \(names.count - 6) more" : ""
+                return "\(what) (\(names.count)): " + names.prefix(6).joined(separator: separator) + more
+            }
+            let parts = [listed("missing keys", missing, ", "), listed("unexpected keys", unexpected, ", "),
+                         listed("wrong shapes", wrongShape, "; ")].compactMap { $0 }
+            throw WeightsError("\(file.path): weights do not match the network, nothing was loaded: "
+                               + parts.joined(separator: "; "))
         }
         let loaded = store.allNames.filter { !(match == .backbone && isHead($0)) }
         try file.requireFinite(loaded.compactMap { byCanonical[$0] })
+        // A variance below zero (a corrupt or hand-made file) would fold into NaN weights.
+        for name in loaded where name.hasSuffix("running_var") {
+            guard let fileName = byCanonical[name], let entry = file.entry(fileName), entry.shape.reduce(1, *) > 0 else {
+                continue
+            }
+            var values = [Float](repeating: 0, count: entry.shape.reduce(1, *))
+            try values.withUnsafeMutableBufferPointer { try file.copyFloats(fileName, into: $0.baseAddress!, count: $0.count) }
+            if let i = values.firstIndex(where: { $0 < 0 }) {
+                throw WeightsError("\(file.path): '\(fileName)' has a negative variance \(values[i]) at index \(i); "
+                                   + "nothing was loaded")
+            }
+        }
         for name in loaded {
             guard let fileName = byCanonical[name], let (isBuffer, index) = store.lookup(name) else { continue }
             let t = isBuffer ? store.buffer(index) : store.parameter(index)
@@ -102,11 +119,35 @@ public enum ModelWeights {
     public static func architecture(of file: SafetensorsFile) throws -> (ResNetArchitecture, HeadConfig)? {
         guard let archJSON = file.metadata[architectureKey], let headJSON = file.metadata[headKey] else { return nil }
         let decoder = JSONDecoder()
+        let arch: ResNetArchitecture, head: HeadConfig
         do {
-            return (try decoder.decode(ResNetArchitecture.self, from: Data(archJSON.utf8)),
-                    try decoder.decode(HeadConfig.self, from: Data(headJSON.utf8)))
+            arch = try decoder.decode(ResNetArchitecture.self, from: Data(archJSON.utf8))
+            head = try decoder.decode(HeadConfig.self, from: Data(headJSON.utf8))
+        } catch let error as DecodingError {
+            throw WeightsError("\(file.path): unreadable architecture metadata: \(summary(error))")
         } catch {
             throw WeightsError("\(file.path): unreadable architecture metadata: \(error)")
+        }
+        do {
+            try arch.validate()
+        } catch {
+            throw WeightsError("\(file.path): \(error)")
+        }
+        return (arch, head)
+    }
+
+    /// One line for a JSON decoding error: where in the metadata, and what was wrong.
+    static func summary(_ error: DecodingError) -> String {
+        func place(_ c: DecodingError.Context) -> String {
+            let path = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return path.isEmpty ? "" : " at '\(path.hasPrefix(".") ? String(path.dropFirst()) : path)'"
+        }
+        switch error {
+        case .keyNotFound(let key, let c): return "missing key '\(key.stringValue)'\(place(c))"
+        case .typeMismatch(let type, let c): return "expected \(type)\(place(c))"
+        case .valueNotFound(let type, let c): return "missing \(type) value\(place(c))"
+        case .dataCorrupted(let c): return "\(c.debugDescription)\(place(c))"
+        @unknown default: return "\(error)"
         }
     }
 

@@ -31,7 +31,8 @@ public struct SynthOptions: Codable, Hashable, Sendable {
         try need(ids >= 4 && ids <= 9999, "--ids must be in 4...9999, got \(ids)")
         try need(cameras >= 2 && cameras <= 9, "--cameras must be in 2...9, got \(cameras)")
         try need(imagesPerId >= 4, "--images-per-id must be at least 4, got \(imagesPerId)")
-        try need(height >= 32 && width >= 16, "the image size must be at least 32x16, got \(height)x\(width)")
+        try need(ImageLimits.accepts(height, minimum: 32) && ImageLimits.accepts(width, minimum: 16),
+                 "the image size must be from 32x16 to \(ImageLimits.maxSide)x\(ImageLimits.maxSide), got \(height)x\(width)")
         try need((0...0.9).contains(lookAlikes) && (0.1...0.9).contains(trainShare) && (0...1).contains(distractors)
                  && (0...1).contains(junk), "shares out of range")
     }
