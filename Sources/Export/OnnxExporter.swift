@@ -94,8 +94,11 @@ public enum OnnxExporter {
     }
 
     static func check(_ o: Options) throws {
-        guard ImageLimits.accepts(o.height, minimum: 32) && ImageLimits.accepts(o.width, minimum: 32) else {
-            throw ExportError("--height and --width must be 32 to \(ImageLimits.maxSide), got \(o.height)x\(o.width)")
+        guard o.height >= 32 && o.width >= 32 else {
+            throw ExportError("--height and --width must be at least 32, got \(o.height)x\(o.width)")
+        }
+        guard o.height <= ImageLimits.maxSide && o.width <= ImageLimits.maxSide else {
+            throw ExportError("--height and --width must be at most \(ImageLimits.maxSide), got \(o.height)x\(o.width)")
         }
         if let n = o.batch, n < 1 { throw ExportError("--batch must be at least 1, got \(n)") }
         guard o.mean.count == 3 && o.std.count == 3 && o.std.allSatisfy({ $0 > 0 }) else {
