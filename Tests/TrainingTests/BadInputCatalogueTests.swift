@@ -202,20 +202,9 @@ final class BadInputCatalogueTests: XCTestCase {
         ]) { name, d in
             let model = try Data(contentsOf: URL(fileURLWithPath: d + "/run/model.safetensors"))
             try model.prefix(model.count - 100).write(to: URL(fileURLWithPath: d + "/cut.safetensors"))
-            let trained = try SafetensorsFile(path: d + "/run/model.safetensors")
-            var nan = SafetensorsWriter()
-            nan.metadata = trained.metadata
-            for name in trained.names {
-                let e = trained.entry(name)!
-                if e.dtype == .I64 {
-                    nan.add(name, int64s: try trained.int64s(name), shape: e.shape)
-                } else {
-                    var v = try trained.floats(name)
-                    if name == "conv1.weight" { v[0] = .nan }
-                    nan.add(name, floats: v, shape: e.shape)
-                }
+            try Self.rewriteModel(d + "/run/model.safetensors", to: d + "/nan.safetensors") { name, v in
+                if name == "conv1.weight" { v[0] = .nan }
             }
-            try nan.write(to: d + "/nan.safetensors")
             var bare = SafetensorsWriter()
             bare.add("conv1.weight", floats: [Float](repeating: 0, count: 4 * 3 * 7 * 7), shape: [4, 3, 7, 7])
             try bare.write(to: d + "/bare.safetensors")
@@ -248,17 +237,10 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "features sizes", args: evaluate + ["$D/wide.safetensors"], message: "3 dimensions but gallery features 4"),
             Case(name: "features folder", args: evaluate + ["$D"], message: "is a folder, not a file"),
         ]) { _, d in
-            func write(_ name: String, _ floats: [Float], _ shape: [Int], pids: [Int64]?, cams: [Int64]?) throws {
-                var w = SafetensorsWriter()
-                w.add("features", floats: floats, shape: shape)
-                if let pids { w.add("pids", int64s: pids, shape: [pids.count]) }
-                if let cams { w.add("camids", int64s: cams, shape: [cams.count]) }
-                try w.write(to: d + "/" + name)
-            }
-            try write("q.safetensors", [1, 0, 0], [1, 3], pids: [1], cams: [0])
-            try write("missing.safetensors", [1, 0, 0], [1, 3], pids: [1], cams: nil)
-            try write("nan.safetensors", [1, .nan, 0], [1, 3], pids: [1], cams: [1])
-            try write("wide.safetensors", [1, 0, 0, 0], [1, 4], pids: [1], cams: [1])
+            try Self.writeFeatures(d + "/q.safetensors", [1, 0, 0], [1, 3])
+            try Self.writeFeatures(d + "/missing.safetensors", [1, 0, 0], [1, 3], cams: nil)
+            try Self.writeFeatures(d + "/nan.safetensors", [1, .nan, 0], [1, 3], cams: [1])
+            try Self.writeFeatures(d + "/wide.safetensors", [1, 0, 0, 0], [1, 4], cams: [1])
         }
     }
 
@@ -318,38 +300,16 @@ final class BadInputCatalogueTests: XCTestCase {
             try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/p.safetensors"))
             try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/m.onnx"))
             try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/q.safetensors"))
-            var features = SafetensorsWriter()
-            features.add("features", floats: [1, 0, 0], shape: [1, 3])
-            features.add("pids", int64s: [1], shape: [1])
-            features.add("camids", int64s: [0], shape: [1])
-            try features.write(to: d + "/f.safetensors")
-            var empty = SafetensorsWriter()
-            empty.add("features", floats: [], shape: [1, 0])
-            empty.add("pids", int64s: [1], shape: [1])
-            empty.add("camids", int64s: [0], shape: [1])
-            try empty.write(to: d + "/d0.safetensors")
+            try Self.writeFeatures(d + "/f.safetensors", [1, 0, 0], [1, 3])
+            try Self.writeFeatures(d + "/d0.safetensors", [], [1, 0])
             // A header claiming 2^64 floats over 4 bytes of data.
             let header = Data(#"{"conv1.weight":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#.utf8)
             var overflow = Data()
             for i in 0..<8 { overflow.append(UInt8((header.count >> (8 * i)) & 255)) }
             try (overflow + header + Data(count: 4)).write(to: URL(fileURLWithPath: d + "/overflow.safetensors"))
             // The trained model with layer2's stride set to 0, or bn1's first variance to -1.
-            let trained = try SafetensorsFile(path: d + "/run/model.safetensors")
-            func rewrite(_ file: String, metadata: [String: String], change: (String, inout [Float]) -> Void) throws {
-                var w = SafetensorsWriter()
-                w.metadata = metadata
-                for name in trained.names {
-                    let e = trained.entry(name)!
-                    if e.dtype == .I64 {
-                        w.add(name, int64s: try trained.int64s(name), shape: e.shape)
-                    } else {
-                        var v = try trained.floats(name)
-                        change(name, &v)
-                        w.add(name, floats: v, shape: e.shape)
-                    }
-                }
-                try w.write(to: d + "/" + file)
-            }
+            let model = d + "/run/model.safetensors"
+            let trained = try SafetensorsFile(path: model)
             var arch = try JSONSerialization.jsonObject(with: Data(trained.metadata["reidprune.architecture"]!.utf8))
                 as! [String: Any]
             var stages = arch["stages"] as! [[String: Any]]
@@ -359,8 +319,8 @@ final class BadInputCatalogueTests: XCTestCase {
             arch["stages"] = stages
             var strideMetadata = trained.metadata
             strideMetadata["reidprune.architecture"] = String(decoding: try JSONSerialization.data(withJSONObject: arch), as: UTF8.self)
-            try rewrite("stride.safetensors", metadata: strideMetadata) { _, _ in }
-            try rewrite("negvar.safetensors", metadata: trained.metadata) { name, v in if name == "bn1.running_var" { v[0] = -1 } }
+            try Self.rewriteModel(model, to: d + "/stride.safetensors", metadata: strideMetadata) { _, _ in }
+            try Self.rewriteModel(model, to: d + "/negvar.safetensors") { name, v in if name == "bn1.running_var" { v[0] = -1 } }
         }
     }
 
@@ -378,11 +338,7 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "visrank output is a file", args: weights + ["--out", "$D/run/results.json"],
                  message: "$D/run/results.json: --out names a file", untouched: ["run/results.json"]),
         ]) { name, d in
-            var w = SafetensorsWriter()
-            w.add("features", floats: [1, 0, 0], shape: [1, 3])
-            w.add("pids", int64s: [1], shape: [1])
-            w.add("camids", int64s: [0], shape: [1])
-            try w.write(to: d + "/q.safetensors")
+            try Self.writeFeatures(d + "/q.safetensors", [1, 0, 0], [1, 3])
             if name != "visrank output is a file" {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/out"), "\(name): nothing written before the run")
             }
@@ -441,4 +397,34 @@ final class BadInputCatalogueTests: XCTestCase {
     }
 
     static func runShell(_ command: String) throws -> (Int32, String) { try ChildProcess.run(["/bin/sh", "-c", command]) }
+
+    /// A copy of the model file at `path` with each float tensor passed through `change`
+    /// (and other metadata when given).
+    static func rewriteModel(_ path: String, to out: String, metadata: [String: String]? = nil,
+                             change: (String, inout [Float]) -> Void) throws {
+        let file = try SafetensorsFile(path: path)
+        var w = SafetensorsWriter()
+        w.metadata = metadata ?? file.metadata
+        for name in file.names {
+            let e = file.entry(name)!
+            if e.dtype == .I64 {
+                w.add(name, int64s: try file.int64s(name), shape: e.shape)
+            } else {
+                var v = try file.floats(name)
+                change(name, &v)
+                w.add(name, floats: v, shape: e.shape)
+            }
+        }
+        try w.write(to: out)
+    }
+
+    /// A features file as `reidprune extract` writes it (pids or camids left out when nil).
+    static func writeFeatures(_ path: String, _ floats: [Float], _ shape: [Int], pids: [Int64]? = [1],
+                              cams: [Int64]? = [0]) throws {
+        var w = SafetensorsWriter()
+        w.add("features", floats: floats, shape: shape)
+        if let pids { w.add("pids", int64s: pids, shape: [pids.count]) }
+        if let cams { w.add("camids", int64s: cams, shape: [cams.count]) }
+        try w.write(to: path)
+    }
 }
