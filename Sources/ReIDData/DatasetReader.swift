@@ -164,8 +164,9 @@ public enum DatasetReader {
             var out: [ImageRecord] = []
             for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() {
                 let parts = line.split(separator: " ")
-                guard parts.count == 2, let pid = Int(parts[1]) else {
-                    throw DatasetError("\(path):\(n + 1): expected '<relative path> <pid>', got '\(line)'")
+                guard parts.count == 2, let pid = Int(parts[1]), pid >= 0 else {
+                    throw DatasetError("\(path):\(n + 1): expected '<relative path> <pid>' with a pid of at least 0, "
+                                       + "got '\(line)'")
                 }
                 let rel = String(parts[0])
                 let fields = (rel as NSString).lastPathComponent.split(separator: "_")
@@ -189,7 +190,7 @@ public enum DatasetReader {
     /// other names are numbered in sorted order from 1); without camera ids, query images
     /// get camera 0 and gallery images camera 1, so that no gallery match is excluded as
     /// same-camera. CSV: `train.csv`, `query.csv`, `gallery.csv` with lines
-    /// `path,pid[,camid]` (paths relative to the root; camids 0-based; an optional header
+    /// `path,pid[,camid]` (paths relative to the root, or absolute; camids 0-based; an optional header
     /// line); a row with pid -1 is junk and never enters a split, as in Market-1501.
     static func custom(_ root: String) throws -> ReIDDataset {
         let fm = FileManager.default
@@ -209,7 +210,12 @@ public enum DatasetReader {
                         throw DatasetError("\(path):\(n + 1): expected 'path,pid[,camid]', got '\(line)'")
                     }
                     let cam = f.count == 3 ? Int(f[2]) : defaultCam
-                    guard let cam else { throw DatasetError("\(path):\(n + 1): camid '\(f[2])' is not an integer") }
+                    guard let cam, cam >= 0 else {
+                        throw DatasetError("\(path):\(n + 1): camid '\(f[2])' is not an integer of at least 0")
+                    }
+                    guard pid >= -1 else {
+                        throw DatasetError("\(path):\(n + 1): pid \(pid) (pids are at least 0; -1 marks junk)")
+                    }
                     if pid == -1 { continue }  // junk never enters a split
                     out.append(ImageRecord(path: f[0].hasPrefix("/") ? f[0] : "\(root)/\(f[0])", pid: pid, camid: cam))
                 }
@@ -226,10 +232,11 @@ public enum DatasetReader {
             names.formUnion(ids.filter { isDirectory("\(dir)/\($0)") })
         }
         var pidOf: [String: Int] = [:]
-        let numeric = names.compactMap { Int($0) }
+        // Identity folders named by a number keep it as their pid (up to 10^9); others are numbered after them.
+        let numeric = names.compactMap { Int($0) }.filter { $0 <= 1_000_000_000 }
         var next = (numeric.max() ?? 0) + 1
         for n in names.sorted() {
-            if let v = Int(n), v > 0 { pidOf[n] = v } else { pidOf[n] = next; next += 1 }
+            if let v = Int(n), v > 0, v <= 1_000_000_000 { pidOf[n] = v } else { pidOf[n] = next; next += 1 }
         }
         func split(_ split: String, cam: Int) throws -> [ImageRecord] {
             let dir = "\(root)/\(split)"

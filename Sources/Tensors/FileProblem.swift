@@ -36,6 +36,23 @@ public enum FileProblem {
         return writing(into: URL(fileURLWithPath: path).deletingLastPathComponent().path)
     }
 
+    /// Why files cannot be written into the folder `path`, made with its missing parents
+    /// when needed, or nil when they can.
+    public static func folder(_ path: String) -> String? {
+        guard !path.isEmpty else { return "the path is empty" }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+            if !isFolder.boolValue { return "'\(path)' is a file, not a folder" }
+            return access(path, W_OK) == 0 ? nil : "folder '\(path)' is not writable (permission denied)"
+        }
+        if let file = blockingFile(on: path) { return "'\(file)' is a file, not a folder" }
+        var parent = (path as NSString).standardizingPath
+        while !parent.isEmpty && parent != "/" && !FileManager.default.fileExists(atPath: parent) {
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        return writing(into: parent.isEmpty ? "." : parent)
+    }
+
     /// The reason of a file-system error in a few words.
     public static func reason(_ error: Error) -> String {
         var e = error as NSError

@@ -27,7 +27,8 @@ extension ClassificationSourceStage: RecipeSection {
         try k.section("data", &data)
         try k.check(!data.root.isEmpty, "data.root", "missing")
         try k.int("epochs", &epochs)
-        try k.check(epochs >= 1, "epochs", "must be at least 1, got \(epochs)")
+        try k.check((1...TrainerConfig.maxEpochs).contains(epochs), "epochs",
+                    "must be 1 to \(TrainerConfig.maxEpochs), got \(epochs)")
         try k.section("train", &train)
         for (key, weight) in [("triplet", train.tripletWeight), ("contrastive", train.contrastiveWeight),
                               ("center", train.centerWeight)] {

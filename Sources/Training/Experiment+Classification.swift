@@ -125,7 +125,7 @@ extension Experiment {
                             _ body: (ClassificationDataset, ValidationReader, String) throws -> T) throws -> T {
         let d = config.classificationData
         // The root generates a synthetic set that is not on disk yet; the others wait for it.
-        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log) } }
+        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) } }
         var opened: T?, problem: String?
         do {
             let dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits)

@@ -52,10 +52,14 @@ public final class Experiment {
         self.log = { if root { log($0) } }
     }
 
+    /// A stop signal received (by a run that catches them) while data is generated: the
+    /// generation ends at once, as there is no step to finish.
+    static let stopRequested: @Sendable () -> String? = { StopSignals.current?.requested }
+
     /// Reads the data set, generating it first when the recipe describes a SynthReID set
     /// that is not on disk yet.
     public static func prepareData(_ c: DataConfig, log: (String) -> Void) throws -> (ReIDDataset, synthetic: Bool) {
-        if let synth = c.synth { try SynthReID.generate(synth, out: c.root, log: log) }
+        if let synth = c.synth { try SynthReID.generate(synth, out: c.root, log: log, stop: Experiment.stopRequested) }
         var options = ReaderOptions()
         options.cuhk03Labeled = c.cuhk03Labeled
         var sets = [try DatasetReader.read(root: c.root, kind: c.kind, options: options)]
@@ -142,7 +146,9 @@ public final class Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     public func prepareData() throws -> (ReIDDataset, synthetic: Bool) {
         try comm.onRoot {
-            if let synth = config.data.synth { try SynthReID.generate(synth, out: config.data.root, log: log) }
+            if let synth = config.data.synth {
+                try SynthReID.generate(synth, out: config.data.root, log: log, stop: Self.stopRequested)
+            }
         }
         var data = config.data
         data.synth = nil

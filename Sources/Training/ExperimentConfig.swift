@@ -32,11 +32,13 @@ extension ModelConfig: RecipeSection {
     mutating func code(_ k: inout RecipeCoder) throws {
         try k.choice("arch", &depth, ResNetArchitecture.Depth.allCases.map { ($0.name, $0) })
         try k.int("base_width", &baseWidth)
-        try k.check(baseWidth >= 1, "base_width", "must be positive, got \(baseWidth)")
+        try k.check((1...1024).contains(baseWidth), "base_width", "must be 1 to 1024, got \(baseWidth)")
         try k.int("last_stride", &lastStride)
         try k.check(lastStride == 1 || lastStride == 2, "last_stride", "must be 1 or 2, got \(lastStride)")
         try k.bool("bnneck", &head.bnneck)
         try k.int("embedding_dim", &head.embeddingDim)
+        try k.check((0...ResNetArchitecture.maxWidth).contains(head.embeddingDim), "embedding_dim",
+                    "must be 0 (none) to \(ResNetArchitecture.maxWidth), got \(head.embeddingDim)")
         if head.task == .classification {
             try k.check(!head.bnneck, "bnneck", "a classification model has torchvision's fc head, no BNNeck "
                         + "(task: classification); set it to false")

@@ -167,21 +167,23 @@ extension PruneSchedule: RecipeSection {
         }
         if k.isReading || settings.scoreEpochs == nil { try k.int("batches", &settings.batches) }
         try k.optionalInt("score_epochs", &settings.scoreEpochs)
-        try k.check((settings.scoreEpochs ?? 1) >= 1, "score_epochs", "must be at least 1")
+        try k.check((1...1000).contains(settings.scoreEpochs ?? 1), "score_epochs", "must be 1 to 1000")
         try k.check(!(k.has("score_epochs") && k.has("batches")), "score_epochs", "give score_epochs or batches, not both")
         if k.has("batches") { settings.scoreEpochs = nil }
-        try k.check(settings.batches >= 1, "batches", "must be at least 1, got \(settings.batches)")
+        try k.check((1...1_000_000).contains(settings.batches), "batches", "must be 1 to 1000000, got \(settings.batches)")
         try k.int("bins", &settings.bins)
         try k.check(settings.bins >= 2, "bins", "must be at least 2, got \(settings.bins)")
         try k.bool("fold", &settings.fold)
         try k.int("steps", &steps)
-        try k.check(steps >= 1, "steps", "must be at least 1, got \(steps)")
+        try k.check((1...1000).contains(steps), "steps", "must be 1 to 1000, got \(steps)")
         try k.int("start_epoch", &startEpoch)
-        try k.check(startEpoch >= 0, "start_epoch", "must be at least 0, got \(startEpoch)")
+        try k.check((0...TrainerConfig.maxEpochs).contains(startEpoch), "start_epoch",
+                    "must be 0 to \(TrainerConfig.maxEpochs), got \(startEpoch)")
         try k.check(!(k.has("every") && k.has("retrain_epochs")), "retrain_epochs", "give retrain_epochs or every, not both")
         let everyKey = k.has("retrain_epochs") ? "retrain_epochs" : "every"
         try k.int(everyKey, &every)
-        try k.check(every >= 1, everyKey, "must be at least 1, got \(every)")
+        try k.check((1...TrainerConfig.maxEpochs).contains(every), everyKey,
+                    "must be 1 to \(TrainerConfig.maxEpochs), got \(every)")
         try k.optional("per_step", &perStep, start: 0.05) { k, v in
             try k.nested("per_step") { k in try k.double("channels", &v) }
         }
@@ -191,7 +193,8 @@ extension PruneSchedule: RecipeSection {
                     "an iterative schedule (per_step) stops at FLOPs or channels; give \(k.key("target_latency")) "
                     + "or \(k.key("per_step")), not both")
         try k.optionalInt("final_epochs", &finalEpochs)
-        try k.check((finalEpochs ?? 1) >= 1, "final_epochs", "must be at least 1")
+        try k.check((1...TrainerConfig.maxEpochs).contains(finalEpochs ?? 1), "final_epochs",
+                    "must be 1 to \(TrainerConfig.maxEpochs)")
         try k.bool("evaluate", &evaluate)
         try k.float("alpha", &alpha)
         try k.float("bn_l1", &bnL1)

@@ -94,25 +94,28 @@ public enum Report {
         return s
     }
 
-    /// Writes report.md and report.json into `dir`.
-    public static func write(_ rows: [ReportRow], to dir: String) throws {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(markdown(rows).utf8), to: dir + "/report.md")
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try e.encode(rows), to: dir + "/report.json")
-    }
-
-    /// Writes `dir/report.html`: the table and the runs' training curves overlaid.
-    public static func writePage(_ rows: [ReportRow], runs: [(name: String, dir: String)], to dir: String) throws {
-        var page = ReportPage(title: "Run comparison", synthetic: rows.contains(where: \.synthetic))
+    /// Writes report.md, report.json, the runs' training curves overlaid (SVG) and
+    /// report.html (the table and the curves) into `dir`, all or none: every file is made
+    /// (and every run's logs read) before any is written. Returns the file names.
+    @discardableResult
+    public static func write(_ rows: [ReportRow], runs: [(name: String, dir: String)], to dir: String) throws -> [String] {
+        let synthetic = rows.contains(where: \.synthetic)
+        let loaded = try runs.map { try TrainingCurves.Run(name: $0.name, directory: $0.dir) }
+        let curves = TrainingCurves.plots(loaded, synthetic: synthetic)
+        var page = ReportPage(title: "Run comparison", synthetic: synthetic)
         // The page's banner already says when the data is synthetic.
         page.markdown(markdown(rows).split(separator: "\n").filter { !$0.hasPrefix("Results on synthetic data") }
             .joined(separator: "\n"))
-        let loaded = try runs.map { try TrainingCurves.Run(name: $0.name, directory: $0.dir) }
         page.heading("Training curves")
-        page.plots(TrainingCurves.plots(loaded, synthetic: page.synthetic).map(\.1))
+        page.plots(curves.map(\.1))
         page.machine()
-        try page.write(to: dir + "/report.html")
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let files: [(name: String, data: Data)] = [("report.html", Data(page.render().utf8)), ("report.md", Data(markdown(rows).utf8)),
+                                                   ("report.json", try e.encode(rows))]
+            + curves.map { ($0.0, Data($0.1.utf8)) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try AtomicFile.writeAll(files.map { ($0.data, dir + "/" + $0.name) })
+        return files.map(\.name)
     }
 }

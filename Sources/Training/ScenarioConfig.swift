@@ -215,13 +215,15 @@ extension ScenarioConfig: RecipeSection {
         for (i, t) in targets.enumerated() { try k.check(!t.root.isEmpty, "targets[\(i)].root", "missing") }
         func epochs(_ key: String, _ v: inout Int) throws {
             try k.int(key, &v)
-            try k.check(v >= 1, key, "must be at least 1, got \(v)")
+            try k.check((1...TrainerConfig.maxEpochs).contains(v), key, "must be 1 to \(TrainerConfig.maxEpochs), got \(v)")
         }
         try epochs("source_epochs", &sourceEpochs)
         try epochs("target_epochs", &targetEpochs)
         try epochs("retrain_epochs", &retrainEpochs)
         try k.choices("criteria", &criteria, CriterionKind.allCases.map { ($0.rawValue, $0) })
+        try k.check(!criteria.isEmpty, "criteria", "names no criterion: the study would prune nothing")
         try k.ints("scenarios", &scenarios)
+        try k.check(!scenarios.isEmpty, "scenarios", "names no scenario: the study would prune nothing")
         for s in scenarios { try k.check((1...4).contains(s), "scenarios", "\(s) is not 1, 2, 3 or 4") }
         try k.choices("baselines", &baselines, ResNetArchitecture.Depth.allCases.map { ($0.name, $0) })
         try codeBaselineFiles(&k)

@@ -89,21 +89,43 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
         return c
     }
 
+    /// The most epochs a run may ask for (so that iteration counts stay far from overflow).
+    public static let maxEpochs = 100_000
+
     /// Checks the values a user can get wrong; the message names the key.
     public func validate() throws {
         func need(_ ok: Bool, _ key: String, _ why: String) throws {
             if !ok { throw ConfigError("train.\(key): \(why)") }
         }
-        try need(epochs >= 1, "epochs", "must be at least 1, got \(epochs)")
+        try need((1...Self.maxEpochs).contains(epochs), "epochs", "must be 1 to \(Self.maxEpochs), got \(epochs)")
         try need(schedule.base > 0, "lr", "must be positive, got \(schedule.base)")
+        try need(schedule.warmupEpochs >= 0, "warmup_epochs", "must not be negative, got \(schedule.warmupEpochs)")
+        try need(schedule.warmupFactor >= 0, "warmup_factor", "must not be negative, got \(schedule.warmupFactor)")
+        switch schedule.decay {
+        case .constant: break
+        case let .cosine(_, minimum): try need(minimum >= 0, "min_lr", "must not be negative, got \(minimum)")
+        case let .multiStep(milestones, gamma):
+            try need(gamma > 0, "gamma", "must be positive, got \(gamma)")
+            try need(milestones.allSatisfy { $0 >= 1 } && zip(milestones, milestones.dropFirst()).allSatisfy { $0 < $1 },
+                     "milestones", "must be increasing epochs of at least 1, got \(milestones)")
+        }
+        try need(momentum >= 0 && momentum < 1, "momentum", "must be in [0, 1), got \(momentum)")
         try need(weightDecay >= 0, "weight_decay", "must not be negative")
         try need(lrReferenceBatch >= 0, "lr_reference_batch", "must not be negative (0: lr as given), got \(lrReferenceBatch)")
-        try need(labelSmoothing >= 0 && labelSmoothing < 1, "label_smoothing", "must be in [0, 1)")
-        try need(crossEntropyWeight >= 0 && tripletWeight >= 0 && contrastiveWeight >= 0 && centerWeight >= 0,
-                 "loss weights", "must not be negative")
-        try need(crossEntropyWeight + tripletWeight + contrastiveWeight + centerWeight > 0, "loss weights",
+        try need(labelSmoothing >= 0 && labelSmoothing < 1, "loss.label_smoothing", "must be in [0, 1)")
+        for (key, weight) in [("cross_entropy", crossEntropyWeight), ("triplet", tripletWeight),
+                              ("contrastive", contrastiveWeight), ("center", centerWeight)] {
+            try need(weight >= 0 && weight.isFinite, "loss.\(key)", "must be a finite weight of at least 0, got \(weight)")
+        }
+        try need(crossEntropyWeight + tripletWeight + contrastiveWeight + centerWeight > 0, "loss",
                  "at least one loss must have a positive weight")
-        try need(checkpointEvery >= 0 && logEvery >= 1, "checkpoint_every/log_every", "must be non-negative / positive")
+        try need(tripletMargin >= 0, "loss.triplet_margin", "must not be negative, got \(tripletMargin)")
+        try need(contrastiveMargin >= 0, "loss.contrastive_margin", "must not be negative, got \(contrastiveMargin)")
+        try need(checkpointEvery >= 0, "checkpoint_every", "must not be negative (0: only at the end), got \(checkpointEvery)")
+        try need(logEvery >= 1, "log_every", "must be at least 1, got \(logEvery)")
+        try need(checkpointIterations >= 0, "checkpoint_iterations",
+                 "must not be negative (0: only at epoch ends), got \(checkpointIterations)")
+        try need(maxIterations >= 0, "max_iterations", "must not be negative (0: every epoch), got \(maxIterations)")
         try need(divergenceFactor >= 0, "divergence_factor", "must not be negative (0 disables), got \(divergenceFactor)")
     }
 }
@@ -211,8 +233,11 @@ extension DistributedOptions: RecipeSection {
         try k.choice("gradient_precision", &gradientPrecision, [("fp32", .fp32), ("bf16", .bf16)])
         var megabytes = Double(bucketBytes) / 1_048_576
         try k.double("bucket_mb", &megabytes)
-        bucketBytes = Int(megabytes * 1_048_576)
+        try k.check(megabytes > 0 && megabytes <= 4096, "bucket_mb", "must be above 0 and at most 4096, got \(megabytes)")
+        bucketBytes = max(4, Int(megabytes * 1_048_576))
         try k.int("checksum_every", &checksumEvery)
+        try k.check(checksumEvery >= 0, "checksum_every", "must not be negative (0: at start and after pruning), "
+                    + "got \(checksumEvery)")
         try k.double("timeout_s", &timeoutSeconds)
         let timeout = timeoutSeconds
         try k.validate {

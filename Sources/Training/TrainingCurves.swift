@@ -109,14 +109,4 @@ public enum TrainingCurves {
             return (file, p.render())
         }
     }
-
-    /// Writes the curves of `runs` (NAME, run folder) into `dir`; returns the file names written.
-    @discardableResult
-    public static func write(runs: [(name: String, dir: String)], synthetic: Bool, to dir: String) throws -> [String] {
-        let loaded = try runs.map { try Run(name: $0.name, directory: $0.dir) }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let plots = plots(loaded, synthetic: synthetic)
-        for (name, svg) in plots { try AtomicFile.write(Data(svg.utf8), to: dir + "/" + name) }
-        return plots.map(\.0)
-    }
 }

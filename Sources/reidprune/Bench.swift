@@ -192,8 +192,9 @@ struct BenchLoader: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
 
     func validate() throws {
-        guard batch >= 1, batches >= 0, workers >= 1, shuffleBuffer >= 1, ImageLimits.accepts(size, minimum: 32) else {
-            throw ValidationError("need --batch, --workers and --shuffle-buffer >= 1, --batches >= 0, --size "
+        guard batch >= 1, batches >= 0, workers >= 1, (1...1_000_000).contains(shuffleBuffer),
+              ImageLimits.accepts(size, minimum: 32) else {
+            throw ValidationError("need --batch and --workers >= 1, --shuffle-buffer 1...1000000, --batches >= 0, --size "
                                   + "32...\(ImageLimits.maxSide)")
         }
     }

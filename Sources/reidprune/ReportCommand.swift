@@ -3,7 +3,13 @@
 // report.md and report.json, and the runs' training curves overlaid.
 import ArgumentParser
 import Foundation
+import Tensors
 import Training
+
+struct ReportError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,19 +21,26 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Threads for latency.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Folder for report.md and report.json.") var out: String?
 
+    func validate() throws {
+        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32) else {
+            throw ValidationError("--height and --width must be 32 to \(ImageLimits.maxSide), got \(height)x\(width)")
+        }
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1 to 1024, got \(threads)") }
+        for s in runs where !s.contains("=") { throw ValidationError("--run expects NAME=RUN_DIR, got '\(s)'") }
+    }
+
     func run() throws {
-        let pairs = try runs.map { s -> (String, String) in
-            guard let eq = s.firstIndex(of: "=") else { throw ValidationError("--run expects NAME=RUN_DIR, got '\(s)'") }
+        let pairs = runs.map { s -> (name: String, dir: String) in
+            let eq = s.firstIndex(of: "=")!
             return (String(s[..<eq]), String(s[s.index(after: eq)...]))
         }
-        let rows = try Report.rows(runs: pairs.map { (name: $0.0, dir: $0.1) }, height: height, width: width, threads: threads)
+        // The output folder must be one that can be made or written before latency is measured.
+        if let out, let problem = FileProblem.folder(out) { throw ReportError("\(out): cannot write: \(problem)") }
+        let rows = try Report.rows(runs: pairs, height: height, width: width, threads: threads)
         print(Report.markdown(rows), terminator: "")
         if let out {
-            try Report.write(rows, to: out)
-            let curves = try TrainingCurves.write(runs: pairs.map { (name: $0.0, dir: $0.1) },
-                                                  synthetic: rows.contains(where: \.synthetic), to: out)
-            try Report.writePage(rows, runs: pairs.map { (name: $0.0, dir: $0.1) }, to: out)
-            print("wrote \(out)/report.html, report.md, report.json and " + curves.joined(separator: ", "))
+            let files = try Report.write(rows, runs: pairs, to: out)
+            print("wrote \(out)/" + files.joined(separator: ", "))
         }
     }
 }

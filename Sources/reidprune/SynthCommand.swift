@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import ReIDData
+import Tensors
 
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,6 +70,7 @@ struct SynthCommand: ParsableCommand {
         o.lookAlikes = lookAlikes
         try o.validate()
         guard out != nil || preview != nil else { throw ValidationError("give --out, --preview or both") }
+        if let preview { try AtomicFile.checkCreatable([preview]) }
         if let out {
             let start = Date()
             let m = try SynthReID.generate(o, out: out, log: Console.line)
@@ -80,7 +82,7 @@ struct SynthCommand: ParsableCommand {
         if let preview {
             let second = previewDomain ?? SynthDomain.names.first { $0 != domain }!
             let grid = try SynthReID.preview(o, other: second)
-            try ImageCodec().encodePNG(grid).write(to: URL(fileURLWithPath: preview))
+            try AtomicFile.write(try ImageCodec().encodePNG(grid), to: preview)
             print("preview (synthetic): \(preview): rows identities; columns cameras of \(domain), then of \(second)")
         }
     }

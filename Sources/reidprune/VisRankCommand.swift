@@ -4,6 +4,7 @@
 // `--compare` puts a second model's rank lists beside the first's.
 import ArgumentParser
 import Foundation
+import Tensors
 import Training
 
 struct VisRankCommand: ParsableCommand {
@@ -27,6 +28,13 @@ struct VisRankCommand: ParsableCommand {
     @Flag(help: "Average features with the flipped images (with --weights).") var flip = false
     @Option(help: "Input height (with --weights).") var height = 256
     @Option(help: "Input width (with --weights).") var width = 128
+
+    func validate() throws {
+        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 16) else {
+            throw ValidationError("--height must be 32...\(ImageLimits.maxSide) and --width 16...\(ImageLimits.maxSide), "
+                                  + "got \(height)x\(width)")
+        }
+    }
 
     func run() throws {
         var o = VisRankOptions()

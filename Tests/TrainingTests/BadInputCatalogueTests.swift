@@ -265,7 +265,7 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "range workers", args: train + ["data.workers=-1"],
                  message: "override 'data.workers=-1': must be at least 1", untouched: Self.runFiles),
             Case(name: "range prune batches", args: prune + ["--criterion", "entropy", "--batches", "0"],
-                 message: "override 'prune.batches=0': must be at least 1", untouched: ["p.safetensors"]),
+                 message: "override 'prune.batches=0': must be 1 to 1000000, got 0", untouched: ["p.safetensors"]),
             Case(name: "range prune plan path", args: prune + ["--criterion", "l1", "--plan", "$D/none/plan.json"],
                  message: "$D/none/plan.json: cannot write: there is no folder '$D/none'", untouched: ["p.safetensors"]),
             Case(name: "range weights shape overflow", args: ["export", "--weights", "$D/overflow.safetensors", "--out", "$D/m.onnx"],
@@ -321,6 +321,70 @@ final class BadInputCatalogueTests: XCTestCase {
             strideMetadata["reidprune.architecture"] = String(decoding: try JSONSerialization.data(withJSONObject: arch), as: UTF8.self)
             try Self.rewriteModel(model, to: d + "/stride.safetensors", metadata: strideMetadata) { _, _ in }
             try Self.rewriteModel(model, to: d + "/negvar.safetensors") { name, v in if name == "bn1.running_var" { v[0] = -1 } }
+        }
+    }
+
+    /// Data preparation, reports and study settings: bad values are refused before any work,
+    /// and a failed write leaves earlier shards and reports as they were.
+    func testDataAndReportFailures() throws {
+        let train = ["train", "--config", "$R/tiny.yaml", "run.dir=$D/out"]
+        let report = ["report", "--height", "64", "--width", "32", "--out", "$D/rep"]
+        try check([
+            Case(name: "later report threads", args: report + ["--run", "a=$D/run", "--threads", "0"],
+                 message: "--threads must be 1 to 1024, got 0"),
+            Case(name: "later visrank size", args: ["visrank", "--weights", "$D/run/model.safetensors", "--data", "$R/data",
+                                                     "--height", "0", "--width", "32"],
+                 message: "--height must be 32...8192 and --width 16...8192, got 0x32"),
+            Case(name: "later synth images", args: ["synth", "--task", "classification", "--classes", "2",
+                                                    "--images-per-class", "9223372036854775807", "--out", "$D/c"],
+                 message: "--images-per-class must be in 1...100000, got 9223372036854775807"),
+            Case(name: "later base width", args: train + ["model.base_width=1e18"],
+                 message: "override 'model.base_width=1e18': must be 1 to 1024"),
+            Case(name: "later bucket", args: train + ["distributed.bucket_mb=1e18"],
+                 message: "override 'distributed.bucket_mb=1e18': must be above 0 and at most 4096"),
+            Case(name: "later gamma", args: train + ["train.gamma=-1"], message: "train.gamma: must be positive, got -1.0"),
+            Case(name: "later report bad log", args: report + ["--run", "a=$D/run"],
+                 message: "$D/run/metrics.jsonl: line 2 is not a JSON object", untouched: ["rep/report.md", "rep/report.json"]),
+            Case(name: "later shards unreadable image", args: ["shards", "--data", "$D/cls", "--split", "train", "--out",
+                                                               "$D/sh", "--images-per-shard", "1"],
+                 message: "$D/cls/train/n1/n1_0.JPEG: cannot read: is a folder, not a file",
+                 untouched: ["sh/train-000000.tar", "sh/shards.json"]),
+            Case(name: "later custom camid", args: ["extract", "--weights", "$D/run/model.safetensors", "--data", "$D/cu",
+                                                    "--split", "query", "--out", "$D/q.safetensors", "--height", "64",
+                                                    "--width", "32"],
+                 message: "$D/cu/query.csv:1: camid '-1' is not an integer of at least 0"),
+        ]) { name, d in
+            let fm = FileManager.default
+            let image = try fm.contentsOfDirectory(atPath: Self.root + "/data/query").sorted()[0]
+            switch name {
+            case "later report bad log":
+                try fm.createDirectory(atPath: d + "/rep", withIntermediateDirectories: true)
+                for f in ["report.md", "report.json"] { try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/rep/" + f)) }
+                var log = try String(contentsOfFile: d + "/run/metrics.jsonl", encoding: .utf8)
+                    .split(separator: "\n").map(String.init)
+                log.insert("{not json", at: 1)
+                try (log.joined(separator: "\n") + "\n").write(toFile: d + "/run/metrics.jsonl", atomically: true, encoding: .utf8)
+            case "later shards unreadable image":
+                // Two classes; the second's image is a folder. Shards from an earlier write stay.
+                for c in ["n0", "n1"] {
+                    for split in ["train", "val"] {
+                        try fm.createDirectory(atPath: "\(d)/cls/\(split)/\(c)", withIntermediateDirectories: true)
+                        try fm.copyItem(atPath: Self.root + "/data/query/" + image, toPath: "\(d)/cls/\(split)/\(c)/\(c)_0.JPEG")
+                    }
+                }
+                try fm.createDirectory(atPath: d + "/sh", withIntermediateDirectories: true)
+                for f in ["train-000000.tar", "shards.json"] { try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/sh/" + f)) }
+                try fm.removeItem(atPath: d + "/cls/train/n1/n1_0.JPEG")
+                try fm.createDirectory(atPath: d + "/cls/train/n1/n1_0.JPEG", withIntermediateDirectories: true)
+            case "later custom camid":
+                for split in ["train", "query", "gallery"] {
+                    try fm.createDirectory(atPath: "\(d)/cu/\(split)", withIntermediateDirectories: true)
+                    try fm.copyItem(atPath: Self.root + "/data/query/" + image, toPath: "\(d)/cu/\(split)/a.jpg")
+                    let cam = split == "query" ? -1 : 0
+                    try "\(split)/a.jpg,1,\(cam)\n".write(toFile: "\(d)/cu/\(split).csv", atomically: true, encoding: .utf8)
+                }
+            default: break
+            }
         }
     }
 

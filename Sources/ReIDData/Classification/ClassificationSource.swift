@@ -96,7 +96,7 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
             if dataset.isSharded {
                 do {
                     let s = try ShardStream(shards: dataset.trainShards, rank: rank, world: world, seed: options.seed,
-                                            epoch: e, bufferSize: options.shuffleBuffer)
+                                            epoch: e, bufferSize: options.shuffleBuffer, classes: dataset.numClasses)
                     try s.skip(min(first, batchesPerEpoch) * localBatch)
                     stream = s
                 } catch {

@@ -26,9 +26,10 @@ public struct ClassificationTransform: Codable, Hashable, Sendable {
     public func validate() throws {
         func need(_ ok: Bool, _ key: String) throws { if !ok { throw ImageError("data.transform.\(key): invalid value") } }
         try need(size >= 8 && size <= 4096, "size (8...4096)")
-        try need(resize >= size, "resize (at least size)")
+        try need(resize >= size && resize <= 8192, "resize (at least size, at most 8192)")
         try need(scale.count == 2 && scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1, "scale (0 < a <= b <= 1)")
-        try need(ratio.count == 2 && ratio[0] > 0 && ratio[0] <= ratio[1], "ratio (0 < a <= b)")
+        try need(ratio.count == 2 && ratio[0] >= 0.01 && ratio[0] <= ratio[1] && ratio[1] <= 100,
+                 "ratio (0.01 <= a <= b <= 100)")
         try need((0...1).contains(flipProbability), "flip")
         try need(mean.count == 3 && std.count == 3 && std.allSatisfy { $0 > 0 }, "mean/std")
     }

@@ -28,7 +28,11 @@ final class ShardStream {
     /// Key purposes of the stream's random draws.
     static let shardOrderKey = 0x5348_4F52, bufferKey = 0x5342_5546
 
-    init(shards: [ShardInfo], rank: Int, world: Int, seed: UInt64, epoch: Int, bufferSize: Int) throws {
+    /// The data set's class count: every sample's class index must be below it.
+    private let classes: Int?
+
+    init(shards: [ShardInfo], rank: Int, world: Int, seed: UInt64, epoch: Int, bufferSize: Int, classes: Int? = nil) throws {
+        self.classes = classes
         precondition(rank >= 0 && rank < world)
         guard shards.count >= world else {
             throw DatasetError("\(shards.first?.url ?? "shards"): \(shards.count) training shards for \(world) ranks; "
@@ -66,7 +70,7 @@ final class ShardStream {
                     cursor = 0
                     order = Self.rankShards(count: shards.count, rank: rank, world: world, seed: seed, epoch: epoch, pass: pass)
                 }
-                reader = try TarShardReader(path: shards[order[cursor]].url)
+                reader = try TarShardReader(path: shards[order[cursor]].url, classes: classes)
                 readerCount = 0
             }
             if let s = try reader!.next(withData: withData) {

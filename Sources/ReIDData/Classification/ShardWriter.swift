@@ -56,25 +56,30 @@ public enum ShardWriter {
             throw DatasetError("\(out): cannot create: \(FileProblem.reason(error))")
         }
         let classesPath = out + "/" + ShardIndex.classesFile
-        if fm.fileExists(atPath: classesPath) {
+        let classesExist = fm.fileExists(atPath: classesPath)
+        if classesExist {
             let existing = try ShardIndex.readClasses(classesPath)
             guard existing == dataset.classNames else {
                 throw DatasetError("\(classesPath): lists \(existing.count) classes that differ from \(dataset.root)'s "
                                    + "\(dataset.numClasses); write into another folder")
             }
-        } else {
-            try ShardIndex.writeClasses(dataset.classNames, to: classesPath)
         }
-        try carryManifest(from: dataset.root, to: out, log: log)
         let old = Set(ShardPattern.files(in: out, split: o.split.rawValue))
         var infos: [ShardInfo] = []
-        let shardCount = (samples.count + o.imagesPerShard - 1) / o.imagesPerShard
+        // Every shard is completed under a temporary name first; only when all are does any
+        // replace an earlier one (a failed write leaves the earlier shards as they were).
+        var staged: [(temp: String, path: String)] = []
+        defer { for s in staged { try? fm.removeItem(atPath: s.temp) } }
+        let (full, spill) = samples.count.quotientAndRemainder(dividingBy: o.imagesPerShard)
+        let shardCount = full + (spill > 0 ? 1 : 0)
         for shard in 0..<shardCount {
             let name = String(format: "%@-%06d.tar", o.split.rawValue, shard)
             let writer = try TarShardWriter(path: out + "/" + name)
-            let part = samples[(shard * o.imagesPerShard)..<min(samples.count, (shard + 1) * o.imagesPerShard)]
+            let first = shard * o.imagesPerShard
+            let part = samples[first..<(first + min(o.imagesPerShard, samples.count - first))]
             for s in part {
                 let (k, ext) = key(s, className: dataset.classNames[s.label])
+                if let problem = FileProblem.reading(s.path) { throw DatasetError("\(s.path): cannot read: \(problem)") }
                 let bytes: Data
                 do {
                     bytes = try Data(contentsOf: URL(fileURLWithPath: s.path))
@@ -84,11 +89,19 @@ public enum ShardWriter {
                 try writer.add(name: "\(k).\(ext)", bytes: bytes)
                 try writer.add(name: "\(k).cls", bytes: Data(String(s.label).utf8))
             }
-            try writer.finish()
+            staged.append((try writer.complete(), out + "/" + name))
             infos.append(ShardInfo(url: name, nsamples: part.count))
             if (shard + 1) % 10 == 0 || shard + 1 == shardCount {
-                log("\(o.split.rawValue): \(shard + 1)/\(shardCount) shards, \(min(samples.count, (shard + 1) * o.imagesPerShard)) images")
+                log("\(o.split.rawValue): \(shard + 1)/\(shardCount) shards, \(first + part.count) images")
             }
+        }
+        if !classesExist { try ShardIndex.writeClasses(dataset.classNames, to: classesPath) }
+        try carryManifest(from: dataset.root, to: out, log: log)
+        while let s = staged.first {
+            guard rename(s.temp, s.path) == 0 else {
+                throw DatasetError("\(s.path): cannot write: \(String(cString: strerror(errno)))")
+            }
+            staged.removeFirst()
         }
         let written = Set(infos.map { out + "/" + $0.url })
         for stale in old.subtracting(written).sorted() {

@@ -26,8 +26,12 @@ public final class TarShardReader {
     private var pending: String?
     private var finished = false
 
-    public init(path: String) throws {
+    /// Class indices must be below `classes` when given (the data set's class count).
+    public let classes: Int?
+
+    public init(path: String, classes: Int? = nil) throws {
         self.path = path
+        self.classes = classes
         if let problem = FileProblem.reading(path) { throw DatasetError("\(path): cannot read shard: \(problem)") }
         archive = archive_read_new()
         archive_read_support_format_tar(archive)
@@ -101,6 +105,10 @@ public final class TarShardReader {
                 let text = String(decoding: try readData(m), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 guard let v = Int(text), v >= 0 else {
                     throw DatasetError("\(path): sample \(key): \(m) holds '\(text.prefix(20))', not a class index")
+                }
+                if let classes, v >= classes {
+                    throw DatasetError("\(path): sample \(key): \(m) holds class \(v), but the data set has \(classes) "
+                                       + "classes (0..<\(classes) in \(ShardIndex.classesFile))")
                 }
                 label = v
             } else if FolderLayout.imageExtensions.contains(ext) {

@@ -64,15 +64,27 @@ public final class TarShardWriter {
 
     /// Completes the shard and renames it into place.
     public func finish() throws {
+        let done = try complete()
+        guard rename(done, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: done)
+            throw DatasetError("\(path): cannot write: \(reason)")
+        }
+    }
+
+    /// Completes the shard under its temporary name and returns that path: the caller
+    /// renames it to `path` (with other shards, once all are complete) or removes it.
+    public func complete() throws -> String {
         precondition(archive != nil, "TarShardWriter.finish twice")
         let closed = archive_write_close(archive)
         let message = Self.message(archive)
         archive_write_free(archive)
         archive = nil
-        guard closed == reidprune_archive_ok(), rename(temp, path) == 0 else {
+        guard closed == reidprune_archive_ok() else {
             try? FileManager.default.removeItem(atPath: temp)
-            throw DatasetError("\(path): cannot write: \(closed == reidprune_archive_ok() ? String(cString: strerror(errno)) : message)")
+            throw DatasetError("\(path): cannot write: \(message)")
         }
+        return temp
     }
 }
 

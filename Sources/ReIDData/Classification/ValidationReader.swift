@@ -63,7 +63,7 @@ public final class ValidationReader: @unchecked Sendable {
                 while items.count < batchSize {
                     if reader == nil {
                         guard let next = readers.next() else { break }
-                        reader = try TarShardReader(path: next.url)
+                        reader = try TarShardReader(path: next.url, classes: dataset.numClasses)
                         current = next
                         readCount = 0
                     }

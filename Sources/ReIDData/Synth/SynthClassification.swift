@@ -16,8 +16,10 @@ public struct SynthClassificationOptions: Codable, Hashable, Sendable {
     public func validate() throws {
         func need(_ ok: Bool, _ what: String) throws { if !ok { throw DatasetError("synth: \(what)") } }
         try need((2...100_000).contains(classes), "--classes must be in 2...100000, got \(classes)")
-        try need(imagesPerClass >= 1, "--images-per-class must be at least 1, got \(imagesPerClass)")
-        try need(valPerClass >= 1, "--val-per-class must be at least 1, got \(valPerClass)")
+        try need((1...100_000).contains(imagesPerClass), "--images-per-class must be in 1...100000, got \(imagesPerClass)")
+        try need((1...10_000).contains(valPerClass), "--val-per-class must be in 1...10000, got \(valPerClass)")
+        let total = classes * (imagesPerClass + valPerClass)
+        try need(total <= 20_000_000, "the set would hold \(total) images, more than 20000000")
     }
 }
 
@@ -41,8 +43,11 @@ public enum SynthClassification {
     /// Writes the data set into `out` through a temporary folder renamed at the end; an
     /// existing set made with the same options and version is kept.
     @discardableResult
+    /// `stop` is asked between images: a reason (a signal's name) ends the generation,
+    /// and nothing of it is kept.
     public static func generate(_ o: SynthClassificationOptions, out: String,
-                                log: (String) -> Void = { _ in }) throws -> SynthClassificationManifest {
+                                log: (String) -> Void = { _ in },
+                                stop: @escaping @Sendable () -> String? = { nil }) throws -> SynthClassificationManifest {
         try o.validate()
         let fm = FileManager.default
         if fm.fileExists(atPath: out) {
@@ -62,10 +67,15 @@ public enum SynthClassification {
         let styles = (0..<o.classes).map { SynthClassStyle(seed: o.seed, index: $0) }
         let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: temp)
-        for split in ["train", "val"] {
-            for c in 0..<o.classes {
-                try fm.createDirectory(atPath: "\(temp)/\(split)/\(className(c))", withIntermediateDirectories: true)
+        do {
+            for split in ["train", "val"] {
+                for c in 0..<o.classes {
+                    try fm.createDirectory(atPath: "\(temp)/\(split)/\(className(c))", withIntermediateDirectories: true)
+                }
             }
+        } catch {
+            try? fm.removeItem(atPath: temp)
+            throw DatasetError("\(out): cannot write: \(FileProblem.reason(error))")
         }
         let perClass = o.imagesPerClass + o.valPerClass
         let total = o.classes * perClass
@@ -81,6 +91,7 @@ public enum SynthClassification {
                 let val = i >= o.imagesPerClass
                 let n = val ? i - o.imagesPerClass : i
                 do {
+                    if let why = stop() { throw DatasetError("stopped by \(why); nothing was kept") }
                     var rng = SeededRandom(seed: o.seed, keys: 0x5343_4C53, c, i)
                     let image = SynthClassImage.render(styles[c], rng: &rng)
                     let data = try codec.encodeJPEG(image, quality: 75 + rng.int(21))

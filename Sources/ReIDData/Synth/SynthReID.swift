@@ -30,11 +30,13 @@ public struct SynthOptions: Codable, Hashable, Sendable {
         func need(_ ok: Bool, _ what: String) throws { if !ok { throw DatasetError("synth: \(what)") } }
         try need(ids >= 4 && ids <= 9999, "--ids must be in 4...9999, got \(ids)")
         try need(cameras >= 2 && cameras <= 9, "--cameras must be in 2...9, got \(cameras)")
-        try need(imagesPerId >= 4, "--images-per-id must be at least 4, got \(imagesPerId)")
+        try need((4...1000).contains(imagesPerId), "--images-per-id must be in 4...1000, got \(imagesPerId)")
         try need(ImageLimits.accepts(height, minimum: 32) && ImageLimits.accepts(width, minimum: 16),
                  "the image size must be from 32x16 to \(ImageLimits.maxSide)x\(ImageLimits.maxSide), got \(height)x\(width)")
-        try need((0...0.9).contains(lookAlikes) && (0.1...0.9).contains(trainShare) && (0...1).contains(distractors)
-                 && (0...1).contains(junk), "shares out of range")
+        try need((0...0.9).contains(lookAlikes), "look_alikes (--look-alikes) must be in 0...0.9, got \(lookAlikes)")
+        try need((0.1...0.9).contains(trainShare), "train_share must be in 0.1...0.9, got \(trainShare)")
+        try need((0...1).contains(distractors), "distractors must be in 0...1, got \(distractors)")
+        try need((0...1).contains(junk), "junk must be in 0...1, got \(junk)")
     }
 
     var trainIds: Int { max(2, min(ids - 2, Int((Double(ids) * trainShare).rounded()))) }
@@ -119,12 +121,19 @@ public enum SynthReID {
     /// When `out` already holds a data set made with the same options and generator version
     /// it is kept as it is.
     @discardableResult
-    public static func generate(_ o: SynthOptions, out: String, log: (String) -> Void = { _ in }) throws -> SynthManifest {
+    /// `stop` is asked between images: a reason (a signal's name) ends the generation,
+    /// and nothing of it is kept.
+    public static func generate(_ o: SynthOptions, out: String, log: (String) -> Void = { _ in },
+                                stop: @escaping @Sendable () -> String? = { nil }) throws -> SynthManifest {
         try o.validate()
         let layout = o.layout
         if let existing = try existingSet(o, out: out) {
             log("\(out): already holds this SynthReID data set; kept")
             return existing
+        }
+        let parent = (out as NSString).deletingLastPathComponent
+        if let problem = FileProblem.writing(into: parent.isEmpty ? "." : parent) {
+            throw DatasetError("\(out): cannot write: \(problem)")
         }
         let domain = try SynthDomain.named(o.domain)
         let cameras = (0..<o.cameras).map { domain.camera($0, seed: o.seed) }
@@ -132,12 +141,17 @@ public enum SynthReID {
         let fm = FileManager.default
         let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         try? fm.removeItem(atPath: temp)
-        for split in Split.allCases {
-            try fm.createDirectory(atPath: temp + "/" + folder(split, layout), withIntermediateDirectories: true)
+        do {
+            for split in Split.allCases {
+                try fm.createDirectory(atPath: temp + "/" + folder(split, layout), withIntermediateDirectories: true)
+            }
+        } catch {
+            try? fm.removeItem(atPath: temp)
+            throw DatasetError("\(out): cannot write: \(FileProblem.reason(error))")
         }
         let note = o.customLayoutReason.map { " (custom layout: \($0); listed in train.csv, query.csv, gallery.csv)" } ?? ""
         log("SynthReID (synthetic): rendering \(plan.jobs.count) images of domain \(o.domain) into \(out)\(note)")
-        if let failure = render(plan.jobs, cameras: cameras, o, layout: layout, into: temp) {
+        if let failure = render(plan.jobs, cameras: cameras, o, layout: layout, into: temp, stop: stop) {
             try? fm.removeItem(atPath: temp)
             throw DatasetError("\(out): generation failed: \(failure)")
         }
@@ -226,7 +240,7 @@ public enum SynthReID {
 
     /// Renders and writes every job below `root` on all cores; the first error, if any.
     static func render(_ jobs: [Job], cameras: [CameraStyle], _ o: SynthOptions, layout: DatasetKind,
-                       into root: String) -> Error? {
+                       into root: String, stop: @Sendable () -> String? = { nil }) -> Error? {
         let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
         nonisolated(unsafe) var failure: Error?
         let lock = NSLock()
@@ -236,6 +250,7 @@ public enum SynthReID {
             while i < jobs.count {
                 let job = jobs[i]
                 do {
+                    if let why = stop() { throw DatasetError("stopped by \(why); nothing was kept") }
                     var rng = SeededRandom(seed: o.seed, keys: job.key)
                     let image = SynthRenderer.render(person: job.person, camera: cameras[job.camera], height: o.height,
                                                      width: o.width, rng: &rng, junk: job.junk)
