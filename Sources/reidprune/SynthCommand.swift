@@ -40,6 +40,33 @@ struct SynthCommand: ParsableCommand {
     var preview: String?
     @Option(help: "The second domain of the preview.") var previewDomain: String?
 
+    /// The options as each generator checks them, so that a value out of range is a
+    /// command-line error (exit 64) before anything is written.
+    func validate() throws {
+        do {
+            switch task {
+            case "reid": try reidOptions().validate()
+            case "classification": try classificationOptions().validate()
+            default: throw ValidationError("--task: expected reid or classification, got '\(task)'")
+            }
+        } catch let error as DatasetError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func reidOptions() -> SynthOptions {
+        var o = SynthOptions()
+        (o.domain, o.ids, o.cameras, o.imagesPerId, o.seed) = (domain, ids, cameras, imagesPerId, seed)
+        (o.height, o.width, o.lookAlikes) = (height, width, lookAlikes)
+        return o
+    }
+
+    func classificationOptions() -> SynthClassificationOptions {
+        var o = SynthClassificationOptions()
+        (o.classes, o.imagesPerClass, o.valPerClass, o.seed) = (classes, imagesPerClass, valPerClass, seed)
+        return o
+    }
+
     func run() throws {
         switch task {
         case "reid": try runReID()
@@ -50,8 +77,7 @@ struct SynthCommand: ParsableCommand {
 
     func runClassification() throws {
         guard let out else { throw ValidationError("--task classification needs --out") }
-        var o = SynthClassificationOptions()
-        (o.classes, o.imagesPerClass, o.valPerClass, o.seed) = (classes, imagesPerClass, valPerClass, seed)
+        let o = classificationOptions()
         let start = Date()
         let m = try SynthClassification.generate(o, out: out, log: Console.line)
         print(String(format: "synthetic classification set (synthetic) in %@: %d classes, train %d, val %d images, %.1f s",
@@ -59,16 +85,7 @@ struct SynthCommand: ParsableCommand {
     }
 
     func runReID() throws {
-        var o = SynthOptions()
-        o.domain = domain
-        o.ids = ids
-        o.cameras = cameras
-        o.imagesPerId = imagesPerId
-        o.seed = seed
-        o.height = height
-        o.width = width
-        o.lookAlikes = lookAlikes
-        try o.validate()
+        let o = reidOptions()
         guard out != nil || preview != nil else { throw ValidationError("give --out, --preview or both") }
         if let preview { try AtomicFile.checkCreatable([preview]) }
         if let out {

@@ -57,6 +57,9 @@ enum ImageNetVal {
             guard let label = index[String(wnid)] else {
                 throw DatasetError("\(path):\(n + 1): synset \(wnid) is not a class folder of train/")
             }
+            if let earlier = out[String(fields[0])], earlier != label {
+                throw DatasetError("\(path):\(n + 1): image \(fields[0]) is listed again with another class")
+            }
             out[String(fields[0])] = label
         }
         return out

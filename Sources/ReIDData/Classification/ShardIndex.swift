@@ -41,7 +41,8 @@ public enum ShardIndex {
         guard let data = FileManager.default.contents(atPath: dir + "/" + indexFile),
               let index = try? JSONDecoder().decode([String: [ShardInfo]].self, from: data) else { return [:] }
         var out: [String: Int] = [:]
-        for infos in index.values { for i in infos { out[(i.url as NSString).lastPathComponent] = i.nsamples } }
+        // A count below zero is no count: that shard's samples are read from it instead.
+        for infos in index.values { for i in infos where i.nsamples >= 0 { out[(i.url as NSString).lastPathComponent] = i.nsamples } }
         return out
     }
 
