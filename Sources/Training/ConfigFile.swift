@@ -32,11 +32,17 @@ public struct ConfigFile {
             }
             let key = String(o[..<eq]), text = String(o[o.index(after: eq)...])
             overridden[key] = o
-            let value: Any
+            var value: Any
             do {
                 value = try Yams.load(yaml: text) ?? ""
             } catch {
                 throw ConfigError("override '\(o)': the value is not valid YAML")
+            }
+            // A mapping given for a section sets those keys and keeps the section's others,
+            // as a recipe's `base:` does.
+            if let mapping = value as? [String: Any], var section = rawValue(tree, key) as? [String: Any] {
+                merge(&section, mapping)
+                value = section
             }
             if !(value is [String: Any]), let section = rawValue(tree, key) as? [String: Any], !section.isEmpty {
                 let some = section.keys.sorted().prefix(3).map { key + "." + $0 }.joined(separator: ", ")
@@ -290,8 +296,12 @@ public struct ConfigFile {
     public func rejectUnknownKeys() throws {
         let unknown = leafKeys().filter { !used.contains($0) }.sorted()
         if let first = unknown.first {
-            throw ConfigError("\(origin): unknown key '\(first)'" + (unknown.count > 1 ? " (and \(unknown.count - 1) more: "
-                + unknown.dropFirst().prefix(5).joined(separator: ", ") + ")" : ""))
+            let more = unknown.count > 1 ? " (and \(unknown.count - 1) more: " + unknown.dropFirst().prefix(5).joined(separator: ", ") + ")" : ""
+            // A key an override brought is the override's (itself, or a key of the mapping it gave).
+            if let o = overridden.first(where: { first == $0.key || first.hasPrefix($0.key + ".") })?.value {
+                throw ConfigError("override '\(o)': unknown key '\(first)'\(more)")
+            }
+            throw ConfigError("\(origin): unknown key '\(first)'\(more)")
         }
     }
 

@@ -48,6 +48,7 @@ extension Experiment {
         log(data.summary)
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
+        if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
         let changes = resuming ? try checkResume(checkpoint, perRankStream: !data.allowsRankCountChange) : []
         let size = data.imageSize
         let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: size, width: size).flops

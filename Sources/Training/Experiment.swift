@@ -196,6 +196,7 @@ public final class Experiment {
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
+        if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
         let loader = try makeLoader(dataset)
         defer { loader.shutdown() }
         let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream) : []
@@ -227,7 +228,38 @@ public final class Experiment {
     /// Resumes `trainer` from `checkpoint` (logging the recipe changes), or starts it with
     /// the pruning history its pretrained model carries; records the recipe.
     /// - Important: Collective — every rank calls this, in the same order.
+    /// Throws when run.dir holds a finished run (results.json) without its checkpoint: a
+    /// run from scratch would overwrite its results (`--fresh` asks for that).
+    /// - Important: Collective — every rank calls this, in the same order.
+    func refuseFinishedRunWithoutCheckpoint() throws {
+        let dir = config.runDirectory
+        try comm.onRoot {
+            guard !FileManager.default.fileExists(atPath: dir + "/results.json") else {
+                throw ConfigError("run.dir '\(dir)' holds a finished run (results.json) but no checkpoint.safetensors to "
+                                  + "resume from; pass --fresh to train it again there, or choose another run.dir")
+            }
+        }
+    }
+
+    /// Resumes `trainer` from `checkpoint`, or starts it (the metrics log then starts
+    /// empty: rows of an earlier start that left no checkpoint are dropped); notes what the
+    /// log lost (a partial last line, rows before the checkpoint).
     func startOrResume(_ trainer: Trainer, checkpoint: String?, changes: [ResumeCheck.Change]) throws {
+        defer {
+            if let metrics = trainer.log {
+                if metrics.partialLineDropped > 0 {
+                    log("\(metrics.path): dropped a partial last line (\(metrics.partialLineDropped) bytes)")
+                }
+                if metrics.missingBytes > 0 {
+                    log("\(metrics.path): \(metrics.missingBytes) bytes shorter than the checkpoint recorded; rows "
+                        + "logged before it are missing")
+                }
+            }
+        }
+        if checkpoint == nil, let metrics = trainer.log, metrics.size > 0 {
+            try metrics.truncate(to: 0)
+            log("\(metrics.path): dropped the rows of an earlier start that left no checkpoint")
+        }
         if let checkpoint {
             try trainer.resume(from: checkpoint)
             let rounds = trainer.state.pruningHistory.count
@@ -267,6 +299,10 @@ public final class Experiment {
     func network(numClasses: Int, resumingFrom checkpoint: String?) throws -> ReIDNet {
         guard let checkpoint else { return try Experiment.buildNet(config.model, numClasses: numClasses, seed: config.seed) }
         let arch = try comm.onRoot { try Checkpoint.architecture(at: checkpoint) }
+        guard arch.depthName == config.model.archName else {
+            throw ConfigError("\(checkpoint) holds a (possibly pruned) \(arch.depthName), not the \(config.model.archName) "
+                              + "of model.arch; nothing was loaded")
+        }
         var head = config.model.head
         head.numClasses = numClasses
         return try ReIDNet(architecture: arch, head: head, seed: config.seed)

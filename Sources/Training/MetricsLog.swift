@@ -14,9 +14,36 @@ public final class MetricsLog {
                 throw ConfigError("\(path): cannot create the metrics log")
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw ConfigError("\(path): cannot open the metrics log") }
+        guard let h = FileHandle(forUpdatingAtPath: path) else {
+            throw ConfigError("\(path): cannot open the metrics log: \(access(path, W_OK) == 0 ? "unreadable" : "permission denied")")
+        }
         handle = h
-        handle.seekToEndOfFile()
+        let end = handle.seekToEndOfFile()
+        // A line cut short (a crash mid-write, a file cut by hand) is dropped, so that the
+        // next row starts a line of its own.
+        if end > 0 {
+            handle.seek(toFileOffset: end - 1)
+            if handle.readData(ofLength: 1) != Data("\n".utf8) {
+                let keep = Self.lastLineEnd(path)
+                try? handle.truncate(atOffset: keep)
+                partialLineDropped = end - keep
+            }
+            handle.seekToEndOfFile()
+        }
+    }
+
+    /// How much shorter the log was than a checkpoint recorded (rows lost before it; 0: none).
+    public private(set) var missingBytes: UInt64 = 0
+
+    /// Bytes of a partial last line dropped when the log was opened (0: none).
+    public private(set) var partialLineDropped: UInt64 = 0
+
+    /// The offset just past the file's last newline (0 when it has none).
+    static func lastLineEnd(_ path: String) -> UInt64 {
+        guard let data = FileManager.default.contents(atPath: path), let i = data.lastIndex(of: UInt8(ascii: "\n")) else {
+            return 0
+        }
+        return UInt64(i - data.startIndex + 1)
     }
 
     /// Appends one JSON object (keys sorted).
@@ -34,7 +61,10 @@ public final class MetricsLog {
 
     /// Drops everything after the first `bytes` bytes: the rows a resumed run will write again.
     public func truncate(to bytes: UInt64) throws {
-        guard bytes < size else { return }
+        guard bytes < size else {
+            missingBytes = bytes - size
+            return
+        }
         do {
             try handle.truncate(atOffset: bytes)
             try handle.seekToEnd()

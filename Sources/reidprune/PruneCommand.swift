@@ -37,14 +37,14 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Also write the plan as JSON here.") var plan: String?
     @Argument(help: "Recipe overrides, key=value.") var overrides: [String] = []
 
-    /// The options as recipe overrides of the prune: section.
     /// The options as recipe overrides of the prune: section; `recipeHasLatencyTarget`:
-    /// the recipe gives prune.target_latency itself (then no FLOPs default is added).
+    /// the recipe gives prune.target_latency itself (then no FLOPs default is added, nor
+    /// with --remove-channels, which stops instead of a FLOPs target).
     func pruneKeys(recipeHasLatencyTarget: Bool) -> [String] {
         var stop: [String] = []
         if let targetLatency {
             stop = ["prune.target_latency=\(targetLatency)"]
-        } else if targetFlops != nil || !recipeHasLatencyTarget {
+        } else if targetFlops != nil || (!recipeHasLatencyTarget && removeChannels == nil) {
             stop = ["prune.target_flops=\(targetFlops ?? 0.5)"]
         }
         return ["prune.criterion=\(criterion)"] + (ranking.map { ["prune.ranking=\($0)"] } ?? [])
@@ -56,15 +56,18 @@ struct PruneCommand: ParsableCommand {
             + (removeChannels.map { ["prune.remove_channels=\($0)"] } ?? [])
     }
 
+    func validate() throws {
+        let stops = [("--target-latency", targetLatency != nil), ("--target-flops", targetFlops != nil),
+                     ("--remove-channels", removeChannels != nil)].filter(\.1).map(\.0)
+        if stops.count > 1 { throw ValidationError("\(stops.joined(separator: " and ")): give one stop, not both") }
+    }
+
     func run() throws {
         try Ranks.run { comm in
             let recipe = try ConfigFile.load(config, overrides: overrides)
             if let key = ["prune.preset", "prune.per_step", "prune.stop"].first(where: recipe.has) {
                 throw ValidationError("\(config): \(key): reidprune prune cuts once to --target-flops or --remove-channels; "
                                       + "an iterative schedule runs inside training (reidprune train)")
-            }
-            if targetLatency != nil, let other = targetFlops != nil ? "--target-flops" : removeChannels != nil ? "--remove-channels" : nil {
-                throw ValidationError("--target-latency and \(other): give one stop, not both")
             }
             let keys = pruneKeys(recipeHasLatencyTarget: recipe.has("prune.target_latency"))
             let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys))

@@ -19,7 +19,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Input height for latency.") var height = 256
     @Option(help: "Input width for latency.") var width = 128
     @Option(help: "Threads for latency.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Folder for report.md and report.json.") var out: String?
+    @Option(help: "Folder for report.html, report.md, report.json and the training curves (SVG).") var out: String?
 
     func validate() throws {
         guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32) else {

@@ -422,7 +422,13 @@ final class BadInputCatalogueTests: XCTestCase {
                  message: "'train.lr' (0.01 -> 0.1)", untouched: Self.runFiles),
             Case(name: "resume locked folder", args: train + ["train.epochs=2"],
                  message: "run.dir '$D/run' is in use by another run (host", untouched: Self.runFiles),
+            Case(name: "resume finished run without checkpoint", args: train,
+                 message: "run.dir '$D/run' holds a finished run (results.json) but no checkpoint.safetensors",
+                 untouched: ["run/results.json", "run/metrics.jsonl", "run/model.safetensors"]),
         ]) { name, d in
+            if name == "resume finished run without checkpoint" {
+                try FileManager.default.removeItem(atPath: d + "/run/checkpoint.safetensors")
+            }
             guard name == "resume locked folder" else { return }
             try "host elsewhere pid 1".write(toFile: d + "/run/.lock", atomically: false, encoding: .utf8)
             let holder = Process()

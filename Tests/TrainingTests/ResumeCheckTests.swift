@@ -92,4 +92,22 @@ final class ResumeCheckTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("distributed.timeout_s: must be a non-negative number of seconds"), "\($0)")
         }
     }
+
+    /// A metrics log whose last line was cut short (a crash mid-write) drops that part
+    /// when opened, so that the next row starts its own line and every line is JSON; a
+    /// checkpoint that recorded more bytes than the log holds is noted, not padded.
+    func testMetricsLogDropsAPartialLastLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(getpid()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "{\"iteration\":1}\n{\"iterat".write(toFile: path, atomically: true, encoding: .utf8)
+        let log = try MetricsLog(path: path)
+        XCTAssertEqual(log.partialLineDropped, 8)
+        XCTAssertEqual(log.size, 16)
+        try log.truncate(to: 40)
+        XCTAssertEqual(log.missingBytes, 24)
+        log.write(["iteration": 2])
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        for line in lines { XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8))) }
+    }
 }
