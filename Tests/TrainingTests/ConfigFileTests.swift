@@ -19,6 +19,19 @@ final class ConfigFileTests: ScratchFolderTestCase {
         XCTAssertEqual(c.data.augment.height, 64)
     }
 
+    /// A mapping given on the command line for a section sets its keys and keeps the
+    /// section's others (as `base:` merges); an unknown key inside it names the override.
+    func testAMappingOverrideMergesIntoItsSection() throws {
+        let recipe = try write("m.yaml", "data: {root: d, synth: {domain: mall, ids: 40, seed: 11}}\n")
+        let c = try ExperimentConfig.parse(try ConfigFile.load(recipe, overrides: ["data.synth={ids: 12, cameras: 2}"]))
+        XCTAssertEqual(c.data.synth?.ids, 12)
+        XCTAssertEqual(c.data.synth?.cameras, 2)
+        XCTAssertEqual(c.data.synth?.seed, 11, "the recipe's other synth keys stay")
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(recipe, overrides: ["data.synth={idz: 12}"]))) {
+            XCTAssertTrue("\($0)".contains("override 'data.synth={idz: 12}': unknown key 'data.synth.idz'"), "\($0)")
+        }
+    }
+
     func testErrorsNameTheFileAndTheKey() throws {
         let bad = try write("bad.yaml", "model: {arch: resnet18\n")
         XCTAssertThrowsError(try ConfigFile.load(bad)) { XCTAssertTrue("\($0)".contains("bad.yaml: malformed YAML"), "\($0)") }
