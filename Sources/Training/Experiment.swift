@@ -225,9 +225,6 @@ public final class Experiment {
         return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds)
     }
 
-    /// Resumes `trainer` from `checkpoint` (logging the recipe changes), or starts it with
-    /// the pruning history its pretrained model carries; records the recipe.
-    /// - Important: Collective — every rank calls this, in the same order.
     /// Throws when run.dir holds a finished run (results.json) without its checkpoint: a
     /// run from scratch would overwrite its results (`--fresh` asks for that).
     /// - Important: Collective — every rank calls this, in the same order.
@@ -241,9 +238,11 @@ public final class Experiment {
         }
     }
 
-    /// Resumes `trainer` from `checkpoint`, or starts it (the metrics log then starts
-    /// empty: rows of an earlier start that left no checkpoint are dropped); notes what the
-    /// log lost (a partial last line, rows before the checkpoint).
+    /// Resumes `trainer` from `checkpoint` (logging the recipe changes), or starts it with
+    /// the pruning history its pretrained model carries (the metrics log then starts empty:
+    /// rows of an earlier start that left no checkpoint are dropped); records the recipe and
+    /// notes what the log lost (a partial last line, rows before the checkpoint).
+    /// - Important: Collective — every rank calls this, in the same order.
     func startOrResume(_ trainer: Trainer, checkpoint: String?, changes: [ResumeCheck.Change]) throws {
         defer {
             if let metrics = trainer.log {
