@@ -70,6 +70,19 @@ final class SynthLayoutTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/train.csv"))
     }
 
+    /// A set's folder may lie several levels below an existing folder (as a recipe's
+    /// `data.root: data/synth/NAME` in a fresh checkout): they are made; a file on the way
+    /// is refused naming it.
+    func testSetFolderBelowMissingFoldersIsMade() throws {
+        let out = root.appendingPathComponent("data/synth/set").path
+        try SynthReID.generate(tiny(ids: 4, cameras: 2), out: out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/manifest.json"))
+        try Data("x".utf8).write(to: root.appendingPathComponent("file"))
+        XCTAssertThrowsError(try SynthReID.generate(tiny(ids: 4, cameras: 2), out: root.appendingPathComponent("file/set").path)) {
+            XCTAssertTrue("\($0)".contains("is a file, not a folder"), "\($0)")
+        }
+    }
+
     func testMoreThanSixCamerasWriteCustomLayout() throws {
         for cameras in [7, 9] {
             let o = tiny(ids: 30, cameras: cameras)

@@ -60,8 +60,8 @@ public enum SynthClassification {
             throw DatasetError("\(out): exists and is not a set made by \(version) with these options; "
                                + "choose another --out or remove it")
         }
-        if let problem = FileProblem.writing(into: (out as NSString).deletingLastPathComponent.isEmpty
-                                             ? "." : (out as NSString).deletingLastPathComponent) {
+        if let problem = FileProblem.folder((out as NSString).deletingLastPathComponent.isEmpty
+                                            ? "." : (out as NSString).deletingLastPathComponent) {
             throw DatasetError("\(out): cannot write: \(problem)")
         }
         let styles = (0..<o.classes).map { SynthClassStyle(seed: o.seed, index: $0) }

@@ -131,8 +131,9 @@ public enum SynthReID {
             log("\(out): already holds this SynthReID data set; kept")
             return existing
         }
+        // The set's folder may be several levels below an existing one: they are made.
         let parent = (out as NSString).deletingLastPathComponent
-        if let problem = FileProblem.writing(into: parent.isEmpty ? "." : parent) {
+        if let problem = FileProblem.folder(parent.isEmpty ? "." : parent) {
             throw DatasetError("\(out): cannot write: \(problem)")
         }
         let domain = try SynthDomain.named(o.domain)
