@@ -294,21 +294,27 @@ public enum AtomicFile {
     /// as it was).
     public static func writeAll(_ files: [(data: Data, path: String)]) throws {
         try checkCreatable(files.map(\.path))
-        var staged: [(temp: URL, path: String)] = []
-        defer { for s in staged { try? FileManager.default.removeItem(at: s.temp) } }
+        var staged: [(temp: String, path: String)] = []
+        defer { for s in staged { try? FileManager.default.removeItem(atPath: s.temp) } }
         for (data, path) in files {
             let url = URL(fileURLWithPath: path)
             let temp = url.deletingLastPathComponent()
                 .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-            staged.append((temp, path))
+            staged.append((temp.path, path))
             do {
                 try data.write(to: temp)
             } catch {
                 throw WeightsError("\(path): cannot write: \(FileProblem.reason(error))")
             }
         }
+        try renameAll(&staged)
+    }
+
+    /// Renames each complete temporary file to its path, in order; `staged` keeps those
+    /// not renamed when one fails (for the caller to remove).
+    public static func renameAll(_ staged: inout [(temp: String, path: String)]) throws {
         while let s = staged.first {
-            guard rename(s.temp.path, s.path) == 0 else {
+            guard rename(s.temp, s.path) == 0 else {
                 throw WeightsError("\(s.path): cannot write: rename failed: \(String(cString: strerror(errno)))")
             }
             staged.removeFirst()

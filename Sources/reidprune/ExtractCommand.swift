@@ -22,9 +22,8 @@ struct ExtractCommand: ParsableCommand {
     var precision = "fp32"
 
     func validate() throws {
-        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 16) else {
-            throw ValidationError("--height must be 32...\(ImageLimits.maxSide) and --width 16...\(ImageLimits.maxSide), "
-                                  + "got \(height)x\(width)")
+        if let problem = ImageLimits.optionProblem(height: height, width: width, minWidth: 16) {
+            throw ValidationError(problem)
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     }

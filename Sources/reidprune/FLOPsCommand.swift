@@ -40,9 +40,7 @@ struct FLOPsCommand: ParsableCommand {
             guard lastStride == 1 || lastStride == 2 else { throw ValidationError("--last-stride must be 1 or 2") }
             architecture = .resnet(depth, lastStride: lastStride)
         }
-        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32) else {
-            throw ValidationError("--height and --width must be 32 to \(ImageLimits.maxSide), got \(height)x\(width)")
-        }
+        if let problem = ImageLimits.optionProblem(height: height, width: width) { throw ValidationError(problem) }
         let cost = FLOPsCounter.count(architecture, head: headConfig, height: height, width: width)
         let study = FLOPsCounter.studyGFLOPs(architecture, head: headConfig)
         if json {

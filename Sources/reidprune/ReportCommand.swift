@@ -22,9 +22,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Folder for report.html, report.md, report.json and the training curves (SVG).") var out: String?
 
     func validate() throws {
-        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32) else {
-            throw ValidationError("--height and --width must be 32 to \(ImageLimits.maxSide), got \(height)x\(width)")
-        }
+        if let problem = ImageLimits.optionProblem(height: height, width: width) { throw ValidationError(problem) }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1 to 1024, got \(threads)") }
         for s in runs where !s.contains("=") { throw ValidationError("--run expects NAME=RUN_DIR, got '\(s)'") }
     }

@@ -30,9 +30,8 @@ struct VisRankCommand: ParsableCommand {
     @Option(help: "Input width (with --weights).") var width = 128
 
     func validate() throws {
-        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 16) else {
-            throw ValidationError("--height must be 32...\(ImageLimits.maxSide) and --width 16...\(ImageLimits.maxSide), "
-                                  + "got \(height)x\(width)")
+        if let problem = ImageLimits.optionProblem(height: height, width: width, minWidth: 16) {
+            throw ValidationError(problem)
         }
     }
 

@@ -97,12 +97,7 @@ public enum ShardWriter {
         }
         if !classesExist { try ShardIndex.writeClasses(dataset.classNames, to: classesPath) }
         try carryManifest(from: dataset.root, to: out, log: log)
-        while let s = staged.first {
-            guard rename(s.temp, s.path) == 0 else {
-                throw DatasetError("\(s.path): cannot write: \(String(cString: strerror(errno)))")
-            }
-            staged.removeFirst()
-        }
+        try AtomicFile.renameAll(&staged)
         let written = Set(infos.map { out + "/" + $0.url })
         for stale in old.subtracting(written).sorted() {
             try? fm.removeItem(atPath: stale)

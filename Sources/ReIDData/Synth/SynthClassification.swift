@@ -42,9 +42,9 @@ public enum SynthClassification {
 
     /// Writes the data set into `out` through a temporary folder renamed at the end; an
     /// existing set made with the same options and version is kept.
-    @discardableResult
     /// `stop` is asked between images: a reason (a signal's name) ends the generation,
     /// and nothing of it is kept.
+    @discardableResult
     public static func generate(_ o: SynthClassificationOptions, out: String,
                                 log: (String) -> Void = { _ in },
                                 stop: @escaping @Sendable () -> String? = { nil }) throws -> SynthClassificationManifest {
@@ -60,23 +60,10 @@ public enum SynthClassification {
             throw DatasetError("\(out): exists and is not a set made by \(version) with these options; "
                                + "choose another --out or remove it")
         }
-        if let problem = FileProblem.folder((out as NSString).deletingLastPathComponent.isEmpty
-                                            ? "." : (out as NSString).deletingLastPathComponent) {
-            throw DatasetError("\(out): cannot write: \(problem)")
-        }
         let styles = (0..<o.classes).map { SynthClassStyle(seed: o.seed, index: $0) }
-        let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? fm.removeItem(atPath: temp)
-        do {
-            for split in ["train", "val"] {
-                for c in 0..<o.classes {
-                    try fm.createDirectory(atPath: "\(temp)/\(split)/\(className(c))", withIntermediateDirectories: true)
-                }
-            }
-        } catch {
-            try? fm.removeItem(atPath: temp)
-            throw DatasetError("\(out): cannot write: \(FileProblem.reason(error))")
-        }
+        let temp = try SynthFolders.makeTemporary(for: out, folders: ["train", "val"].flatMap { split in
+            (0..<o.classes).map { "\(split)/\(className($0))" }
+        })
         let perClass = o.imagesPerClass + o.valPerClass
         let total = o.classes * perClass
         log("synthetic classification set: rendering \(total) images of \(o.classes) classes into \(out)")

@@ -120,9 +120,9 @@ public enum SynthReID {
     /// Writes the data set into `out` (through a temporary folder renamed at the end).
     /// When `out` already holds a data set made with the same options and generator version
     /// it is kept as it is.
-    @discardableResult
     /// `stop` is asked between images: a reason (a signal's name) ends the generation,
     /// and nothing of it is kept.
+    @discardableResult
     public static func generate(_ o: SynthOptions, out: String, log: (String) -> Void = { _ in },
                                 stop: @escaping @Sendable () -> String? = { nil }) throws -> SynthManifest {
         try o.validate()
@@ -131,25 +131,11 @@ public enum SynthReID {
             log("\(out): already holds this SynthReID data set; kept")
             return existing
         }
-        // The set's folder may be several levels below an existing one: they are made.
-        let parent = (out as NSString).deletingLastPathComponent
-        if let problem = FileProblem.folder(parent.isEmpty ? "." : parent) {
-            throw DatasetError("\(out): cannot write: \(problem)")
-        }
         let domain = try SynthDomain.named(o.domain)
         let cameras = (0..<o.cameras).map { domain.camera($0, seed: o.seed) }
         let plan = plan(o, people: people(o))
         let fm = FileManager.default
-        let temp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? fm.removeItem(atPath: temp)
-        do {
-            for split in Split.allCases {
-                try fm.createDirectory(atPath: temp + "/" + folder(split, layout), withIntermediateDirectories: true)
-            }
-        } catch {
-            try? fm.removeItem(atPath: temp)
-            throw DatasetError("\(out): cannot write: \(FileProblem.reason(error))")
-        }
+        let temp = try SynthFolders.makeTemporary(for: out, folders: Split.allCases.map { folder($0, layout) })
         let note = o.customLayoutReason.map { " (custom layout: \($0); listed in train.csv, query.csv, gallery.csv)" } ?? ""
         log("SynthReID (synthetic): rendering \(plan.jobs.count) images of domain \(o.domain) into \(out)\(note)")
         if let failure = render(plan.jobs, cameras: cameras, o, layout: layout, into: temp, stop: stop) {
