@@ -75,6 +75,7 @@ public final class Scenario {
     /// - Important: Collective — every rank calls this, in the same order.
     private func runStages() throws -> [ScenarioRow] {
         let c = config
+        try comm.onRoot { try c.checkInputs() }
         let target = c.targets[0]
         let mainArch = c.base.model.depth
         var finals: [(scenario: String, method: String, stage: String, model: String)] = []

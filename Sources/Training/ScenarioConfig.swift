@@ -193,6 +193,29 @@ public struct ScenarioConfig: Sendable {
     }
 }
 
+extension ScenarioConfig {
+    /// Reads what the stages will need before the first one trains, so that a missing or
+    /// malformed target set or model file is reported now and not hours later: every re-ID
+    /// set on disk (a SynthReID set the recipe describes is made when its stage needs it)
+    /// and every file a stage starts from (its architecture against the recipe's).
+    public func checkInputs() throws {
+        func named(_ key: String, _ body: () throws -> Void) throws {
+            do { try body() } catch { throw ConfigError("scenario.\(key): \(error)") }
+        }
+        if classificationSource == nil && source.synth == nil {
+            try named("source") { _ = try Experiment.prepareData(source) { _ in } }
+        }
+        for (i, set) in targets.enumerated() where set.synth == nil {
+            try named("targets[\(i)]") { _ = try Experiment.prepareData(set) { _ in } }
+        }
+        let key = sourcePretrained != nil ? "source_pretrained" : "model.pretrained (the source stage's start)"
+        try named(key) { _ = try Experiment.startArchitecture(sourceStageConfig("source", epochs: nil, pretrained: sourcePretrained).model) }
+        for depth in baselines where depth != base.model.depth {
+            try named("baseline_pretrained.\(depth.name)") { _ = try Experiment.startArchitecture(try baselineSourceConfig(depth).model) }
+        }
+    }
+}
+
 extension ScenarioConfig: RecipeSection {
     mutating func code(_ k: inout RecipeCoder) throws {
         try base.code(&k)

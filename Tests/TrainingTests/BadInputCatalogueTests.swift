@@ -466,6 +466,43 @@ final class BadInputCatalogueTests: XCTestCase {
         }
     }
 
+    /// A scenario's target sets and starting files are read before its first stage trains.
+    func testScenarioInputs() throws {
+        let scenario = ["scenario", "--config", "$D/s.yaml"]
+        try check([
+            Case(name: "scenario missing target", args: scenario, message: "scenario.targets[0]: "),
+            Case(name: "scenario missing baseline file", args: scenario,
+                 message: "scenario.baseline_pretrained.resnet34: $D/missing.safetensors: cannot read: no such file"),
+            Case(name: "scenario baseline file not a model", args: scenario,
+                 message: "scenario.baseline_pretrained.resnet34: $D/r.yaml: "),
+        ]) { name, d in
+            let (target, baseline) = switch name {
+            case "scenario missing target": ("\(d)/none", "")
+            case "scenario missing baseline file": ("\(Self.root)/data", "\(d)/missing.safetensors")
+            default: ("\(Self.root)/data", "\(d)/r.yaml")
+            }
+            let baselines = baseline.isEmpty ? "" : "  baselines: [resnet34]\n  baseline_pretrained: {resnet34: \(baseline)}\n"
+            try "x: 1\n".write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
+            try (Self.recipeWithoutSynth + """
+                scenario:
+                  source: {root: \(Self.root)/data}
+                  targets: [{root: \(target)}]
+                  source_epochs: 1
+                  target_epochs: 1
+                  retrain_epochs: 1
+                  criteria: [l1]
+                  scenarios: [4]
+                  source_pretrained: \(Self.root)/trained/model.safetensors
+                  dir: \(d)/scen
+
+                """ + baselines).write(toFile: d + "/s.yaml", atomically: true, encoding: .utf8)
+        }
+        for name in ["scenario missing target", "scenario missing baseline file", "scenario baseline file not a model"] {
+            let d = Self.root + "/" + name.replacingOccurrences(of: " ", with: "-")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/scen/source"), "\(name): the source stage ran")
+        }
+    }
+
     static func runShell(_ command: String) throws -> (Int32, String) { try ChildProcess.run(["/bin/sh", "-c", command]) }
 
     /// A copy of the model file at `path` with each float tensor passed through `change`
