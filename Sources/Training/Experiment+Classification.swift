@@ -70,7 +70,7 @@ extension Experiment {
         let start = Date()
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
-        log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s", c.train.epochs, seconds, data.waitSeconds()))
+        log("trained \(trainer.trainedAmount)" + String(format: " in %.0f s; data loader waited %.1f s", seconds, data.waitSeconds()))
         return try finishClassification(trainer, evaluator: evaluator, data: data, seconds: seconds)
     }
 
@@ -126,7 +126,11 @@ extension Experiment {
                             _ body: (ClassificationDataset, ValidationReader, String) throws -> T) throws -> T {
         let d = config.classificationData
         // The root generates a synthetic set that is not on disk yet; the others wait for it.
-        try comm.onRoot { if let synth = d.synth { try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) } }
+        try comm.onRoot {
+            if let synth = d.synth {
+                try StopSignals.generatingData { try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) }
+            }
+        }
         var opened: T?, problem: String?
         do {
             let dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits)

@@ -56,10 +56,16 @@ public final class Experiment {
     /// generation ends at once, as there is no step to finish.
     static let stopRequested: @Sendable () -> String? = { StopSignals.current?.requested }
 
+    /// Writes the SynthReID set `synth` describes at `root` unless it is there; a stop
+    /// signal ends the generation at once.
+    static func generate(_ synth: SynthOptions, at root: String, log: (String) -> Void) throws {
+        try StopSignals.generatingData { try SynthReID.generate(synth, out: root, log: log, stop: stopRequested) }
+    }
+
     /// Reads the data set, generating it first when the recipe describes a SynthReID set
     /// that is not on disk yet.
     public static func prepareData(_ c: DataConfig, log: (String) -> Void) throws -> (ReIDDataset, synthetic: Bool) {
-        if let synth = c.synth { try SynthReID.generate(synth, out: c.root, log: log, stop: Experiment.stopRequested) }
+        if let synth = c.synth { try generate(synth, at: c.root, log: log) }
         var options = ReaderOptions()
         options.cuhk03Labeled = c.cuhk03Labeled
         var sets = [try DatasetReader.read(root: c.root, kind: c.kind, options: options)]
@@ -147,7 +153,7 @@ public final class Experiment {
     public func prepareData() throws -> (ReIDDataset, synthetic: Bool) {
         try comm.onRoot {
             if let synth = config.data.synth {
-                try SynthReID.generate(synth, out: config.data.root, log: log, stop: Self.stopRequested)
+                try Self.generate(synth, at: config.data.root, log: log)
             }
         }
         var data = config.data
@@ -219,7 +225,7 @@ public final class Experiment {
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
         let skipped = trainer.state.skippedSteps
-        log(String(format: "trained %d epochs in %.0f s; data loader waited %.1f s over %d batches", c.train.epochs,
+        log("trained \(trainer.trainedAmount)" + String(format: " in %.0f s; data loader waited %.1f s over %d batches",
                    seconds, loader.waitSeconds, loader.batchesServed)
             + (skipped > 0 ? "; skipped \(skipped) step(s) with non-finite loss or gradients (train.on_nonfinite: skip)" : ""))
         return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds)

@@ -14,6 +14,7 @@ public final class StopSignals: @unchecked Sendable {
     private var received: String?
     private var interrupts = 0
     private var stopCheckpointWritten = false
+    private var generatingData = false
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "reidprune.stop-signals")
 
@@ -51,8 +52,27 @@ public final class StopSignals: @unchecked Sendable {
             FileHandle.standardError.write(Data((StopSignals.secondInterruptLine(checkpointWritten: written) + "\n").utf8))
             _exit(130)
         }
-        FileHandle.standardError.write(Data(("reidprune: \(name): finishing the current step, then writing a checkpoint"
-                                             + (name == "SIGINT" ? " (interrupt again to stop at once)" : "") + "\n").utf8))
+        lock.lock()
+        let generating = generatingData
+        lock.unlock()
+        let note = generating ? "stopping the data generation now; nothing of it is kept"
+            : "finishing the current step, then writing a checkpoint" + (name == "SIGINT" ? " (interrupt again to stop at once)" : "")
+        FileHandle.standardError.write(Data(("reidprune: \(name): " + note + "\n").utf8))
+    }
+
+    /// Runs `body`, which generates a data set and ends at once on a stop request, so
+    /// that a stop signal's note says so rather than promising a checkpoint.
+    public static func generatingData<T>(_ body: () throws -> T) rethrows -> T {
+        guard let s = current else { return try body() }
+        s.lock.lock()
+        s.generatingData = true
+        s.lock.unlock()
+        defer {
+            s.lock.lock()
+            s.generatingData = false
+            s.lock.unlock()
+        }
+        return try body()
     }
 
     /// What a second SIGINT prints as it ends the process: whether the stop's checkpoint

@@ -283,6 +283,14 @@ public final class Trainer {
     /// True once `train.max_iterations` (when set) is reached.
     public var reachedMaxIterations: Bool { config.maxIterations > 0 && state.iteration >= config.maxIterations }
 
+    /// What the run trained, for its closing line: its epochs, or its iterations when
+    /// `train.max_iterations` ended it before them.
+    public var trainedAmount: String {
+        reachedMaxIterations && state.epoch < config.epochs
+            ? "\(state.iteration) iteration(s) (train.max_iterations), in epoch \(state.epoch + 1) of \(config.epochs)"
+            : "\(config.epochs) epochs"
+    }
+
     /// Trains from the current state to `config.epochs`, running the hooks; stops early
     /// at `train.max_iterations` (a rerun resumes at that batch).
     /// - Important: Collective — every rank calls this, in the same order.

@@ -59,6 +59,7 @@ final class PreemptionTests: XCTestCase {
                                                        "train.max_iterations=1"] + epoch))
         XCTAssertEqual(s1, 0, o1)
         XCTAssertTrue(o1.contains("3 ranks, global batch 12"), o1)
+        XCTAssertTrue(o1.contains("trained 1 iteration(s) (train.max_iterations), in epoch 1 of 1 in "), o1)
         let (s2, o2) = try ChildProcess.run(mpirun(2, ["train", "--config", config, "run.dir=\(elastic)"] + epoch))
         XCTAssertEqual(s2, 0, o2)
         XCTAssertTrue(o2.contains("resumed with changed train.max_iterations (1 -> 0), ranks (3 -> 2)"), o2)
@@ -74,7 +75,8 @@ final class PreemptionTests: XCTestCase {
     /// `acknowledged` once more) and returns the status, the output and the seconds from
     /// the first signal to the end.
     func runAndSignal(_ args: [String], runDir: String, signals: [Int32],
-                      acknowledged: String = "finishing the current step") throws -> (Int32, String, Double) {
+                      acknowledged: String = "finishing the current step",
+                      ready: ((String) -> Bool)? = nil) throws -> (Int32, String, Double) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
@@ -91,7 +93,11 @@ final class PreemptionTests: XCTestCase {
         var running = false
         while !running && Date() < deadline && p.isRunning {
             Thread.sleep(forTimeInterval: 0.1)
-            running = (try? String(contentsOfFile: runDir + "/metrics.jsonl", encoding: .utf8))?.contains("\"event\":\"epoch\"") ?? false
+            if let ready {
+                running = ready((try? String(contentsOf: out, encoding: .utf8)) ?? "")
+            } else {
+                running = (try? String(contentsOfFile: runDir + "/metrics.jsonl", encoding: .utf8))?.contains("\"event\":\"epoch\"") ?? false
+            }
         }
         XCTAssertTrue(running, "training did not start: " + ((try? String(contentsOf: out, encoding: .utf8)) ?? ""))
         let sent = Date()
@@ -174,6 +180,24 @@ final class PreemptionTests: XCTestCase {
         }
         print(String(format: "two interrupts ended the run %.2f s after the first (%@)", seconds,
                      written ? "after the stop's checkpoint" : "before the stop's checkpoint"))
+    }
+
+    /// A stop signal while the run generates its synthetic data set ends the generation at
+    /// once, says so (not that a step will finish and a checkpoint follow) and keeps none of it.
+    func testTermDuringDataGenerationEndsItAtOnceAndKeepsNothing() throws {
+        let data = dir.appendingPathComponent("large").path
+        let (status, out, seconds) = try runAndSignal(
+            [ChildProcess.reidprune, "train", "--config", config, "run.dir=\(dir.path)/gen", "data.root=\(data)",
+             "data.synth.ids=2000", "data.synth.images_per_id=20"],
+            runDir: dir.path + "/gen", signals: [SIGTERM], acknowledged: "stopping the data generation",
+            ready: { $0.contains("rendering") })
+        XCTAssertNotEqual(status, 0, out)
+        XCTAssertTrue(out.contains("reidprune: SIGTERM: stopping the data generation now; nothing of it is kept"), out)
+        XCTAssertFalse(out.contains("finishing the current step"), out)
+        XCTAssertTrue(out.contains("Error: \(data): generation failed: stopped by SIGTERM"), out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data), "a partial data set was kept")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "/gen/checkpoint.safetensors"))
+        print(String(format: "the generation ended %.2f s after SIGTERM", seconds))
     }
 
     /// A second interrupt's line says whether the stop's checkpoint was already complete.
