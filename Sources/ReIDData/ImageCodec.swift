@@ -49,6 +49,38 @@ public final class ImageCodec {
         throw ImageError("\(path): not a JPEG or PNG image (\(data.count) bytes, unknown signature)")
     }
 
+    /// Checks without decoding the pixels that `data` is a JPEG or PNG whose header is
+    /// readable and within the pixel limit and whose stream reaches its end (a JPEG's EOI
+    /// marker, a PNG's IEND chunk): what a copy of the file (a shard) can check cheaply.
+    /// Damage inside the compressed data shows only when the image is decoded.
+    public func checkWhole(_ data: Data, path: String) throws {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let b = raw.bindMemory(to: UInt8.self)
+            if b.count >= 3 && b[0] == 0xFF && b[1] == 0xD8 {
+                var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
+                guard tjDecompressHeader3(decoder, b.baseAddress, UInt(b.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
+                    throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
+                }
+                try checkSize(width: Int(w), height: Int(h), path: path)
+                guard Self.reachesEndOfImage(b) else {
+                    throw ImageError("\(path): truncated JPEG (\(b.count) bytes): the data ends before the image does")
+                }
+            } else if b.count >= 8 && Array(b.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
+                // IHDR first (length 13), its width and height big-endian at bytes 16 and 20.
+                guard b.count >= 33, Array(b[12..<16]) == Array("IHDR".utf8) else {
+                    throw ImageError("\(path): corrupt PNG: no IHDR chunk")
+                }
+                func u32(_ i: Int) -> Int { Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
+                try checkSize(width: u32(16), height: u32(20), path: path)
+                guard b.count >= 45, Array(b[(b.count - 8)..<(b.count - 4)]) == Array("IEND".utf8) else {
+                    throw ImageError("\(path): truncated PNG (\(b.count) bytes): no IEND chunk at its end")
+                }
+            } else {
+                throw ImageError("\(path): not a JPEG or PNG image (\(b.count) bytes, unknown signature)")
+            }
+        }
+    }
+
     private func tjError(_ handle: tjhandle) -> String {
         String(cString: tjGetErrorStr2(handle))
     }

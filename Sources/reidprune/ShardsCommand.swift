@@ -10,7 +10,9 @@ struct ShardsCommand: ParsableCommand {
         commandName: "shards",
         abstract: "Write a classification split as WebDataset tar shards (OUT/<split>-NNNNNN.tar, OUT/classes.json).",
         discussion: """
-            Members are <class>/<name>.<original extension> (the file's bytes, not re-encoded) and \
+            Members are <class>/<name>.<original extension> (the file's bytes, not re-encoded; each is \
+            checked to be a whole JPEG or PNG within the pixel limit, its header read and its end \
+            present, without decoding its pixels) and \
             <class>/<name>.cls (the class index in ASCII). Training samples are shuffled across shards with \
             --seed. OUT/shards.json records each shard's sample count so that ranks plan epochs without \
             reading the shards. A synthetic set's manifest.json is copied to OUT, so runs on the shards \
@@ -22,6 +24,12 @@ struct ShardsCommand: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "Images per shard.") var imagesPerShard = 1000
     @Option(help: "Seed of the order of training samples across shards.") var seed: UInt64 = 0
+    @Option(help: "Refuse an image whose header claims more pixels (as data.max_image_pixels does in training).")
+    var maxImagePixels = ImageCodec.defaultMaxImagePixels
+
+    func validate() throws {
+        guard maxImagePixels >= 1 else { throw ValidationError("--max-image-pixels must be at least 1, got \(maxImagePixels)") }
+    }
 
     func run() throws {
         guard let s = ClassificationSplit(rawValue: split) else {
@@ -30,7 +38,7 @@ struct ShardsCommand: ParsableCommand {
         let start = Date()
         let dataset = try ClassificationDataset.open(data, splits: [s])
         var o = ShardWriter.Options()
-        (o.split, o.imagesPerShard, o.seed) = (s, imagesPerShard, seed)
+        (o.split, o.imagesPerShard, o.seed, o.maxImagePixels) = (s, imagesPerShard, seed, maxImagePixels)
         let infos = try ShardWriter.write(dataset, out: out, options: o, log: Console.line)
         let synthetic = FileManager.default.fileExists(atPath: out + "/" + ShardWriter.manifestFile)
         Console.line(String(format: "%@: %d images of %d classes in %d shards in %@%@ (%.1f s)", s.rawValue,

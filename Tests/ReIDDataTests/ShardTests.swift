@@ -180,4 +180,38 @@ final class ShardTests: XCTestCase {
         // A class list that differs from the data set's is not overwritten.
         XCTAssertThrowsError(try writeShards()) { XCTAssertTrue("\($0)".contains("classes.json: lists 2 classes"), "\($0)") }
     }
+
+    /// An image that is not whole (truncated, not an image, a header beyond the pixel
+    /// limit) is named when the shards are written, and no shard is left.
+    func testDamagedImageIsNamedAndNoShardIsWritten() throws {
+        let victim = tree.root + "/train/c1/c1_3.JPEG"
+        let good = try Data(contentsOf: URL(fileURLWithPath: victim))
+        var bomb = good
+        let sof = try XCTUnwrap((2..<(bomb.count - 9)).first { bomb[$0] == 0xFF && bomb[$0 + 1] == 0xC0 })
+        bomb.replaceSubrange((sof + 5)..<(sof + 9), with: [0x4E, 0x20, 0x4E, 0x20])  // 20000 x 20000
+        for (bytes, message) in [(good.prefix(good.count - 40), "truncated JPEG"), (Data("text".utf8), "not a JPEG or PNG"),
+                                 (bomb, "the header claims 20000x20000 pixels")] {
+            try bytes.write(to: URL(fileURLWithPath: victim))
+            try? FileManager.default.removeItem(atPath: out)
+            XCTAssertThrowsError(try writeShards()) {
+                XCTAssertTrue("\($0)".hasPrefix("\(victim): ") && "\($0)".contains(message), "\($0)")
+            }
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+            XCTAssertEqual(left.filter { $0.hasSuffix(".tar") || $0.contains(".tmp") }, [], message)
+        }
+    }
+
+    /// PNGs are checked for their header and their IEND chunk without being decoded.
+    func testWholePNGCheck() throws {
+        let codec = ImageCodec(maxImagePixels: 1000)
+        let png = try codec.encodePNG(ClassificationTree.image(seed: 1, width: 20, height: 10))
+        XCTAssertNoThrow(try codec.checkWhole(png, path: "a.png"))
+        XCTAssertThrowsError(try codec.checkWhole(png.prefix(png.count - 12), path: "a.png")) {
+            XCTAssertEqual("\($0)", "a.png: truncated PNG (\(png.count - 12) bytes): no IEND chunk at its end")
+        }
+        let large = try codec.encodePNG(ClassificationTree.image(seed: 1, width: 40, height: 30))
+        XCTAssertThrowsError(try codec.checkWhole(large, path: "b.png")) {
+            XCTAssertTrue("\($0)".contains("b.png: the header claims 40x30 pixels"), "\($0)")
+        }
+    }
 }

@@ -14,6 +14,8 @@ public enum ShardWriter {
         public var imagesPerShard = 1000
         /// Seed of the order of training samples across shards (validation keeps its order).
         public var seed: UInt64 = 0
+        /// Images whose header claims more pixels are refused (as training refuses them).
+        public var maxImagePixels = ImageCodec.defaultMaxImagePixels
         public init() {}
     }
 
@@ -70,6 +72,7 @@ public enum ShardWriter {
         // replace an earlier one (a failed write leaves the earlier shards as they were).
         var staged: [(temp: String, path: String)] = []
         defer { for s in staged { try? fm.removeItem(atPath: s.temp) } }
+        let codec = ImageCodec(maxImagePixels: o.maxImagePixels)
         let (full, spill) = samples.count.quotientAndRemainder(dividingBy: o.imagesPerShard)
         let shardCount = full + (spill > 0 ? 1 : 0)
         for shard in 0..<shardCount {
@@ -86,6 +89,7 @@ public enum ShardWriter {
                 } catch {
                     throw DatasetError("\(s.path): cannot read: \(FileProblem.reason(error))")
                 }
+                try codec.checkWhole(bytes, path: s.path)
                 try writer.add(name: "\(k).\(ext)", bytes: bytes)
                 try writer.add(name: "\(k).cls", bytes: Data(String(s.label).utf8))
             }
