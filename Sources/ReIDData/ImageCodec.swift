@@ -40,14 +40,13 @@ public final class ImageCodec {
 
     /// Decodes JPEG or PNG bytes (recognized by their signature).
     public func decode(_ data: Data, path: String = "<memory>") throws -> RGBImage {
-        if data.count >= 3 && data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xD8 {
-            return try decodeJPEG(data, path: path)
-        }
-        if data.count >= 8 && Array(data.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
-            return try decodePNG(data, path: path)
-        }
+        if Self.isJPEG(data) { return try decodeJPEG(data, path: path) }
+        if Self.isPNG(data) { return try decodePNG(data, path: path) }
         throw ImageError("\(path): not a JPEG or PNG image (\(data.count) bytes, unknown signature)")
     }
+
+    static func isJPEG<C: Collection<UInt8>>(_ b: C) -> Bool { b.count >= 3 && b.starts(with: [0xFF, 0xD8]) }
+    static func isPNG<C: Collection<UInt8>>(_ b: C) -> Bool { b.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) }
 
     /// Checks without decoding the pixels that `data` is a JPEG or PNG whose header is
     /// readable and within the pixel limit and whose stream reaches its end (a JPEG's EOI
@@ -56,7 +55,7 @@ public final class ImageCodec {
     public func checkWhole(_ data: Data, path: String) throws {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let b = raw.bindMemory(to: UInt8.self)
-            if b.count >= 3 && b[0] == 0xFF && b[1] == 0xD8 {
+            if Self.isJPEG(b) {
                 var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
                 guard tjDecompressHeader3(decoder, b.baseAddress, UInt(b.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
                     throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
@@ -65,15 +64,18 @@ public final class ImageCodec {
                 guard Self.reachesEndOfImage(b) else {
                     throw ImageError("\(path): truncated JPEG (\(b.count) bytes): the data ends before the image does")
                 }
-            } else if b.count >= 8 && Array(b.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
+            } else if Self.isPNG(b) {
                 // IHDR first (length 13), its width and height big-endian at bytes 16 and 20.
                 guard b.count >= 33, Array(b[12..<16]) == Array("IHDR".utf8) else {
                     throw ImageError("\(path): corrupt PNG: no IHDR chunk")
                 }
                 func u32(_ i: Int) -> Int { Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
                 try checkSize(width: u32(16), height: u32(20), path: path)
-                guard b.count >= 45, Array(b[(b.count - 8)..<(b.count - 4)]) == Array("IEND".utf8) else {
-                    throw ImageError("\(path): truncated PNG (\(b.count) bytes): no IEND chunk at its end")
+                // Chunks: length, type, data, CRC; the stream is whole once IEND is reached.
+                var i = 8
+                while i + 8 <= b.count && Array(b[(i + 4)..<(i + 8)]) != Array("IEND".utf8) { i += 12 + u32(i) }
+                guard i + 12 <= b.count else {
+                    throw ImageError("\(path): truncated PNG (\(b.count) bytes): the data ends before its IEND chunk")
                 }
             } else {
                 throw ImageError("\(path): not a JPEG or PNG image (\(b.count) bytes, unknown signature)")
