@@ -174,7 +174,8 @@ extension PruneSchedule: RecipeSection {
         try k.int("bins", &settings.bins)
         try k.check(settings.bins >= 2, "bins", "must be at least 2, got \(settings.bins)")
         try k.bool("fold", &settings.fold)
-        try k.int("steps", &steps)
+        // An iterative schedule plans its own steps: its saved recipe leaves them out.
+        if k.isReading || perStep == nil { try k.int("steps", &steps) }
         try k.check((1...1000).contains(steps), "steps", "must be 1 to 1000, got \(steps)")
         try k.int("start_epoch", &startEpoch)
         try k.check((0...TrainerConfig.maxEpochs).contains(startEpoch), "start_epoch",

@@ -219,6 +219,24 @@ final class ConfigFileTests: ScratchFolderTestCase {
             case let .scenario(s):
                 XCTAssertTrue(name.hasPrefix("scenarios/") || name.hasPrefix("study/scenarios/") || name.hasPrefix("study/synth/"), name)
                 XCTAssertFalse(s.targets.isEmpty)
+                // Each kind of stage's saved recipe (config.yaml in its folder) reruns as itself.
+                // (a stage, whether it is a source stage)
+                var stages = [(s.sourceStageConfig("source", epochs: nil, pretrained: nil), true)]
+                for criterion in s.criteria {
+                    stages.append((s.sourceStageConfig("s1", epochs: s.retrainEpochs, pretrained: "m.safetensors",
+                                                       prune: (criterion, s.stop)), true))
+                    stages.append((s.stageConfig("s3", data: s.targets[0], epochs: s.retrainEpochs, pretrained: "m.safetensors",
+                                                 prune: (criterion, s.stop)), false))
+                }
+                for (stage, onSource) in stages {
+                    let again = try ExperimentConfig.parse(try ConfigFile.load(try write("stage.yaml", stage.yaml)))
+                    if s.classificationSource != nil && onSource {
+                        // A classification stage: its data section is the classification one.
+                        XCTAssertEqual(again.yaml, stage.yaml, "\(name) \(stage.runDirectory)")
+                    } else {
+                        assertSameRun(again, stage, "\(name) \(stage.runDirectory)")
+                    }
+                }
             }
         }
     }
