@@ -126,8 +126,10 @@ extension Experiment {
                             _ body: (ClassificationDataset, ValidationReader, String) throws -> T) throws -> T {
         let d = config.classificationData
         // The root generates a synthetic set that is not on disk yet; the others wait for it.
+        // Shards (a folder of them, a brace pattern, a .tar) are read as they are: `synth`
+        // describes a folder set.
         try comm.onRoot {
-            if let synth = d.synth {
+            if let synth = d.synth, ClassificationLayout.recognize(d.root) != .webdataset {
                 try StopSignals.generatingData { try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) }
             }
         }

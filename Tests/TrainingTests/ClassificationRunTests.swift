@@ -362,6 +362,21 @@ final class ClassificationRunTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: c.runDirectory + "/results.json"))
     }
 
+    /// A recipe with a synthetic set, pointed at shards (here a brace pattern that names
+    /// none), reads the shards as they are: nothing is generated into the pattern's name.
+    func testSynthRecipeOnAShardPatternGeneratesNothing() throws {
+        let pattern = tmp.appendingPathComponent("shards/train-{000000..000001}.tar").path
+        var c = try recipe(dir: tmp.appendingPathComponent("pattern-run").path)
+        c.classificationData.root = pattern
+        var synth = SynthClassificationOptions()
+        (synth.classes, synth.imagesPerClass, synth.valPerClass) = (2, 2, 1)
+        c.classificationData.synth = synth
+        XCTAssertThrowsError(try Experiment(config: c, log: { _ in }).runClassification()) {
+            XCTAssertTrue("\($0)".contains("shards/classes.json: cannot read"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pattern), "a set was generated into the pattern's name")
+    }
+
     func testClassificationDefaultsScalingAndErrors() throws {
         let c = try recipe(dir: tmp.path + "/x")
         XCTAssertEqual(c.task, .classification)

@@ -58,7 +58,7 @@ public enum SynthClassification {
                 return m
             }
             throw DatasetError("\(out): exists and is not a set made by \(version) with these options; "
-                               + "choose another --out or remove it")
+                               + "choose another folder (data.root in a recipe, --out for reidprune synth) or remove it")
         }
         let styles = (0..<o.classes).map { SynthClassStyle(seed: o.seed, index: $0) }
         let temp = try SynthFolders.makeTemporary(for: out, folders: ["train", "val"].flatMap { split in

@@ -167,7 +167,7 @@ public enum SynthReID {
                                + "written in the \(o.layout.rawValue) layout\(why); remove it to write it again")
         }
         throw DatasetError("\(out): exists and is not a data set made by \(SynthManifest.version) with these options; "
-                           + "choose another --out or remove it")
+                           + "choose another folder (data.root in a recipe, --out for reidprune synth) or remove it")
     }
 
     /// Every image of the data set: each identity's images, then distractors, then junk.
