@@ -59,23 +59,26 @@ public struct ReIDDataset: Sendable {
         return "\(name): train \(describe(train)); query \(describe(query)); gallery \(describe(gallery))"
     }
 
-    /// Several data sets as one: pids are namespaced per data set (their order sorted by
-    /// (data set index, pid)) and cameras offset so that no two data sets share one.
-    /// Distractors and junk keep their meaning in the test splits (pid 0 and -1).
+    /// Several data sets' training splits as one, evaluated on the first set's query and
+    /// gallery (torchreid's several sources, one target): pids are namespaced per data set
+    /// (their order sorted by (data set index, pid)) and cameras offset so that no two data
+    /// sets share one. Distractors and junk keep their meaning in the test splits (pid 0 and -1).
     public static func combine(_ sets: [ReIDDataset]) -> ReIDDataset {
         precondition(!sets.isEmpty, "ReIDDataset.combine: no data sets")
         if sets.count == 1 { return sets[0] }
         var train: [ImageRecord] = [], query: [ImageRecord] = [], gallery: [ImageRecord] = []
         var pidOffset = 0, camOffset = 0
-        for s in sets {
+        for (i, s) in sets.enumerated() {
             let maxPid = (s.train + s.query + s.gallery).map(\.pid).max() ?? 0
             let maxCam = (s.train + s.query + s.gallery).map(\.camid).max() ?? 0
             func shift(_ r: ImageRecord) -> ImageRecord {
                 ImageRecord(path: r.path, pid: r.pid > 0 ? r.pid + pidOffset : r.pid, camid: r.camid + camOffset)
             }
             train += s.train.map(shift)
-            query += s.query.map(shift)
-            gallery += s.gallery.map(shift)
+            if i == 0 {
+                query += s.query.map(shift)
+                gallery += s.gallery.map(shift)
+            }
             pidOffset += maxPid + 1
             camOffset += maxCam + 1
         }

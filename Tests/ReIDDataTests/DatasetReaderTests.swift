@@ -162,13 +162,15 @@ final class DatasetReaderTests: XCTestCase {
     func testCombinedDatasetsNamespacePidsAndCameras() throws {
         let a = ReIDDataset(name: "a", train: [ImageRecord(path: "x", pid: 3, camid: 0), ImageRecord(path: "y", pid: 5, camid: 1)],
                             query: [ImageRecord(path: "q", pid: 9, camid: 0)], gallery: [ImageRecord(path: "g", pid: 0, camid: 1)])
-        let b = ReIDDataset(name: "b", train: [ImageRecord(path: "z", pid: 3, camid: 0)], query: [], gallery: [])
+        let b = ReIDDataset(name: "b", train: [ImageRecord(path: "z", pid: 3, camid: 0)],
+                            query: [ImageRecord(path: "bq", pid: 3, camid: 0)], gallery: [ImageRecord(path: "bg", pid: 3, camid: 1)])
         let c = ReIDDataset.combine([a, b])
         XCTAssertEqual(c.train.map(\.pid), [3, 5, 13], "b's pid 3 becomes 10 + 3")
         XCTAssertEqual(c.train.map(\.camid), [0, 1, 2])
         XCTAssertEqual(c.numTrainPids, 3)
         XCTAssertEqual(c.gallery[0].pid, 0, "distractors stay distractors")
         XCTAssertEqual(c.labelMap, [3: 0, 5: 1, 13: 2])
+        XCTAssertEqual(c.query.map(\.path) + c.gallery.map(\.path), ["q", "g"], "evaluation on the first set only")
     }
 
     func testCorruptJPEGFailsWithPathOrIsSkipped() throws {
