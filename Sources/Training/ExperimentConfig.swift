@@ -118,8 +118,8 @@ public struct ExperimentConfig: Sendable {
         if task == .classification {
             for (key, weight) in [("triplet", train.tripletWeight), ("contrastive", train.contrastiveWeight),
                                   ("center", train.centerWeight)] where weight != 0 {
-                throw ConfigError("\(k.origin): train.loss.\(key): a classification run trains with cross-entropy alone; "
-                                  + "set it to 0 (task: classification)")
+                throw k.fail("train.loss.\(key)", "a classification run trains with cross-entropy alone; set it to 0 "
+                             + "(task: classification)")
             }
             try k.check(train.crossEntropyWeight > 0, "train.loss.cross_entropy", "must be positive in a classification run")
         }

@@ -42,10 +42,13 @@ struct RecipeCoder {
         if isReading && !ok { throw fail(k, why()) }
     }
 
-    /// Reading: runs a type's own validation, its message prefixed with the recipe.
+    /// Reading: runs a type's own validation, its message prefixed with the recipe, or
+    /// naming the override that set the key when a `KeyProblem` says which key it is.
     func validate(_ body: () throws -> Void) throws {
         guard isReading else { return }
-        do { try body() } catch { throw ConfigError("\(origin): \(error)") }
+        do { try body() } catch let p as KeyProblem {
+            throw file!.fail(p.key, p.why)
+        } catch { throw ConfigError("\(origin): \(error)") }
     }
 
     /// Reading: fails naming the first key no section read; keys below `ignoring` are

@@ -95,7 +95,7 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     /// Checks the values a user can get wrong; the message names the key.
     public func validate() throws {
         func need(_ ok: Bool, _ key: String, _ why: String) throws {
-            if !ok { throw ConfigError("train.\(key): \(why)") }
+            if !ok { throw KeyProblem(key: "train.\(key)", why: why) }
         }
         try need((1...Self.maxEpochs).contains(epochs), "epochs", "must be 1 to \(Self.maxEpochs), got \(epochs)")
         try need(schedule.base > 0, "lr", "must be positive, got \(schedule.base)")
@@ -239,14 +239,17 @@ extension DistributedOptions: RecipeSection {
         try k.check(checksumEvery >= 0, "checksum_every", "must not be negative (0: at start and after pruning), "
                     + "got \(checksumEvery)")
         try k.double("timeout_s", &timeoutSeconds)
-        let timeout = timeoutSeconds
-        try k.validate {
-            if !(timeout >= 0 && timeout.isFinite) {
-                throw ConfigError("distributed.timeout_s: must be a non-negative number of seconds (0 turns the "
-                                  + "watchdog off), got \(timeout)")
-            }
-        }
+        try k.check(timeoutSeconds >= 0 && timeoutSeconds.isFinite, "timeout_s",
+                    "must be a non-negative number of seconds (0 turns the watchdog off), got \(timeoutSeconds)")
     }
+}
+
+/// A value a type's own validation refuses, with its full recipe key (`train.epochs`), so
+/// that a recipe names the file and key or the override that set it.
+public struct KeyProblem: Error, CustomStringConvertible {
+    public let key: String
+    public let why: String
+    public var description: String { "\(key): \(why)" }
 }
 
 public struct ConfigError: Error, CustomStringConvertible {

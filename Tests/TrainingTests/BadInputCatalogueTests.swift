@@ -342,7 +342,7 @@ final class BadInputCatalogueTests: XCTestCase {
                  message: "override 'model.base_width=1e18': must be 1 to 1024"),
             Case(name: "later bucket", args: train + ["distributed.bucket_mb=1e18"],
                  message: "override 'distributed.bucket_mb=1e18': must be above 0 and at most 4096"),
-            Case(name: "later gamma", args: train + ["train.gamma=-1"], message: "train.gamma: must be positive, got -1.0"),
+            Case(name: "later gamma", args: train + ["train.gamma=-1"], message: "override 'train.gamma=-1': must be positive, got -1.0"),
             Case(name: "later report bad log", args: report + ["--run", "a=$D/run"],
                  message: "$D/run/metrics.jsonl: line 2 is not a JSON object", untouched: ["rep/report.md", "rep/report.json"]),
             Case(name: "later shards unreadable image", args: ["shards", "--data", "$D/cls", "--split", "train", "--out",

@@ -89,7 +89,7 @@ final class ResumeCheckTests: XCTestCase {
         XCTAssertEqual(set.train.distributed.timeoutSeconds, 2.5)
         XCTAssertTrue(set.yaml.contains("timeout_s: 2.5"), set.yaml)
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(path, overrides: ["distributed.timeout_s=-1"]))) {
-            XCTAssertTrue("\($0)".contains("distributed.timeout_s: must be a non-negative number of seconds"), "\($0)")
+            XCTAssertTrue("\($0)".contains("override 'distributed.timeout_s=-1': must be a non-negative number of seconds"), "\($0)")
         }
     }
 
