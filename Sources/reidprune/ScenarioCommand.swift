@@ -13,7 +13,12 @@ struct ScenarioCommand: ParsableCommand {
 
     func run() throws {
         try Ranks.run(stoppable: true) { comm in
-            let c = try ScenarioConfig.parse(try ConfigFile.load(config, overrides: overrides))
+            let file = try ConfigFile.load(config, overrides: overrides)
+            guard file.has("scenario") else {
+                throw ConfigError("\(config): has no scenario: section (nor its base); reidprune scenario runs the design "
+                                  + "scenarios a scenario recipe describes (see configs/scenarios/), reidprune train runs this one")
+            }
+            let c = try ScenarioConfig.parse(file)
             try Scenario(config: c, comm: comm, log: Console.line).run()
         }
     }

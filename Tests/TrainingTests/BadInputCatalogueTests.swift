@@ -90,7 +90,8 @@ final class BadInputCatalogueTests: XCTestCase {
             XCTAssertFalse(out.contains("Fatal error") || out.contains("Stack dump"), "\(c.name): crashed\n\(out)")
             let errorLines = out.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
             XCTAssertEqual(errorLines.count, 1, "\(c.name): expected one error line\n\(out)")
-            XCTAssertTrue(errorLines.first?.contains(c.message.replacingOccurrences(of: "$D", with: d)) ?? false,
+            let message = c.message.replacingOccurrences(of: "$D", with: d).replacingOccurrences(of: "$R", with: Self.root)
+            XCTAssertTrue(errorLines.first?.contains(message) ?? false,
                           "\(c.name): expected '\(c.message)' in\n\(out)")
             XCTAssertEqual(contents(d, c.untouched), before, "\(c.name): a file was changed")
             let leftovers = (FileManager.default.enumerator(atPath: d)?.allObjects as? [String] ?? []).filter { $0.contains(".tmp-") }
@@ -470,6 +471,8 @@ final class BadInputCatalogueTests: XCTestCase {
     func testScenarioInputs() throws {
         let scenario = ["scenario", "--config", "$D/s.yaml"]
         try check([
+            Case(name: "scenario without its section", args: ["scenario", "--config", "$R/tiny.yaml"],
+                 message: "$R/tiny.yaml: has no scenario: section (nor its base)"),
             Case(name: "scenario missing target", args: scenario, message: "scenario.targets[0]: "),
             Case(name: "scenario missing baseline file", args: scenario,
                  message: "scenario.baseline_pretrained.resnet34: $D/missing.safetensors: cannot read: no such file"),
