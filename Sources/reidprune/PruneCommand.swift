@@ -11,7 +11,7 @@ struct PruneCommand: ParsableCommand {
 
     @Option(help: "The YAML recipe (its data section feeds data-driven criteria).") var config: String
     @Option(help: "Model weights written by reidprune.") var weights: String
-    @Option(help: "Criterion (prune.criterion): l1, l2, taylor, bn_taylor, bn_scale, fpgm, entropy, random.")
+    @Option(help: "Criterion (prune.criterion): l1, l2, taylor, bn_taylor, bn_scale, fpgm, entropy, random; auto_balanced and soft_filter cut as l1 and l2 do (their training-time part runs in reidprune train).")
     var criterion = "taylor"
     @Option(help: "Ranking: global or layerwise (default: the criterion's own: layerwise for l1, l2, fpgm, entropy, random; global for taylor, bn_scale, bn_taylor).")
     var ranking: String?
@@ -56,6 +56,26 @@ struct PruneCommand: ParsableCommand {
             + (removeChannels.map { ["prune.remove_channels=\($0)"] } ?? [])
     }
 
+    /// The option behind each recipe key the options set.
+    static let options = [
+        "prune.criterion": "--criterion", "prune.ranking": "--ranking", "prune.normalizer": "--normalizer",
+        "prune.target_flops": "--target-flops", "prune.target_latency": "--target-latency", "prune.scope": "--scope",
+        "prune.batches": "--batches", "prune.floor": "--floor", "prune.round_to": "--round-to",
+        "prune.round_slack": "--round-slack", "prune.latency.batch": "--latency-batch", "prune.latency.cache": "--latency-cache",
+        "prune.remove_channels": "--remove-channels",
+    ]
+
+    /// An error about one of the options' recipe keys, naming the option as typed (the
+    /// recipe reader names the override the option became).
+    static func naming(_ error: Error, keys: [String]) -> Error {
+        let text = "\(error)"
+        for k in keys where text.hasPrefix("override '\(k)': ") {
+            guard let eq = k.firstIndex(of: "="), let option = options[String(k[..<eq])] else { continue }
+            return ValidationError("\(option) \(k[k.index(after: eq)...]): \(text.dropFirst("override '\(k)': ".count))")
+        }
+        return error
+    }
+
     func validate() throws {
         let stops = [("--target-latency", targetLatency != nil), ("--target-flops", targetFlops != nil),
                      ("--remove-channels", removeChannels != nil)].filter(\.1).map(\.0)
@@ -70,7 +90,12 @@ struct PruneCommand: ParsableCommand {
                                       + "an iterative schedule runs inside training (reidprune train)")
             }
             let keys = pruneKeys(recipeHasLatencyTarget: recipe.has("prune.target_latency"))
-            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys))
+            let c: ExperimentConfig
+            do {
+                c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys))
+            } catch {
+                throw Self.naming(error, keys: keys)
+            }
             let line = try PruneFile.run(config: c, weights: weights, out: out, planPath: plan, comm: comm,
                                          log: Ranks.rootLine(comm))
             Ranks.rootLine(comm)(line)
