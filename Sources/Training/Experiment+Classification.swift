@@ -165,10 +165,11 @@ extension Experiment {
     /// torchvision/timm file with its `fc` (the recipe's architecture, loaded strictly).
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluateClassification(weights: String) throws -> (metrics: ClassificationMetrics, synthetic: Bool) {
+        // The file first: a wrong path is named before a synthetic set is generated.
+        let file = try SafetensorsFile(path: weights)
         let (classes, reader, synthetic) = try openOnEveryRank(splits: [.val]) { dataset, reader, folder in
             (dataset.numClasses, reader, Experiment.isSynthetic(folder))
         }
-        let file = try SafetensorsFile(path: weights)
         let net: ReIDNet
         if try ModelWeights.architecture(of: file) != nil {
             net = try ModelWeights.loadNet(weights, expected: config.model.archName)

@@ -379,10 +379,11 @@ extension Experiment {
     /// Metrics of a saved model on this recipe's data set (`reidprune eval`).
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(weights: String) throws -> (metrics: ReIDMetrics, synthetic: Bool) {
-        let (dataset, synthetic) = try prepareData()
+        // The model first: a wrong file is named before a synthetic set is generated.
         try config.train.precision.requireSupported(key: "train.precision")
         let net = try ModelWeights.loadNet(weights, expected: config.model.archName)
         net.precision = config.train.precision
+        let (dataset, synthetic) = try prepareData()
         return (try evaluator(dataset).evaluate(net), synthetic)
     }
 }

@@ -185,7 +185,8 @@ final class BadInputCatalogueTests: XCTestCase {
         let eval = ["eval", "--config", "$R/tiny.yaml", "--weights"]
         try check([
             Case(name: "weights folder", args: eval + ["$D/run"], message: "$D/run: cannot read: is a folder, not a file"),
-            Case(name: "weights missing", args: eval + ["$D/none.safetensors"], message: "$D/none.safetensors: cannot read: no such file"),
+            Case(name: "weights missing", args: eval + ["$D/none.safetensors", "data.root=$D/gen"],
+                 message: "$D/none.safetensors: cannot read: no such file"),
             Case(name: "weights truncated", args: eval + ["$D/cut.safetensors"], message: "$D/cut.safetensors"),
             Case(name: "weights wrong arch", args: eval + ["$D/run/model.safetensors", "model.arch=resnet34"],
                  message: "holds a (possibly pruned) resnet18, not the resnet34"),
@@ -210,6 +211,8 @@ final class BadInputCatalogueTests: XCTestCase {
             bare.add("conv1.weight", floats: [Float](repeating: 0, count: 4 * 3 * 7 * 7), shape: [4, 3, 7, 7])
             try bare.write(to: d + "/bare.safetensors")
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Self.root + "/weights-missing/gen"),
+                       "eval generated its synthetic set before reading --weights")
     }
 
     func testLatencyPruning() throws {
