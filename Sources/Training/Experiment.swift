@@ -28,6 +28,9 @@ public struct RunResult: Codable, Sendable {
     public var trainSeconds: Double
     /// `train.precision` of the run ("fp32" or "bf16"); absent in files written before it was recorded.
     public var precision: String? = nil
+    /// Training images that could not be read and were replaced by another image of the
+    /// same identity (`data.skip_corrupt`), over every rank; absent when none was.
+    public var skippedImages: Int? = nil
 }
 
 public final class Experiment {
@@ -225,10 +228,13 @@ public final class Experiment {
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
         let skipped = trainer.state.skippedSteps
+        let skippedImages = try comm.gather(ints: [loader.skippedImages])?.reduce(0) { $0 + $1[0] } ?? 0
         log("trained \(trainer.trainedAmount)" + String(format: " in %.0f s; data loader waited %.1f s over %d batches",
                    seconds, loader.waitSeconds, loader.batchesServed)
-            + (skipped > 0 ? "; skipped \(skipped) step(s) with non-finite loss or gradients (train.on_nonfinite: skip)" : ""))
-        return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds)
+            + (skipped > 0 ? "; skipped \(skipped) step(s) with non-finite loss or gradients (train.on_nonfinite: skip)" : "")
+            + (skippedImages > 0 ? "; replaced \(skippedImages) unreadable training image(s) (data.skip_corrupt)" : ""))
+        return try finish(trainer, evaluator: evaluator, dataset: dataset, synthetic: synthetic, seconds: seconds,
+                          skippedImages: skippedImages)
     }
 
     /// Throws when run.dir holds a finished run (results.json) without its checkpoint: a
@@ -340,7 +346,7 @@ public final class Experiment {
     /// The final evaluation, model.safetensors (with its pruning history), results.json and report.html.
     /// - Important: Collective — every rank calls this, in the same order.
     func finish(_ trainer: Trainer, evaluator: DistributedEvaluator, dataset: ReIDDataset, synthetic: Bool,
-                seconds: Double) throws -> RunResult {
+                seconds: Double, skippedImages: Int) throws -> RunResult {
         let c = config
         try trainer.averageRunningStatistics()
         try trainer.requireFiniteState(before: "model.safetensors")
@@ -353,7 +359,7 @@ public final class Experiment {
                                gflops: Double(cost.flops) / 1e9, epochs: c.train.epochs, rank1: m.rank(1),
                                rank5: m.rank(5), rank10: m.rank(10), rank20: m.rank(20), mAP: m.mAP, mINP: m.mINP,
                                numValidQueries: m.numValidQueries, trainSeconds: seconds,
-                               precision: c.train.precision.rawValue)
+                               precision: c.train.precision.rawValue, skippedImages: skippedImages > 0 ? skippedImages : nil)
         try comm.onRoot {
             try writeRunFiles(trainer, synthetic: synthetic, result: result) { try RunPage.write($0, directory: c.runDirectory) }
         }

@@ -128,6 +128,23 @@ final class BadInputCatalogueTests: XCTestCase {
         }
     }
 
+    /// `data.skip_corrupt` replaces an unreadable training image and says how many it replaced.
+    func testSkippedImagesAreCounted() throws {
+        let d = try caseFolder("skip corrupt")
+        try Self.recipeWithoutSynth.write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: Self.root + "/data", toPath: d + "/set")
+        let train = try FileManager.default.contentsOfDirectory(atPath: d + "/set/bounding_box_train").sorted()
+        try Data(repeating: 0x41, count: 100).write(to: URL(fileURLWithPath: d + "/set/bounding_box_train/" + train[0]))
+        let (status, out) = try Self.run(["train", "--config", d + "/r.yaml", "run.dir=\(d)/out", "data.root=\(d)/set",
+                                          "data.skip_corrupt=true"])
+        XCTAssertEqual(status, 0, out)
+        XCTAssertTrue(out.contains("warning: skipping \(d)/set/bounding_box_train/\(train[0])"), out)
+        let line = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("trained ") }, out)
+        XCTAssertTrue(line.contains("unreadable training image(s) (data.skip_corrupt)"), String(line))
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/out/results.json")))
+        XCTAssertGreaterThanOrEqual((results as? [String: Any])?["skippedImages"] as? Int ?? 0, 1)
+    }
+
     /// The recipe reading an existing data set (data.root is given per case).
     static var recipeWithoutSynth: String {
         recipe.split(separator: "\n").filter { !$0.contains("synth:") }.joined(separator: "\n") + "\n"
