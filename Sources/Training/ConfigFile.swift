@@ -96,6 +96,9 @@ public struct ConfigFile {
         if let base = tree.removeValue(forKey: "base") {
             guard let rel = base as? String else { throw ConfigError("\(path): base: must be a path") }
             let basePath = rel.hasPrefix("/") ? rel : (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/" + rel)
+            guard FileManager.default.isReadableFile(atPath: basePath) else {
+                throw ConfigError("\(path): base: cannot read the recipe it names, '\(basePath)'")
+            }
             var merged = try loadTree(basePath, chain: &chain)
             merge(&merged, tree)
             return merged
@@ -206,7 +209,7 @@ public struct ConfigFile {
         if let s = v as? String { return s }
         if let i = v as? Int { return String(i) }
         if let d = v as? Double { return String(d) }
-        throw fail(key, "expected a string, got \(v)")
+        throw fail(key, "expected a string, got \(Self.shown(v))")
     }
 
     public mutating func optionalString(_ key: String) throws -> String? {
@@ -221,7 +224,7 @@ public struct ConfigFile {
         }
         if let i = v as? Int { return i }
         if let d = v as? Double, let i = Int(exactly: d) { return i }
-        throw fail(key, "expected an integer, got \(v)")
+        throw fail(key, "expected an integer, got \(Self.shown(v))")
     }
 
     public mutating func double(_ key: String, _ def: Double? = nil) throws -> Double {
@@ -233,7 +236,7 @@ public struct ConfigFile {
         // No setting takes NaN or infinity; refusing them here names the key.
         if let d = v as? Double, d.isFinite { return d }
         if let i = v as? Int { return Double(i) }
-        throw fail(key, "expected a finite number, got \(v)")
+        throw fail(key, "expected a finite number, got \(Self.shown(v))")
     }
 
     public mutating func bool(_ key: String, _ def: Bool? = nil) throws -> Bool {
@@ -243,7 +246,7 @@ public struct ConfigFile {
             throw fail(key, "missing")
         }
         if let b = v as? Bool { return b }
-        throw fail(key, "expected true or false, got \(v)")
+        throw fail(key, "expected true or false, got \(Self.shown(v))")
     }
 
     public mutating func ints(_ key: String, _ def: [Int]) throws -> [Int] {
@@ -292,9 +295,23 @@ public struct ConfigFile {
         for k in leafKeys() where k.hasPrefix(prefix) { used.insert(k) }
     }
 
+    /// A value as an error shows it: text in quotes (a number quoted in YAML is text),
+    /// a mapping or list as such.
+    static func shown(_ v: Any) -> String {
+        if let s = v as? String { return Double(s) != nil || s == "true" || s == "false" ? "\"\(s)\" (quoted, so text)" : "\"\(s)\"" }
+        if v is [String: Any] { return "a mapping" }
+        if v is [Any] { return "a list" }
+        return "\(v)"
+    }
+
     /// Fails naming the first key nobody read (a typo, or a key of another version).
     public func rejectUnknownKeys() throws {
         let unknown = leafKeys().filter { !used.contains($0) }.sorted()
+        // A section given a single value (`model: resnet18`): its keys were read below it.
+        if let section = unknown.first(where: { k in used.contains { $0.hasPrefix(k + ".") } }) {
+            throw fail(section, "is a section: expected a mapping of its keys (such as \(section): {...}), got "
+                       + Self.shown(raw(section) ?? ""))
+        }
         if let first = unknown.first {
             let more = unknown.count > 1 ? " (and \(unknown.count - 1) more: " + unknown.dropFirst().prefix(5).joined(separator: ", ") + ")" : ""
             // A key an override brought is the override's (itself, or a key of the mapping it gave).

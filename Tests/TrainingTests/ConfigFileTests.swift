@@ -75,7 +75,20 @@ final class ConfigFileTests: ScratchFolderTestCase {
             XCTAssertTrue("\(error)".contains("override 'train=5': 'train' is a section (train.epochs, ...)"), "\(error)")
         }
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(ok, overrides: ["train.epochs=abc"]))) { error in
-            XCTAssertEqual("\(error)", "override 'train.epochs=abc': expected an integer, got abc")
+            XCTAssertEqual("\(error)", "override 'train.epochs=abc': expected an integer, got \"abc\"")
+        }
+        let quoted = try write("quoted.yaml", "data: {root: d}\ntrain: {epochs: \"5\"}\n")
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(quoted))) {
+            XCTAssertTrue("\($0)".hasSuffix("key 'train.epochs': expected an integer, got \"5\" (quoted, so text)"), "\($0)")
+        }
+        let scalar = try write("scalar.yaml", "data: {root: d}\nmodel: resnet18\n")
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(scalar))) {
+            XCTAssertTrue("\($0)".hasSuffix("key 'model': is a section: expected a mapping of its keys (such as model: {...}), "
+                                            + "got \"resnet18\""), "\($0)")
+        }
+        let orphan = try write("orphan.yaml", "base: gone.yaml\ndata: {root: d}\n")
+        XCTAssertThrowsError(try ConfigFile.load(orphan)) {
+            XCTAssertEqual("\($0)", "\(orphan): base: cannot read the recipe it names, '\(self.dir.path)/gone.yaml'")
         }
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(ok, overrides: ["data.height=0"]))) { error in
             XCTAssertEqual("\(error)", "override 'data.height=0': must be at least 32, got 0")
