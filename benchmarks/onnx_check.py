@@ -141,6 +141,10 @@ def main():
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--warmup", type=int, default=3)
     args = ap.parse_args()
+    paths = [("--onnx", args.onnx)] + ([("--features", args.features), ("--data", args.data)] if args.command == "check" else [])
+    for option, path in paths:
+        if not os.path.exists(path):
+            ap.error(f"{option} {path}: no such file or folder")
     check(args) if args.command == "check" else speed(args)
 
 

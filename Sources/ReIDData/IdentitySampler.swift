@@ -81,8 +81,8 @@ public struct IdentitySampler: BatchSampler {
 
     public func validate(world: Int) throws {
         guard identities % world == 0 else {
-            throw DatasetError("sampler: P=\(identities) identities per batch do not split evenly over \(world) ranks; "
-                               + "choose P as a multiple of \(world)")
+            throw DatasetError("data.identities: \(identities) identities per batch do not split evenly over \(world) ranks; "
+                               + "choose a multiple of \(world)")
         }
     }
 }

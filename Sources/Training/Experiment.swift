@@ -67,12 +67,22 @@ public final class Experiment {
 
     /// Reads the data set, generating it first when the recipe describes a SynthReID set
     /// that is not on disk yet.
-    public static func prepareData(_ c: DataConfig, log: (String) -> Void) throws -> (ReIDDataset, synthetic: Bool) {
+    /// Errors name the recipe key of the folder that failed (`rootKey`, or
+    /// `data.extra_train_roots[i]`).
+    public static func prepareData(_ c: DataConfig, rootKey: String = "data.root",
+                                   log: (String) -> Void) throws -> (ReIDDataset, synthetic: Bool) {
         if let synth = c.synth { try generate(synth, at: c.root, log: log) }
         var options = ReaderOptions()
         options.cuhk03Labeled = c.cuhk03Labeled
-        var sets = [try DatasetReader.read(root: c.root, kind: c.kind, options: options)]
-        for extra in c.extraTrainRoots { sets.append(try DatasetReader.read(root: extra, options: options)) }
+        func read(_ root: String, kind: DatasetKind?, key: String) throws -> ReIDDataset {
+            do { return try DatasetReader.read(root: root, kind: kind, options: options) } catch {
+                throw DatasetError("\(key): \(error)")
+            }
+        }
+        var sets = [try read(c.root, kind: c.kind, key: rootKey)]
+        for (i, extra) in c.extraTrainRoots.enumerated() {
+            sets.append(try read(extra, kind: nil, key: "data.extra_train_roots[\(i)]"))
+        }
         let roots = [c.root] + c.extraTrainRoots
         let synthetic = roots.indices.map { markSynthetic(&sets[$0], root: roots[$0]) }.contains(true)
         let dataset = ReIDDataset.combine(sets)

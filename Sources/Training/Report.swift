@@ -38,6 +38,10 @@ public enum Report {
     /// own input size).
     public static func rows(runs: [(name: String, dir: String)], height: Int, width: Int, threads: Int) throws -> [ReportRow] {
         try runs.map { name, dir in
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ConfigError("--run \(name)=\(dir): no such run folder")
+            }
             guard let data = FileManager.default.contents(atPath: dir + "/results.json") else {
                 throw ConfigError("\(dir): no results.json (has the run finished?)")
             }

@@ -203,10 +203,10 @@ extension ScenarioConfig {
             do { try body() } catch { throw ConfigError("scenario.\(key): \(error)") }
         }
         if classificationSource == nil && source.synth == nil {
-            try named("source") { _ = try Experiment.prepareData(source) { _ in } }
+            _ = try Experiment.prepareData(source, rootKey: "scenario.source.root") { _ in }
         }
         for (i, set) in targets.enumerated() where set.synth == nil {
-            try named("targets[\(i)]") { _ = try Experiment.prepareData(set) { _ in } }
+            _ = try Experiment.prepareData(set, rootKey: "scenario.targets[\(i)].root") { _ in }
         }
         let key = sourcePretrained != nil ? "source_pretrained" : "model.pretrained (the source stage's start)"
         try named(key) { _ = try Experiment.startArchitecture(sourceStageConfig("source", epochs: nil, pretrained: sourcePretrained).model) }

@@ -108,8 +108,8 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "data corrupt image", args: train + ["data.root=$D/set"], message: "not a JPEG or PNG image"),
             Case(name: "data truncated image", args: train + ["data.root=$D/set"], message: "truncated"),
             Case(name: "data bomb", args: train + ["data.root=$D/set"], message: "20000x20000"),
-            Case(name: "data unknown layout", args: train + ["data.root=$D/empty"], message: "$D/empty"),
-            Case(name: "data missing folder", args: train + ["data.root=$D/none"], message: "$D/none"),
+            Case(name: "data unknown layout", args: train + ["data.root=$D/empty"], message: "data.root: $D/empty"),
+            Case(name: "data missing folder", args: train + ["data.root=$D/none"], message: "data.root: $D/none: no such folder"),
         ]) { name, d in
             try Self.recipeWithoutSynth.write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: d + "/empty", withIntermediateDirectories: true)
@@ -493,7 +493,7 @@ final class BadInputCatalogueTests: XCTestCase {
         try check([
             Case(name: "scenario without its section", args: ["scenario", "--config", "$R/tiny.yaml"],
                  message: "$R/tiny.yaml: has no scenario: section (nor its base)"),
-            Case(name: "scenario missing target", args: scenario, message: "scenario.targets[0]: "),
+            Case(name: "scenario missing target", args: scenario, message: "scenario.targets[0].root: $D/none: no such folder"),
             Case(name: "scenario missing baseline file", args: scenario,
                  message: "scenario.baseline_pretrained.resnet34: $D/missing.safetensors: cannot read: no such file"),
             Case(name: "scenario baseline file not a model", args: scenario,
