@@ -16,10 +16,11 @@ public enum KernelBenchmark {
             throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
         }
         try arithmetic.requireSupported(key: "--precision")
-        guard threads >= 1, ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 32), batch >= 1,
-              repeats >= 1 else {
-            throw BenchmarkError("--threads, --batch and --repeats must be at least 1, --height and --width 32 to "
-                                 + "\(ImageLimits.maxSide)")
+        for (option, value) in [("--threads", threads), ("--batch", batch), ("--repeats", repeats)] where value < 1 {
+            throw BenchmarkError("\(option) must be at least 1, got \(value)")
+        }
+        for (option, value) in [("--height", height), ("--width", width)] where !ImageLimits.accepts(value, minimum: 32) {
+            throw BenchmarkError("\(option) must be 32 to \(ImageLimits.maxSide), got \(value)")
         }
         let pad = TextColumns.pad
         if !json {
