@@ -135,7 +135,10 @@ extension Experiment {
         }
         var opened: T?, problem: String?
         do {
-            let dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits)
+            let dataset: ClassificationDataset
+            do { dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits) } catch {
+                throw DatasetError("data.root: \(error)")
+            }
             let reader = try ValidationReader(dataset: dataset, transform: d.transform, batchSize: config.eval.batchSize,
                                               rank: comm.rank, world: comm.size, maxImagePixels: d.maxImagePixels)
             var isFolder: ObjCBool = false

@@ -27,6 +27,11 @@ struct BenchOps: ParsableCommand {
     var precision = "fp32"
     @Flag(help: "One JSON object per line instead of a table.") var json = false
 
+    func validate() throws {
+        try OptionRange.atLeast(1, [("--threads", threads), ("--batch", batch), ("--repeats", repeats)])
+        try OptionRange.side(32, [("--height", height), ("--width", width)])
+    }
+
     func run() throws {
         try KernelBenchmark.run(threads: threads, layout: layout, height: height, width: width, batch: batch,
                                 repeats: repeats, json: json, precision: precision, emit: Console.line)
@@ -70,12 +75,9 @@ struct ModelBenchOptions: ParsableArguments {
 
     func validate() throws {
         guard task == "reid" || task == "classification" else { throw ValidationError("--task must be reid or classification") }
-        let side = { ImageLimits.accepts($0, minimum: 32) }
-        guard side(size ?? 32), side(height), side(width), batch >= 1, threads >= 1, steps >= 1,
-              lastStride == 1 || lastStride == 2 else {
-            throw ValidationError("need --size/--height/--width in 32...\(ImageLimits.maxSide), --batch >= 1, --threads/--steps >= 1, "
-                                  + "--last-stride 1 or 2")
-        }
+        try OptionRange.side(32, [("--size", size ?? 32), ("--height", height), ("--width", width)])
+        try OptionRange.atLeast(1, [("--batch", batch), ("--threads", threads), ("--steps", steps)])
+        guard lastStride == 1 || lastStride == 2 else { throw ValidationError("--last-stride must be 1 or 2, got \(lastStride)") }
         if let pruneTo, !(pruneTo > 0 && pruneTo <= 1) { throw ValidationError("--prune-to must be in (0, 1], got \(pruneTo)") }
         guard roundTo >= 1 else { throw ValidationError("--round-to must be at least 1, got \(roundTo)") }
     }
@@ -126,9 +128,8 @@ struct BenchEval: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
 
     func validate() throws {
-        guard queries >= 1, gallery >= 1, dim >= 1, ids >= 2, threads >= 1 else {
-            throw ValidationError("need --queries, --gallery, --dim and --threads >= 1 and --ids >= 2")
-        }
+        try OptionRange.atLeast(1, [("--queries", queries), ("--gallery", gallery), ("--dim", dim), ("--threads", threads)])
+        try OptionRange.atLeast(2, [("--ids", ids)])
         guard noise.isFinite, noise >= 0 else { throw ValidationError("--noise must be a finite number >= 0, got \(noise)") }
     }
 
@@ -158,11 +159,9 @@ struct BenchData: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
 
     func validate() throws {
-        guard ImageLimits.accepts(height, minimum: 32), ImageLimits.accepts(width, minimum: 16),
-              ImageLimits.accepts(size, minimum: 32), files >= 1, images >= 1 else {
-            throw ValidationError("need --height 32...\(ImageLimits.maxSide), --width 16...\(ImageLimits.maxSide), --size "
-                                  + "32...\(ImageLimits.maxSide), --files and --images >= 1")
-        }
+        try OptionRange.side(32, [("--height", height), ("--size", size)])
+        try OptionRange.side(16, [("--width", width)])
+        try OptionRange.atLeast(1, [("--files", files), ("--images", images)])
     }
 
     func run() throws {
@@ -192,11 +191,10 @@ struct BenchLoader: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
 
     func validate() throws {
-        guard batch >= 1, batches >= 0, workers >= 1, (1...1_000_000).contains(shuffleBuffer),
-              ImageLimits.accepts(size, minimum: 32) else {
-            throw ValidationError("need --batch and --workers >= 1, --shuffle-buffer 1...1000000, --batches >= 0, --size "
-                                  + "32...\(ImageLimits.maxSide)")
-        }
+        try OptionRange.atLeast(1, [("--batch", batch), ("--workers", workers), ("--shuffle-buffer", shuffleBuffer)])
+        try OptionRange.atLeast(0, [("--batches", batches)])
+        guard shuffleBuffer <= 1_000_000 else { throw ValidationError("--shuffle-buffer must be at most 1000000, got \(shuffleBuffer)") }
+        try OptionRange.side(32, [("--size", size)])
     }
 
     func run() throws {
@@ -218,7 +216,7 @@ struct BenchAllreduce: ParsableCommand {
     var watched = false
 
     func validate() throws {
-        guard repeats >= 1, maxMb >= 1 else { throw ValidationError("need --repeats and --max-mb >= 1") }
+        try OptionRange.atLeast(1, [("--repeats", repeats), ("--max-mb", maxMb)])
     }
 
     func run() throws {
@@ -227,6 +225,22 @@ struct BenchAllreduce: ParsableCommand {
                 try AllreduceBenchmark.run(comm: comm, repeats: repeats, maxMb: maxMb, json: json, say: Ranks.rootLine(comm))
             }
             if watched { try comm.watched("benchmark", body) } else { try body() }
+        }
+    }
+}
+
+/// Option values against their ranges: the first one out of its range is named with its value.
+enum OptionRange {
+    static func atLeast(_ minimum: Int, _ options: [(String, Int)]) throws {
+        for (option, value) in options where value < minimum {
+            throw ValidationError("\(option) must be at least \(minimum), got \(value)")
+        }
+    }
+
+    /// Image sides: `minimum` up to ImageLimits.maxSide.
+    static func side(_ minimum: Int, _ options: [(String, Int)]) throws {
+        for (option, value) in options where !ImageLimits.accepts(value, minimum: minimum) {
+            throw ValidationError("\(option) must be \(minimum) to \(ImageLimits.maxSide), got \(value)")
         }
     }
 }

@@ -18,7 +18,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Normalizer for global ranking: none, l2, mean, max (default: the criterion's own: l2 for taylor, none otherwise).")
     var normalizer: String?
     @Option(help: "Groups: inner (free groups, as in the study) or all (residual groups too).") var scope = "inner"
-    @Option(help: "Keep at most this fraction of the model's FLOPs (default 0.5 unless a latency target is given).")
+    @Option(parsing: .unconditional, help: "Keep at most this fraction of the model's FLOPs (default 0.5 unless a latency target is given).")
     var targetFlops: Double?
     @Option(help: "Instead of a FLOPs target: prune until the predicted latency (this machine's latency table) is at most this fraction of the model's.")
     var targetLatency: Double?
@@ -27,11 +27,12 @@ struct PruneCommand: ParsableCommand {
     var latencyCache: String?
     @Option(help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
     @Option(help: "Batches per rank for data-driven criteria.") var batches = 20
-    @Option(help: "Keep at least this share of each group (default 0.1; 0: down to one channel, with a warning).")
+    @Option(parsing: .unconditional, help: "Keep at least this share of each group (default 0.1; 0: down to one channel, with a warning).")
     var floor = 0.1
     @Option(help: "Round kept widths up to a multiple of this, or auto: widths the latency table finds fast.")
     var roundTo = "1"
-    @Option(help: "round_to auto keeps at least this share of the ranking's width (1 - slack).") var roundSlack = 0.1
+    @Option(parsing: .unconditional, help: "round_to auto keeps at least this share of the ranking's width (1 - slack).")
+    var roundSlack = 0.1
     @Flag(help: "Do not fold removed channels' constant outputs into the consumers' BN.") var noFold = false
     @Option(help: "Output safetensors file.") var out: String
     @Option(help: "Also write the plan as JSON here.") var plan: String?

@@ -196,9 +196,17 @@ final class ShardTests: XCTestCase {
             XCTAssertThrowsError(try writeShards()) {
                 XCTAssertTrue("\($0)".hasPrefix("\(victim): ") && "\($0)".contains(message), "\($0)")
             }
-            let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-            XCTAssertEqual(left.filter { $0.hasSuffix(".tar") || $0.contains(".tmp") }, [], message)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(message): the folder made for the shards was left")
         }
+    }
+
+    /// A write that fails into an existing folder leaves it as it was.
+    func testFailedWriteKeepsAnExistingFolder() throws {
+        _ = try writeShards()
+        let before = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        try Data("text".utf8).write(to: URL(fileURLWithPath: tree.root + "/train/c0/c0_1.JPEG"))
+        XCTAssertThrowsError(try writeShards())
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), before)
     }
 
     /// PNGs are checked for their header and their IEND chunk without being decoded.

@@ -314,9 +314,11 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "range evaluate no dimensions", args: ["evaluate", "--query", "$D/d0.safetensors", "--gallery",
                                                               "$D/d0.safetensors", "--rerank"],
                  message: "the features have no dimensions (shape [1, 0])"),
-            Case(name: "range bench eval", args: ["bench", "eval", "--ids", "0"], message: "--ids >= 2"),
+            Case(name: "range bench eval", args: ["bench", "eval", "--ids", "0"], message: "--ids must be at least 2, got 0 (see --help)"),
             Case(name: "range bench allreduce", args: ["bench", "allreduce", "--repeats", "0"],
-                 message: "need --repeats and --max-mb >= 1"),
+                 message: "--repeats must be at least 1, got 0 (see --help)"),
+            Case(name: "range bench ops", args: ["bench", "ops", "--height", "32", "--width", "16"],
+                 message: "--width must be 32 to 8192, got 16 (see --help)"),
         ]) { name, d in
             try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/p.safetensors"))
             try Data("keep".utf8).write(to: URL(fileURLWithPath: d + "/m.onnx"))

@@ -52,6 +52,9 @@ public enum ShardWriter {
             seen[k] = s.path
         }
         let fm = FileManager.default
+        // A folder made here is removed again when the shards cannot all be written.
+        var made = fm.fileExists(atPath: out) ? nil : out
+        defer { if let made { try? fm.removeItem(atPath: made) } }
         do {
             try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         } catch {
@@ -102,6 +105,7 @@ public enum ShardWriter {
         if !classesExist { try ShardIndex.writeClasses(dataset.classNames, to: classesPath) }
         try carryManifest(from: dataset.root, to: out, log: log)
         try AtomicFile.renameAll(&staged)
+        made = nil
         let written = Set(infos.map { out + "/" + $0.url })
         for stale in old.subtracting(written).sorted() {
             try? fm.removeItem(atPath: stale)
