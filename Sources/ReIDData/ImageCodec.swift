@@ -42,7 +42,21 @@ public final class ImageCodec {
     public func decode(_ data: Data, path: String = "<memory>") throws -> RGBImage {
         if Self.isJPEG(data) { return try decodeJPEG(data, path: path) }
         if Self.isPNG(data) { return try decodePNG(data, path: path) }
-        throw ImageError("\(path): not a JPEG or PNG image (\(data.count) bytes, unknown signature)")
+        throw Self.unknownSignature(path, count: data.count)
+    }
+
+    static func unknownSignature(_ path: String, count: Int) -> ImageError {
+        ImageError("\(path): not a JPEG or PNG image (\(count) bytes, unknown signature)")
+    }
+
+    /// A JPEG's size and color space from its header, checked against the pixel limit.
+    private func jpegHeader(_ b: UnsafeBufferPointer<UInt8>, path: String) throws -> (width: Int32, height: Int32, space: Int32) {
+        var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
+        guard tjDecompressHeader3(decoder, b.baseAddress, UInt(b.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
+            throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
+        }
+        try checkSize(width: Int(w), height: Int(h), path: path)
+        return (w, h, space)
     }
 
     static func isJPEG<C: Collection<UInt8>>(_ b: C) -> Bool { b.count >= 3 && b.starts(with: [0xFF, 0xD8]) }
@@ -56,21 +70,22 @@ public final class ImageCodec {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let b = raw.bindMemory(to: UInt8.self)
             if Self.isJPEG(b) {
-                var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
-                guard tjDecompressHeader3(decoder, b.baseAddress, UInt(b.count), &w, &h, &sub, &space) == 0, w > 0, h > 0 else {
-                    throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
-                }
-                try checkSize(width: Int(w), height: Int(h), path: path)
+                _ = try jpegHeader(b, path: path)
                 guard Self.reachesEndOfImage(b) else {
                     throw ImageError("\(path): truncated JPEG (\(b.count) bytes): the data ends before the image does")
                 }
             } else if Self.isPNG(b) {
-                // IHDR first (length 13), its width and height big-endian at bytes 16 and 20.
-                guard b.count >= 33, Array(b[12..<16]) == Array("IHDR".utf8) else {
+                // IHDR first (length 13), its width and height big-endian at bytes 16 and 20,
+                // each 1 to 2^31 - 1 (the PNG limit).
+                func u32(_ i: Int) -> Int { Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
+                guard b.count >= 33, u32(8) == 13, Array(b[12..<16]) == Array("IHDR".utf8) else {
                     throw ImageError("\(path): corrupt PNG: no IHDR chunk")
                 }
-                func u32(_ i: Int) -> Int { Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
-                try checkSize(width: u32(16), height: u32(20), path: path)
+                let (width, height) = (u32(16), u32(20))
+                guard (1...0x7FFF_FFFF).contains(width), (1...0x7FFF_FFFF).contains(height) else {
+                    throw ImageError("\(path): corrupt PNG header: \(width)x\(height) pixels")
+                }
+                try checkSize(width: width, height: height, path: path)
                 // Chunks: length, type, data, CRC; the stream is whole once IEND is reached.
                 var i = 8
                 while i + 8 <= b.count && Array(b[(i + 4)..<(i + 8)]) != Array("IEND".utf8) { i += 12 + u32(i) }
@@ -78,7 +93,7 @@ public final class ImageCodec {
                     throw ImageError("\(path): truncated PNG (\(b.count) bytes): the data ends before its IEND chunk")
                 }
             } else {
-                throw ImageError("\(path): not a JPEG or PNG image (\(b.count) bytes, unknown signature)")
+                throw Self.unknownSignature(path, count: b.count)
             }
         }
     }
@@ -90,8 +105,9 @@ public final class ImageCodec {
     /// Refuses an image of `width` x `height` pixels above the limit; called with the
     /// header's size, before the pixel buffer is allocated.
     func checkSize(width: Int, height: Int, path: String) throws {
-        guard width * height <= maxImagePixels else {
-            throw ImageError("\(path): the header claims \(width)x\(height) pixels (\(width * height)), above the limit "
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maxImagePixels else {
+            throw ImageError("\(path): the header claims \(width)x\(height) pixels\(overflow ? "" : " (\(pixels))"), above the limit "
                              + "of \(maxImagePixels) pixels (data.max_image_pixels); refused before decoding "
                              + "(a decompression bomb or a corrupt header)")
         }
@@ -105,13 +121,8 @@ public final class ImageCodec {
     func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> RGBImage in
             let bytes = raw.bindMemory(to: UInt8.self)
-            var w: Int32 = 0, h: Int32 = 0, sub: Int32 = 0, space: Int32 = 0
-            guard tjDecompressHeader3(decoder, bytes.baseAddress, UInt(data.count), &w, &h, &sub, &space) == 0,
-                  w > 0, h > 0 else {
-                throw ImageError("\(path): corrupt JPEG header: \(tjError(decoder))")
-            }
+            let (w, h, space) = try jpegHeader(bytes, path: path)
             let (width, height) = (Int(w), Int(h))
-            try checkSize(width: width, height: height, path: path)
             let cmyk = space == Int32(TJCS_CMYK.rawValue) || space == Int32(TJCS_YCCK.rawValue)
             var pixels = [UInt8](repeating: 0, count: width * height * (cmyk ? 4 : 3))
             let format = cmyk ? TJPF_CMYK : TJPF_RGB

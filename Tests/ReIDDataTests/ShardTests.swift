@@ -218,6 +218,15 @@ final class ShardTests: XCTestCase {
             XCTAssertEqual("\($0)", "a.png: truncated PNG (\(png.count - 12) bytes): the data ends before its IEND chunk")
         }
         XCTAssertNoThrow(try codec.checkWhole(png + Data("trailing".utf8), path: "a.png"), "bytes after IEND, as decoders allow")
+        var huge = png
+        huge.replaceSubrange(16..<24, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        XCTAssertThrowsError(try codec.checkWhole(huge, path: "h.png")) {
+            XCTAssertEqual("\($0)", "h.png: corrupt PNG header: 4294967295x4294967295 pixels")
+        }
+        huge.replaceSubrange(16..<24, with: [0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF])
+        XCTAssertThrowsError(try codec.checkWhole(huge, path: "h.png")) {
+            XCTAssertTrue("\($0)".contains("h.png: the header claims 2147483647x2147483647 pixels (4611686014132420609), above"), "\($0)")
+        }
         let large = try codec.encodePNG(ClassificationTree.image(seed: 1, width: 40, height: 30))
         XCTAssertThrowsError(try codec.checkWhole(large, path: "b.png")) {
             XCTAssertTrue("\($0)".contains("b.png: the header claims 40x30 pixels"), "\($0)")

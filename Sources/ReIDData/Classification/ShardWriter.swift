@@ -28,8 +28,10 @@ public enum ShardWriter {
         return ("\(className)/\(stem)", ext)
     }
 
-    /// Writes the shards of `o.split` into `out` (created when missing) and returns them.
-    /// Earlier shards of the same split in `out` are replaced.
+    /// Writes the shards of `o.split` into `out` (created when missing, and removed again
+    /// when the write fails) and returns them. Each image is checked to be whole as it is
+    /// copied; earlier shards of the same split in `out` are replaced only once every new
+    /// one is complete.
     @discardableResult
     public static func write(_ dataset: ClassificationDataset, out: String, options o: Options,
                              log: (String) -> Void = { _ in }) throws -> [ShardInfo] {
@@ -53,7 +55,8 @@ public enum ShardWriter {
         }
         let fm = FileManager.default
         // A folder made here is removed again when the shards cannot all be written.
-        var made = fm.fileExists(atPath: out) ? nil : out
+        var st = stat()
+        var made = lstat(out, &st) == 0 ? nil : out  // lstat: a dangling symbolic link is there, and kept
         defer { if let made { try? fm.removeItem(atPath: made) } }
         do {
             try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -105,13 +108,13 @@ public enum ShardWriter {
         if !classesExist { try ShardIndex.writeClasses(dataset.classNames, to: classesPath) }
         try carryManifest(from: dataset.root, to: out, log: log)
         try AtomicFile.renameAll(&staged)
-        made = nil
         let written = Set(infos.map { out + "/" + $0.url })
         for stale in old.subtracting(written).sorted() {
             try? fm.removeItem(atPath: stale)
             log("removed \(stale) (left from an earlier, larger write)")
         }
         try ShardIndex.write(infos, split: o.split, dir: out)
+        made = nil
         return infos
     }
 
