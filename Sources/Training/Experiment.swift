@@ -67,8 +67,8 @@ public final class Experiment {
 
     /// Reads the data set, generating it first when the recipe describes a SynthReID set
     /// that is not on disk yet.
-    /// Errors name the recipe key of the folder that failed (`rootKey`, or
-    /// `data.extra_train_roots[i]`).
+    /// Errors name the recipe key of the folder that failed (`rootKey`, or the
+    /// `extra_train_roots[i]` beside it).
     public static func prepareData(_ c: DataConfig, rootKey: String = "data.root",
                                    log: (String) -> Void) throws -> (ReIDDataset, synthetic: Bool) {
         if let synth = c.synth { try generate(synth, at: c.root, log: log) }
@@ -81,7 +81,8 @@ public final class Experiment {
         }
         var sets = [try read(c.root, kind: c.kind, key: rootKey)]
         for (i, extra) in c.extraTrainRoots.enumerated() {
-            sets.append(try read(extra, kind: nil, key: "data.extra_train_roots[\(i)]"))
+            let key = (rootKey.hasSuffix(".root") ? String(rootKey.dropLast(5)) + "." : "") + "extra_train_roots[\(i)]"
+            sets.append(try read(extra, kind: nil, key: key))
         }
         let roots = [c.root] + c.extraTrainRoots
         let synthetic = roots.indices.map { markSynthetic(&sets[$0], root: roots[$0]) }.contains(true)

@@ -75,7 +75,9 @@ public final class Scenario {
     /// - Important: Collective — every rank calls this, in the same order.
     private func runStages() throws -> [ScenarioRow] {
         let c = config
-        try comm.onRoot { try c.checkInputs() }
+        try comm.onRoot {
+            try c.checkInputs(sourceDone: FileManager.default.fileExists(atPath: c.directory + "/source/results.json"))
+        }
         let target = c.targets[0]
         let mainArch = c.base.model.depth
         var finals: [(scenario: String, method: String, stage: String, model: String)] = []

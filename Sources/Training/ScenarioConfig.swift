@@ -197,10 +197,11 @@ extension ScenarioConfig {
     /// Reads what the stages will need before the first one trains, so that a missing or
     /// malformed target set or model file is reported now and not hours later: every re-ID
     /// set on disk (a SynthReID set the recipe describes is made when its stage needs it)
-    /// and every file a stage starts from (its architecture against the recipe's).
-    public func checkInputs() throws {
+    /// and every file a stage starts from (its architecture against the recipe's). Once the
+    /// source stage has finished (`sourceDone`), what only it reads is not checked again.
+    public func checkInputs(sourceDone: Bool) throws {
         func named(_ key: String, _ body: () throws -> Void) throws {
-            do { try body() } catch { throw ConfigError("scenario.\(key): \(error)") }
+            do { try body() } catch { throw ConfigError("\(key): \(error)") }
         }
         if classificationSource == nil && source.synth == nil {
             _ = try Experiment.prepareData(source, rootKey: "scenario.source.root") { _ in }
@@ -208,10 +209,13 @@ extension ScenarioConfig {
         for (i, set) in targets.enumerated() where set.synth == nil {
             _ = try Experiment.prepareData(set, rootKey: "scenario.targets[\(i)].root") { _ in }
         }
-        let key = sourcePretrained != nil ? "source_pretrained" : "model.pretrained (the source stage's start)"
-        try named(key) { _ = try Experiment.startArchitecture(sourceStageConfig("source", epochs: nil, pretrained: sourcePretrained).model) }
+        if !sourceDone {
+            let key = sourcePretrained != nil ? "scenario.source_pretrained" : "model.pretrained"
+            try named(key) { _ = try Experiment.startArchitecture(sourceStageConfig("source", epochs: nil, pretrained: sourcePretrained).model) }
+        }
         for depth in baselines where depth != base.model.depth {
-            try named("baseline_pretrained.\(depth.name)") { _ = try Experiment.startArchitecture(try baselineSourceConfig(depth).model) }
+            let stage = try baselineSourceConfig(depth)
+            try named("scenario.baseline_pretrained.\(depth.name)") { _ = try Experiment.startArchitecture(stage.model) }
         }
     }
 }

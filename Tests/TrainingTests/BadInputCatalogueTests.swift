@@ -500,13 +500,16 @@ final class BadInputCatalogueTests: XCTestCase {
                  message: "scenario.baseline_pretrained.resnet34: $D/missing.safetensors: cannot read: no such file"),
             Case(name: "scenario baseline file not a model", args: scenario,
                  message: "scenario.baseline_pretrained.resnet34: $D/r.yaml: "),
+            Case(name: "scenario baseline without file", args: scenario,
+                 message: "Error: scenario.baseline_pretrained.resnet34: the source stage starts from"),
         ]) { name, d in
             let (target, baseline) = switch name {
             case "scenario missing target": ("\(d)/none", "")
             case "scenario missing baseline file": ("\(Self.root)/data", "\(d)/missing.safetensors")
             default: ("\(Self.root)/data", "\(d)/r.yaml")
             }
-            let baselines = baseline.isEmpty ? "" : "  baselines: [resnet34]\n  baseline_pretrained: {resnet34: \(baseline)}\n"
+            let baselines = name == "scenario baseline without file" ? "  baselines: [resnet34]\n"
+                : baseline.isEmpty ? "" : "  baselines: [resnet34]\n  baseline_pretrained: {resnet34: \(baseline)}\n"
             try "x: 1\n".write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
             try (Self.recipeWithoutSynth + """
                 scenario:
@@ -522,7 +525,8 @@ final class BadInputCatalogueTests: XCTestCase {
 
                 """ + baselines).write(toFile: d + "/s.yaml", atomically: true, encoding: .utf8)
         }
-        for name in ["scenario missing target", "scenario missing baseline file", "scenario baseline file not a model"] {
+        for name in ["scenario missing target", "scenario missing baseline file", "scenario baseline file not a model",
+                     "scenario baseline without file"] {
             let d = Self.root + "/" + name.replacingOccurrences(of: " ", with: "-")
             XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/scen/source"), "\(name): the source stage ran")
         }
