@@ -47,7 +47,7 @@ struct RecipeCoder {
     func validate(_ body: () throws -> Void) throws {
         guard isReading else { return }
         do { try body() } catch let p as KeyProblem {
-            throw file!.fail(p.key, p.why)
+            throw fail(p.key, p.why)
         } catch { throw ConfigError("\(origin): \(error)") }
     }
 

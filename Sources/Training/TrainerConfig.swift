@@ -95,7 +95,7 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     /// Checks the values a user can get wrong; the message names the key.
     public func validate() throws {
         func need(_ ok: Bool, _ key: String, _ why: String) throws {
-            if !ok { throw KeyProblem(key: "train.\(key)", why: why) }
+            if !ok { throw KeyProblem(section: "train", key: key, why: why) }
         }
         try need((1...Self.maxEpochs).contains(epochs), "epochs", "must be 1 to \(Self.maxEpochs), got \(epochs)")
         try need(schedule.base > 0, "lr", "must be positive, got \(schedule.base)")
@@ -244,12 +244,14 @@ extension DistributedOptions: RecipeSection {
     }
 }
 
-/// A value a type's own validation refuses, with its full recipe key (`train.epochs`), so
-/// that a recipe names the file and key or the override that set it.
+/// A value a type's own validation refuses, with its key within the type's section
+/// (`epochs` in `train`), so that a recipe names the file and the full key (wherever the
+/// section sits: `train.epochs`, `scenario.source.train.epochs`) or the override that set it.
 public struct KeyProblem: Error, CustomStringConvertible {
+    public let section: String
     public let key: String
     public let why: String
-    public var description: String { "\(key): \(why)" }
+    public var description: String { "\(section).\(key): \(why)" }
 }
 
 public struct ConfigError: Error, CustomStringConvertible {

@@ -86,6 +86,13 @@ final class ConfigFileTests: ScratchFolderTestCase {
             XCTAssertTrue("\($0)".hasSuffix("key 'model': is a section: expected a mapping of its keys (such as model: {...}), "
                                             + "got \"resnet18\""), "\($0)")
         }
+        // A section's own validation names the key where the section sits, not an override of another one.
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../configs/scenarios/synth_pretrain_resnet18.yaml").standardized.path
+        let sourceLR = try write("nested-lr.yaml", "base: \(shipped)\nscenario:\n  source:\n    train: {lr: -1}\n")
+        XCTAssertThrowsError(try Recipe.load(sourceLR, overrides: ["train.lr=0.1"])) {
+            XCTAssertTrue("\($0)".hasSuffix("key 'scenario.source.train.lr': must be positive, got -1.0"), "\($0)")
+        }
         let orphan = try write("orphan.yaml", "base: gone.yaml\ndata: {root: d}\n")
         XCTAssertThrowsError(try ConfigFile.load(orphan)) {
             XCTAssertEqual("\($0)", "\(orphan): base: cannot read the recipe it names, '\(self.dir.path)/gone.yaml'")
