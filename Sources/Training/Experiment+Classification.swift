@@ -128,9 +128,11 @@ extension Experiment {
         // The root generates a synthetic set that is not on disk yet; the others wait for it.
         // Shards (a folder of them, a brace pattern, a .tar) are read as they are: `synth`
         // describes a folder set.
-        try comm.onRoot {
-            if let synth = d.synth, ClassificationLayout.recognize(d.root) != .webdataset {
-                try StopSignals.generatingData { try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) }
+        // The root decides whether there is a set to make, so that every rank takes the same path.
+        if let synth = d.synth, try comm.broadcast(ClassificationLayout.recognize(d.root) != .webdataset) {
+            // Every rank: a stop signal while the root generates ends the generation.
+            try StopSignals.generatingData {
+                try comm.onRoot { _ = try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) }
             }
         }
         var opened: T?, problem: String?

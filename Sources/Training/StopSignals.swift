@@ -14,7 +14,7 @@ public final class StopSignals: @unchecked Sendable {
     private var received: String?
     private var interrupts = 0
     private var stopCheckpointWritten = false
-    private var generatingData = false
+    private var generatingData = 0
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "reidprune.stop-signals")
 
@@ -53,23 +53,24 @@ public final class StopSignals: @unchecked Sendable {
             _exit(130)
         }
         lock.lock()
-        let generating = generatingData
+        let generating = generatingData > 0
         lock.unlock()
         let note = generating ? "stopping the data generation now; nothing of it is kept"
             : "finishing the current step, then writing a checkpoint" + (name == "SIGINT" ? " (interrupt again to stop at once)" : "")
         FileHandle.standardError.write(Data(("reidprune: \(name): " + note + "\n").utf8))
     }
 
-    /// Runs `body`, which generates a data set and ends at once on a stop request, so
-    /// that a stop signal's note says so rather than promising a checkpoint.
+    /// Runs `body`, which generates a data set (or waits for the root that does) and ends
+    /// at once on a stop request, so that a stop signal's note says so rather than
+    /// promising a checkpoint. Calls may nest.
     public static func generatingData<T>(_ body: () throws -> T) rethrows -> T {
         guard let s = current else { return try body() }
         s.lock.lock()
-        s.generatingData = true
+        s.generatingData += 1
         s.lock.unlock()
         defer {
             s.lock.lock()
-            s.generatingData = false
+            s.generatingData -= 1
             s.lock.unlock()
         }
         return try body()
