@@ -45,7 +45,13 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
     public private(set) var waitSeconds = 0.0
     public private(set) var batchesServed = 0
     /// Images that could not be decoded and were replaced (with `skipCorrupt`).
-    public private(set) var skippedImages = 0
+    private var skipped = 0
+    /// Unreadable images replaced so far (`skipCorrupt`), prefetched batches included.
+    public var skippedImages: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return skipped
+    }
 
     /// - Parameters: records: the training split; labelMap: pid -> classifier label.
     public init(records: [ImageRecord], labelMap: [Int: Int], sampler: BatchSampler, augment: AugmentConfig,
@@ -172,7 +178,7 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         } catch {
             guard options.skipCorrupt else { throw error }
             condition.lock()
-            skippedImages += 1
+            skipped += 1
             condition.unlock()
             FileHandle.standardError.write(Data("warning: skipping \(error)\n".utf8))
             for j in byPid[records[i].pid]! where j != i {
