@@ -16,12 +16,8 @@ public enum KernelBenchmark {
             throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
         }
         try arithmetic.requireSupported(key: "--precision")
-        for (option, value) in [("--threads", threads), ("--batch", batch), ("--repeats", repeats)] where value < 1 {
-            throw BenchmarkError("\(option) must be at least 1, got \(value)")
-        }
-        for (option, value) in [("--height", height), ("--width", width)] where !ImageLimits.accepts(value, minimum: 32) {
-            throw BenchmarkError("\(option) must be 32 to \(ImageLimits.maxSide), got \(value)")
-        }
+        // threads, batch, repeats >= 1 and sides 32...ImageLimits.maxSide: `bench ops` checks them when it parses.
+        precondition(threads >= 1 && batch >= 1 && repeats >= 1, "KernelBenchmark.run: counts below 1")
         let pad = TextColumns.pad
         if !json {
             emit("oneDNN \(DNNL.version), \(threads) threads, layout \(layout), \(precision), ResNet-50 at \(height)x\(width), "

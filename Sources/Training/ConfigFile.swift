@@ -295,10 +295,13 @@ public struct ConfigFile {
         for k in leafKeys() where k.hasPrefix(prefix) { used.insert(k) }
     }
 
-    /// A value as an error shows it: text in quotes (a number quoted in YAML is text),
-    /// a mapping or list as such.
+    /// A value as an error shows it: text in quotes (noting when YAML would have read it
+    /// as a number or true/false without its quotes), a mapping or list as such.
     static func shown(_ v: Any) -> String {
-        if let s = v as? String { return Double(s) != nil || s == "true" || s == "false" ? "\"\(s)\" (quoted, so text)" : "\"\(s)\"" }
+        if let s = v as? String {
+            let unquoted = try? Yams.load(yaml: s)
+            return unquoted != nil && !(unquoted is String) ? "\"\(s)\" (quoted, so text)" : "\"\(s)\""
+        }
         if v is [String: Any] { return "a mapping" }
         if v is [Any] { return "a list" }
         return "\(v)"

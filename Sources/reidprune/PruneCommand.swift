@@ -20,13 +20,13 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Groups: inner (free groups, as in the study) or all (residual groups too).") var scope = "inner"
     @Option(parsing: .unconditional, help: "Keep at most this fraction of the model's FLOPs (default 0.5 unless a latency target is given).")
     var targetFlops: Double?
-    @Option(help: "Instead of a FLOPs target: prune until the predicted latency (this machine's latency table) is at most this fraction of the model's.")
+    @Option(parsing: .unconditional, help: "Instead of a FLOPs target: prune until the predicted latency (this machine's latency table) is at most this fraction of the model's.")
     var targetLatency: Double?
-    @Option(help: "Batch the latency table predicts for (prune.latency.batch).") var latencyBatch = 32
+    @Option(parsing: .unconditional, help: "Batch the latency table predicts for (prune.latency.batch).") var latencyBatch = 32
     @Option(help: "Latency table cache file (prune.latency.cache; default ~/.cache/reidprune/latency.json).")
     var latencyCache: String?
-    @Option(help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
-    @Option(help: "Batches per rank for data-driven criteria.") var batches = 20
+    @Option(parsing: .unconditional, help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
+    @Option(parsing: .unconditional, help: "Batches per rank for data-driven criteria.") var batches = 20
     @Option(parsing: .unconditional, help: "Keep at least this share of each group (default 0.1; 0: down to one channel, with a warning).")
     var floor = 0.1
     @Option(help: "Round kept widths up to a multiple of this, or auto: widths the latency table finds fast.")
@@ -38,40 +38,35 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Also write the plan as JSON here.") var plan: String?
     @Argument(help: "Recipe overrides, key=value.") var overrides: [String] = []
 
-    /// The options as recipe overrides of the prune: section; `recipeHasLatencyTarget`:
-    /// the recipe gives prune.target_latency itself (then no FLOPs default is added, nor
-    /// with --remove-channels, which stops instead of a FLOPs target).
-    func pruneKeys(recipeHasLatencyTarget: Bool) -> [String] {
-        var stop: [String] = []
+    /// The options as recipe overrides of the prune: section, each with the option that
+    /// set it; `recipeHasLatencyTarget`: the recipe gives prune.target_latency itself
+    /// (then no FLOPs default is added, nor with --remove-channels, which stops instead of
+    /// a FLOPs target).
+    func pruneKeys(recipeHasLatencyTarget: Bool) -> [(override: String, option: String?)] {
+        var keys: [(String, String?, String)] = [("prune.criterion", "--criterion", criterion)]
+        if let ranking { keys.append(("prune.ranking", "--ranking", ranking)) }
+        if let normalizer { keys.append(("prune.normalizer", "--normalizer", normalizer)) }
         if let targetLatency {
-            stop = ["prune.target_latency=\(targetLatency)"]
+            keys.append(("prune.target_latency", "--target-latency", "\(targetLatency)"))
         } else if targetFlops != nil || (!recipeHasLatencyTarget && removeChannels == nil) {
-            stop = ["prune.target_flops=\(targetFlops ?? 0.5)"]
+            keys.append(("prune.target_flops", "--target-flops", "\(targetFlops ?? 0.5)"))
         }
-        return ["prune.criterion=\(criterion)"] + (ranking.map { ["prune.ranking=\($0)"] } ?? [])
-            + (normalizer.map { ["prune.normalizer=\($0)"] } ?? []) + stop + [
-            "prune.scope=\(scope)", "prune.batches=\(batches)", "prune.floor=\(floor)",
-            "prune.round_to=\(roundTo)", "prune.round_slack=\(roundSlack)", "prune.latency.batch=\(latencyBatch)",
-            "prune.fold=\(!noFold)", "prune.steps=1", "prune.start_epoch=0"]
-            + (latencyCache.map { ["prune.latency.cache=\($0)"] } ?? [])
-            + (removeChannels.map { ["prune.remove_channels=\($0)"] } ?? [])
+        keys += [("prune.scope", "--scope", scope), ("prune.batches", "--batches", "\(batches)"),
+                 ("prune.floor", "--floor", "\(floor)"), ("prune.round_to", "--round-to", roundTo),
+                 ("prune.round_slack", "--round-slack", "\(roundSlack)"),
+                 ("prune.latency.batch", "--latency-batch", "\(latencyBatch)"), ("prune.fold", nil, "\(!noFold)"),
+                 ("prune.steps", nil, "1"), ("prune.start_epoch", nil, "0")]
+        if let latencyCache { keys.append(("prune.latency.cache", "--latency-cache", latencyCache)) }
+        if let removeChannels { keys.append(("prune.remove_channels", "--remove-channels", "\(removeChannels)")) }
+        return keys.map { ("\($0.0)=\($0.2)", $0.1) }
     }
-
-    /// The option behind each recipe key the options set.
-    static let options = [
-        "prune.criterion": "--criterion", "prune.ranking": "--ranking", "prune.normalizer": "--normalizer",
-        "prune.target_flops": "--target-flops", "prune.target_latency": "--target-latency", "prune.scope": "--scope",
-        "prune.batches": "--batches", "prune.floor": "--floor", "prune.round_to": "--round-to",
-        "prune.round_slack": "--round-slack", "prune.latency.batch": "--latency-batch", "prune.latency.cache": "--latency-cache",
-        "prune.remove_channels": "--remove-channels",
-    ]
 
     /// An error about one of the options' recipe keys, naming the option as typed (the
     /// recipe reader names the override the option became).
-    static func naming(_ error: Error, keys: [String]) -> Error {
+    static func naming(_ error: Error, keys: [(override: String, option: String?)]) -> Error {
         let text = "\(error)"
-        for k in keys where text.hasPrefix("override '\(k)': ") {
-            guard let eq = k.firstIndex(of: "="), let option = options[String(k[..<eq])] else { continue }
+        for (k, option) in keys where text.hasPrefix("override '\(k)': ") {
+            guard let option, let eq = k.firstIndex(of: "=") else { continue }
             return ValidationError("\(option) \(k[k.index(after: eq)...]): \(text.dropFirst("override '\(k)': ".count))")
         }
         return error
@@ -93,7 +88,7 @@ struct PruneCommand: ParsableCommand {
             let keys = pruneKeys(recipeHasLatencyTarget: recipe.has("prune.target_latency"))
             let c: ExperimentConfig
             do {
-                c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys))
+                c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys.map(\.override)))
             } catch {
                 throw Self.naming(error, keys: keys)
             }

@@ -28,8 +28,7 @@ struct ShardsCommand: ParsableCommand {
     var maxImagePixels = ImageCodec.defaultMaxImagePixels
 
     func validate() throws {
-        guard imagesPerShard >= 1 else { throw ValidationError("--images-per-shard must be at least 1, got \(imagesPerShard)") }
-        guard maxImagePixels >= 1 else { throw ValidationError("--max-image-pixels must be at least 1, got \(maxImagePixels)") }
+        try OptionRange.atLeast(1, [("--images-per-shard", imagesPerShard), ("--max-image-pixels", maxImagePixels)])
     }
 
     func run() throws {
