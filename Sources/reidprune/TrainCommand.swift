@@ -11,9 +11,15 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The YAML recipe.") var config: String
     @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
+    @Flag(help: "Only read and check the recipe with its overrides, then exit (launch/train does this before it starts the ranks, so that a recipe error is one line).")
+    var check = false
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
+        if check {
+            _ = try Recipe.load(config, overrides: overrides)
+            return
+        }
         try Ranks.run(stoppable: true) { comm in
             switch try Recipe.load(config, overrides: overrides) {
             case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).train(resume: !fresh)

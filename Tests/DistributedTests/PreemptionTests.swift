@@ -200,6 +200,17 @@ final class PreemptionTests: XCTestCase {
         print(String(format: "the generation ended %.2f s after SIGTERM", seconds))
     }
 
+    /// launch/train checks the recipe in one process before it starts the ranks: a recipe
+    /// error is one line, not one per rank inside mpirun's abort report.
+    func testRecipeErrorUnderLaunchTrainIsOneLine() throws {
+        let (status, out) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "2",
+                                                  "--bind-to", "none", "train.epochs=0"],
+                                                 environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
+        XCTAssertEqual(status, 1, out)
+        XCTAssertEqual(out.split(separator: "\n").filter { !$0.isEmpty },
+                       ["Error: override 'train.epochs=0': must be 1 to 100000, got 0"], out)
+    }
+
     /// A second interrupt's line says whether the stop's checkpoint was already complete.
     func testSecondInterruptSaysWhetherTheStopsCheckpointWasWritten() {
         let before = StopSignals.secondInterruptLine(checkpointWritten: false)
