@@ -3,6 +3,7 @@
 // a recipe's data set.
 import ArgumentParser
 import Foundation
+import ReIDData
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -11,13 +12,19 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The YAML recipe.") var config: String
     @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
-    @Flag(help: "Only read and check the recipe with its overrides, then exit (launch/train does this before it starts the ranks, so that a recipe error is one line).")
+    @Flag(help: "Only read and check the recipe with its overrides and that a data folder it does not generate exists, then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
     var check = false
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
         if check {
-            _ = try Recipe.load(config, overrides: overrides)
+            // The recipe, and that a data folder it reads as it is (not one it generates) is there.
+            guard case let .training(c) = try Recipe.load(config, overrides: overrides) else { return }
+            let (root, generated) = c.task == .classification ? (c.classificationData.root, c.classificationData.synth != nil)
+                : (c.data.root, c.data.synth != nil)
+            if !generated && !ShardPattern.isPattern(root) && !root.hasSuffix(".tar") && !FileManager.default.fileExists(atPath: root) {
+                throw ConfigError("data.root: \(root): no such folder")
+            }
             return
         }
         try Ranks.run(stoppable: true) { comm in

@@ -209,6 +209,16 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(status, 1, out)
         XCTAssertEqual(out.split(separator: "\n").filter { !$0.isEmpty },
                        ["Error: override 'train.epochs=0': must be 1 to 100000, got 0"], out)
+        // A data folder the recipe reads as it is (no data.synth) must be there.
+        let missing = dir.appendingPathComponent("none").path
+        let plain = dir.appendingPathComponent("plain.yaml").path
+        try String(contentsOfFile: config, encoding: .utf8).split(separator: "\n").filter { !$0.contains("synth:") }
+            .joined(separator: "\n").write(toFile: plain, atomically: true, encoding: .utf8)
+        let (s2, o2) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", plain, "--np", "2",
+                                             "--bind-to", "none", "data.root=\(missing)"],
+                                            environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
+        XCTAssertEqual(s2, 1, o2)
+        XCTAssertEqual(o2.split(separator: "\n").filter { !$0.isEmpty }, ["Error: data.root: \(missing): no such folder"], o2)
     }
 
     /// A second interrupt's line says whether the stop's checkpoint was already complete.
