@@ -12,7 +12,7 @@ public enum ModelExport {
     public static func export(weights: String, format: String, out: String,
                               options: OnnxExporter.Options = OnnxExporter.Options()) throws -> String {
         let format = try ExportFormat(option: format)
-        try checkWritable(out)
+        try AtomicFile.checkCreatable([out])
         let file = try SafetensorsFile(path: weights)
         let net = try ModelWeights.loadNet(weights)
         var o = options
@@ -31,13 +31,5 @@ public enum ModelExport {
             + "\(output) (\(batch), \(width)), BN \(o.foldBatchNorm ? "folded" : "kept as nodes"), "
             + String(format: "%.1f MB", Double(data.count) / 1e6)
             + (file.metadata["synthetic"] == "true" ? " (trained on synthetic data)" : "")
-    }
-
-    /// Throws unless a file can be created at `path` (its folder exists and is writable,
-    /// and `path` is not a folder), before any work is done.
-    static func checkWritable(_ path: String) throws {
-        if let problem = FileProblem.creating(path) {
-            throw ExportError("\(path.isEmpty ? "''" : path): cannot write: \(problem)")
-        }
     }
 }
