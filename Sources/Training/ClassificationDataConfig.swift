@@ -56,7 +56,7 @@ extension ClassificationDataConfig: RecipeSection {
         try k.int("prefetch", &prefetch)
         try k.check(prefetch >= 1, "prefetch", "must be at least 1, got \(prefetch)")
         try k.int("shuffle_buffer", &shuffleBuffer)
-        try k.check((1...1_000_000).contains(shuffleBuffer), "shuffle_buffer", "must be 1 to 1000000, got \(shuffleBuffer)")
+        try k.check(shuffleBuffer, in: 1...1_000_000, "shuffle_buffer")
         try k.int("max_image_pixels", &maxImagePixels)
         try k.check(maxImagePixels >= 1, "max_image_pixels", "must be at least 1, got \(maxImagePixels)")
     }

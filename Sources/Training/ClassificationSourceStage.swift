@@ -27,8 +27,7 @@ extension ClassificationSourceStage: RecipeSection {
         try k.section("data", &data)
         try k.check(!data.root.isEmpty, "data.root", "missing")
         try k.int("epochs", &epochs)
-        try k.check((1...TrainerConfig.maxEpochs).contains(epochs), "epochs",
-                    "must be 1 to \(TrainerConfig.maxEpochs), got \(epochs)")
+        try k.check(epochs, in: 1...TrainerConfig.maxEpochs, "epochs")
         try k.section("train", &train)
         for (key, weight) in [("triplet", train.tripletWeight), ("contrastive", train.contrastiveWeight),
                               ("center", train.centerWeight)] {

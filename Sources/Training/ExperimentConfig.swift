@@ -32,7 +32,7 @@ extension ModelConfig: RecipeSection {
     mutating func code(_ k: inout RecipeCoder) throws {
         try k.choice("arch", &depth, ResNetArchitecture.Depth.allCases.map { ($0.name, $0) })
         try k.int("base_width", &baseWidth)
-        try k.check((1...1024).contains(baseWidth), "base_width", "must be 1 to 1024, got \(baseWidth)")
+        try k.check(baseWidth, in: 1...1024, "base_width")
         try k.int("last_stride", &lastStride)
         try k.check(lastStride == 1 || lastStride == 2, "last_stride", "must be 1 or 2, got \(lastStride)")
         try k.bool("bnneck", &head.bnneck)

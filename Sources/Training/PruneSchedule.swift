@@ -170,21 +170,19 @@ extension PruneSchedule: RecipeSection {
         try k.check((1...1000).contains(settings.scoreEpochs ?? 1), "score_epochs", "must be 1 to 1000")
         try k.check(!(k.has("score_epochs") && k.has("batches")), "score_epochs", "give score_epochs or batches, not both")
         if k.has("batches") { settings.scoreEpochs = nil }
-        try k.check((1...1_000_000).contains(settings.batches), "batches", "must be 1 to 1000000, got \(settings.batches)")
+        try k.check(settings.batches, in: 1...1_000_000, "batches")
         try k.int("bins", &settings.bins)
         try k.check(settings.bins >= 2, "bins", "must be at least 2, got \(settings.bins)")
         try k.bool("fold", &settings.fold)
         // An iterative schedule plans its own steps: its saved recipe leaves them out.
         if k.isReading || perStep == nil { try k.int("steps", &steps) }
-        try k.check((1...1000).contains(steps), "steps", "must be 1 to 1000, got \(steps)")
+        try k.check(steps, in: 1...1000, "steps")
         try k.int("start_epoch", &startEpoch)
-        try k.check((0...TrainerConfig.maxEpochs).contains(startEpoch), "start_epoch",
-                    "must be 0 to \(TrainerConfig.maxEpochs), got \(startEpoch)")
+        try k.check(startEpoch, in: 0...TrainerConfig.maxEpochs, "start_epoch")
         try k.check(!(k.has("every") && k.has("retrain_epochs")), "retrain_epochs", "give retrain_epochs or every, not both")
         let everyKey = k.has("retrain_epochs") ? "retrain_epochs" : "every"
         try k.int(everyKey, &every)
-        try k.check((1...TrainerConfig.maxEpochs).contains(every), everyKey,
-                    "must be 1 to \(TrainerConfig.maxEpochs), got \(every)")
+        try k.check(every, in: 1...TrainerConfig.maxEpochs, everyKey)
         try k.optional("per_step", &perStep, start: 0.05) { k, v in
             try k.nested("per_step") { k in try k.double("channels", &v) }
         }

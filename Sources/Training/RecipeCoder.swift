@@ -42,6 +42,11 @@ struct RecipeCoder {
         if isReading && !ok { throw fail(k, why()) }
     }
 
+    /// Reading: fails naming the key unless `value` lies in `range` ("must be A to B, got V").
+    func check(_ value: Int, in range: ClosedRange<Int>, _ k: String) throws {
+        try check(range.contains(value), k, "must be \(range.lowerBound) to \(range.upperBound), got \(value)")
+    }
+
     /// Reading: runs a type's own validation, its message prefixed with the recipe, or
     /// naming the override that set the key when a `KeyProblem` says which key it is.
     func validate(_ body: () throws -> Void) throws {

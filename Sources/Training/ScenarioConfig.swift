@@ -242,7 +242,7 @@ extension ScenarioConfig: RecipeSection {
         for (i, t) in targets.enumerated() { try k.check(!t.root.isEmpty, "targets[\(i)].root", "missing") }
         func epochs(_ key: String, _ v: inout Int) throws {
             try k.int(key, &v)
-            try k.check((1...TrainerConfig.maxEpochs).contains(v), key, "must be 1 to \(TrainerConfig.maxEpochs), got \(v)")
+            try k.check(v, in: 1...TrainerConfig.maxEpochs, key)
         }
         try epochs("source_epochs", &sourceEpochs)
         try epochs("target_epochs", &targetEpochs)
