@@ -21,7 +21,7 @@ final class EvaluationHook: TrainingHook {
         guard every > 0 && epoch % every == 0 && epoch < t.config.epochs else { return }
         try t.averageRunningStatistics()
         let m = try evaluator.evaluateModel(t.net)
-        t.log?.write(m.logFields(epoch: epoch))
+        try t.log?.write(m.logFields(epoch: epoch))
         say(m.summary("epoch \(epoch)", synthetic: synthetic))
     }
 }

@@ -83,7 +83,7 @@ extension Experiment {
         try trainer.averageRunningStatistics()
         try trainer.requireFiniteState(before: "model.safetensors")
         let m = try evaluator.evaluate(trainer.net)
-        trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
+        try trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
         log(m.summary("final", synthetic: data.synthetic))
         let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: data.imageSize,
                                       width: data.imageSize)

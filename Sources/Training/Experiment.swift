@@ -63,7 +63,7 @@ public final class Experiment {
     /// Writes the SynthReID set `synth` describes at `root` unless it is there; a stop
     /// signal ends the generation at once.
     static func generate(_ synth: SynthOptions, at root: String, log: (String) -> Void) throws {
-        try StopSignals.generatingData { try SynthReID.generate(synth, out: root, log: log, stop: stopRequested) }
+        _ = try StopSignals.generatingData { try SynthReID.generate(synth, out: root, log: log, stop: stopRequested) }
     }
 
     /// Reads the data set, generating it first when the recipe describes a SynthReID set
@@ -290,8 +290,8 @@ public final class Experiment {
             log("resumed from \(checkpoint) at epoch \(trainer.state.epoch)" + (rounds == 0 ? "" : " after \(rounds) pruning round(s)"))
             if !changes.isEmpty {
                 log("resumed with changed " + changes.map { "\($0.key) (\($0.old) -> \($0.new))" }.joined(separator: ", "))
-                trainer.log?.write(["event": "resume", "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,
-                                    "changed": Dictionary(uniqueKeysWithValues: changes.map { ($0.key, [$0.old, $0.new]) })])
+                try trainer.log?.write(["event": "resume", "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,
+                                        "changed": Dictionary(uniqueKeysWithValues: changes.map { ($0.key, [$0.old, $0.new]) })])
             }
         } else {
             trainer.state.inheritedHistory = try comm.onRoot { try Experiment.pretrainedHistory(config.model) }
@@ -364,7 +364,7 @@ public final class Experiment {
         try trainer.averageRunningStatistics()
         try trainer.requireFiniteState(before: "model.safetensors")
         let m = try evaluator.evaluate(trainer.net)
-        trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
+        try trainer.log?.write(m.logFields(epoch: trainer.state.epoch))
         log(m.summary("final", synthetic: synthetic))
         let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: c.data.augment.height,
                                       width: c.data.augment.width)

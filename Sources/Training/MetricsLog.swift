@@ -2,6 +2,7 @@
 // logged iteration or event, flushed as written so that a crash loses nothing logged.
 // JSON has no NaN or infinity: such numbers (a skipped step's loss) are written as null.
 import Foundation
+import Tensors
 
 public final class MetricsLog {
     public let path: String
@@ -24,7 +25,7 @@ public final class MetricsLog {
         if end > 0 {
             handle.seek(toFileOffset: end - 1)
             if handle.readData(ofLength: 1) != Data("\n".utf8) {
-                let keep = Self.lastLineEnd(path)
+                let keep = Self.lastLineEnd(handle, size: end)
                 try? handle.truncate(atOffset: keep)
                 partialLineDropped = end - keep
             }
@@ -38,22 +39,34 @@ public final class MetricsLog {
     /// Bytes of a partial last line dropped when the log was opened (0: none).
     public private(set) var partialLineDropped: UInt64 = 0
 
-    /// The offset just past the file's last newline (0 when it has none).
-    static func lastLineEnd(_ path: String) -> UInt64 {
-        guard let data = FileManager.default.contents(atPath: path), let i = data.lastIndex(of: UInt8(ascii: "\n")) else {
-            return 0
+    /// The offset just past the file's last newline (0 when it has none), read backwards
+    /// from the end in blocks, so that a long log is not read whole.
+    static func lastLineEnd(_ handle: FileHandle, size: UInt64) -> UInt64 {
+        let block: UInt64 = 64 << 10
+        var end = size
+        while end > 0 {
+            let start = end > block ? end - block : 0
+            handle.seek(toFileOffset: start)
+            let data = handle.readData(ofLength: Int(end - start))
+            if let i = data.lastIndex(of: UInt8(ascii: "\n")) { return start + UInt64(i - data.startIndex + 1) }
+            end = start
         }
-        return UInt64(i - data.startIndex + 1)
+        return 0
     }
 
-    /// Appends one JSON object (keys sorted).
-    public func write(_ fields: [String: Any]) {
+    /// Appends one JSON object (keys sorted); throws, naming the log, when the line cannot
+    /// be written (a full disk): a partial line is dropped when the log is opened again.
+    public func write(_ fields: [String: Any]) throws {
         let fields = MetricsLog.finite(fields) as! [String: Any]
         guard JSONSerialization.isValidJSONObject(fields),
               let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else {
             fatalError("MetricsLog: fields are not JSON: \(fields)")
         }
-        handle.write(data + Data("\n".utf8))
+        do {
+            try handle.write(contentsOf: data + Data("\n".utf8))
+        } catch {
+            throw ConfigError("\(path): cannot write the metrics log: \(FileProblem.reason(error))")
+        }
     }
 
     /// Bytes written so far (checkpoints record it, so a resume can drop what followed).

@@ -69,7 +69,7 @@ final class PruneScheduleHook: TrainingHook {
         try t.averageRunningStatistics()
         if schedule.evaluate {
             let m = try evaluator.evaluateModel(t.net)
-            t.log?.write(m.logFields(epoch: t.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
+            try t.log?.write(m.logFields(epoch: t.state.epoch).merging(["stage": "before pruning"]) { a, _ in a })
             say(m.summary("before pruning round \(r + 1)", synthetic: synthetic))
         }
         // The criterion's batches come from a pass of its own over the training data.
@@ -93,6 +93,6 @@ final class PruneScheduleHook: TrainingHook {
         }
         try t.replaceNetwork(outcome.net)
         t.state.pruningHistory.append(outcome.plan)
-        t.log?.write(fields)
+        try t.log?.write(fields)
     }
 }

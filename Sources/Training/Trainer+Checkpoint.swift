@@ -52,7 +52,7 @@ extension Trainer {
         let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : max(state.epoch, 1)  // of the last step
         let message = "training stopped after epoch \(epoch), iteration \(state.iteration): \(bad) holds NaN or "
             + "infinite values at learning rate \(StepCheck.number(Double(optimizer.learningRate))); \(what) was not written"
-        log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration, "reason": message])
+        try? log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration, "reason": message])
         throw TrainingDiverged(message)
     }
 }

@@ -189,12 +189,12 @@ public final class Trainer {
             check.restore(net.store)
             m.skipped = true
             state.skippedSteps += 1
-            log?.write(["event": "skipped_step", "epoch": state.epoch, "iteration": state.iteration + 1, "loss": m.loss,
-                        "grad_norm": m.gradientNorm, "lr": lr, "skipped_steps": state.skippedSteps, "reason": why])
+            try log?.write(["event": "skipped_step", "epoch": state.epoch, "iteration": state.iteration + 1, "loss": m.loss,
+                            "grad_norm": m.gradientNorm, "lr": lr, "skipped_steps": state.skippedSteps, "reason": why])
         case .stop(let message):
             check.restore(net.store)
-            log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration + 1, "loss": m.loss,
-                        "grad_norm": m.gradientNorm, "lr": lr, "reason": message])
+            try? log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration + 1, "loss": m.loss,
+                             "grad_norm": m.gradientNorm, "lr": lr, "reason": message])
             throw TrainingDiverged(message)
         }
         state.iteration += 1
@@ -341,13 +341,13 @@ public final class Trainer {
             if state.iteration % config.logEvery == 0 || i == perEpoch - 1 {
                 let wait = (source as? DataLoader)?.waitSeconds ?? (source as? ClassificationSource)?.waitSeconds ?? 0
                 defer { loggedWaitSeconds = wait }
-                log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
-                            "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
-                            "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
-                            "lr": m.learningRate, "grad_norm": m.gradientNorm, "images_per_s": rate,
-                            "sync_seconds": sync.lastSeconds, "step_seconds": lastStepSeconds,
-                            "loader_wait_seconds": max(0, wait - loggedWaitSeconds),
-                            "precision": config.precision.rawValue])
+                try log?.write(["event": "train", "epoch": state.epoch, "iteration": state.iteration,
+                                "loss": m.loss, "ce": m.crossEntropy, "triplet": m.triplet,
+                                "contrastive": m.contrastive, "center": m.center, "accuracy": m.accuracy,
+                                "lr": m.learningRate, "grad_norm": m.gradientNorm, "images_per_s": rate,
+                                "sync_seconds": sync.lastSeconds, "step_seconds": lastStepSeconds,
+                                "loader_wait_seconds": max(0, wait - loggedWaitSeconds),
+                                "precision": config.precision.rawValue])
             }
         }
         state.epoch += 1
@@ -355,8 +355,8 @@ public final class Trainer {
         let meanLoss = lossSum / Double(max(losses, 1))
         // The divergence bound's reference from now on (every rank holds the same losses).
         if state.epoch == 1 && losses > 0 && state.firstEpochMeanLoss == nil { state.firstEpochMeanLoss = meanLoss }
-        log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": meanLoss, "skipped_steps": state.skippedSteps,
-                    "seconds": Date().timeIntervalSince(start)])
+        try log?.write(["event": "epoch", "epoch": state.epoch, "mean_loss": meanLoss, "skipped_steps": state.skippedSteps,
+                        "seconds": Date().timeIntervalSince(start)])
         return true
     }
 
@@ -373,7 +373,7 @@ public final class Trainer {
         let signal = StopSignals.names[Int(code[0]) - 1]
         let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : state.epoch
         // Logged first, so that the checkpoint's share of the log (which a resume keeps) holds it.
-        log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])
+        try log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])
         try saveCheckpoint()
         StopSignals.current?.noteStopCheckpointWritten()
         throw Preempted(signal: signal, message: "stopped by \(signal) in epoch \(epoch) after iteration \(state.iteration): "

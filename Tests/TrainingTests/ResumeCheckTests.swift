@@ -105,9 +105,29 @@ final class ResumeCheckTests: XCTestCase {
         XCTAssertEqual(log.size, 16)
         try log.truncate(to: 40)
         XCTAssertEqual(log.missingBytes, 24)
-        log.write(["iteration": 2])
+        try log.write(["iteration": 2])
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
         for line in lines { XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8))) }
+    }
+
+    /// The partial last line is found from the end even when it is longer than the block
+    /// read at a time, and a log with no newline at all is emptied.
+    func testMetricsLogDropsALongPartialLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-long-\(getpid()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ("{\"iteration\":1}\n" + String(repeating: "x", count: 150_000)).write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try MetricsLog(path: path).partialLineDropped, 150_000)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "{\"iteration\":1}\n")
+        try String(repeating: "y", count: 70_000).write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try MetricsLog(path: path).size, 0)
+    }
+
+    /// A row that cannot be written (a full device) is an error naming the log, not a crash.
+    func testMetricsLogWriteOnAFullDeviceThrows() throws {
+        let log = try MetricsLog(path: "/dev/full")
+        XCTAssertThrowsError(try log.write(["iteration": 1])) {
+            XCTAssertEqual("\($0)", "/dev/full: cannot write the metrics log: No space left on device")
+        }
     }
 }
