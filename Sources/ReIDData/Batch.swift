@@ -41,6 +41,13 @@ public protocol BatchSource: AnyObject {
     /// ranks as wrote it. False when every rank takes its part of one global batch drawn
     /// by a sampler with the same seed everywhere (the rank count may change on resume).
     var perRankStream: Bool { get }
+    /// Unreadable images replaced by another of the same identity in the batches served
+    /// so far (`data.skip_corrupt`); batches prefetched but not served do not count.
+    var replacedImages: Int { get }
+}
+
+extension BatchSource {
+    public var replacedImages: Int { 0 }
 }
 
 extension BatchSource {

@@ -33,7 +33,8 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
     private let condition = NSCondition()
     private var epoch = -1
     private var plan: [[Int]] = []
-    private var ready: [Int: Result<Batch, Error>] = [:]
+    /// Assembled batches by index, each with the number of images it replaced.
+    private var ready: [Int: (batch: Result<Batch, Error>, replaced: Int)] = [:]
     private var nextToProduce = 0
     private var nextToConsume = 0
     private var generation = 0
@@ -44,13 +45,13 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
     /// Seconds the trainer spent waiting in `next()`, and batches served.
     public private(set) var waitSeconds = 0.0
     public private(set) var batchesServed = 0
-    /// Images that could not be decoded and were replaced (with `skipCorrupt`).
-    private var skipped = 0
-    /// Unreadable images replaced so far (`skipCorrupt`), prefetched batches included.
-    public var skippedImages: Int {
+    /// Images that could not be decoded and were replaced (with `skipCorrupt`), in the
+    /// batches served.
+    private var replaced = 0
+    public var replacedImages: Int {
         condition.lock()
         defer { condition.unlock() }
-        return skipped
+        return replaced
     }
 
     /// - Parameters: records: the training split; labelMap: pid -> classifier label.
@@ -133,8 +134,9 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
         let result = ready.removeValue(forKey: nextToConsume)!
         nextToConsume += 1
         batchesServed += 1
+        replaced += result.replaced
         condition.broadcast()
-        return try result.get()
+        return try result.batch.get()
     }
 
     private func work() {
@@ -149,19 +151,21 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
             nextToProduce += 1
             let indices = plan[index], e = epoch, gen = generation
             condition.unlock()
-            let result = Result { try self.assemble(indices, epoch: e, batchIndex: index, codec: codec) }
+            var replacedHere = 0
+            let result = Result { try self.assemble(indices, epoch: e, batchIndex: index, codec: codec, replaced: &replacedHere) }
             condition.lock()
-            if gen == generation { ready[index] = result }
+            if gen == generation { ready[index] = (result, replacedHere) }
             condition.broadcast()
             condition.unlock()
         }
     }
 
-    private func assemble(_ indices: [Int], epoch: Int, batchIndex: Int, codec: ImageCodec) throws -> Batch {
+    private func assemble(_ indices: [Int], epoch: Int, batchIndex: Int, codec: ImageCodec,
+                          replaced: inout Int) throws -> Batch {
         let (h, w) = (augment.height, augment.width)
         let images = Tensor(shape: [indices.count, h, w, 3], layout: .nhwc)
         for (j, i) in indices.enumerated() {
-            let image = try decode(i, codec: codec)
+            let image = try decode(i, codec: codec, replaced: &replaced)
             // Keyed by the image's position in the global batch, so that any number of ranks
             // augments the global batch exactly as one rank would.
             let position = batchIndex * sampler.batchSize + rank * indices.count + j
@@ -172,14 +176,12 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
     }
 
     /// Decodes record `i`; with `skipCorrupt`, falls back to the identity's other images.
-    private func decode(_ i: Int, codec: ImageCodec) throws -> RGBImage {
+    private func decode(_ i: Int, codec: ImageCodec, replaced: inout Int) throws -> RGBImage {
         do {
             return try codec.decode(path: records[i].path)
         } catch {
             guard options.skipCorrupt else { throw error }
-            condition.lock()
-            skipped += 1
-            condition.unlock()
+            replaced += 1
             FileHandle.standardError.write(Data("warning: skipping \(error)\n".utf8))
             for j in byPid[records[i].pid]! where j != i {
                 if let image = try? codec.decode(path: records[j].path) { return image }

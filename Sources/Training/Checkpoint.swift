@@ -34,6 +34,9 @@ public struct TrainingState: Codable, Sendable {
     public var firstEpochMeanLoss: Double?
     /// Steps whose update was skipped for non-finite values (`train.on_nonfinite: skip`).
     public var skippedSteps = 0
+    /// Unreadable training images replaced over every rank (`data.skip_corrupt`), up to
+    /// the checkpoint.
+    public var replacedImages = 0
     /// The number of ranks that wrote the checkpoint (nil: written before it was recorded).
     public var ranks: Int?
 
@@ -41,7 +44,7 @@ public struct TrainingState: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
-             firstEpochMeanLoss, skippedSteps, inheritedHistory, ranks
+             firstEpochMeanLoss, skippedSteps, replacedImages, inheritedHistory, ranks
     }
 
     public init(from decoder: Decoder) throws {
@@ -62,6 +65,7 @@ public struct TrainingState: Codable, Sendable {
         firstLoss = try c.decodeIfPresent(Double.self, forKey: .firstLoss)
         firstEpochMeanLoss = try c.decodeIfPresent(Double.self, forKey: .firstEpochMeanLoss)
         skippedSteps = try c.decodeIfPresent(Int.self, forKey: .skippedSteps) ?? 0
+        replacedImages = try c.decodeIfPresent(Int.self, forKey: .replacedImages) ?? 0
         ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
         inheritedHistory = try c.decodeIfPresent([PrunePlan].self, forKey: .inheritedHistory) ?? []
     }
@@ -82,6 +86,7 @@ public struct TrainingState: Codable, Sendable {
         try c.encodeIfPresent(firstLoss, forKey: .firstLoss)
         try c.encodeIfPresent(firstEpochMeanLoss, forKey: .firstEpochMeanLoss)
         try c.encode(skippedSteps, forKey: .skippedSteps)
+        if replacedImages > 0 { try c.encode(replacedImages, forKey: .replacedImages) }
         try c.encodeIfPresent(ranks, forKey: .ranks)
         if !inheritedHistory.isEmpty { try c.encode(inheritedHistory, forKey: .inheritedHistory) }
     }

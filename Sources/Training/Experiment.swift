@@ -29,8 +29,8 @@ public struct RunResult: Codable, Sendable {
     /// `train.precision` of the run ("fp32" or "bf16"); absent in files written before it was recorded.
     public var precision: String? = nil
     /// Training images that could not be read and were replaced by another image of the
-    /// same identity (`data.skip_corrupt`), over every rank, since the run last started or
-    /// resumed; absent when none was.
+    /// same identity (`data.skip_corrupt`), over every rank, since the run started (resumes
+    /// included); absent when none was.
     public var skippedImages: Int? = nil
 }
 
@@ -239,9 +239,8 @@ public final class Experiment {
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
         let skipped = trainer.state.skippedSteps
-        var replaced = [Double(loader.skippedImages)]
-        try replaced.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .sum) }
-        let skippedImages = Int(replaced[0])
+        try trainer.countReplacedImages()
+        let skippedImages = trainer.state.replacedImages
         log("trained \(trainer.trainedAmount)" + String(format: " in %.0f s; data loader waited %.1f s over %d batches",
                    seconds, loader.waitSeconds, loader.batchesServed)
             + (skipped > 0 ? "; skipped \(skipped) step(s) with non-finite loss or gradients (train.on_nonfinite: skip)" : "")

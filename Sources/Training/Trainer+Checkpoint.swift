@@ -20,6 +20,7 @@ extension Trainer {
         try Replicas.broadcast(net.store, moments: optimizer.momentNames, extra: centerLoss.map { [$0.centers] } ?? [],
                                comm: comm)
         optimizer.stepCount = state.optimizerSteps
+        replacedBeforeStart = state.replacedImages
         // The rows logged after this checkpoint will be logged again.
         if let bytes = state.metricsBytes { try log?.truncate(to: bytes) }
         try verifyConsistency(when: "after resuming")
@@ -31,11 +32,22 @@ extension Trainer {
     public func saveCheckpoint() throws {
         try averageRunningStatistics()
         try requireFiniteState(before: "the checkpoint")
+        try countReplacedImages()
         state.optimizerSteps = optimizer.stepCount
         state.ranks = comm.size
         guard let checkpointPath else { return }
         state.metricsBytes = log?.size
         try Checkpoint.save(to: checkpointPath, net: net, optimizer: optimizer, state: state, centerLoss: centerLoss)
+    }
+
+    /// Sets `state.replacedImages` to the unreadable training images replaced over every
+    /// rank since the run started (`data.skip_corrupt`), checkpoints before this process
+    /// included.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func countReplacedImages() throws {
+        var count = [Double(source.replacedImages)]
+        try count.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .sum) }
+        state.replacedImages = replacedBeforeStart + Int(count[0])
     }
 
     /// Throws `TrainingDiverged`, naming the first tensor, when a parameter, BN statistic,

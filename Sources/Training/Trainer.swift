@@ -35,6 +35,8 @@ public final class Trainer {
     public let source: BatchSource
     /// The loader's total wait when the last train row was logged (rows hold the wait since).
     private var loggedWaitSeconds = 0.0
+    /// `state.replacedImages` when this process started or resumed (the source counts from 0).
+    var replacedBeforeStart = 0
     public private(set) var optimizer: Optimizer
     public private(set) var centerLoss: CenterLoss?
     public internal(set) var state = TrainingState()

@@ -194,9 +194,11 @@ final class DatasetReaderTests: XCTestCase {
         options.skipCorrupt = true
         let lenient = try DataLoader(records: d.train, labelMap: d.labelMap, sampler: sampler, augment: aug, options: options)
         lenient.startEpoch(0)
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(lenient.replacedImages, 0, "a prefetched batch counts when it is served")
         let batch = try lenient.next()
         XCTAssertEqual(batch.count, 4)
-        XCTAssertEqual(lenient.skippedImages, 1)
+        XCTAssertEqual(lenient.replacedImages, 1)
         lenient.shutdown()
     }
 }

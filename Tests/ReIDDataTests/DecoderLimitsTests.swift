@@ -224,7 +224,7 @@ final class DecoderLimitsTests: XCTestCase {
         let lenient = try DataLoader(records: d.train, labelMap: d.labelMap, sampler: sampler, augment: aug, options: options)
         lenient.startEpoch(0)
         XCTAssertEqual(try lenient.next().count, 4)
-        XCTAssertEqual(lenient.skippedImages, 1)
+        XCTAssertEqual(lenient.replacedImages, 1)
         lenient.shutdown()
     }
 

@@ -154,6 +154,43 @@ final class TrainerTests: XCTestCase {
                        Array(UnsafeBufferPointer(start: b.parameters, count: b.parameterCapacity)))
     }
 
+    /// A source that counts one replaced image per batch served.
+    final class ReplacingSource: BatchSource {
+        let inner: FixedBatchSource
+        private(set) var replacedImages = 0
+        init(_ inner: FixedBatchSource) { self.inner = inner }
+        var numClasses: Int { inner.numClasses }
+        var batchesPerEpoch: Int { inner.batchesPerEpoch }
+        func batches(inEpoch epoch: Int) -> Int { inner.batches(inEpoch: epoch) }
+        func startEpoch(_ epoch: Int) { inner.startEpoch(epoch) }
+        func startEpoch(_ epoch: Int, at first: Int) { inner.startEpoch(epoch, at: first) }
+        func next() throws -> Batch { replacedImages += 1; return inner.next() }
+        var perRankStream: Bool { false }
+    }
+
+    /// The count of replaced images (`data.skip_corrupt`) is kept in the checkpoint, so a
+    /// resumed run reports every image replaced since the run started.
+    func testReplacedImagesAreCountedAcrossAResume() throws {
+        let batches = (0..<3).map { Self.randomBatch(seed: 40 + UInt64($0)) }
+        var config = TrainerConfig()
+        config.epochs = 3
+        config.progress = false
+        config.maxIterations = 5
+        config.checkpointIterations = 1
+        let dir = tmp.appendingPathComponent("replaced").path
+        let first = try Trainer(net: try Self.tinyNet(), source: ReplacingSource(FixedBatchSource(batches: batches, numClasses: 4)),
+                                config: config, runDirectory: dir)
+        try first.train()
+        config.maxIterations = 0
+        let second = try Trainer(net: try Self.tinyNet(), source: ReplacingSource(FixedBatchSource(batches: batches, numClasses: 4)),
+                                 config: config, runDirectory: dir)
+        try second.resume(from: dir + "/checkpoint.safetensors")
+        XCTAssertEqual(second.state.replacedImages, 5)
+        try second.train()
+        try second.countReplacedImages()
+        XCTAssertEqual(second.state.replacedImages, 9)
+    }
+
     func testResumeDropsMetricsRowsWrittenAfterTheCheckpoint() throws {
         let batches = (0..<2).map { Self.randomBatch(seed: 30 + UInt64($0)) }
         var config = TrainerConfig()
