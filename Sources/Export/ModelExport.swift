@@ -14,7 +14,7 @@ public enum ModelExport {
         let format = try ExportFormat(option: format)
         try AtomicFile.checkCreatable([out])
         let file = try SafetensorsFile(path: weights)
-        let net = try ModelWeights.loadNet(weights)
+        let net = try ModelWeights.loadNet(file)
         var o = options
         o.metadata["source"] = (weights as NSString).lastPathComponent
         if let synthetic = file.metadata["synthetic"] { o.metadata["synthetic"] = synthetic }

@@ -177,7 +177,7 @@ extension Experiment {
         }
         let net: ReIDNet
         if try ModelWeights.architecture(of: file) != nil {
-            net = try ModelWeights.loadNet(weights, expected: config.model.archName)
+            net = try ModelWeights.loadNet(file, expected: config.model.archName)
         } else {
             net = try ReIDNet(architecture: config.model.architecture, head: .classification(numClasses: classes))
             try ModelWeights.load(file, into: net, match: .strict)

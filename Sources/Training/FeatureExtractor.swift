@@ -73,7 +73,7 @@ extension FeatureExtractor {
         let file = try SafetensorsFile(path: weights)
         let net: ReIDNet
         if try ModelWeights.architecture(of: file) != nil {
-            net = try ModelWeights.loadNet(weights, expected: arch)
+            net = try ModelWeights.loadNet(file, expected: arch)
         } else {
             guard let arch, let depth = ResNetArchitecture.Depth(name: arch) else {
                 throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101")

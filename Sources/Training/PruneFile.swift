@@ -19,14 +19,15 @@ public enum PruneFile {
         guard var settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
         // The root writes both files at the end: a path it cannot write fails before any work.
         try comm.onRoot { try AtomicFile.checkCreatable([out] + (planPath.map { [$0] } ?? [])) }
-        let net = try ModelWeights.loadNet(weights, expected: c.model.archName)
+        let file = try SafetensorsFile(path: weights)
+        let net = try ModelWeights.loadNet(file, expected: c.model.archName)
         // Data criteria run and latency tables time the recipe's arithmetic; weights alone
         // against a FLOPs target or a channel count need none.
         if settings.criterion.needsData || settings.ranking.targetLatency != nil || settings.ranking.roundAuto {
             try c.train.precision.requireSupported(key: "train.precision")
             net.precision = c.train.precision
         }
-        let metadata = try SafetensorsFile(path: weights).metadata
+        let metadata = file.metadata
         let history = try PrunePlan.history(in: metadata)
         let synthetic = metadata["synthetic"]
         let kind = settings.criterion

@@ -46,7 +46,7 @@ public enum Report {
                 throw ConfigError("\(dir): no results.json (has the run finished?)")
             }
             let file = try SafetensorsFile(path: dir + "/model.safetensors")
-            let arch = try ModelWeights.loadNet(dir + "/model.safetensors").architecture
+            let arch = try ModelWeights.loadNet(file).architecture
             let history = try PrunePlan.history(in: file.metadata).count
             var row: ReportRow
             do {

@@ -100,7 +100,12 @@ public enum ModelWeights {
     /// `expected` (a depth name such as "resnet50", from a recipe's model.arch or an
     /// --arch option) must match the depth the file carries.
     public static func loadNet(_ path: String, expected: String? = nil) throws -> ReIDNet {
-        let file = try SafetensorsFile(path: path)
+        try loadNet(SafetensorsFile(path: path), expected: expected)
+    }
+
+    /// The model an opened file holds (as `loadNet(_:expected:)`).
+    public static func loadNet(_ file: SafetensorsFile, expected: String? = nil) throws -> ReIDNet {
+        let path = file.path
         guard let (arch, head) = try architecture(of: file) else {
             throw WeightsError("\(path): no '\(architectureKey)' metadata (a torchvision or timm backbone?); this needs a "
                                + "model written by reidprune train or prune")
