@@ -49,6 +49,7 @@ extension Communicator {
             }
         }
         outcome = try broadcast(outcome)
+        agreedFailure = outcome.failure
         if let rootError { throw rootError }
         if let failure = outcome.failure { throw RootError(failure) }
         guard let value = outcome.value else { throw CommunicationError("rank \(rank): the root sent no value") }

@@ -34,6 +34,10 @@ public protocol Communicator: AnyObject {
     var localRank: Int { get }
     /// The collective watchdog's timeout and the phase the ranks are in (see CollectiveWatch).
     var watch: CollectiveWatch { get set }
+    /// The message of the error the last `onRoot` delivered to every rank (nil: it
+    /// succeeded): a failure every rank reached together, which the command line reports
+    /// once instead of once per rank.
+    var agreedFailure: String? { get set }
 
     /// - Important: Collective — every rank calls this, in the same order.
     func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp) throws
@@ -71,6 +75,7 @@ public protocol Communicator: AnyObject {
 public final class LocalCommunicator: Communicator {
     public init() {}
     public var watch = CollectiveWatch()
+    public var agreedFailure: String?
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var localRank: Int { 0 }

@@ -82,6 +82,7 @@ public final class ThreadCommunicator: Communicator, @unchecked Sendable {
     public var localRank: Int { rank }
     /// Kept for the training code; threads of one process need no watchdog.
     public var watch = CollectiveWatch()
+    public var agreedFailure: String?
 
     init(world: ThreadWorld, rank: Int) {
         self.world = world

@@ -16,6 +16,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let localRank: Int
     let world: MPI_Comm
     public var watch = CollectiveWatch()
+    public var agreedFailure: String?
     /// Present when the world has more than one rank.
     let watchdog: CollectiveWatchdog?
 

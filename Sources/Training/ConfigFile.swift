@@ -2,7 +2,9 @@
 // recipe (a path relative to itself) whose keys it overrides, and the command line may
 // override any key with `section.key=value`. Keys are dotted paths, with `[i]` for an
 // item of a list (`scenario.targets[1].root`). Typed readers name the file and the key
-// of anything malformed or unknown; recipe sections read themselves through them.
+// of anything malformed or unknown; recipe sections read themselves through them. A key
+// set to null (`~`) is removed, with what a base gave it: its default applies, and an
+// optional section (`data.synth`) is off.
 import Foundation
 import Yams
 
@@ -15,6 +17,8 @@ public struct ConfigFile {
     /// Command-line overrides by key (`train.lr` -> `train.lr=0.1`): messages about
     /// those keys blame the override, not the file.
     private var overridden: [String: String] = [:]
+    /// Keys set to null (and so removed): a typo among them is still an unknown key.
+    private var cleared = Set<String>()
 
     public init(root: [String: Any], origin: String) {
         self.root = root
@@ -44,7 +48,7 @@ public struct ConfigFile {
                 merge(&section, mapping)
                 value = section
             }
-            if !(value is [String: Any]), let section = rawValue(tree, key) as? [String: Any], !section.isEmpty {
+            if !(value is [String: Any]), !(value is NSNull), let section = rawValue(tree, key) as? [String: Any], !section.isEmpty {
                 let some = section.keys.sorted().prefix(3).map { key + "." + $0 }.joined(separator: ", ")
                 throw ConfigError("override '\(o)': '\(key)' is a section (\(some), ...); override a key inside it, "
                                   + "as \(key).KEY=VALUE")
@@ -54,8 +58,11 @@ public struct ConfigFile {
             }
             tree = updated
         }
+        var cleared = Set<String>()
+        tree = removingNulls(tree, key: "", cleared: &cleared) as! [String: Any]
         var file = ConfigFile(root: tree, origin: chain.joined(separator: " <- "))
         file.overridden = overridden
+        file.cleared = cleared
         return file
     }
 
@@ -104,6 +111,23 @@ public struct ConfigFile {
             return merged
         }
         return tree
+    }
+
+    /// `node` without its mappings' null values (in lists of mappings too); their keys go
+    /// to `cleared`.
+    static func removingNulls(_ node: Any, key: String, cleared: inout Set<String>) -> Any {
+        if let mapping = node as? [String: Any] {
+            var kept: [String: Any] = [:]
+            for (k, v) in mapping {
+                let full = key.isEmpty ? k : key + "." + k
+                if v is NSNull { cleared.insert(full) } else { kept[k] = removingNulls(v, key: full, cleared: &cleared) }
+            }
+            return kept
+        }
+        if let list = node as? [Any], list.allSatisfy({ $0 is [String: Any] }) {
+            return list.enumerated().map { removingNulls($1, key: key + "[\($0)]", cleared: &cleared) }
+        }
+        return node
     }
 
     static func merge(_ base: inout [String: Any], _ over: [String: Any]) {
@@ -309,7 +333,9 @@ public struct ConfigFile {
 
     /// Fails naming the first key nobody read (a typo, or a key of another version).
     public func rejectUnknownKeys() throws {
-        let unknown = leafKeys().filter { !used.contains($0) }.sorted()
+        // A key set to null is known when a section asked for it (or for a key below it).
+        let unknownCleared = cleared.filter { k in !used.contains(k) && !used.contains { $0.hasPrefix(k + ".") } }
+        let unknown = (leafKeys().filter { !used.contains($0) } + unknownCleared).sorted()
         // A section given a single value (`model: resnet18`): its keys were read below it.
         if let section = unknown.first(where: { k in used.contains { $0.hasPrefix(k + ".") } }) {
             throw fail(section, "is a section: expected a mapping of its keys (such as \(section): {...}), got "

@@ -15,6 +15,7 @@ public final class StopSignals: @unchecked Sendable {
     private var interrupts = 0
     private var stopCheckpointWritten = false
     private var generatingData = 0
+    private var failing = false
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "reidprune.stop-signals")
 
@@ -41,8 +42,17 @@ public final class StopSignals: @unchecked Sendable {
         return s
     }
 
+    /// The process is ending on an error: a stop signal from now on (the launcher ending
+    /// the other ranks) is not announced, as no step or checkpoint follows.
+    public func endingOnError() {
+        lock.lock()
+        failing = true
+        lock.unlock()
+    }
+
     private func receive(_ name: String, count: Int) {
         lock.lock()
+        if failing { lock.unlock(); return }
         if name == "SIGINT" { interrupts += max(count, 1) }
         let again = interrupts > 1
         let written = stopCheckpointWritten

@@ -9,10 +9,12 @@ import Foundation
 import Training
 
 enum Ranks {
-    /// Runs `body` with this process's communicator. An error on a rank of a multi-rank
-    /// job is printed with the rank and aborts every rank (the launcher exits non-zero);
-    /// on a single rank it is rethrown for the usual error message. `stoppable` actions
-    /// (training) catch SIGTERM, SIGUSR1 and SIGINT: they checkpoint and exit with 75.
+    /// Runs `body` with this process's communicator. An error that every rank of a
+    /// multi-rank job reached together (the root's, learned through `onRoot`) is printed
+    /// once, by the root, as a single process prints it, and every rank exits with 1;
+    /// any other error is printed with its rank and aborts every rank (the launcher exits
+    /// non-zero). On a single rank it is rethrown for the usual error message. `stoppable`
+    /// actions (training) catch SIGTERM, SIGUSR1 and SIGINT: they checkpoint and exit with 75.
     static func run(stoppable: Bool = false, _ body: (Communicator) throws -> Void) throws {
         if stoppable { StopSignals.install() }
         let comm = try MPICommunicator.shared()
@@ -24,7 +26,16 @@ enum Ranks {
             exit(Preempted.exitCode)
         } catch {
             guard comm.size > 1 else { throw error }
-            FileHandle.standardError.write(Data("reidprune: rank \(comm.rank) of \(comm.size) failed: \(Console.oneLine("\(error)"))\n".utf8))
+            StopSignals.current?.endingOnError()
+            let text = Console.oneLine("\(error)")
+            if let agreed = comm.agreedFailure, agreed == "\(error)" {
+                if comm.isRoot { FileHandle.standardError.write(Data("Error: \(text)\n".utf8)) }
+                // The others wait until the root has printed, so that the launcher, which
+                // ends the job at the first non-zero exit, does not cut the line off.
+                try? comm.barrier()
+                exit(1)
+            }
+            FileHandle.standardError.write(Data("reidprune: rank \(comm.rank) of \(comm.size) failed: \(text)\n".utf8))
             comm.abort(code: 1)
         }
     }

@@ -3,6 +3,7 @@
 // recipe is a scenario when its merged tree has a `scenario:` section; a typed config's
 // YAML reads back as the same config, for the recipes in configs/ and scenario stages.
 import Foundation
+import ReIDData
 import Training
 import TestSupport
 import XCTest
@@ -29,6 +30,33 @@ final class ConfigFileTests: ScratchFolderTestCase {
         XCTAssertEqual(c.data.synth?.seed, 11, "the recipe's other synth keys stay")
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(recipe, overrides: ["data.synth={idz: 12}"]))) {
             XCTAssertTrue("\($0)".contains("override 'data.synth={idz: 12}': unknown key 'data.synth.idz'"), "\($0)")
+        }
+    }
+
+    /// A key set to null removes it with what a base gave it: an optional section turns
+    /// off, other keys take their default; a misspelt key set to null is still unknown.
+    func testNullRemovesAKey() throws {
+        _ = try write("nb.yaml", "model: {arch: resnet50}\ndata: {root: d, synth: {domain: mall, ids: 40}}\ntrain: {epochs: 7, lr: 0.5}\n")
+        let child = try write("nc.yaml", "base: nb.yaml\ndata: {synth: null}\ntrain: {lr: ~}\n")
+        let c = try ExperimentConfig.parse(try ConfigFile.load(child))
+        XCTAssertNil(c.data.synth, "the base's synth section is removed")
+        XCTAssertEqual(c.data.root, "d")
+        let defaults = try ExperimentConfig.parse(try ConfigFile.load(try write("nd.yaml", "data: {root: d}\n")))
+        XCTAssertEqual(c.train.schedule.base, defaults.train.schedule.base, "lr takes its default")
+        XCTAssertEqual(c.train.epochs, 7)
+        let base = try write("nb2.yaml", "base: nb.yaml\n")
+        let o = try ExperimentConfig.parse(try ConfigFile.load(base, overrides: ["data.synth=null", "model=~"]))
+        XCTAssertNil(o.data.synth)
+        XCTAssertEqual(o.model.archName, defaults.model.archName, "a whole section set to null takes its defaults")
+        let again = try ExperimentConfig.parse(try ConfigFile.load(child, overrides: ["data.synth={ids: 5}"]))
+        XCTAssertEqual(again.data.synth?.ids, 5, "a section set after null starts from its defaults")
+        XCTAssertEqual(again.data.synth?.domain, SynthOptions().domain)
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(base, overrides: ["train.lrr=null"]))) {
+            XCTAssertTrue("\($0)".contains("override 'train.lrr=null': unknown key 'train.lrr'"), "\($0)")
+        }
+        let typo = try write("nf.yaml", "base: nb.yaml\ntrain: {lrr: null}\n")
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(typo))) {
+            XCTAssertTrue("\($0)".contains("unknown key 'train.lrr'"), "\($0)")
         }
     }
 
