@@ -290,7 +290,7 @@ public final class Trainer {
     public var trainedAmount: String {
         reachedMaxIterations && state.epoch < config.epochs
             ? "\(state.iteration) iteration(s) (train.max_iterations), in epoch \(state.epoch + 1) of \(config.epochs)"
-            : "\(config.epochs) epochs"
+            : "\(config.epochs) epoch\(config.epochs == 1 ? "" : "s")"
     }
 
     /// Trains from the current state to `config.epochs`, running the hooks; stops early

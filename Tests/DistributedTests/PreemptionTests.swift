@@ -221,6 +221,82 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(o2.split(separator: "\n").filter { !$0.isEmpty }, ["Error: data.root: \(missing): no such folder"], o2)
     }
 
+    /// An error every rank meets after the recipe check (here a data folder that is not the
+    /// synthetic set the recipe describes) is one line from the root; an error of one rank
+    /// (its training images) is that rank's line, without mpirun's abort report.
+    func testErrorsAfterTheRecipeCheckUnderLaunchTrain() throws {
+        let other = dir.appendingPathComponent("other").path
+        try FileManager.default.createDirectory(atPath: other + "/query", withIntermediateDirectories: true)
+        let env = ["REIDPRUNE_BIN": ChildProcess.reidprune]
+        let (status, out) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "2",
+                                                  "--bind-to", "none", "data.root=\(other)"], environment: env)
+        XCTAssertEqual(status, 1, out)
+        XCTAssertEqual(out.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("launch/train: 2 rank(s)") },
+                       ["Error: \(other): exists and is not a data set made by SynthReID 2 with these options; choose "
+                        + "another folder (data.root in a recipe, --out for reidprune synth) or remove it"], out)
+
+        // The set generated, then every training image made unreadable.
+        let (s0, o0) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", config, "--check"])
+        XCTAssertEqual(s0, 0, o0)
+        let (s1, o1) = try ChildProcess.run(mpirun(1, ["train", "--config", config, "run.dir=\(dir.path)/first",
+                                                       "train.max_iterations=1"]))
+        XCTAssertEqual(s1, 0, o1)
+        let train = dir.appendingPathComponent("data/bounding_box_train").path
+        for f in try FileManager.default.contentsOfDirectory(atPath: train) {
+            try Data(repeating: 0x41, count: 64).write(to: URL(fileURLWithPath: train + "/" + f))
+        }
+        let (s2, o2) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "2",
+                                             "--bind-to", "none", "run.dir=\(dir.path)/second"], environment: env)
+        XCTAssertEqual(s2, 1, o2)
+        XCTAssertTrue(o2.contains("failed: \(train)/"), o2)
+        XCTAssertTrue(o2.contains("not a JPEG or PNG image (64 bytes, unknown signature)"), o2)
+        for noise in ["MPI_ABORT", "-----", "ORTE_ERROR_LOG", "SIGTERM", "help message"] {
+            XCTAssertFalse(o2.contains(noise), "\(noise) in:\n\(o2)")
+        }
+    }
+
+    /// launch/mpi-messages on mpirun's reports as Open MPI 4.1 writes them.
+    func testMPIMessagesShortenMPIrunsReports() throws {
+        let dashes = String(repeating: "-", count: 74)
+        func filtered(_ lines: [String]) throws -> [String] {
+            let input = dir.appendingPathComponent("stderr-\(UUID().uuidString).txt")
+            try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+            let (status, out) = try ChildProcess.run(["/bin/sh", "-c", "\"$0\" < \"$1\"",
+                                                      SimulatedClusterTests.repo + "/launch/mpi-messages", input.path])
+            XCTAssertEqual(status, 0, out)
+            return out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).dropLast()
+        }
+        let exited = [dashes, "Primary job  terminated normally, but 1 process returned",
+                      "a non-zero exit code. Per user-direction, the job has been aborted.", dashes, dashes,
+                      "mpirun detected that one or more processes exited with non-zero status, thus causing",
+                      "the job to be terminated. The first process to do so was:", "",
+                      "  Process name: [[25519,1],1]", "  Exit code:    CODE", dashes]
+        XCTAssertEqual(try filtered(["Error: x"] + exited.map { $0.replacingOccurrences(of: "CODE", with: "1") }),
+                       ["Error: x"])
+        XCTAssertEqual(try filtered(exited.map { $0.replacingOccurrences(of: "CODE", with: "127") }),
+                       ["launch/train: rank 1 exited with status 127, so mpirun ended the job"])
+        let abort = [dashes, "MPI_ABORT was invoked on rank 1 in communicator MPI_COMM_WORLD", "with errorcode 1.", "",
+                     "NOTE: invoking MPI_ABORT causes Open MPI to kill all MPI processes.",
+                     "You may or may not see output from other processes, depending on",
+                     "exactly when Open MPI kills them.", dashes,
+                     "[vm:01028] [[26874,0],0] ORTE_ERROR_LOG: Out of resource in file ../../../orte/util/show_help.c at line 507",
+                     "[vm:07423] 1 more process has sent help message help-mpi-api.txt / mpi-abort",
+                     "[vm:07423] Set MCA parameter \"orte_base_help_aggregate\" to 0 to see all help / error messages"]
+        let failed = "reidprune: rank 1 of 2 failed: a.jpg: not a JPEG or PNG image"
+        let term = "reidprune: SIGTERM: finishing the current step, then writing a checkpoint"
+        XCTAssertEqual(try filtered(abort + [term, failed]), [failed], "the rank's line comes after the box")
+        XCTAssertEqual(try filtered(abort), ["launch/train: rank 1 called MPI_ABORT (error code 1), so mpirun ended the job"])
+        let killed = "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 (Killed)."
+        XCTAssertEqual(try filtered([dashes, killed, dashes, term]), [killed])
+        let usr1 = "reidprune: SIGUSR1: finishing the current step, then writing a checkpoint"
+        XCTAssertEqual(try filtered(["mpirun: Forwarding signal 10 to job", usr1, usr1, "reidprune: stopped by SIGUSR1"]
+                                    + exited.map { $0.replacingOccurrences(of: "CODE", with: "75") }),
+                       ["mpirun: Forwarding signal 10 to job", usr1, "reidprune: stopped by SIGUSR1"])
+        let lost = [dashes, "ORTE has lost communication with a remote daemon.", "", "  HNP daemon   : [[1,0],0] on node a",
+                    dashes]
+        XCTAssertEqual(try filtered(lost + ["a line after it"]), lost + ["a line after it"])
+    }
+
     /// A second interrupt's line says whether the stop's checkpoint was already complete.
     func testSecondInterruptSaysWhetherTheStopsCheckpointWasWritten() {
         let before = StopSignals.secondInterruptLine(checkpointWritten: false)
