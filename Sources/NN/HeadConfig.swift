@@ -35,6 +35,20 @@ public struct HeadConfig: Codable, Hashable, Sendable {
         return h
     }
 
+    /// The most classes a head may have (ten times the largest face-identity sets).
+    public static let maxClasses = 10_000_000
+
+    /// Throws unless the sizes are ones a network can have: an embedding of 0 to
+    /// `ResNetArchitecture.maxWidth`, 0 to `maxClasses` classes.
+    public func validate() throws {
+        guard (0...ResNetArchitecture.maxWidth).contains(embeddingDim) else {
+            throw ArchitectureError("head embeddingDim \(embeddingDim) (0 to \(ResNetArchitecture.maxWidth))")
+        }
+        guard (0...Self.maxClasses).contains(numClasses) else {
+            throw ArchitectureError("head numClasses \(numClasses) (0 to \(Self.maxClasses))")
+        }
+    }
+
     enum CodingKeys: String, CodingKey { case task, bnneck, embeddingDim, numClasses }
 
     public init(from decoder: Decoder) throws {

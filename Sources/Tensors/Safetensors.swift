@@ -103,7 +103,11 @@ public struct SafetensorsFile {
             }
             let available = data.count - dataStart
             guard offsets[1] <= available else {
-                throw WeightsError("\(path): tensor '\(name)' needs bytes up to offset \(dataStart + offsets[1]) "
+                let (end, overflow) = dataStart.addingReportingOverflow(offsets[1])
+                guard !overflow else {
+                    throw WeightsError("\(path): tensor '\(name)' has data offsets \(offsets): more bytes than any file can hold")
+                }
+                throw WeightsError("\(path): tensor '\(name)' needs bytes up to offset \(end) "
                                    + "but the file ends at byte offset \(data.count) (truncated)")
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1]))
@@ -323,7 +327,16 @@ public enum AtomicFile {
 
     /// Throws, naming the first path, unless a file can be created at each of `paths`:
     /// what a command checks before any work whose result it would write there.
+    /// Two of `paths` naming the same file (one would replace the other) are an error too.
     public static func checkCreatable(_ paths: [String]) throws {
+        var seen: [String: String] = [:]
+        for path in paths {
+            let key = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            if let first = seen[key] {
+                throw WeightsError("\(path): cannot write: names the same file as \(first), which is written too")
+            }
+            seen[key] = path
+        }
         for path in paths {
             if let problem = FileProblem.creating(path) {
                 throw WeightsError("\(path.isEmpty ? "''" : path): cannot write: \(problem)")

@@ -127,6 +127,15 @@ final class ModelWeightsTests: XCTestCase {
         assertNothingLoaded(net, (before.sum, before.weighted))
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try SafetensorsFile(path: path)) { XCTAssertTrue("\($0)".contains("too short"), "\($0)") }
+        // Offsets near Int.max: the message itself must not overflow.
+        let header = Data(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775803,9223372036854775807]}}"#.utf8)
+        var file = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) }
+        file += header
+        try file.write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try SafetensorsFile(path: path)) {
+            XCTAssertTrue("\($0)".contains("tensor 'a' has data offsets [9223372036854775803, 9223372036854775807]: more "
+                                           + "bytes than any file can hold"), "\($0)")
+        }
     }
 
     func testHalfPrecisionAndIntegerDtypesConvert() throws {
@@ -198,6 +207,32 @@ final class ModelWeightsTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("module.layer3.0.downsample.1.weight (1 infinite of 32 values)"), "\(error)")
         }
         assertNothingLoaded(target, (before.sum, before.weighted))
+    }
+
+    /// Metadata whose head or architecture describes a larger network than the tensors
+    /// hold is refused, naming the file, before that network is allocated.
+    func testMetadataOfAHugeNetworkIsRefusedBeforeAllocating() throws {
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 3))
+        func edited(_ key: String, _ value: String) throws -> String {
+            var w = try SafetensorsWriter.forNet(net)
+            w.metadata[key] = value
+            let path = tmp.appendingPathComponent("meta-\(UUID().uuidString).safetensors").path
+            try w.write(to: path)
+            return path
+        }
+        let huge = try edited(ModelWeights.headKey, #"{"bnneck":true,"embeddingDim":0,"numClasses":4000000000000,"task":"reid"}"#)
+        XCTAssertThrowsError(try ModelWeights.loadNet(huge)) {
+            XCTAssertEqual("\($0)", "\(huge): invalid architecture: head numClasses 4000000000000 (0 to 10000000)")
+        }
+        let negative = try edited(ModelWeights.headKey, #"{"bnneck":true,"embeddingDim":-4,"numClasses":3,"task":"reid"}"#)
+        XCTAssertThrowsError(try ModelWeights.loadNet(negative)) {
+            XCTAssertTrue("\($0)".contains("head embeddingDim -4 (0 to 65536)"), "\($0)")
+        }
+        let wide = try edited(ModelWeights.headKey, #"{"bnneck":true,"embeddingDim":0,"numClasses":9000000,"task":"reid"}"#)
+        XCTAssertThrowsError(try ModelWeights.loadNet(wide)) {
+            XCTAssertTrue("\($0)".contains("its architecture metadata describes "), "\($0)")
+            XCTAssertTrue("\($0)".contains(" parameters, but its tensors hold "), "\($0)")
+        }
     }
 
     func testNonFiniteCountsOfHalfPrecisionAndDoubleTensors() throws {

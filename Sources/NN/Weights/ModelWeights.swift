@@ -135,8 +135,19 @@ public enum ModelWeights {
         }
         do {
             try arch.validate()
+            try head.validate()
         } catch {
             throw WeightsError("\(file.path): \(error)")
+        }
+        // Metadata that describes a larger network than the file's tensors hold is refused
+        // before that network is allocated (the strict load compares every shape after).
+        let parameters = FLOPsCounter.count(arch, head: head, height: 64, width: 32, includeClassifier: true).params
+        let values = file.entries.reduce(0) { total, e in
+            e.name.hasPrefix("optimizer.") || e.name.hasPrefix("center_loss.") ? total : total + e.shape.reduce(1, *)
+        }
+        guard parameters <= values else {
+            throw WeightsError("\(file.path): its architecture metadata describes \(parameters) parameters, but its tensors "
+                               + "hold \(values) values")
         }
         return (arch, head)
     }
