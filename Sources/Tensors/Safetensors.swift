@@ -131,6 +131,17 @@ public struct SafetensorsFile {
 
     public var names: [String] { entries.map(\.name) }
 
+    /// Throws, naming the first of `names` that holds a value below zero (what cannot be:
+    /// a variance, a second moment), with the value and its index.
+    public func requireNonNegative(_ names: [String], what: String) throws {
+        for name in names where entry(name) != nil {
+            let values = try floats(name)
+            if let i = values.firstIndex(where: { $0 < 0 }) {
+                throw WeightsError("\(path): '\(name)' has a negative \(what) \(values[i]) at index \(i); nothing was loaded")
+            }
+        }
+    }
+
     /// The tensor's values converted to Float (from F32, F64, F16, BF16 or an integer type).
     public func floats(_ name: String) throws -> [Float] {
         guard let e = entry(name) else { throw WeightsError("\(path): no tensor '\(name)'") }

@@ -96,6 +96,26 @@ public enum Checkpoint {
     static let stateKey = "reidprune.training_state"
     static let reserved = ["optimizer.", "center_loss."]
 
+    /// The training state in a checkpoint's metadata, its counts checked.
+    static func state(in file: SafetensorsFile) throws -> TrainingState {
+        guard let json = file.metadata[stateKey] else {
+            throw WeightsError("\(file.path): not a checkpoint (no '\(stateKey)' metadata)")
+        }
+        let state: TrainingState
+        do {
+            state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
+        } catch {
+            throw WeightsError("\(file.path): unreadable training state: \(error)")
+        }
+        let counts = [("epoch", state.epoch), ("iteration", state.iteration), ("optimizerSteps", state.optimizerSteps),
+                      ("batchInEpoch", state.batchInEpoch), ("skippedSteps", state.skippedSteps),
+                      ("replacedImages", state.replacedImages), ("ranks", state.ranks ?? 1)]
+        for (name, value) in counts where value < (name == "ranks" ? 1 : 0) {
+            throw WeightsError("\(file.path): training state '\(name)' is \(value); a checkpoint never holds that")
+        }
+        return state
+    }
+
     /// Writes a checkpoint atomically.
     public static func save(to path: String, net: ReIDNet, optimizer: Optimizer, state: TrainingState,
                             centerLoss: CenterLoss? = nil) throws {
@@ -119,15 +139,7 @@ public enum Checkpoint {
 
     /// The training state a checkpoint holds (without reading its tensors).
     public static func state(at path: String) throws -> TrainingState {
-        let file = try SafetensorsFile(path: path)
-        guard let json = file.metadata[stateKey] else {
-            throw WeightsError("\(path): not a checkpoint (no '\(stateKey)' metadata)")
-        }
-        do {
-            return try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
-        } catch {
-            throw WeightsError("\(path): unreadable training state: \(error)")
-        }
+        try state(in: SafetensorsFile(path: path))
     }
 
     /// The (possibly pruned) architecture a checkpoint's network has.
@@ -143,15 +155,7 @@ public enum Checkpoint {
     public static func load(from path: String, net: ReIDNet, optimizer: Optimizer,
                             centerLoss: CenterLoss? = nil) throws -> TrainingState {
         let file = try SafetensorsFile(path: path)
-        guard let json = file.metadata[stateKey] else {
-            throw WeightsError("\(path): not a checkpoint (no '\(stateKey)' metadata)")
-        }
-        let state: TrainingState
-        do {
-            state = try JSONDecoder().decode(TrainingState.self, from: Data(json.utf8))
-        } catch {
-            throw WeightsError("\(path): unreadable training state: \(error)")
-        }
+        let state = try state(in: file)
         let store = net.store
         var missing: [String] = []
         for name in optimizer.momentNames {
@@ -169,6 +173,11 @@ public enum Checkpoint {
         try file.requireFinite(optimizer.momentNames.flatMap { name in
             store.parameterSlots.indices.filter { store.trainable[$0] }.map { "optimizer.\(name).\(store.parameterSlots[$0].name)" }
         } + (centerLoss != nil ? ["center_loss.centers"] : []))
+        // Adam's second moments are squares: a negative one (a damaged file) would make NaN updates.
+        if optimizer.momentNames.contains("exp_avg_sq") {
+            try file.requireNonNegative(store.parameterSlots.indices.filter { store.trainable[$0] }
+                .map { "optimizer.exp_avg_sq.\(store.parameterSlots[$0].name)" }, what: "second moment")
+        }
         try ModelWeights.load(file, into: net, match: .strict, ignoring: reserved)
         for name in optimizer.momentNames {
             for (i, slot) in store.parameterSlots.enumerated() where store.trainable[i] {

@@ -49,7 +49,8 @@ extension Experiment {
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
         if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
-        let changes = resuming ? try checkResume(checkpoint, perRankStream: !data.allowsRankCountChange) : []
+        let changes = resuming ? try checkResume(checkpoint, perRankStream: !data.allowsRankCountChange,
+                                                 batches: data.source.batches(inEpoch:)) : []
         let size = data.imageSize
         let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: size, width: size).flops
         let net = try network(numClasses: data.numClasses, resumingFrom: resuming ? checkpoint : nil)

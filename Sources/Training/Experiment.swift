@@ -219,7 +219,8 @@ public final class Experiment {
         if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
         let loader = try makeLoader(dataset)
         defer { loader.shutdown() }
-        let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream) : []
+        let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream,
+                                                 batches: loader.batches(inEpoch:)) : []
         let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: c.data.augment.height,
                                                width: c.data.augment.width).flops
         let net = try network(numClasses: dataset.numTrainPids, resumingFrom: resuming ? checkpoint : nil)
@@ -302,11 +303,22 @@ public final class Experiment {
 
     /// The changes between the checkpoint's recipe and this one, all safe; throws (on
     /// every rank, before anything is written) naming the keys whose change would break
-    /// exact resumption (a changed rank count included, when the data source reads per rank).
+    /// exact resumption (a changed rank count included, when the data source reads per rank),
+    /// or `train.epochs` when it is below the epochs the checkpoint has trained, or when the
+    /// checkpoint's place lies past the end of its epoch's `batches`.
     /// - Important: Collective — every rank calls this, in the same order.
-    func checkResume(_ checkpoint: String, perRankStream: Bool) throws -> [ResumeCheck.Change] {
+    func checkResume(_ checkpoint: String, perRankStream: Bool, batches: (Int) -> Int) throws -> [ResumeCheck.Change] {
         try comm.onRoot { () -> [ResumeCheck.Change] in
             let state = try Checkpoint.state(at: checkpoint)
+            let epochs = config.train.epochs
+            guard state.epoch <= epochs else {
+                throw ConfigError("train.epochs: \(epochs) is below the \(state.epoch) epochs that \(checkpoint) has trained; "
+                                  + "give at least \(state.epoch) to go on from it, or another run.dir")
+            }
+            if state.epoch < epochs && state.batchInEpoch > batches(state.epoch) {
+                throw WeightsError("\(checkpoint): training state 'batchInEpoch' is \(state.batchInEpoch), past the "
+                                   + "\(batches(state.epoch)) batches of epoch \(state.epoch + 1)")
+            }
             guard let saved = state.recipe else {
                 log("\(checkpoint): written before checkpoints carried their recipe; resuming unchecked")
                 return []

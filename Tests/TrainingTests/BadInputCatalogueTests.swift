@@ -451,9 +451,30 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "resume finished run without checkpoint", args: train,
                  message: "run.dir '$D/run' holds a finished run (results.json) but no checkpoint.safetensors",
                  untouched: ["run/results.json", "run/metrics.jsonl", "run/model.safetensors"]),
+            Case(name: "resume negative epoch", args: train,
+                 message: "$D/run/checkpoint.safetensors: training state 'epoch' is -3; a checkpoint never holds that",
+                 untouched: Self.runFiles),
+            Case(name: "resume fewer epochs", args: train,
+                 message: "train.epochs: 1 is below the 2 epochs that $D/run/checkpoint.safetensors has trained; give at "
+                    + "least 2 to go on from it, or another run.dir", untouched: Self.runFiles),
+            Case(name: "resume batch past the epoch", args: train,
+                 message: "$D/run/checkpoint.safetensors: training state 'batchInEpoch' is 1000000000, past the ",
+                 untouched: Self.runFiles),
         ]) { name, d in
             if name == "resume finished run without checkpoint" {
                 try FileManager.default.removeItem(atPath: d + "/run/checkpoint.safetensors")
+            }
+            let edits: [String: [String: Int]] = ["resume negative epoch": ["epoch": -3], "resume fewer epochs": ["epoch": 2],
+                                                  "resume batch past the epoch": ["epoch": 0, "batchInEpoch": 1_000_000_000]]
+            if let edit = edits[name] {
+                let path = d + "/run/checkpoint.safetensors"
+                var metadata = try SafetensorsFile(path: path).metadata
+                var state = try JSONSerialization.jsonObject(with: Data(metadata["reidprune.training_state"]!.utf8))
+                    as! [String: Any]
+                for (k, v) in edit { state[k] = v }
+                metadata["reidprune.training_state"] = String(decoding: try JSONSerialization.data(withJSONObject: state),
+                                                              as: UTF8.self)
+                try Self.rewriteModel(path, to: path, metadata: metadata) { _, _ in }
             }
             guard name == "resume locked folder" else { return }
             try "host elsewhere pid 1".write(toFile: d + "/run/.lock", atomically: false, encoding: .utf8)

@@ -213,6 +213,37 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), atCheckpoint)
     }
 
+    /// Adam's second moments cannot be negative: a checkpoint holding one is refused at
+    /// load, naming the tensor, instead of training on into NaN updates.
+    func testResumeRefusesANegativeSecondMoment() throws {
+        let batch = Self.randomBatch(seed: 4)
+        var config = TrainerConfig()
+        config.optimizer = .adam
+        config.epochs = 1
+        config.progress = false
+        let dir = tmp.appendingPathComponent("adam").path
+        try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4), config: config,
+                    runDirectory: dir).train()
+        let path = dir + "/checkpoint.safetensors"
+        let file = try SafetensorsFile(path: path)
+        var w = SafetensorsWriter()
+        w.metadata = file.metadata
+        for e in file.entries {
+            if e.dtype == .I64 { w.add(e.name, int64s: try file.int64s(e.name), shape: e.shape); continue }
+            var v = try file.floats(e.name)
+            if e.name == "optimizer.exp_avg_sq.conv1.weight" { v[2] = -1 }
+            w.add(e.name, floats: v, shape: e.shape)
+        }
+        try w.write(to: path)
+        config.epochs = 2
+        let resumed = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4),
+                                  config: config, runDirectory: nil)
+        XCTAssertThrowsError(try resumed.resume(from: path)) {
+            XCTAssertEqual("\($0)", "\(path): 'optimizer.exp_avg_sq.conv1.weight' has a negative second moment -1.0 at "
+                           + "index 2; nothing was loaded")
+        }
+    }
+
     func testResumeWithWrongOptimizerNamesMissingState() throws {
         let batch = Self.randomBatch(seed: 3)
         var config = TrainerConfig()

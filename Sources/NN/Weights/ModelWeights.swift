@@ -76,17 +76,8 @@ public enum ModelWeights {
         let loaded = store.allNames.filter { !(match == .backbone && isHead($0)) }
         try file.requireFinite(loaded.compactMap { byCanonical[$0] })
         // A variance below zero (a corrupt or hand-made file) would fold into NaN weights.
-        for name in loaded where name.hasSuffix("running_var") {
-            guard let fileName = byCanonical[name], let entry = file.entry(fileName), entry.shape.reduce(1, *) > 0 else {
-                continue
-            }
-            var values = [Float](repeating: 0, count: entry.shape.reduce(1, *))
-            try values.withUnsafeMutableBufferPointer { try file.copyFloats(fileName, into: $0.baseAddress!, count: $0.count) }
-            if let i = values.firstIndex(where: { $0 < 0 }) {
-                throw WeightsError("\(file.path): '\(fileName)' has a negative variance \(values[i]) at index \(i); "
-                                   + "nothing was loaded")
-            }
-        }
+        try file.requireNonNegative(loaded.filter { $0.hasSuffix("running_var") }.compactMap { byCanonical[$0] },
+                                    what: "variance")
         for name in loaded {
             guard let fileName = byCanonical[name], let (isBuffer, index) = store.lookup(name) else { continue }
             let t = isBuffer ? store.buffer(index) : store.parameter(index)
