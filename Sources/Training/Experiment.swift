@@ -149,6 +149,16 @@ public final class Experiment {
         return (arch, head)
     }
 
+    /// Loads `m.pretrained`'s backbone into a network of the architecture a run would
+    /// start from, and throws what that run would (a missing key, a wrong shape, a
+    /// non-finite value) before anything trains; nothing is kept.
+    public static func checkPretrained(_ m: ModelConfig) throws {
+        guard let path = m.pretrained else { return }
+        let file = try SafetensorsFile(path: path)
+        let net = try ReIDNet(architecture: try pretrainedArchitecture(m, file: file).0, head: HeadConfig(bnneck: false))
+        try ModelWeights.load(file, into: net, match: .backbone, ignoring: ["optimizer.", "center_loss."])
+    }
+
     /// The architecture a run starts from: the one a pretrained reidprune model carries
     /// (possibly pruned), else the recipe's.
     public static func startArchitecture(_ m: ModelConfig) throws -> ResNetArchitecture {

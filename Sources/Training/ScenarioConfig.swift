@@ -197,7 +197,7 @@ extension ScenarioConfig {
     /// Reads what the stages will need before the first one trains, so that a missing or
     /// malformed target set or model file is reported now and not hours later: every re-ID
     /// set on disk (a SynthReID set the recipe describes is made when its stage needs it)
-    /// and every file a stage starts from (its architecture against the recipe's). Once the
+    /// and every file a stage starts from (loaded into the network its stage builds). Once the
     /// source stage has finished (`sourceDone`), what only it reads is not checked again.
     public func checkInputs(sourceDone: Bool) throws {
         func named(_ key: String, _ body: () throws -> Void) throws {
@@ -211,11 +211,12 @@ extension ScenarioConfig {
         }
         if !sourceDone {
             let key = sourcePretrained != nil ? "scenario.source_pretrained" : "model.pretrained"
-            try named(key) { _ = try Experiment.startArchitecture(sourceStageConfig("source", epochs: nil, pretrained: sourcePretrained).model) }
+            let start = sourceStageConfig("source", epochs: nil, pretrained: sourcePretrained).model
+            try named(key) { try Experiment.checkPretrained(start) }
         }
         for depth in baselines where depth != base.model.depth {
             let stage = try baselineSourceConfig(depth)
-            try named("scenario.baseline_pretrained.\(depth.name)") { _ = try Experiment.startArchitecture(stage.model) }
+            try named("scenario.baseline_pretrained.\(depth.name)") { try Experiment.checkPretrained(stage.model) }
         }
     }
 }
@@ -298,6 +299,8 @@ extension ScenarioConfig {
                 try k.string(d.name, &file)
                 try k.check(!file.isEmpty, d.name, "empty path")
                 try k.check(baselines.contains(d), d.name, "\(d.name) is not in scenario.baselines")
+                try k.check(d != base.model.depth, d.name, "\(d.name) is the scenario's own model.arch, whose source stage "
+                            + "starts from scenario.source_pretrained or model.pretrained; this file would not be used")
                 baselinePretrained[d] = file
             }
         }

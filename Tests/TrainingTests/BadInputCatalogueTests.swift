@@ -3,6 +3,7 @@
 // value, and nothing that was there is overwritten (nor anything half-written left).
 // One table per group: data, recipes, weights, features, visrank, resume, faults.
 import Foundation
+import NN
 import Tensors
 import TestSupport
 import XCTest
@@ -526,13 +527,37 @@ final class BadInputCatalogueTests: XCTestCase {
                  message: "scenario.baseline_pretrained.resnet34: $D/r.yaml: "),
             Case(name: "scenario baseline without file", args: scenario,
                  message: "Error: scenario.baseline_pretrained.resnet34: the source stage starts from"),
+            Case(name: "scenario baseline file with NaN", args: scenario,
+                 message: "scenario.baseline_pretrained.resnet34: $D/nan.safetensors: non-finite values in 1 tensor(s)"),
+            Case(name: "scenario baseline file of wrong shape", args: scenario,
+                 message: "scenario.baseline_pretrained.resnet34: $D/shape.safetensors: "),
+            Case(name: "scenario baseline of its own arch", args: scenario,
+                 message: "scenario.baseline_pretrained.resnet18': resnet18 is the scenario's own model.arch"),
         ]) { name, d in
             let (target, baseline) = switch name {
             case "scenario missing target": ("\(d)/none", "")
             case "scenario missing baseline file": ("\(Self.root)/data", "\(d)/missing.safetensors")
+            case "scenario baseline file with NaN": ("\(Self.root)/data", "\(d)/nan.safetensors")
+            case "scenario baseline file of wrong shape": ("\(Self.root)/data", "\(d)/shape.safetensors")
             default: ("\(Self.root)/data", "\(d)/r.yaml")
             }
+            if name == "scenario baseline file with NaN" || name == "scenario baseline file of wrong shape" {
+                // A ResNet-34 of the recipe's widths, with one NaN or (as torchvision names it) one wrong shape.
+                let net = try ReIDNet(architecture: .resnet(.resnet34, baseWidth: 4), head: HeadConfig(bnneck: true))
+                net.store.parameter(net.store.lookup("layer3.2.conv1.weight")!.index)[3] = .nan
+                try ModelWeights.save(net, to: d + "/nan.safetensors")
+                let file = try SafetensorsFile(path: d + "/nan.safetensors")
+                var w = SafetensorsWriter()
+                for e in file.entries {
+                    if e.dtype == .I64 { w.add(e.name, int64s: try file.int64s(e.name), shape: e.shape); continue }
+                    let shape = e.name == "layer3.2.conv1.weight" ? [e.shape[0], e.shape[1], 1, 9] : e.shape
+                    w.add(e.name, floats: try file.floats(e.name).map { $0.isFinite ? $0 : 0 }, shape: shape)
+                }
+                try w.write(to: d + "/shape.safetensors")
+            }
             let baselines = name == "scenario baseline without file" ? "  baselines: [resnet34]\n"
+                : name == "scenario baseline of its own arch"
+                ? "  baselines: [resnet18]\n  baseline_pretrained: {resnet18: \(Self.root)/trained/model.safetensors}\n"
                 : baseline.isEmpty ? "" : "  baselines: [resnet34]\n  baseline_pretrained: {resnet34: \(baseline)}\n"
             try "x: 1\n".write(toFile: d + "/r.yaml", atomically: true, encoding: .utf8)
             try (Self.recipeWithoutSynth + """
@@ -550,7 +575,8 @@ final class BadInputCatalogueTests: XCTestCase {
                 """ + baselines).write(toFile: d + "/s.yaml", atomically: true, encoding: .utf8)
         }
         for name in ["scenario missing target", "scenario missing baseline file", "scenario baseline file not a model",
-                     "scenario baseline without file"] {
+                     "scenario baseline without file", "scenario baseline file with NaN", "scenario baseline file of wrong shape",
+                     "scenario baseline of its own arch"] {
             let d = Self.root + "/" + name.replacingOccurrences(of: " ", with: "-")
             XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/scen/source"), "\(name): the source stage ran")
         }
