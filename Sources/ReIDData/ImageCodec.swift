@@ -6,6 +6,7 @@
 import CPNG
 import CTurboJPEG
 import Foundation
+import Tensors
 
 public final class ImageCodec {
     /// Pillow's limit: it raises DecompressionBombError above 2 x Image.MAX_IMAGE_PIXELS.
@@ -33,7 +34,7 @@ public final class ImageCodec {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw ImageError("\(path): cannot read: \(error.localizedDescription)")
+            throw ImageError("\(path): cannot read: \(FileProblem.reading(path) ?? FileProblem.reason(error))")
         }
         return try decode(data, path: path)
     }

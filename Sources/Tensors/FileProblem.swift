@@ -21,7 +21,7 @@ public enum FileProblem {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: name, isDirectory: &isFolder) {
             if !isFolder.boolValue { return "'\(name)' is a file, not a folder" }
-            return access(name, W_OK) == 0 ? nil : "folder '\(name)' is not writable (permission denied)"
+            return notWritable(name)
         }
         if let file = blockingFile(on: name) { return "'\(file)' is a file, not a folder" }
         return "there is no folder '\(name)'"
@@ -43,7 +43,7 @@ public enum FileProblem {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
             if !isFolder.boolValue { return "'\(path)' is a file, not a folder" }
-            return access(path, W_OK) == 0 ? nil : "folder '\(path)' is not writable (permission denied)"
+            return notWritable(path)
         }
         if let file = blockingFile(on: path) { return "'\(file)' is a file, not a folder" }
         var parent = (path as NSString).standardizingPath
@@ -51,6 +51,21 @@ public enum FileProblem {
             parent = (parent as NSString).deletingLastPathComponent
         }
         return writing(into: parent.isEmpty ? "." : parent)
+    }
+
+    /// Why the existing folder `folder` takes no new files (nil when it does): no
+    /// permission, or a read-only file system.
+    static func notWritable(_ folder: String) -> String? {
+        guard access(folder, W_OK) != 0 else { return nil }
+        return errno == EROFS ? "folder '\(folder)' is on a read-only file system"
+            : "folder '\(folder)' is not writable (permission denied)"
+    }
+
+    /// An error's text for a one-line message: Foundation's file errors in a few words
+    /// (`reason`), any other error as it describes itself.
+    public static func text(_ error: Error) -> String {
+        let e = error as NSError
+        return e.domain == NSCocoaErrorDomain || e.domain == NSPOSIXErrorDomain ? reason(error) : "\(error)"
     }
 
     /// The reason of a file-system error in a few words.

@@ -76,7 +76,8 @@ extension FeatureExtractor {
             net = try ModelWeights.loadNet(file, expected: arch)
         } else {
             guard let arch, let depth = ResNetArchitecture.Depth(name: arch) else {
-                throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101")
+                let given = arch.map { " (not '\($0)')" } ?? ""
+                throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101\(given)")
             }
             net = try ReIDNet(architecture: .resnet(depth), head: HeadConfig(bnneck: false))
             try ModelWeights.load(file, into: net, match: .backbone)

@@ -16,7 +16,8 @@ public final class MetricsLog {
             }
         }
         guard let h = FileHandle(forUpdatingAtPath: path) else {
-            throw ConfigError("\(path): cannot open the metrics log: \(access(path, W_OK) == 0 ? "unreadable" : "permission denied")")
+            let why = FileProblem.reading(path) ?? (access(path, W_OK) == 0 ? "unreadable" : "permission denied")
+            throw ConfigError("\(path): cannot open the metrics log: \(why)")
         }
         handle = h
         let end = handle.seekToEndOfFile()
@@ -82,7 +83,7 @@ public final class MetricsLog {
             try handle.truncate(atOffset: bytes)
             try handle.seekToEnd()
         } catch {
-            throw ConfigError("\(path): cannot drop the rows after the checkpoint: \(error.localizedDescription)")
+            throw ConfigError("\(path): cannot drop the rows after the checkpoint: \(FileProblem.reason(error))")
         }
     }
 

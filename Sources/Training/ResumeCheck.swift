@@ -73,7 +73,13 @@ public enum ResumeCheck {
     }
 
     static func leaves(_ yaml: String, origin: String) throws -> [String: String] {
-        guard let tree = try Yams.load(yaml: yaml) as? [String: Any] else {
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigError("\(origin): the saved recipe is malformed YAML: \(ConfigFile.summary(error))")
+        }
+        guard let tree = loaded as? [String: Any] else {
             throw ConfigError("\(origin): the saved recipe is not a mapping of sections")
         }
         return ConfigFile(root: tree, origin: origin).leafValues()

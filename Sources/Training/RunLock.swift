@@ -72,6 +72,11 @@ public final class RunLock {
     private static func contents(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 256)
         let n = pread(fd, &buffer, buffer.count, 0)
-        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+        guard n > 0 else { return "" }
+        // What another run wrote ("host H pid P"); anything else is shown printable only.
+        let text = String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { c in
+            c.properties.generalCategory == .control ? " " : c == "\u{FFFD}" ? "?" : c
+        }))
     }
 }

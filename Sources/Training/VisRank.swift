@@ -186,7 +186,8 @@ public enum VisRank {
         do {
             try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
         } catch {
-            throw ConfigError("\(options.out): cannot create the output folder (\(error.localizedDescription))")
+            let why = FileProblem.folder(options.out) ?? FileProblem.reason(error)
+            throw ConfigError("\(options.out): cannot create the output folder: \(why)")
         }
         for (name, data) in files { try AtomicFile.write(data, to: options.out + "/" + name) }
         try page.write(to: options.out + "/index.html")

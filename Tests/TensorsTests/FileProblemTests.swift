@@ -27,4 +27,16 @@ final class FileProblemTests: XCTestCase {
         }
         XCTAssertThrowsError(try w.write(to: dir + "/folder")) { XCTAssertEqual("\($0)", "\(dir)/folder: cannot write: is a folder") }
     }
+
+    /// Foundation's errors read as their reason, not as an NSError dump; other errors as
+    /// they describe themselves.
+    func testErrorTextIsShort() throws {
+        XCTAssertThrowsError(try Data(contentsOf: URL(fileURLWithPath: "/nonexistent/reidprune"))) {
+            XCTAssertEqual(FileProblem.text($0), "no such file")
+        }
+        XCTAssertThrowsError(try Data([1]).write(to: URL(fileURLWithPath: "/dev/full"))) {
+            XCTAssertEqual(FileProblem.text($0), "no space left on device")
+        }
+        XCTAssertEqual(FileProblem.text(WeightsError("x.safetensors: bad")), "x.safetensors: bad")
+    }
 }

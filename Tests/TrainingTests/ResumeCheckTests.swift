@@ -27,6 +27,14 @@ final class ResumeCheckTests: XCTestCase {
         XCTAssertEqual(try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "c", ranks: (nil, 5)), [])
     }
 
+    /// A checkpoint whose saved recipe is not YAML (a damaged file) is named.
+    func testMalformedSavedRecipeNamesTheCheckpoint() {
+        XCTAssertThrowsError(try ResumeCheck.check(saved: "train: {epochs: [", current: recipe, checkpoint: "c.safetensors",
+                                                   ranks: (1, 1))) {
+            XCTAssertTrue("\($0)".hasPrefix("c.safetensors: the saved recipe is malformed YAML: line "), "\($0)")
+        }
+    }
+
     func testRankCountChangeIsRefusedForPerRankStreams() throws {
         XCTAssertThrowsError(try ResumeCheck.check(saved: recipe, current: recipe, checkpoint: "run/checkpoint.safetensors",
                                                    ranks: (3, 2), perRankStream: true)) { error in

@@ -30,6 +30,16 @@ final class RunLockTests: XCTestCase {
         XCTAssertNil(again.tookOverFrom)
     }
 
+    /// A lock file holding something other than "host H pid P" is named printable only.
+    func testGarbageInALockFileIsShownPrintable() throws {
+        let dir = tmp.appendingPathComponent("garbage").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Data([0x1b] + Array("[2Jhost".utf8) + [0, 0xff, 0x07] + Array("x".utf8))
+            .write(to: URL(fileURLWithPath: dir + "/.lock"))
+        let lock = try RunLock(folder: dir)
+        XCTAssertEqual(lock.tookOverFrom, " [2Jhost ? x")
+    }
+
     func testStaleLockAndTemporariesOfADeadProcess() throws {
         let dir = tmp.appendingPathComponent("stale").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -40,7 +40,9 @@ public final class TarShardWriter {
 
     static func message(_ a: OpaquePointer?) -> String {
         guard let a, let s = archive_error_string(a) else { return "libarchive error" }
-        return String(cString: s)
+        // libarchive's text for a failed write is "Write error"; the system's reason says why.
+        let code = archive_errno(a)
+        return String(cString: s) + (code > 0 ? " (\(String(cString: strerror(code))))" : "")
     }
 
     /// Appends a regular file member `name` holding `bytes`.

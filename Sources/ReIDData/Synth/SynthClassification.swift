@@ -95,7 +95,7 @@ public enum SynthClassification {
         }
         if let failure {
             try? fm.removeItem(atPath: temp)
-            throw DatasetError("\(out): generation failed: \(failure)")
+            throw DatasetError("\(out): generation failed: \(FileProblem.text(failure))")
         }
         var described: [String: String] = [:]
         for (c, s) in styles.enumerated() { described[className(c)] = s.description }

@@ -140,7 +140,7 @@ public enum SynthReID {
         log("SynthReID (synthetic): rendering \(plan.jobs.count) images of domain \(o.domain) into \(out)\(note)")
         if let failure = render(plan.jobs, cameras: cameras, o, layout: layout, into: temp, stop: stop) {
             try? fm.removeItem(atPath: temp)
-            throw DatasetError("\(out): generation failed: \(failure)")
+            throw DatasetError("\(out): generation failed: \(FileProblem.text(failure))")
         }
         if layout == .custom { try writeLists(plan.jobs, into: temp) }
         let manifest = SynthManifest(options: o, train: plan.train, query: plan.query,
