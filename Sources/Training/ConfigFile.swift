@@ -36,6 +36,7 @@ public struct ConfigFile {
             }
             let key = String(o[..<eq]), text = String(o[o.index(after: eq)...])
             overridden[key] = o
+            if let problem = nestingProblem(text) { throw ConfigError("override '\(o)': \(problem)") }
             var value: Any
             do {
                 value = try Yams.load(yaml: text) ?? ""
@@ -86,9 +87,13 @@ public struct ConfigFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError("\(path): cannot read the config file")
         }
+        if let problem = nestingProblem(text) { throw ConfigError("\(path): malformed YAML: \(problem)") }
         let parsed: Any?
         do {
-            if let node = try Yams.compose(yaml: text) { try rejectDuplicateKeys(node, path: path, key: "") }
+            if let node = try Yams.compose(yaml: text) {
+                var budget = maxValues
+                try rejectDuplicateKeys(node, path: path, key: "", budget: &budget)
+            }
             parsed = try Yams.load(yaml: text)
         } catch let error as ConfigError {
             throw error
@@ -205,9 +210,54 @@ public struct ConfigFile {
         return ConfigError("\(origin): key '\(key)': \(why)")
     }
 
+    /// The most values a recipe may hold once its aliases are expanded (a recipe holds a
+    /// few hundred; aliases of aliases can expand a small file past any memory).
+    static let maxValues = 100_000
+    /// The deepest nesting a recipe may have (the YAML reader recurses once per level).
+    static let maxNesting = 200
+
+    /// Why `text` nests too deeply for the YAML reader, or nil: flow collections (`[`, `{`)
+    /// inside one another, or block collections (indentation, `- ` items) on a line.
+    static func nestingProblem(_ text: String) -> String? {
+        var flow = 0, line = 1, leading = 0
+        var atLineStart = true, comment = false
+        var quote: Character?
+        var previous: Character = "\n"
+        for c in text {
+            defer { previous = c }
+            if c == "\n" { line += 1; atLineStart = true; leading = 0; comment = false; continue }
+            if comment { continue }
+            if atLineStart && quote == nil && (c == " " || c == "-") {
+                leading += 1
+                if leading > 2 * maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
+                continue
+            }
+            atLineStart = false
+            if let q = quote {
+                if c == q && !(q == "\"" && previous == "\\") { quote = nil }
+                continue
+            }
+            switch c {
+            case "\"", "'": quote = c
+            case "#" where previous == " " || previous == "\t" || previous == "\n": comment = true
+            case "[", "{":
+                flow += 1
+                if flow > maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
+            case "]", "}": flow = max(0, flow - 1)
+            default: break
+            }
+        }
+        return nil
+    }
+
     /// YAML allows a key twice in a mapping and keeps the last; a recipe that does so has
-    /// lost the first one's keys, so it is an error naming the line.
-    static func rejectDuplicateKeys(_ node: Node, path: String, key: String) throws {
+    /// lost the first one's keys, so it is an error naming the line. Counts the values it
+    /// walks against `budget`, aliases expanded.
+    static func rejectDuplicateKeys(_ node: Node, path: String, key: String, budget: inout Int) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError("\(path): holds more than \(maxValues) values once its aliases are expanded; a recipe is far smaller")
+        }
         if let mapping = node.mapping {
             var seen = Set<String>()
             for (k, v) in mapping {
@@ -217,10 +267,12 @@ public struct ConfigFile {
                     throw ConfigError("\(path): line \((k.mark?.line).map(String.init) ?? "?"): key '\(full)' appears twice "
                                       + "(YAML would keep only the last); merge the two")
                 }
-                try rejectDuplicateKeys(v, path: path, key: full)
+                try rejectDuplicateKeys(v, path: path, key: full, budget: &budget)
             }
         } else if let sequence = node.sequence {
-            for (i, item) in sequence.enumerated() { try rejectDuplicateKeys(item, path: path, key: key + "[\(i)]") }
+            for (i, item) in sequence.enumerated() {
+                try rejectDuplicateKeys(item, path: path, key: key + "[\(i)]", budget: &budget)
+            }
         }
     }
 

@@ -60,6 +60,28 @@ final class ConfigFileTests: ScratchFolderTestCase {
         }
     }
 
+    /// A recipe nested deeper than the YAML reader can recurse, or one whose aliases expand
+    /// past any memory, is a malformed recipe named in one line (not a crash).
+    func testDeepOrExplodingYAMLIsRefused() throws {
+        let deep = try write("deep.yaml", "train: {lr: " + String(repeating: "[", count: 5000) + "}\n")
+        XCTAssertThrowsError(try ConfigFile.load(deep)) {
+            XCTAssertEqual("\($0)", "\(deep): malformed YAML: line 1 nests more than 200 levels")
+        }
+        let dashes = try write("dashes.yaml", "x:\n" + String(repeating: "- ", count: 3000) + "1\n")
+        XCTAssertThrowsError(try ConfigFile.load(dashes)) {
+            XCTAssertEqual("\($0)", "\(dashes): malformed YAML: line 2 nests more than 200 levels")
+        }
+        var laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...9 { laughs += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let bomb = try write("laughs.yaml", laughs)
+        XCTAssertThrowsError(try ConfigFile.load(bomb)) {
+            XCTAssertEqual("\($0)", "\(bomb): holds more than 100000 values once its aliases are expanded; a recipe is far smaller")
+        }
+        // Brackets in quotes and comments do not count; an ordinary recipe loads.
+        let fine = try write("fine.yaml", "train: {lr: 0.1}  # [[[[\nrun: {dir: \"" + String(repeating: "[", count: 300) + "\"}\n")
+        XCTAssertNoThrow(try ConfigFile.load(fine))
+    }
+
     func testErrorsNameTheFileAndTheKey() throws {
         let bad = try write("bad.yaml", "model: {arch: resnet18\n")
         XCTAssertThrowsError(try ConfigFile.load(bad)) { XCTAssertTrue("\($0)".contains("bad.yaml: malformed YAML"), "\($0)") }
