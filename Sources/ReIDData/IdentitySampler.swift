@@ -79,7 +79,11 @@ public struct IdentitySampler: BatchSampler {
         return Array(batch[(rank * per * instances)..<((rank + 1) * per * instances)])
     }
 
-    public func validate(world: Int) throws {
+    public func validate(world: Int) throws { try Self.validate(identities: identities, world: world) }
+
+    /// Throws unless `identities` per batch split evenly over `world` ranks (whole
+    /// identities per rank).
+    public static func validate(identities: Int, world: Int) throws {
         guard identities % world == 0 else {
             throw DatasetError("data.identities: \(identities) identities per batch do not split evenly over \(world) ranks; "
                                + "choose a multiple of \(world)")
@@ -113,7 +117,10 @@ public struct ShuffleSampler: BatchSampler {
         return Array(batch[(rank * per)..<((rank + 1) * per)])
     }
 
-    public func validate(world: Int) throws {
+    public func validate(world: Int) throws { try Self.validate(batchSize: batchSize, world: world) }
+
+    /// Throws unless a global batch of `batchSize` splits evenly over `world` ranks.
+    public static func validate(batchSize: Int, world: Int) throws {
         guard batchSize % world == 0 else {
             throw DatasetError("sampler: batch size \(batchSize) does not split evenly over \(world) ranks")
         }

@@ -12,19 +12,32 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The YAML recipe.") var config: String
     @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
-    @Flag(help: "Only read and check the recipe with its overrides and that a data folder it does not generate exists, then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
+    @Flag(help: "Only read and check the recipe with its overrides and that a data folder it does not generate exists, print the run folder (run.dir: or scenario.dir:), then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
     var check = false
+    @Option(help: "With --check: the number of ranks the run will have, whose batch must split over them.")
+    var ranks = 1
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
 
     func run() throws {
         if check {
+            guard (1...1_000_000).contains(ranks) else { throw ValidationError("--ranks must be 1 to 1000000, got \(ranks)") }
             // The recipe, and that a data folder it reads as it is (not one it generates) is there.
-            guard case let .training(c) = try Recipe.load(config, overrides: overrides) else { return }
+            let c: ExperimentConfig
+            switch try Recipe.load(config, overrides: overrides) {
+            case let .training(t): c = t
+            case let .scenario(s): Console.line("scenario.dir: \(s.directory)"); return
+            }
             let (root, generated) = c.task == .classification ? (c.classificationData.root, c.classificationData.synth != nil)
                 : (c.data.root, c.data.synth != nil)
             if !generated && !ShardPattern.isPattern(root) && !root.hasSuffix(".tar") && !FileManager.default.fileExists(atPath: root) {
                 throw ConfigError("data.root: \(root): no such folder")
             }
+            if c.task == .reid {
+                let d = c.data
+                try (d.identitySampler ? IdentitySampler.validate(identities: d.identities, world: ranks)
+                     : ShuffleSampler.validate(batchSize: d.batchSize, world: ranks))
+            }
+            Console.line("run.dir: \(c.runDirectory)")
             return
         }
         try Ranks.run(stoppable: true) { comm in

@@ -219,6 +219,16 @@ final class PreemptionTests: XCTestCase {
                                             environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
         XCTAssertEqual(s2, 1, o2)
         XCTAssertEqual(o2.split(separator: "\n").filter { !$0.isEmpty }, ["Error: data.root: \(missing): no such folder"], o2)
+        // A batch that does not split over the ranks asked for, and an option launch/train does not have.
+        let (s3, o3) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "4",
+                                             "--bind-to", "none"], environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
+        XCTAssertEqual(s3, 1, o3)
+        XCTAssertEqual(o3.split(separator: "\n").filter { !$0.isEmpty },
+                       ["Error: data.identities: 6 identities per batch do not split evenly over 4 ranks; choose a multiple of 4"], o3)
+        let (s4, o4) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "-np", "2"],
+                                            environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
+        XCTAssertEqual(s4, 2, o4)
+        XCTAssertTrue(o4.hasPrefix("launch/train: unknown option '-np' (options: --np N,"), o4)
     }
 
     /// An error every rank meets after the recipe check (here a data folder that is not the
@@ -292,6 +302,23 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(try filtered(["mpirun: Forwarding signal 10 to job", usr1, usr1, "reidprune: stopped by SIGUSR1"]
                                     + exited.map { $0.replacingOccurrences(of: "CODE", with: "75") }),
                        ["mpirun: Forwarding signal 10 to job", usr1, "reidprune: stopped by SIGUSR1"])
+        XCTAssertEqual(try filtered([term, term]), ["launch/train: mpirun ended the ranks with SIGTERM before they could stop "
+                                                    + "with a checkpoint (for such a stop, send SIGTERM or SIGUSR1 to "
+                                                    + "launch/train, not to mpirun)"])
+        XCTAssertEqual(try filtered([term, "reidprune: stopped by SIGTERM in epoch 2"]), ["reidprune: stopped by SIGTERM in epoch 2"])
+        let stall = { (r: Int) in "reidprune: rank \(r) of 3 failed: collective watchdog: rank \(r) on h\(r) waited 5 s in "
+            + "collective #9, allreduce, during training; did not arrive: rank 2 on h2 (no answer: stopped, hung, or busy)" }
+        let tcp = [dashes, "WARNING: Open MPI failed to TCP connect to a peer MPI process.  This", "should not happen.", dashes]
+        XCTAssertEqual(try filtered(tcp + [stall(0), stall(1), "[vm:1] 2 more processes have sent help message "
+                                          + "help-mpi-api.txt / mpi-abort"]), [stall(0)])
+        XCTAssertEqual(try filtered(tcp + ["reidprune: rank 0 of 2 failed: x"]), ["reidprune: rank 0 of 2 failed: x"] + tcp)
+        let dump = ["[vm:840] *** Process received signal ***", "[vm:840] Signal: Segmentation fault (11)",
+                    "[vm:840] [ 0] /lib/x86_64-linux-gnu/libpmix.so.2(PMIx_Finalize+0x703)[0x7f45]",
+                    "[vm:840] [ 7] mpirun(+0x13b9)[0x5563]", "[vm:840] *** End of error message ***"]
+        XCTAssertEqual(try filtered(dump), ["launch/train: mpirun itself crashed (Segmentation fault (11)) while ending the "
+                                            + "job, an Open MPI fault; the ranks have ended"])
+        let rankDump = dump.map { $0.replacingOccurrences(of: "mpirun(", with: "reidprune(") }
+        XCTAssertEqual(try filtered(rankDump), rankDump)
         let lost = [dashes, "ORTE has lost communication with a remote daemon.", "", "  HNP daemon   : [[1,0],0] on node a",
                     dashes]
         XCTAssertEqual(try filtered(lost + ["a line after it"]), lost + ["a line after it"])
