@@ -34,9 +34,9 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     public func runClassification(resume: Bool = true, open: () throws -> ClassificationRunData) throws -> ClassificationResult {
         guard config.task == .classification else { throw ConfigError("task: the recipe trains re-ID, not classification") }
-        let lock = try lockRunFolder()
+        let lock = try startingUp { try lockRunFolder() }
         return try withExtendedLifetime(lock) {
-            let data = try open()
+            let data = try startingUp { try open() }
             defer { data.shutdown() }
             return try classificationLocked(data, resume: resume)
         }
@@ -46,6 +46,10 @@ extension Experiment {
     private func classificationLocked(_ data: ClassificationRunData, resume: Bool) throws -> ClassificationResult {
         let c = config
         log(data.summary)
+        // Watched as "start-up" until the training session is ready (see the re-ID run).
+        let outer = comm.watch.phase
+        defer { comm.watch.phase = outer }
+        comm.watch.phase = "start-up"
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
         if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
@@ -62,6 +66,7 @@ extension Experiment {
                    data.globalBatch, data.globalBatch / comm.size, train.schedule.base,
                    c.train.lrReferenceBatch > 0 ? "\(c.train.schedule.base) x \(data.globalBatch) / \(c.train.lrReferenceBatch)"
                        : "as given", c.train.distributed.syncBN ? "on" : "off"))
+        comm.watch.phase = outer
         let evaluator = ClassificationEvaluator(comm: comm, slice: data.validation)
         var schedule = c.prune
         schedule?.settings.ranking.height = size
@@ -132,8 +137,10 @@ extension Experiment {
         // The root decides whether there is a set to make, so that every rank takes the same path.
         if let synth = d.synth, try comm.broadcast(ClassificationLayout.recognize(d.root) != .webdataset) {
             // Every rank: a stop signal while the root generates ends the generation.
-            try StopSignals.generatingData {
-                try comm.onRoot { _ = try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) }
+            try comm.unwatched {
+                try StopSignals.generatingData {
+                    try comm.onRoot { _ = try SynthClassification.generate(synth, out: d.root, log: log, stop: Self.stopRequested) }
+                }
             }
         }
         var opened: T?, problem: String?

@@ -178,7 +178,10 @@ public final class Experiment {
     public func prepareData() throws -> (ReIDDataset, synthetic: Bool) {
         if let synth = config.data.synth {
             // Every rank: a stop signal while the root generates ends the generation.
-            try StopSignals.generatingData { try comm.onRoot { try Self.generate(synth, at: config.data.root, log: log) } }
+            // Root-only work of any length: not watched.
+            try comm.unwatched {
+                try StopSignals.generatingData { try comm.onRoot { try Self.generate(synth, at: config.data.root, log: log) } }
+            }
         }
         var data = config.data
         data.synth = nil
@@ -200,8 +203,18 @@ public final class Experiment {
         guard config.task == .reid else {
             throw ConfigError("task: the recipe trains classification; run it with Experiment.train")
         }
-        let lock = try lockRunFolder()
+        let lock = try startingUp { try lockRunFolder() }
         return try withExtendedLifetime(lock) { try runLocked(resume: resume) }
+    }
+
+    /// Runs `body`, part of a run's start (the folder's lock, the data set, the checkpoint,
+    /// the model's broadcast and the replicas' check), with its collectives watched as
+    /// "start-up" under the recipe's `distributed.timeout_s`, so that a rank that stalls
+    /// before training ends the job as one that stalls in a step does.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func startingUp<T>(_ body: () throws -> T) rethrows -> T {
+        comm.watch.timeoutSeconds = config.train.distributed.timeoutSeconds
+        return try comm.watched("start-up", body)
     }
 
     /// The run folder's lock, taken by the root (nil elsewhere), with the leftovers of a
@@ -222,6 +235,12 @@ public final class Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     private func runLocked(resume: Bool) throws -> RunResult {
         let c = config
+        // Watched as "start-up" until the training session is ready (the data generation
+        // excepted: root-only work of any length).
+        let outer = comm.watch.phase
+        defer { comm.watch.phase = outer }
+        comm.watch.timeoutSeconds = c.train.distributed.timeoutSeconds
+        comm.watch.phase = "start-up"
         let (dataset, synthetic) = try prepareData()
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
@@ -243,6 +262,7 @@ public final class Experiment {
                 + "SyncBN \(c.train.distributed.syncBN ? "on" : "off"), gradient sync \(c.train.distributed.syncMode.rawValue)"
                 + (c.train.distributed.gradientPrecision == .bf16 ? " in bf16" : ""))
         }
+        comm.watch.phase = outer
         let evaluator = evaluator(dataset)
         try registerHooks(trainer, source: loader, evaluator: evaluator, unprunedFLOPs: unprunedFLOPs, synthetic: synthetic,
                           schedule: c.prune)
@@ -297,7 +317,11 @@ public final class Experiment {
         if let checkpoint {
             try trainer.resume(from: checkpoint)
             let rounds = trainer.state.pruningHistory.count
-            log("resumed from \(checkpoint) at epoch \(trainer.state.epoch)" + (rounds == 0 ? "" : " after \(rounds) pruning round(s)"))
+            // Numbered as the stop line numbers it: the epoch in progress, 1-based.
+            let s = trainer.state
+            let place = s.batchInEpoch > 0 ? "in epoch \(s.epoch + 1) after iteration \(s.iteration)"
+                : "after epoch \(s.epoch) (iteration \(s.iteration))"
+            log("resumed from \(checkpoint) \(place)" + (rounds == 0 ? "" : " and \(rounds) pruning round(s)"))
             if !changes.isEmpty {
                 log("resumed with changed " + changes.map { "\($0.key) (\($0.old) -> \($0.new))" }.joined(separator: ", "))
                 try trainer.log?.write(["event": "resume", "epoch": trainer.state.epoch, "iteration": trainer.state.iteration,

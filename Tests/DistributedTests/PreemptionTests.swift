@@ -324,6 +324,49 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(try filtered(lost + ["a line after it"]), lost + ["a line after it"])
     }
 
+    /// A rank that stalls before training (here while the root renders the synthetic set,
+    /// so that the root's next collective is the start-up's) trips the collective watchdog
+    /// as in a step, instead of hanging the job.
+    func testStalledRankAtStartUpTripsTheWatchdog() throws {
+        let runDir = dir.appendingPathComponent("stalled").path
+        let args = mpirun(2, ["train", "--config", config, "run.dir=\(runDir)", "distributed.timeout_s=3",
+                              "data.root=\(dir.path)/slow", "data.synth.ids=150", "data.synth.images_per_id=4"])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: args[0])
+        p.arguments = Array(args.dropFirst())
+        p.environment = ChildProcess.cleanEnvironment
+        let out = dir.appendingPathComponent("stalled.txt")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: out)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        var stopped: Int32?
+        let deadline = Date().addingTimeInterval(60)
+        while stopped == nil && Date() < deadline && p.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+            if ((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("rendering"),
+               let pid = SimulatedClusterTests.rankProcess(rank: 1, marker: runDir) {
+                kill(pid, SIGSTOP)
+                stopped = pid
+            }
+        }
+        let stop = Date()
+        let end = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.1) }
+        if p.isRunning { p.terminate() }
+        if let stopped { kill(stopped, SIGKILL) }
+        p.waitUntilExit()
+        try handle.close()
+        let text = try String(contentsOf: out, encoding: .utf8)
+        XCTAssertNotNil(stopped, text)
+        XCTAssertNotEqual(p.terminationStatus, 0, text)
+        XCTAssertLessThan(Date().timeIntervalSince(stop), 40, text)
+        XCTAssertTrue(text.contains("collective watchdog: rank 0 on "), text)
+        XCTAssertTrue(text.contains("(distributed.timeout_s: 3) in collective #"), text)
+        XCTAssertTrue(text.contains("during start-up; did not arrive: rank 1 on "), text)
+    }
+
     /// A second interrupt's line says whether the stop's checkpoint was already complete.
     func testSecondInterruptSaysWhetherTheStopsCheckpointWasWritten() {
         let before = StopSignals.secondInterruptLine(checkpointWritten: false)
