@@ -39,7 +39,7 @@ final class ExperimentTests: XCTestCase {
         lines.removeAll()
         let second = try ExperimentConfig.parse(try ConfigFile.load(path))
         let result = try Experiment(config: second, log: { lines.append($0) }).run()
-        XCTAssertTrue(lines.contains { $0.contains("after 1 pruning round(s)") }, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains("and 1 pruning round(s)") }, lines.joined(separator: "\n"))
         XCTAssertEqual(lines.filter { $0.hasPrefix("pruning round 2") }.count, 1)
         let model = try SafetensorsFile(path: dir.path + "/run/model.safetensors")
         let history = try PrunePlan.history(in: model.metadata)
