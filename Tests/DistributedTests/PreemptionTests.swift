@@ -70,13 +70,9 @@ final class PreemptionTests: XCTestCase {
         XCTAssertTrue(log.contains("\"ranks\":[\"3\",\"2\"]"), log)
     }
 
-    /// Starts `args`, waits until metrics.jsonl of `runDir` shows a finished epoch, sends
-    /// `signals` (each after the one before it was acknowledged: the output shows
-    /// `acknowledged` once more) and returns the status, the output and the seconds from
-    /// the first signal to the end.
-    func runAndSignal(_ args: [String], runDir: String, signals: [Int32],
-                      acknowledged: String = "finishing the current step",
-                      ready: ((String) -> Bool)? = nil) throws -> (Int32, String, Double) {
+    /// Starts `args` (launch/train runs REIDPRUNE_BIN, the built executable) with its
+    /// output going to a file; the process, the file, and the handle to close at the end.
+    func start(_ args: [String]) throws -> (Process, URL, FileHandle) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
@@ -89,6 +85,17 @@ final class PreemptionTests: XCTestCase {
         p.standardOutput = handle
         p.standardError = handle
         try p.run()
+        return (p, out, handle)
+    }
+
+    /// Starts `args`, waits until metrics.jsonl of `runDir` shows a finished epoch, sends
+    /// `signals` (each after the one before it was acknowledged: the output shows
+    /// `acknowledged` once more) and returns the status, the output and the seconds from
+    /// the first signal to the end.
+    func runAndSignal(_ args: [String], runDir: String, signals: [Int32],
+                      acknowledged: String = "finishing the current step",
+                      ready: ((String) -> Bool)? = nil) throws -> (Int32, String, Double) {
+        let (p, out, handle) = try start(args)
         let deadline = Date().addingTimeInterval(90)
         var running = false
         while !running && Date() < deadline && p.isRunning {
@@ -331,16 +338,7 @@ final class PreemptionTests: XCTestCase {
         let runDir = dir.appendingPathComponent("stalled").path
         let args = mpirun(2, ["train", "--config", config, "run.dir=\(runDir)", "distributed.timeout_s=3",
                               "data.root=\(dir.path)/slow", "data.synth.ids=150", "data.synth.images_per_id=4"])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0])
-        p.arguments = Array(args.dropFirst())
-        p.environment = ChildProcess.cleanEnvironment
-        let out = dir.appendingPathComponent("stalled.txt")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: out)
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
+        let (p, out, handle) = try start(args)
         var stopped: Int32?
         let deadline = Date().addingTimeInterval(60)
         while stopped == nil && Date() < deadline && p.isRunning {

@@ -216,14 +216,7 @@ final class TrainerTests: XCTestCase {
     /// Adam's second moments cannot be negative: a checkpoint holding one is refused at
     /// load, naming the tensor, instead of training on into NaN updates.
     func testResumeRefusesANegativeSecondMoment() throws {
-        let batch = Self.randomBatch(seed: 4)
-        var config = TrainerConfig()
-        config.optimizer = .adam
-        config.epochs = 1
-        config.progress = false
-        let dir = tmp.appendingPathComponent("adam").path
-        try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4), config: config,
-                    runDirectory: dir).train()
+        var (config, batch, dir) = try oneEpoch(.adam, seed: 4)
         let path = dir + "/checkpoint.safetensors"
         let file = try SafetensorsFile(path: path)
         var w = SafetensorsWriter()
@@ -244,15 +237,22 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    func testResumeWithWrongOptimizerNamesMissingState() throws {
-        let batch = Self.randomBatch(seed: 3)
+    /// One epoch on one random batch with `optimizer`, written to a run folder: the
+    /// config, the batch and the folder.
+    func oneEpoch(_ optimizer: TrainerConfig.OptimizerKind, seed: UInt64) throws -> (TrainerConfig, Batch, String) {
+        let batch = Self.randomBatch(seed: seed)
         var config = TrainerConfig()
-        config.optimizer = .sgd
+        config.optimizer = optimizer
         config.epochs = 1
         config.progress = false
-        let dir = tmp.appendingPathComponent("run").path
+        let dir = tmp.appendingPathComponent("one-epoch-\(seed)").path
         try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4), config: config,
                     runDirectory: dir).train()
+        return (config, batch, dir)
+    }
+
+    func testResumeWithWrongOptimizerNamesMissingState() throws {
+        var (config, batch, dir) = try oneEpoch(.sgd, seed: 3)
         config.optimizer = .adam
         let other = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: [batch], numClasses: 4),
                                 config: config, runDirectory: nil)
