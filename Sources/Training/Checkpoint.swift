@@ -40,6 +40,10 @@ public struct TrainingState: Codable, Sendable {
     /// The number of ranks that wrote the checkpoint (nil: written before it was recorded).
     public var ranks: Int?
 
+    /// The epoch of the last step, 1-based, as messages number it: the one in progress, or
+    /// the one just finished at an epoch's end.
+    public var lastStepEpoch: Int { batchInEpoch > 0 ? epoch + 1 : epoch }
+
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -107,10 +111,10 @@ public enum Checkpoint {
         } catch {
             throw WeightsError("\(file.path): unreadable training state: \(error)")
         }
-        let counts = [("epoch", state.epoch), ("iteration", state.iteration), ("optimizerSteps", state.optimizerSteps),
-                      ("batchInEpoch", state.batchInEpoch), ("skippedSteps", state.skippedSteps),
-                      ("replacedImages", state.replacedImages), ("ranks", state.ranks ?? 1)]
-        for (name, value) in counts where value < (name == "ranks" ? 1 : 0) {
+        let counts = [("epoch", state.epoch, 0), ("iteration", state.iteration, 0), ("optimizerSteps", state.optimizerSteps, 0),
+                      ("batchInEpoch", state.batchInEpoch, 0), ("skippedSteps", state.skippedSteps, 0),
+                      ("replacedImages", state.replacedImages, 0), ("ranks", state.ranks ?? 1, 1)]
+        for (name, value, least) in counts where value < least {
             throw WeightsError("\(file.path): training state '\(name)' is \(value); a checkpoint never holds that")
         }
         return state

@@ -237,9 +237,9 @@ public final class Experiment {
         let c = config
         // Watched as "start-up" until the training session is ready (the data generation
         // excepted: root-only work of any length).
+        // (run() set the recipe's timeout when it took the folder's lock.)
         let outer = comm.watch.phase
         defer { comm.watch.phase = outer }
-        comm.watch.timeoutSeconds = c.train.distributed.timeoutSeconds
         comm.watch.phase = "start-up"
         let (dataset, synthetic) = try prepareData()
         log(dataset.summary + (synthetic ? " (synthetic)" : ""))
@@ -319,7 +319,7 @@ public final class Experiment {
             let rounds = trainer.state.pruningHistory.count
             // Numbered as the stop line numbers it: the epoch in progress, 1-based.
             let s = trainer.state
-            let place = s.batchInEpoch > 0 ? "in epoch \(s.epoch + 1) after iteration \(s.iteration)"
+            let place = s.batchInEpoch > 0 ? "in epoch \(s.lastStepEpoch) after iteration \(s.iteration)"
                 : "after epoch \(s.epoch) (iteration \(s.iteration))"
             log("resumed from \(checkpoint) \(place)" + (rounds == 0 ? "" : " and \(rounds) pruning round(s)"))
             if !changes.isEmpty {

@@ -61,7 +61,7 @@ extension Trainer {
             bad = "center_loss.centers"
         }
         guard let bad else { return }
-        let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : max(state.epoch, 1)  // of the last step
+        let epoch = max(state.lastStepEpoch, 1)
         let message = "training stopped after epoch \(epoch), iteration \(state.iteration): \(bad) holds NaN or "
             + "infinite values at learning rate \(StepCheck.number(Double(optimizer.learningRate))); \(what) was not written"
         try? log?.write(["event": "stopped", "epoch": state.epoch, "iteration": state.iteration, "reason": message])

@@ -373,7 +373,7 @@ public final class Trainer {
         try code.withUnsafeMutableBufferPointer { try comm.allreduce($0.baseAddress!, count: 1, op: .max) }
         guard code[0] > 0 else { return }
         let signal = StopSignals.names[Int(code[0]) - 1]
-        let epoch = state.batchInEpoch > 0 ? state.epoch + 1 : state.epoch
+        let epoch = state.lastStepEpoch
         // Logged first, so that the checkpoint's share of the log (which a resume keeps) holds it.
         try log?.write(["event": "preempted", "epoch": state.epoch, "iteration": state.iteration, "signal": signal])
         try saveCheckpoint()
