@@ -36,6 +36,8 @@ struct TrainCommand: ParsableCommand {
                 let d = c.data
                 try (d.identitySampler ? IdentitySampler.validate(identities: d.identities, world: ranks)
                      : ShuffleSampler.validate(batchSize: d.batchSize, world: ranks))
+            } else {
+                try ClassificationSource.validate(globalBatch: c.classificationData.batchSize, world: ranks)
             }
             Console.line("run.dir: \(c.runDirectory)")
             return

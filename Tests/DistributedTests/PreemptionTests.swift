@@ -236,6 +236,17 @@ final class PreemptionTests: XCTestCase {
                                             environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
         XCTAssertEqual(s4, 2, o4)
         XCTAssertTrue(o4.hasPrefix("launch/train: unknown option '-np' (options: --np N,"), o4)
+        // A classification recipe's global batch is checked against the ranks too.
+        let classification = SimulatedClusterTests.repo + "/configs/pretrain/synth_classification_resnet18.yaml"
+        let (s5, o5) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", classification, "--check",
+                                             "--ranks", "3", "run.dir=\(dir.path)/cls"])
+        XCTAssertEqual(s5, 1, o5)
+        XCTAssertEqual(o5.split(separator: "\n").filter { !$0.isEmpty },
+                       ["Error: data.batch_size: the global batch 64 must be a positive multiple of the rank count 3"], o5)
+        let (s6, o6) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", classification, "--check",
+                                             "--ranks", "4", "run.dir=\(dir.path)/cls"])
+        XCTAssertEqual(s6, 0, o6)
+        XCTAssertEqual(o6, "run.dir: \(dir.path)/cls\n")
     }
 
     /// An error every rank meets after the recipe check (here a data folder that is not the

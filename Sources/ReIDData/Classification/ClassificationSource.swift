@@ -48,13 +48,18 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
     /// Key purposes of the random draws.
     static let permutationKey = 0x5045_524D, augmentKey = 0x4155_474D
 
+    /// Throws unless a global batch of `globalBatch` images splits evenly over `world` ranks.
+    public static func validate(globalBatch: Int, world: Int) throws {
+        guard globalBatch >= 1, globalBatch % world == 0 else {
+            throw DatasetError("data.batch_size: the global batch \(globalBatch) must be a positive multiple of "
+                               + "the rank count \(world)")
+        }
+    }
+
     /// - Parameters: dataset: opened with its train split; rank, world: this rank and the rank count.
     public init(dataset: ClassificationDataset, options: ClassificationLoaderOptions, rank: Int = 0, world: Int = 1) throws {
         try options.transform.validate()
-        guard options.globalBatch >= 1, options.globalBatch % world == 0 else {
-            throw DatasetError("data.batch_size: the global batch \(options.globalBatch) must be a positive multiple of "
-                               + "the rank count \(world)")
-        }
+        try Self.validate(globalBatch: options.globalBatch, world: world)
         guard options.shuffleBuffer >= 1 else {
             throw DatasetError("data.shuffle_buffer: must be at least 1, got \(options.shuffleBuffer)")
         }
