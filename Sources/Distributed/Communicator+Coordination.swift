@@ -1,7 +1,8 @@
 // Communicator+Coordination: the vocabulary for "the root decides, every rank learns":
 // a typed broadcast of any Codable value, `onRoot` (a throwing closure runs on the root
 // and its value or its error reaches every rank, so that every rank throws the same
-// error), and gathers of arrays and Codable values.
+// error), `onEveryRank` (a closure runs on every rank and the first rank's error reaches
+// every rank), and gathers of arrays and Codable values.
 import Foundation
 
 /// The root's error as another rank receives it: the same message.
@@ -60,6 +61,26 @@ extension Communicator {
     /// - Important: Collective — every rank calls this, in the same order.
     public func onRoot(_ body: () throws -> Void) throws {
         let _: Nothing = try onRoot { try body(); return Nothing() }
+    }
+
+    /// Runs `body` on every rank; if it fails on any, every rank throws the error of the
+    /// lowest such rank (its message prefixed with "rank r: " in a job of several ranks),
+    /// and the failure counts as agreed, as `onRoot`'s does: it is reported once. A rank
+    /// whose `body` succeeded while another's failed hands its value to `discard`.
+    /// - Important: Collective — every rank calls this, in the same order.
+    public func onEveryRank<Value>(_ body: () throws -> Value, discard: (Value) -> Void = { _ in }) throws -> Value {
+        var value: Value?, failure: Error?
+        do { value = try body() } catch { failure = error }
+        let failures = try allgather(Array((failure.map { "\($0)" } ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
+        guard let first = failures.indices.first(where: { !failures[$0].isEmpty }) else {
+            agreedFailure = nil
+            return value!
+        }
+        if let value { discard(value) }
+        if size == 1, let failure { throw failure }
+        let message = "rank \(first): \(failures[first])"
+        agreedFailure = message
+        throw RootError(message)
     }
 
     /// Every rank's value, in rank order, at the root (nil elsewhere).

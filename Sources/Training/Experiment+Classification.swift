@@ -126,7 +126,8 @@ extension Experiment {
 
     /// Opens the recipe's classification data set (generated first by the root when
     /// `data.synth` asks for it) and this rank's validation reader, then `body` with
-    /// them and the data set's folder. A rank that fails stops every rank with its message.
+    /// them and the data set's folder. A rank that fails stops every rank with its message,
+    /// which the root reports once.
     /// - Important: Collective — every rank calls this, in the same order.
     func openOnEveryRank<T>(splits: Set<ClassificationSplit>,
                             _ body: (ClassificationDataset, ValidationReader, String) throws -> T) throws -> T {
@@ -143,8 +144,7 @@ extension Experiment {
                 }
             }
         }
-        var opened: T?, problem: String?
-        do {
+        return try comm.onEveryRank({
             let dataset: ClassificationDataset
             do { dataset = try ClassificationDataset.open(d.root, layout: d.kind, splits: splits) } catch {
                 throw DatasetError("data.root: \(error)")
@@ -154,16 +154,8 @@ extension Experiment {
             var isFolder: ObjCBool = false
             let folder = FileManager.default.fileExists(atPath: d.root, isDirectory: &isFolder) && isFolder.boolValue ? d.root
                 : (d.root as NSString).deletingLastPathComponent
-            opened = try body(dataset, reader, folder)
-        } catch {
-            problem = "\(error)"
-        }
-        let problems = try comm.allgather(Array((problem ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
-        if let (rank, message) = problems.enumerated().first(where: { !$0.element.isEmpty }) {
-            (opened as? ClassificationRunData)?.shutdown()
-            throw ConfigError(comm.size > 1 ? "rank \(rank): \(message)" : message)
-        }
-        return opened!
+            return try body(dataset, reader, folder)
+        }, discard: { ($0 as? ClassificationRunData)?.shutdown() })
     }
 
     /// Whether the data set in `folder` is synthetic (its generator left a manifest).

@@ -3,8 +3,8 @@
 // statistics of 1 rank on the same global batches, and the same top-1/top-5 counts on
 // val (each rank its slice). From WebDataset shards, each rank streams its own shards (so
 // the batches differ from 1 rank's); what is equal there is the evaluation: 2 ranks on
-// the val shards count what 1 rank counts on the val folder, and a resume on another
-// rank count is refused.
+// the val shards count what 1 rank counts on the val folder, a resume on another rank
+// count is refused, and fewer training shards than ranks is one error line.
 import Foundation
 import NN
 import ReIDData
@@ -115,5 +115,18 @@ final class ClassificationMPITests: XCTestCase {
                                     "train.checkpoint_iterations=2", "train.epochs=2", "train.max_iterations=4"])
         XCTAssertNotEqual(status, 0, out)
         XCTAssertTrue(out.contains("the rank count changed (2 -> 1)"), out)
+        // Fewer training shards than ranks: every rank finds it, the root says it once.
+        let one = dir.appendingPathComponent("one-shard").path
+        for split in ["train", "val"] {
+            let (s, o) = try ChildProcess.run([exe, "shards", "--data", dir.path + "/data", "--split", split, "--out", one,
+                                               "--images-per-shard", "100"])
+            XCTAssertEqual(s, 0, o)
+        }
+        (status, out) = try mpi(2, [exe, "train", "--config", recipe, "data.root=\(one)", "run.dir=\(dir.path)/one-run"])
+        XCTAssertNotEqual(status, 0, out)
+        let lines = out.split(separator: "\n").filter { $0.contains("training shards for 2 ranks") }
+        XCTAssertEqual(lines.count, 1, out)
+        XCTAssertTrue(lines.first?.hasPrefix("Error: rank 0: \(one): 1 training shards for 2 ranks") ?? false, out)
+        XCTAssertFalse(out.contains("failed:"), out)
     }
 }

@@ -1,6 +1,7 @@
 // The coordination vocabulary on 3 thread ranks: a typed broadcast delivers the root's
 // Codable value; onRoot runs only on the root and delivers its value, or its error to
-// every rank with the same message; typed gathers keep rank order.
+// every rank with the same message; onEveryRank delivers the lowest failing rank's error
+// to every rank; typed gathers keep rank order.
 import Distributed
 import Foundation
 import XCTest
@@ -65,11 +66,37 @@ final class CoordinationTests: XCTestCase {
         XCTAssertEqual(messages.count, 3)
     }
 
+    func testOnEveryRankDeliversTheLowestFailingRanksError() throws {
+        let lock = NSLock()
+        nonisolated(unsafe) var messages: [Int: String] = [:], agreed: [Int: String] = [:], discarded: [Int] = []
+        nonisolated(unsafe) var values: [Int: Int] = [:]
+        try ThreadWorld(size: 3).run { rank, comm in
+            do {
+                _ = try comm.onEveryRank({ () -> Int in
+                    if rank > 0 { throw RootError("shards: \(rank) missing") }
+                    return rank
+                }, discard: { value in lock.lock(); discarded.append(value); lock.unlock() })
+                XCTFail("rank \(rank) went on after rank 1 failed")
+            } catch {
+                lock.lock(); messages[rank] = "\(error)"; agreed[rank] = comm.agreedFailure; lock.unlock()
+            }
+            // Success everywhere: every rank's own value, and no failure on record.
+            let value = try comm.onEveryRank { 10 + rank }
+            lock.lock(); values[rank] = value; agreed[rank + 10] = comm.agreedFailure ?? "none"; lock.unlock()
+        }
+        XCTAssertEqual(messages, [0: "rank 1: shards: 1 missing", 1: "rank 1: shards: 1 missing", 2: "rank 1: shards: 1 missing"])
+        XCTAssertEqual(Set(agreed.filter { $0.key < 10 }.values), ["rank 1: shards: 1 missing"], "reported once, by the root")
+        XCTAssertEqual(discarded, [0], "the rank that succeeded gives its value back")
+        XCTAssertEqual(values, [0: 10, 1: 11, 2: 12])
+        XCTAssertEqual(Set(agreed.filter { $0.key >= 10 }.values), ["none"])
+    }
+
     func testOneRankWorld() throws {
         let comm = LocalCommunicator()
         XCTAssertEqual(try comm.broadcast([1.5, 2.5]), [1.5, 2.5])
         XCTAssertEqual(try comm.onRoot { "done" }, "done")
         XCTAssertThrowsError(try comm.onRoot { throw Refused() }) { XCTAssertTrue($0 is Refused) }
+        XCTAssertThrowsError(try comm.onEveryRank { throw Refused() }) { XCTAssertTrue($0 is Refused, "unprefixed, as it was") }
         XCTAssertEqual(try comm.gather(ints: [3, 4]), [[3, 4]])
     }
 }
