@@ -64,7 +64,8 @@ extension Communicator {
     }
 
     /// Runs `body` on every rank; if it fails on any, every rank throws the error of the
-    /// lowest such rank (its message prefixed with "rank r: " in a job of several ranks),
+    /// lowest such rank (its message prefixed with "rank r: " unless every rank failed with
+    /// the same message),
     /// and the failure counts as agreed, as `onRoot`'s does: it is reported once. A rank
     /// whose `body` succeeded while another's failed hands its value to `discard`.
     /// - Important: Collective — every rank calls this, in the same order.
@@ -78,7 +79,8 @@ extension Communicator {
         }
         if let value { discard(value) }
         if size == 1, let failure { throw failure }
-        let message = "rank \(first): \(failures[first])"
+        // The same error on every rank is everybody's: it needs no rank.
+        let message = failures.allSatisfy { $0 == failures[first] } ? failures[first] : "rank \(first): \(failures[first])"
         agreedFailure = message
         throw RootError(message)
     }

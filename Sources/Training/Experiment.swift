@@ -185,7 +185,8 @@ public final class Experiment {
         }
         var data = config.data
         data.synth = nil
-        return try Experiment.prepareData(data, log: log)
+        // Every rank reads the data set; a problem with it is reported once.
+        return try comm.onEveryRank { try Experiment.prepareData(data, log: log) }
     }
 
     /// The evaluation of this recipe's data set across ranks.
@@ -246,7 +247,7 @@ public final class Experiment {
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
         if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
-        let loader = try makeLoader(dataset)
+        let loader = try comm.onEveryRank({ try makeLoader(dataset) }, discard: { $0.shutdown() })
         defer { loader.shutdown() }
         let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream,
                                                  batches: loader.batches(inEpoch:)) : []

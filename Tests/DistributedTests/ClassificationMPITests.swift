@@ -126,7 +126,7 @@ final class ClassificationMPITests: XCTestCase {
         XCTAssertNotEqual(status, 0, out)
         let lines = out.split(separator: "\n").filter { $0.contains("training shards for 2 ranks") }
         XCTAssertEqual(lines.count, 1, out)
-        XCTAssertTrue(lines.first?.hasPrefix("Error: rank 0: \(one): 1 training shards for 2 ranks") ?? false, out)
+        XCTAssertTrue(lines.first?.hasPrefix("Error: \(one): 1 training shards for 2 ranks") ?? false, out)
         XCTAssertFalse(out.contains("failed:"), out)
     }
 }

@@ -250,7 +250,7 @@ final class PreemptionTests: XCTestCase {
     }
 
     /// An error every rank meets after the recipe check (here a data folder that is not the
-    /// synthetic set the recipe describes) is one line from the root; an error of one rank
+    /// synthetic set the recipe describes, or no data set at all) is one line from the root; an error of one rank
     /// (its training images) is that rank's line, without mpirun's abort report.
     func testErrorsAfterTheRecipeCheckUnderLaunchTrain() throws {
         let other = dir.appendingPathComponent("other").path
@@ -262,6 +262,13 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(out.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("launch/train: 2 rank(s)") },
                        ["Error: \(other): exists and is not a data set made by SynthReID 2 with these options; choose "
                         + "another folder (data.root in a recipe, --out for reidprune synth) or remove it"], out)
+        // The same folder read as it is (no data.synth): every rank finds no data set there, the root says it.
+        let (sp, op) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "2",
+                                             "--bind-to", "none", "data.root=\(other)", "data.synth=null"], environment: env)
+        XCTAssertEqual(sp, 1, op)
+        let lines = op.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("launch/train: 2 rank(s)") }
+        XCTAssertEqual(lines.count, 1, op)
+        XCTAssertTrue(lines.first?.hasPrefix("Error: data.root: \(other): the folder matches no known data set layout") ?? false, op)
 
         // The set generated, then every training image made unreadable.
         let (s0, o0) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", config, "--check"])
