@@ -247,7 +247,7 @@ public final class Experiment {
         let checkpoint = c.runDirectory + "/checkpoint.safetensors"
         let resuming = try resume && comm.broadcast(FileManager.default.fileExists(atPath: checkpoint))
         if resume && !resuming { try refuseFinishedRunWithoutCheckpoint() }
-        let loader = try comm.onEveryRank({ try makeLoader(dataset) }, discard: { $0.shutdown() })
+        let loader = try makeLoader(dataset)
         defer { loader.shutdown() }
         let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream,
                                                  batches: loader.batches(inEpoch:)) : []
@@ -378,14 +378,18 @@ public final class Experiment {
         return try ReIDNet(architecture: arch, head: head, seed: config.seed)
     }
 
+    /// This rank's training loader; a sampler or loader every rank refuses is reported once.
+    /// - Important: Collective — every rank calls this, in the same order.
     func makeLoader(_ dataset: ReIDDataset) throws -> DataLoader {
         let d = config.data
-        let sampler: BatchSampler = d.identitySampler
-            ? try IdentitySampler(pids: dataset.train.map(\.pid), identities: d.identities, instances: d.instances,
-                                  seed: config.seed)
-            : try ShuffleSampler(count: dataset.train.count, batchSize: d.batchSize, seed: config.seed)
-        return try DataLoader(records: dataset.train, labelMap: dataset.labelMap, sampler: sampler, augment: d.augment,
-                              options: d.loader, rank: comm.rank, world: comm.size)
+        return try comm.onEveryRank({
+            let sampler: BatchSampler = d.identitySampler
+                ? try IdentitySampler(pids: dataset.train.map(\.pid), identities: d.identities, instances: d.instances,
+                                      seed: config.seed)
+                : try ShuffleSampler(count: dataset.train.count, batchSize: d.batchSize, seed: config.seed)
+            return try DataLoader(records: dataset.train, labelMap: dataset.labelMap, sampler: sampler, augment: d.augment,
+                                  options: d.loader, rank: comm.rank, world: comm.size)
+        }, discard: { $0.shutdown() })
     }
 
     /// Evaluation during training, the pruning schedule and its training-time criterion.
