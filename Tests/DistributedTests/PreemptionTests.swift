@@ -92,8 +92,10 @@ final class PreemptionTests: XCTestCase {
     /// `signals` (each after the one before it was acknowledged: the output shows
     /// `acknowledged` once more) and returns the status, the output and the seconds from
     /// the first signal to the end.
+    /// `group`: each signal goes to the child's whole process group, as a terminal's Ctrl-C
+    /// does (Foundation starts a child as the leader of a group of its own).
     func runAndSignal(_ args: [String], runDir: String, signals: [Int32],
-                      acknowledged: String = "finishing the current step",
+                      acknowledged: String = "finishing the current step", group: Bool = false,
                       ready: ((String) -> Bool)? = nil) throws -> (Int32, String, Double) {
         let (p, out, handle) = try start(args)
         let deadline = Date().addingTimeInterval(90)
@@ -117,7 +119,7 @@ final class PreemptionTests: XCTestCase {
                 }
                 while seen() < i && p.isRunning && Date() < until { Thread.sleep(forTimeInterval: 0.002) }
             }
-            kill(p.processIdentifier, s)
+            kill(group ? -p.processIdentifier : p.processIdentifier, s)
         }
         let done = DispatchSemaphore(value: 0)
         DispatchQueue.global().async { p.waitUntilExit(); done.signal() }
@@ -150,6 +152,32 @@ final class PreemptionTests: XCTestCase {
         XCTAssertTrue(o2.contains("resumed from"), o2)
         XCTAssertLessThanOrEqual(relativeError(try Self.weights(stopped), try Self.weights(whole)), 1e-6,
                                  "preempted and resumed vs uninterrupted")
+    }
+
+    /// Ctrl-C at a terminal reaches launch/train's whole process group, its output filter
+    /// included: the lines after it (the stop and how to resume; after a second one, why the
+    /// job ended) still come out.
+    func testCtrlCToLaunchTrainsGroupIsReported() throws {
+        let launch = { (run: String) in
+            [SimulatedClusterTests.repo + "/launch/train", self.config, "--np", "2", "--bind-to", "none",
+             "run.dir=\(self.dir.path)/\(run)", "train.epochs=40", "distributed.sync_bn=false"]
+        }
+        let (s1, o1, _) = try runAndSignal(launch("once"), runDir: dir.path + "/once", signals: [SIGINT], group: true)
+        XCTAssertEqual(s1, 75, o1)
+        XCTAssertTrue(o1.contains("reidprune: stopped by SIGUSR1 in epoch "), o1)
+        XCTAssertTrue(o1.contains("run the same command again to resume"), o1)
+        let (s2, o2, _) = try runAndSignal(launch("twice"), runDir: dir.path + "/twice", signals: [SIGINT, SIGINT],
+                                           group: true)
+        if s2 != 75 {  // (75: the stop was complete before the second interrupt)
+            XCTAssertEqual(s2, 130, o2)
+            XCTAssertTrue(o2.contains("launch/train: interrupted twice: ending the job now"), o2)
+            XCTAssertFalse(o2.contains("mpirun ended the ranks with SIGTERM"), o2)
+        }
+        // --fresh goes through to the ranks: the stopped run starts over instead of resuming.
+        let (s3, o3) = try ChildProcess.run(launch("once") + ["--fresh", "train.epochs=1"],
+                                            environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
+        XCTAssertEqual(s3, 0, o3)
+        XCTAssertFalse(o3.contains("resumed from"), o3)
     }
 
     func testOneInterruptCheckpointsTwoEndAtOnce() throws {
