@@ -36,13 +36,7 @@ public struct ConfigFile {
             }
             let key = String(o[..<eq]), text = String(o[o.index(after: eq)...])
             overridden[key] = o
-            if let problem = nestingProblem(text) { throw ConfigError("override '\(o)': \(problem)") }
-            var value: Any
-            do {
-                value = try Yams.load(yaml: text) ?? ""
-            } catch {
-                throw ConfigError("override '\(o)': the value is not valid YAML")
-            }
+            var value: Any = try parse(text, what: "override '\(o)'") ?? ""
             // A mapping given for a section sets those keys and keeps the section's others,
             // as a recipe's `base:` does.
             if let mapping = value as? [String: Any], var section = rawValue(tree, key) as? [String: Any] {
@@ -87,21 +81,7 @@ public struct ConfigFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError("\(path): cannot read the config file")
         }
-        if let problem = nestingProblem(text) { throw ConfigError("\(path): malformed YAML: \(problem)") }
-        let parsed: Any?
-        do {
-            if let node = try Yams.compose(yaml: text) {
-                var budget = maxValues
-                try rejectDuplicateKeys(node, path: path, key: "", budget: &budget)
-            }
-            parsed = try Yams.load(yaml: text)
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as YamlError {
-            throw ConfigError("\(path): malformed YAML: \(Self.summary(error))")
-        } catch {
-            throw ConfigError("\(path): malformed YAML: \(error)")
-        }
+        let parsed = try parse(text, what: path)
         guard var tree = (parsed ?? [String: Any]()) as? [String: Any] else {
             throw ConfigError("\(path): the top level must be a mapping of sections")
         }
@@ -218,36 +198,73 @@ public struct ConfigFile {
 
     /// Why `text` nests too deeply for the YAML reader, or nil: flow collections (`[`, `{`)
     /// inside one another, or block collections (indentation, `- ` items) on a line.
+    /// Brackets inside quoted scalars and comments do not count. A quote opens a quoted
+    /// scalar only where a scalar starts (a line's start, after `: `, `- `, `? `, `[`, `{`
+    /// or `,`), as in YAML: elsewhere (`note: it's`) it is a plain scalar's character.
+    /// Where this reading and YAML's could differ (a single-quoted `''`, a block scalar),
+    /// it counts brackets YAML would not, never fewer.
     static func nestingProblem(_ text: String) -> String? {
         var flow = 0, line = 1, leading = 0
-        var atLineStart = true, comment = false
+        var atLineStart = true, comment = false, escaped = false
+        var scalarStart = true  // the next character that is not a space may open a quoted scalar
         var quote: Character?
         var previous: Character = "\n"
         for c in text {
             defer { previous = c }
-            if c == "\n" { line += 1; atLineStart = true; leading = 0; comment = false; continue }
+            if c == "\n" {
+                line += 1; atLineStart = true; leading = 0; comment = false
+                if quote == nil { scalarStart = true }
+                continue
+            }
             if comment { continue }
-            if atLineStart && quote == nil && (c == " " || c == "-") {
+            if let q = quote {
+                if q == "\"" && escaped { escaped = false; continue }
+                if q == "\"" && c == "\\" { escaped = true; continue }
+                if c == q { quote = nil; scalarStart = false }
+                continue
+            }
+            if atLineStart && (c == " " || c == "-") {
                 leading += 1
                 if leading > 2 * maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
                 continue
             }
             atLineStart = false
-            if let q = quote {
-                if c == q && !(q == "\"" && previous == "\\") { quote = nil }
-                continue
-            }
             switch c {
-            case "\"", "'": quote = c
+            case "\"" where scalarStart, "'" where scalarStart: quote = c
+            case " ", "\t":
+                // A space ends an indicator (`: `, `- `, `? `); within a plain scalar it is text.
+                if previous == ":" || previous == "-" || previous == "?" { scalarStart = true }
             case "#" where previous == " " || previous == "\t" || previous == "\n": comment = true
-            case "[", "{":
-                flow += 1
-                if flow > maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
-            case "]", "}": flow = max(0, flow - 1)
-            default: break
+            case "[", "{", ",":
+                if c != "," {
+                    flow += 1
+                    if flow > maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
+                }
+                scalarStart = true
+            case "]", "}": flow = max(0, flow - 1); scalarStart = false
+            default: scalarStart = false
             }
         }
         return nil
+    }
+
+    /// `text` read as YAML within bounds: nesting the reader can recurse through, at most
+    /// `maxValues` values once aliases are expanded, and no key twice in a mapping. Errors
+    /// start with `what` (a file's path, an override, a checkpoint's saved recipe).
+    static func parse(_ text: String, what: String) throws -> Any? {
+        if let problem = nestingProblem(text) { throw ConfigError("\(what): malformed YAML: \(problem)") }
+        do {
+            guard let node = try Yams.compose(yaml: text) else { return nil }
+            var budget = maxValues
+            try rejectDuplicateKeys(node, path: what, key: "", budget: &budget)
+            return Constructor.default.any(from: node)
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigError("\(what): malformed YAML: \(Self.summary(error))")
+        } catch {
+            throw ConfigError("\(what): malformed YAML: \(error)")
+        }
     }
 
     /// YAML allows a key twice in a mapping and keeps the last; a recipe that does so has
@@ -375,7 +392,7 @@ public struct ConfigFile {
     /// as a number or true/false without its quotes), a mapping or list as such.
     static func shown(_ v: Any) -> String {
         if let s = v as? String {
-            let unquoted = try? Yams.load(yaml: s)
+            let unquoted = try? parse(s, what: "")
             return unquoted != nil && !(unquoted is String) ? "\"\(s)\" (quoted, so text)" : "\"\(s)\""
         }
         if v is [String: Any] { return "a mapping" }

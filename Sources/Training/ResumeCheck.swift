@@ -9,7 +9,6 @@
 // the recipe fixes, is then the same whatever the rank count; a source that reads per
 // rank (shards) refuses it.
 import Foundation
-import Yams
 
 public enum ResumeCheck {
     /// Keys (or key prefixes ending in ".") a resume may change.
@@ -67,19 +66,13 @@ public enum ResumeCheck {
     /// instead of reading as a change; a recipe that does not read as a training run (a
     /// partial one) is compared as written.
     static func rendered(_ yaml: String, origin: String) -> String {
-        guard let tree = (try? Yams.load(yaml: yaml)) as? [String: Any],
+        guard let tree = (try? ConfigFile.parse(yaml, what: origin)) as? [String: Any],
               let config = try? ExperimentConfig.parse(ConfigFile(root: tree, origin: origin), strict: false) else { return yaml }
         return config.yaml
     }
 
     static func leaves(_ yaml: String, origin: String) throws -> [String: String] {
-        let loaded: Any?
-        do {
-            loaded = try Yams.load(yaml: yaml)
-        } catch let error as YamlError {
-            throw ConfigError("\(origin): the saved recipe is malformed YAML: \(ConfigFile.summary(error))")
-        }
-        guard let tree = loaded as? [String: Any] else {
+        guard let tree = try ConfigFile.parse(yaml, what: "\(origin): the saved recipe") as? [String: Any] else {
             throw ConfigError("\(origin): the saved recipe is not a mapping of sections")
         }
         return ConfigFile(root: tree, origin: origin).leafValues()

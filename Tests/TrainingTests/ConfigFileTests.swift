@@ -78,8 +78,28 @@ final class ConfigFileTests: ScratchFolderTestCase {
             XCTAssertEqual("\($0)", "\(bomb): holds more than 100000 values once its aliases are expanded; a recipe is far smaller")
         }
         // Brackets in quotes and comments do not count; an ordinary recipe loads.
-        let fine = try write("fine.yaml", "train: {lr: 0.1}  # [[[[\nrun: {dir: \"" + String(repeating: "[", count: 300) + "\"}\n")
+        let fine = try write("fine.yaml", "train: {lr: 0.1}  # [[[[\nrun: {dir: \"" + String(repeating: "[", count: 300)
+                             + "\\\\\", note: 'it''s [[['}\n# ''[[\nx: [\"a\", 'b']\n")
         XCTAssertNoThrow(try ConfigFile.load(fine))
+        // A quote inside a plain scalar, or after an escaped backslash, opens nothing: the nesting after it counts.
+        for (name, opener) in [("apostrophe", "run: {note: it's}\n"), ("escape", "run: {note: \"a\\\\\"}\n"),
+                               ("spaced", "run: {note: a 'b}\n")] {
+            let file = try write("\(name).yaml", opener + "train: {lr: " + String(repeating: "[", count: 5000) + "}\n")
+            XCTAssertThrowsError(try ConfigFile.load(file)) {
+                XCTAssertEqual("\($0)", "\(file): malformed YAML: line 2 nests more than 200 levels")
+            }
+        }
+        // Overrides are read within the same bounds.
+        let plain = try write("plain.yaml", "train: {lr: 0.1}\n")
+        XCTAssertThrowsError(try ConfigFile.load(plain, overrides: ["train.lr=" + laughs.replacingOccurrences(of: "\n", with: "")
+                                                                        .replacingOccurrences(of: "a0: ", with: "{a0: ")
+                                                                        .replacingOccurrences(of: "]a", with: "], a") + "}"])) {
+            XCTAssertTrue("\($0)".hasPrefix("override 'train.lr={a0: &a0 [x"), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix("': holds more than 100000 values once its aliases are expanded; a recipe is far smaller"), "\($0)")
+        }
+        XCTAssertThrowsError(try ConfigFile.load(plain, overrides: ["train.lr=" + String(repeating: "[", count: 5000)])) {
+            XCTAssertTrue("\($0)".hasSuffix("': malformed YAML: line 1 nests more than 200 levels"), "\($0)")
+        }
     }
 
     func testErrorsNameTheFileAndTheKey() throws {

@@ -31,7 +31,7 @@ final class ResumeCheckTests: XCTestCase {
     func testMalformedSavedRecipeNamesTheCheckpoint() {
         XCTAssertThrowsError(try ResumeCheck.check(saved: "train: {epochs: [", current: recipe, checkpoint: "c.safetensors",
                                                    ranks: (1, 1))) {
-            XCTAssertTrue("\($0)".hasPrefix("c.safetensors: the saved recipe is malformed YAML: line "), "\($0)")
+            XCTAssertTrue("\($0)".hasPrefix("c.safetensors: the saved recipe: malformed YAML: line "), "\($0)")
         }
     }
 
