@@ -336,13 +336,25 @@ public enum AtomicFile {
         }
     }
 
+    /// What names one file whatever the path to it: an existing file's device and inode (hard
+    /// links too), else its folder's real path (symbolic links and `..` resolved) and its name.
+    static func fileIdentity(_ path: String) -> String {
+        var st = stat()
+        if stat(path, &st) == 0 { return "inode \(st.st_dev):\(st.st_ino)" }
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        guard let real = realpath(folder, nil) else { return "path " + url.standardizedFileURL.path }
+        defer { free(real) }
+        return "path " + String(cString: real) + "/" + url.lastPathComponent
+    }
+
     /// Throws, naming the first path, unless a file can be created at each of `paths`:
     /// what a command checks before any work whose result it would write there.
     /// Two of `paths` naming the same file (one would replace the other) are an error too.
     public static func checkCreatable(_ paths: [String]) throws {
         var seen: [String: String] = [:]
         for path in paths {
-            let key = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            let key = fileIdentity(path)
             if let first = seen[key] {
                 throw WeightsError("\(path): cannot write: names the same file as \(first), which is written too")
             }

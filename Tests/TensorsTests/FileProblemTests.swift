@@ -28,6 +28,24 @@ final class FileProblemTests: XCTestCase {
         XCTAssertThrowsError(try w.write(to: dir + "/folder")) { XCTAssertEqual("\($0)", "\(dir)/folder: cannot write: is a folder") }
     }
 
+    /// Two output paths naming one file are refused however they name it: through a
+    /// symbolic link to the folder (the file not there yet), `..`, or a hard link.
+    func testTwoPathsToOneFileAreRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reidprune-same-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/real/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/real")
+        for (a, b) in [("real/p.safetensors", "link/p.safetensors"), ("real/p.safetensors", "real/sub/../p.safetensors")] {
+            XCTAssertThrowsError(try AtomicFile.checkCreatable([dir + "/" + a, dir + "/" + b])) {
+                XCTAssertEqual("\($0)", "\(dir)/\(b): cannot write: names the same file as \(dir)/\(a), which is written too")
+            }
+        }
+        try Data([1]).write(to: URL(fileURLWithPath: dir + "/real/q"))
+        XCTAssertEqual(link(dir + "/real/q", dir + "/real/hard"), 0)
+        XCTAssertThrowsError(try AtomicFile.checkCreatable([dir + "/real/q", dir + "/real/hard"]))
+        XCTAssertNoThrow(try AtomicFile.checkCreatable([dir + "/real/q", dir + "/link/p.safetensors"]))
+    }
+
     /// Foundation's errors read as their reason, not as an NSError dump; other errors as
     /// they describe themselves.
     func testErrorTextIsShort() throws {
