@@ -114,7 +114,8 @@ public enum Checkpoint {
         let counts = [("epoch", state.epoch, 0), ("iteration", state.iteration, 0), ("optimizerSteps", state.optimizerSteps, 0),
                       ("batchInEpoch", state.batchInEpoch, 0), ("skippedSteps", state.skippedSteps, 0),
                       ("replacedImages", state.replacedImages, 0), ("ranks", state.ranks ?? 1, 1)]
-        for (name, value, least) in counts where value < least {
+        // Above 2^40 a count is damage, not training, and adding to it could overflow.
+        for (name, value, least) in counts where value < least || value > 1 << 40 {
             throw WeightsError("\(file.path): training state '\(name)' is \(value); a checkpoint never holds that")
         }
         return state

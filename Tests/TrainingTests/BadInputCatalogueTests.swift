@@ -455,6 +455,9 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "resume negative epoch", args: train,
                  message: "$D/run/checkpoint.safetensors: training state 'epoch' is -3; a checkpoint never holds that",
                  untouched: Self.runFiles),
+            Case(name: "resume huge iteration", args: train,
+                 message: "$D/run/checkpoint.safetensors: training state 'iteration' is 9223372036854775807; a checkpoint "
+                    + "never holds that", untouched: Self.runFiles),
             Case(name: "resume fewer epochs", args: train,
                  message: "train.epochs: 1 is below the 2 epochs that $D/run/checkpoint.safetensors has trained; give at "
                     + "least 2 to go on from it, or another run.dir", untouched: Self.runFiles),
@@ -466,6 +469,7 @@ final class BadInputCatalogueTests: XCTestCase {
                 try FileManager.default.removeItem(atPath: d + "/run/checkpoint.safetensors")
             }
             let edits: [String: [String: Int]] = ["resume negative epoch": ["epoch": -3], "resume fewer epochs": ["epoch": 2],
+                                                  "resume huge iteration": ["iteration": Int.max],
                                                   "resume batch past the epoch": ["epoch": 0, "batchInEpoch": 1_000_000_000]]
             if let edit = edits[name] {
                 let path = d + "/run/checkpoint.safetensors"
