@@ -72,15 +72,17 @@ extension Communicator {
     public func onEveryRank<Value>(_ body: () throws -> Value, discard: (Value) -> Void = { _ in }) throws -> Value {
         var value: Value?, failure: Error?
         do { value = try body() } catch { failure = error }
-        let failures = try allgather(Array((failure.map { "\($0)" } ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
-        guard let first = failures.indices.first(where: { !failures[$0].isEmpty }) else {
+        // A failure is "!" and its message (which may be empty); a success sends nothing.
+        let sent = try allgather(Array((failure.map { "!\($0)" } ?? "").utf8)).map { String(decoding: $0, as: UTF8.self) }
+        let failures = sent.map { String($0.dropFirst()) }
+        guard let first = sent.indices.first(where: { !sent[$0].isEmpty }) else {
             agreedFailure = nil
             return value!
         }
         if let value { discard(value) }
         if size == 1, let failure { throw failure }
         // The same error on every rank is everybody's: it needs no rank.
-        let message = failures.allSatisfy { $0 == failures[first] } ? failures[first] : "rank \(first): \(failures[first])"
+        let message = sent.allSatisfy { $0 == sent[first] } ? failures[first] : "rank \(first): \(failures[first])"
         agreedFailure = message
         throw RootError(message)
     }

@@ -89,10 +89,13 @@ final class CoordinationTests: XCTestCase {
         XCTAssertEqual(discarded, [0], "the rank that succeeded gives its value back")
         XCTAssertEqual(values, [0: 10, 1: 11, 2: 12])
         XCTAssertEqual(Set(agreed.filter { $0.key >= 10 }.values), ["none"])
-        // The same error on every rank needs no rank.
+        // The same error on every rank needs no rank; an error without a message is a failure too.
         try ThreadWorld(size: 2).run { rank, comm in
             XCTAssertThrowsError(try comm.onEveryRank { throw Refused() }) {
                 XCTAssertEqual("\($0)", "data/x.yaml: key 'train.lr': must be positive")
+            }
+            XCTAssertThrowsError(try comm.onEveryRank { if rank == 1 { throw RootError("") } }) {
+                XCTAssertEqual("\($0)", "rank 1: ")
             }
         }
     }
