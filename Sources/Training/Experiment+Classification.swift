@@ -171,22 +171,26 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluateClassification(weights: String) throws -> (metrics: ClassificationMetrics, synthetic: Bool) {
         // The file first: a wrong path is named before a synthetic set is generated.
-        let file = try SafetensorsFile(path: weights)
+        let file = try comm.onEveryRank { try SafetensorsFile(path: weights) }
         let (classes, reader, synthetic) = try openOnEveryRank(splits: [.val]) { dataset, reader, folder in
             (dataset.numClasses, reader, Experiment.isSynthetic(folder))
         }
-        let net: ReIDNet
-        if try ModelWeights.architecture(of: file) != nil {
-            net = try ModelWeights.loadNet(file, expected: config.model.archName)
-        } else {
-            net = try ReIDNet(architecture: config.model.architecture, head: .classification(numClasses: classes))
-            try ModelWeights.load(file, into: net, match: .strict)
+        // Every rank loads the model; a problem with it is reported once.
+        let net = try comm.onEveryRank { () -> ReIDNet in
+            let net: ReIDNet
+            if try ModelWeights.architecture(of: file) != nil {
+                net = try ModelWeights.loadNet(file, expected: config.model.archName)
+            } else {
+                net = try ReIDNet(architecture: config.model.architecture, head: .classification(numClasses: classes))
+                try ModelWeights.load(file, into: net, match: .strict)
+            }
+            guard net.headConfig.task == .classification, net.headConfig.numClasses == classes else {
+                throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
+                                  + "cannot be evaluated on the \(classes) classes of data.root '\(config.classificationData.root)'")
+            }
+            try config.train.precision.requireSupported(key: "train.precision")
+            return net
         }
-        guard net.headConfig.task == .classification, net.headConfig.numClasses == classes else {
-            throw ConfigError("\(weights): a \(net.headConfig.task.rawValue) model with \(net.headConfig.numClasses) classes "
-                              + "cannot be evaluated on the \(classes) classes of data.root '\(config.classificationData.root)'")
-        }
-        try config.train.precision.requireSupported(key: "train.precision")
         net.precision = config.train.precision
         return (try ClassificationEvaluator(comm: comm) { ValidationSlice(reader) }.evaluate(net), synthetic)
     }

@@ -367,7 +367,10 @@ public final class Experiment {
     /// checkpoint carries (its weights come with the checkpoint); else from the recipe.
     /// - Important: Collective — every rank calls this, in the same order.
     func network(numClasses: Int, resumingFrom checkpoint: String?) throws -> ReIDNet {
-        guard let checkpoint else { return try Experiment.buildNet(config.model, numClasses: numClasses, seed: config.seed) }
+        guard let checkpoint else {
+            // Every rank reads model.pretrained; a problem with it is reported once.
+            return try comm.onEveryRank { try Experiment.buildNet(config.model, numClasses: numClasses, seed: config.seed) }
+        }
         let arch = try comm.onRoot { try Checkpoint.architecture(at: checkpoint) }
         guard arch.depthName == config.model.archName else {
             throw ConfigError("\(checkpoint) holds a (possibly pruned) \(arch.depthName), not the \(config.model.archName) "
@@ -449,8 +452,11 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     public func evaluate(weights: String) throws -> (metrics: ReIDMetrics, synthetic: Bool) {
         // The model first: a wrong file is named before a synthetic set is generated.
-        try config.train.precision.requireSupported(key: "train.precision")
-        let net = try ModelWeights.loadNet(weights, expected: config.model.archName)
+        // Every rank reads the file; a problem with it is reported once.
+        let net = try comm.onEveryRank {
+            try config.train.precision.requireSupported(key: "train.precision")
+            return try ModelWeights.loadNet(weights, expected: config.model.archName)
+        }
         net.precision = config.train.precision
         let (dataset, synthetic) = try prepareData()
         return (try evaluator(dataset).evaluate(net), synthetic)

@@ -19,8 +19,11 @@ public enum PruneFile {
         guard var settings = c.prune?.settings else { throw ConfigError("the recipe has no prune: section") }
         // The root writes both files at the end: a path it cannot write fails before any work.
         try comm.onRoot { try AtomicFile.checkCreatable([out] + (planPath.map { [$0] } ?? [])) }
-        let file = try SafetensorsFile(path: weights)
-        let net = try ModelWeights.loadNet(file, expected: c.model.archName)
+        // Every rank reads the model; a problem with it is reported once.
+        let (file, net) = try comm.onEveryRank {
+            let file = try SafetensorsFile(path: weights)
+            return (file, try ModelWeights.loadNet(file, expected: c.model.archName))
+        }
         // Data criteria run and latency tables time the recipe's arithmetic; weights alone
         // against a FLOPs target or a channel count need none.
         if settings.criterion.needsData || settings.ranking.targetLatency != nil || settings.ranking.roundAuto {

@@ -128,5 +128,10 @@ final class ClassificationMPITests: XCTestCase {
         XCTAssertEqual(lines.count, 1, out)
         XCTAssertTrue(lines.first?.hasPrefix("Error: \(one): 1 training shards for 2 ranks") ?? false, out)
         XCTAssertFalse(out.contains("failed:"), out)
+        // A file that is not a model, which every rank reads: said once.
+        (status, out) = try mpi(2, [exe, "eval", "--config", recipe, "--weights", recipe])
+        XCTAssertNotEqual(status, 0, out)
+        XCTAssertEqual(out.components(separatedBy: "Error: \(recipe): ").count, 2, out)
+        XCTAssertFalse(out.contains("failed:"), out)
     }
 }

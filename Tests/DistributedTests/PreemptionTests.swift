@@ -298,6 +298,12 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(lines.count, 1, op)
         XCTAssertTrue(lines.first?.hasPrefix("Error: data.root: \(other): the folder matches no known data set layout") ?? false, op)
 
+        // A file that is not a model, which every rank reads under mpirun: said once.
+        let (se, oe) = try ChildProcess.run(mpirun(2, ["eval", "--config", config, "--weights", config]))
+        XCTAssertEqual(se, 1, oe)
+        XCTAssertEqual(oe.components(separatedBy: "Error: \(config): ").count, 2, oe)
+        XCTAssertFalse(oe.contains("failed:"), oe)
+
         // The set generated, then every training image made unreadable.
         let (s0, o0) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", config, "--check"])
         XCTAssertEqual(s0, 0, o0)
