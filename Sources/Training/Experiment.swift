@@ -438,6 +438,10 @@ public final class Experiment {
                                      page: (R) throws -> Void) throws {
         var meta = try PrunePlan.metadata(for: trainer.state.fullHistory)
         meta["synthetic"] = synthetic ? "true" : "false"
+        let size = config.task == .classification
+            ? (config.classificationData.transform.size, config.classificationData.transform.size)
+            : (config.data.augment.height, config.data.augment.width)
+        meta.merge(ModelWeights.inputSizeMetadata(height: size.0, width: size.1)) { _, new in new }
         meta.merge(metadata) { _, new in new }
         try ModelWeights.save(trainer.net, to: config.runDirectory + "/model.safetensors", metadata: meta)
         let encoder = JSONEncoder()

@@ -79,6 +79,9 @@ public enum PruneFile {
         return try comm.onRoot {
             var meta = try PrunePlan.metadata(for: history + [outcome.plan])
             if let synthetic { meta["synthetic"] = synthetic }
+            if let size = ModelWeights.inputSize(of: file) {
+                meta.merge(ModelWeights.inputSizeMetadata(height: size.height, width: size.width)) { _, new in new }
+            }
             // Both files or neither: a failed write leaves an earlier model or plan as it was.
             let model = try SafetensorsWriter.forNet(outcome.net, metadata: meta).encoded()
             try AtomicFile.writeAll([(model, out)] + (try planPath.map { [(Data(try outcome.plan.encoded()), $0)] } ?? []))

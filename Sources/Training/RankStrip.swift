@@ -1,6 +1,8 @@
 // RankStrip: one query's retrieval as a picture — the query image in a grey frame, a
 // gap, then its top-k gallery images left to right in green (same person) or red
-// frames; every image resized to one cell size. No text is drawn into the picture.
+// frames; every image resized to one cell size. The only text drawn into the picture is
+// an optional caption band under it ("SYNTHETIC DATA" for SynthReID pictures), in a
+// 5x7 pixel font of the capitals it needs.
 import Foundation
 import ReIDData
 
@@ -37,6 +39,42 @@ public struct RankStrip: Sendable {
         }
         return out
     }
+
+    /// `image` with a band under it holding `text` (capitals A-Z and spaces; others are
+    /// left blank) in black on pale yellow, 2x-scaled 5x7 glyphs, cut at the right edge.
+    public func captioned(_ image: RGBImage, _ text: String) -> RGBImage {
+        let scale = 2, pad = 4, band = 7 * scale + 2 * pad
+        var out = RGBImage(width: image.width, height: image.height + band, fill: (255, 240, 170))
+        paste(&out, image, x: 0, y: 0)
+        var x = margin
+        for c in text {
+            if let rows = Self.glyphs[c] {
+                for (r, row) in rows.enumerated() {
+                    for (col, bit) in row.enumerated() where bit == "#" {
+                        let px = x + col * scale, py = image.height + pad + r * scale
+                        guard px + scale <= out.width else { continue }
+                        fill(&out, x: px, y: py, width: scale, height: scale, color: (0, 0, 0))
+                    }
+                }
+            }
+            x += 6 * scale
+        }
+        return out
+    }
+
+    /// 5x7 glyphs of the letters captions use ("SYNTHETIC DATA").
+    static let glyphs: [Character: [String]] = [
+        "A": [".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"],
+        "C": [".####", "#....", "#....", "#....", "#....", "#....", ".####"],
+        "D": ["####.", "#...#", "#...#", "#...#", "#...#", "#...#", "####."],
+        "E": ["#####", "#....", "#....", "####.", "#....", "#....", "#####"],
+        "H": ["#...#", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"],
+        "I": [".###.", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."],
+        "N": ["#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#", "#...#"],
+        "S": [".####", "#....", "#....", ".###.", "....#", "....#", "####."],
+        "T": ["#####", "..#..", "..#..", "..#..", "..#..", "..#..", "..#.."],
+        "Y": ["#...#", "#...#", ".#.#.", "..#..", "..#..", "..#..", "..#.."],
+    ]
 
     func fill(_ img: inout RGBImage, x: Int, y: Int, width: Int, height: Int, color: (UInt8, UInt8, UInt8)) {
         for yy in y..<(y + height) {

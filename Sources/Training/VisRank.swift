@@ -176,7 +176,8 @@ public enum VisRank {
             for r in side {
                 let query = try codec.decode(path: images.query[r.query])
                 let matches = try r.matches.map { (image: try codec.decode(path: images.gallery[$0.gallery]), positive: $0.positive) }
-                let strip = options.strip.render(query: query, matches: matches)
+                var strip = options.strip.render(query: query, matches: matches)
+                if images.synthetic { strip = options.strip.captioned(strip, "SYNTHETIC DATA") }
                 let data = options.format == "png" ? try codec.encodePNG(strip) : try codec.encodeJPEG(strip, quality: 90)
                 files.append((imageName(r.query, side: s, options), data))
             }

@@ -13,20 +13,23 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Model weights written by reidprune (safetensors); pruned widths come from the file.") var weights: String
     @Option(help: "Output format: onnx.") var format = "onnx"
     @Option(help: "Output file.") var out: String
-    @Option(help: "Input height.") var height = 256
-    @Option(help: "Input width.") var width = 128
+    @Option(help: "Input height (default: the size the model was trained at, as its file records; else 256).")
+    var height: Int?
+    @Option(help: "Input width (default: as --height; else 128).") var width: Int?
     @Option(help: "Fixed batch size of the input (default 1).") var batch: Int?
     @Flag(help: "A symbolic batch dimension: any batch size at run time.") var dynamicBatch = false
     @Flag(help: "Keep batch normalizations as BatchNormalization nodes instead of folding them into the convolutions.")
     var noFold = false
 
     func validate() throws {
+        try InputSizeOptions.validate(height: height, width: width)
         if dynamicBatch && batch != nil { throw ValidationError("--batch and --dynamic-batch exclude each other") }
     }
 
     func run() throws {
         var o = OnnxExporter.Options()
-        (o.height, o.width, o.foldBatchNorm) = (height, width, !noFold)
+        (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: weights)
+        o.foldBatchNorm = !noFold
         o.batch = dynamicBatch ? nil : (batch ?? 1)
         let normalization = AugmentConfig()
         (o.mean, o.std) = (normalization.mean, normalization.std)

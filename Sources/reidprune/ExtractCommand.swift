@@ -13,8 +13,9 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Data set folder (any supported layout).") var data: String
     @Option(help: "Split: query, gallery or train.") var split: String
     @Option(help: "Output safetensors file.") var out: String
-    @Option(help: "Input height.") var height = 256
-    @Option(help: "Input width.") var width = 128
+    @Option(help: "Input height (default: the size the model was trained at, as its file records; else 256).")
+    var height: Int?
+    @Option(help: "Input width (default: as --height; else 128).") var width: Int?
     @Option(help: "Images per batch.") var batchSize = 64
     @Flag(help: "Average with the horizontally flipped images.") var flip = false
     @Flag(help: "L2-normalize the features.") var normalize = false
@@ -22,9 +23,7 @@ struct ExtractCommand: ParsableCommand {
     var precision = "fp32"
 
     func validate() throws {
-        if let problem = ImageLimits.optionProblem(height: height, width: width, minWidth: 16) {
-            throw ValidationError(problem)
-        }
+        try InputSizeOptions.validate(height: height, width: width)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     }
 
@@ -32,6 +31,7 @@ struct ExtractCommand: ParsableCommand {
         guard let arithmetic = Precision(rawValue: precision) else {
             throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
         }
+        let (height, width) = InputSizeOptions.resolve(height: height, width: width, weights: weights)
         Console.line(try FeatureExtractor.extract(weights: weights, arch: arch, data: data, split: split, out: out,
                                                   height: height, width: width, batchSize: batchSize, flip: flip,
                                                   normalize: normalize, precision: arithmetic))

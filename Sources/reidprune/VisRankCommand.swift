@@ -26,19 +26,19 @@ struct VisRankCommand: ParsableCommand {
     @Flag(help: "L2-normalize features first.") var normalize = false
     @Flag(help: "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3), as evaluate --rerank.") var rerank = false
     @Flag(help: "Average features with the flipped images (with --weights).") var flip = false
-    @Option(help: "Input height (with --weights).") var height = 256
-    @Option(help: "Input width (with --weights).") var width = 128
+    @Option(help: "Input height (with --weights; default: the size the model was trained at, as its file records; else 256).")
+    var height: Int?
+    @Option(help: "Input width (with --weights; default: as --height; else 128).") var width: Int?
 
     func validate() throws {
-        if let problem = ImageLimits.optionProblem(height: height, width: width, minWidth: 16) {
-            throw ValidationError(problem)
-        }
+        try InputSizeOptions.validate(height: height, width: width)
     }
 
     func run() throws {
         var o = VisRankOptions()
         (o.topk, o.queries, o.queryIDs, o.seed, o.out, o.format) = (topk, queries, queryIds, seed, out, format)
-        (o.eval.normalize, o.eval.rerank, o.eval.flip, o.height, o.width) = (normalize, rerank, flip, height, width)
+        (o.eval.normalize, o.eval.rerank, o.eval.flip) = (normalize, rerank, flip)
+        if let weights { (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: weights) }
         try o.metric(named: metric)
         switch (weights, query, gallery) {
         case let (w?, nil, nil):

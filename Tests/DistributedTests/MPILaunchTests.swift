@@ -180,14 +180,20 @@ final class MPILaunchTests: XCTestCase {
             XCTAssertEqual(Set(row.rank1.keys), ["synthreid-mall", "synthreid-street"])
             if row.scenario != "baseline" { XCTAssertLessThanOrEqual(Double(cost.flops), 0.5 * Double(full) * 1.0001, row.stage) }
         }
-        // The report's metrics equal a separate extraction and evaluation of the same weights.
+        // The report's metrics equal a separate extraction and evaluation of the same weights;
+        // without --height/--width, extraction takes the size the model file records (64x32).
         let row = doc.rows.first { $0.stage == "s3-taylor" }!
         let weights = d + "/scenario/s3-taylor/model.safetensors"
-        for split in ["query", "gallery"] {
+        for (split, size) in [("query", [String]()), ("gallery", ["--height", "64", "--width", "32"])] {
             let (s, o) = try run([Self.executable, "extract", "--weights", weights, "--data", d + "/tgt", "--split", split,
-                                  "--height", "64", "--width", "32", "--out", d + "/\(split).safetensors"])
+                                  "--out", d + "/\(split).safetensors"] + size)
             XCTAssertEqual(s, 0, o)
+            XCTAssertFalse(o.contains("warning"), o)
         }
+        let (sw, ow) = try run([Self.executable, "extract", "--weights", weights, "--data", d + "/tgt", "--split", "query",
+                                "--height", "128", "--out", d + "/other.safetensors"])
+        XCTAssertEqual(sw, 0, ow)
+        XCTAssertTrue(ow.contains("warning: \(weights) was trained at 64x32; its features at 128x32 will not be those"), ow)
         let (s, o) = try run([Self.executable, "evaluate", "--query", d + "/query.safetensors", "--gallery",
                               d + "/gallery.safetensors", "--json"])
         XCTAssertEqual(s, 0, o)

@@ -73,7 +73,12 @@ final class VisRankTests: XCTestCase {
         let o = options("out"), layout = o.strip.layout(matches: 4)
         for (i, want) in expected.enumerated() {
             let img = try ImageCodec().decode(path: dir + "/out/q0000\(i).png")
-            XCTAssertEqual(img.width, layout.width); XCTAssertEqual(img.height, layout.height)
+            // Synthetic data: a caption band under the strip, black letters on pale yellow.
+            XCTAssertEqual(img.width, layout.width); XCTAssertEqual(img.height, layout.height + 22)
+            let band = (layout.height..<img.height).flatMap { y in (0..<img.width).map { img[$0, y] } }
+            XCTAssertTrue(band.contains { $0 == (0, 0, 0) } && band.contains { $0 == (255, 240, 170) })
+            let lit = band.filter { $0 == (0, 0, 0) }.count
+            XCTAssertTrue(lit % 4 == 0 && lit >= 4 * 120, "\(lit) pixels: SYNTHETIC DATA's 188 cells, 2x2 each, cut at the edge")
             let qb = layout.boxes[0]
             XCTAssertTrue(img[qb.x + 1, qb.y + 1] == RankStrip.queryColor)
             for (k, (j, hit)) in want.enumerated() {
@@ -158,6 +163,8 @@ final class VisRankTests: XCTestCase {
         let line = outcome.line
         XCTAssertEqual(outcome.pictures, [["q00000.png", "q00000-compare.png"], ["q00001.png", "q00001-compare.png"]])
         XCTAssertTrue(line.contains("1 queries better, 0 worse, 1 unchanged"), line)
+        // Not synthetic: no caption band.
+        XCTAssertEqual(try ImageCodec().decode(path: dir + "/cmp/q00000.png").height, options("cmp").strip.layout(matches: 4).height)
         let html = try String(contentsOfFile: dir + "/cmp/index.html", encoding: .utf8)
         XCTAssertTrue(html.contains("<th>A</th><th>B</th>"))
         XCTAssertLessThan(html.range(of: "q00000.png")!.lowerBound, html.range(of: "q00001.png")!.lowerBound)

@@ -10,6 +10,35 @@ import Tensors
 public enum ModelWeights {
     public static let architectureKey = "reidprune.architecture"
     public static let headKey = "reidprune.head"
+    /// The input size a model was trained at (`input_height`, `input_width`, as an ONNX
+    /// export records them), so that extraction and export default to it.
+    public static let inputHeightKey = "input_height", inputWidthKey = "input_width"
+
+    /// The metadata recording a training input size.
+    public static func inputSizeMetadata(height: Int, width: Int) -> [String: String] {
+        [inputHeightKey: "\(height)", inputWidthKey: "\(width)"]
+    }
+
+    /// The input size `file` records, or nil (a file written before it was recorded, a
+    /// torchvision or timm file, or values that are not sizes).
+    public static func inputSize(of file: SafetensorsFile) -> (height: Int, width: Int)? {
+        guard let h = file.metadata[inputHeightKey].flatMap({ Int($0) }), let w = file.metadata[inputWidthKey].flatMap({ Int($0) }),
+              ImageLimits.optionProblem(height: h, width: w, minWidth: 16) == nil else { return nil }
+        return (h, w)
+    }
+
+    /// `--height`/`--width` for a command that feeds `weights` images: as given, else the
+    /// size the file records, else re-ID's usual 256x128. A given size other than the
+    /// recorded one comes with a warning (features then differ from the training's).
+    public static func inputSize(height: Int?, width: Int?, weights: String) -> (height: Int, width: Int, warning: String?) {
+        let recorded = (try? SafetensorsFile(path: weights)).flatMap { inputSize(of: $0) }
+        let size = (height ?? recorded?.height ?? 256, width ?? recorded?.width ?? 128)
+        guard let recorded, (height != nil || width != nil), (recorded.height, recorded.width) != size else {
+            return (size.0, size.1, nil)
+        }
+        return (size.0, size.1, "warning: \(weights) was trained at \(recorded.height)x\(recorded.width); its features at "
+                + "\(size.0)x\(size.1) will not be those of its training and evaluation")
+    }
 
     /// How strictly a file must match the network.
     public enum Match: Sendable {
