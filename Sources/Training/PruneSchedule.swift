@@ -237,6 +237,8 @@ extension PruneSchedule: RecipeSection {
             for other in ["target_flops", "remove_channels", "stop"] where k.has(other) {
                 throw k.fail("target_latency", "give \(k.key("target_latency")) or \(k.key(other)), not both")
             }
+            // (set to null, as a recipe that switches from them to a latency target does)
+            k.known(["target_flops", "remove_channels", "stop"])
             var t = settings.ranking.targetLatency ?? 0.5
             try k.double("target_latency", &t)
             try k.check(t > 0 && t <= 1, "target_latency", "must be in (0, 1]")

@@ -56,6 +56,13 @@ struct RecipeCoder {
         } catch { throw ConfigError("\(origin): \(error)") }
     }
 
+    /// Reading: `keys` are known to this section though it does not read them here (the
+    /// alternatives of a setting it read instead, which a recipe may set to null).
+    mutating func known(_ keys: [String]) {
+        let full = keys.map(key)
+        for k in full { file?.markUsed(k) }
+    }
+
     /// Reading: fails naming the first key no section read; keys below `ignoring` are
     /// another command's business.
     func rejectUnknownKeys(ignoring section: String? = nil) throws {

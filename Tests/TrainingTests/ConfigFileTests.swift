@@ -58,6 +58,12 @@ final class ConfigFileTests: ScratchFolderTestCase {
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(typo))) {
             XCTAssertTrue("\($0)".contains("unknown key 'train.lrr'"), "\($0)")
         }
+        // A FLOPs target switched to a latency target: its alternatives, set to null, are known keys.
+        let flops = try write("np.yaml", "data: {root: d}\nprune: {criterion: l1, target_flops: 0.5, remove_channels: 9}\n")
+        let latency = try ExperimentConfig.parse(try ConfigFile.load(flops, overrides: [
+            "prune.target_latency=0.6", "prune.target_flops=null", "prune.remove_channels=~", "prune.stop=null"]))
+        XCTAssertEqual(latency.prune?.settings.ranking.targetLatency, 0.6)
+        XCTAssertNil(latency.prune?.settings.ranking.targetFLOPs)
     }
 
     /// A recipe nested deeper than the YAML reader can recurse, or one whose aliases expand
