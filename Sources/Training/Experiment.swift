@@ -116,6 +116,12 @@ public final class Experiment {
         guard let path = m.pretrained else {
             return try ReIDNet(architecture: m.architecture, head: head, seed: seed, zeroInitResidual: m.zeroInitResidual)
         }
+        return try namingPretrained { try pretrainedNet(m, path: path, head: head, seed: seed) }
+    }
+
+    /// The network of `buildNet` from `model.pretrained` (`path`).
+    static func pretrainedNet(_ m: ModelConfig, path: String, head: HeadConfig, seed: UInt64) throws -> ReIDNet {
+        let numClasses = head.numClasses
         let file = try SafetensorsFile(path: path)
         let (arch, savedHead) = try pretrainedArchitecture(m, file: file)
         let net = try ReIDNet(architecture: arch, head: head, seed: seed)
@@ -130,6 +136,14 @@ public final class Experiment {
         }
         try ModelWeights.load(file, into: net, match: sameHead ? .strict : .backbone, ignoring: ["optimizer.", "center_loss."])
         return net
+    }
+
+    /// `body`, which reads `model.pretrained`, with its error named by the key.
+    public static func namingPretrained<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            let text = "\(error)"
+            throw text.hasPrefix("model.pretrained") ? error : WeightsError("model.pretrained: \(text)")
+        }
     }
 
     /// The architecture a pretrained file gives a run (the (possibly pruned) one a

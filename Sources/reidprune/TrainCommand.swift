@@ -12,7 +12,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The YAML recipe.") var config: String
     @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
-    @Flag(help: "Only read and check the recipe with its overrides and that a data folder it does not generate exists, print the run folder (run.dir: or scenario.dir:), then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
+    @Flag(help: "Only read and check the recipe with its overrides, that a data folder it does not generate exists and that model.pretrained loads, print the run folder (run.dir: or scenario.dir:), then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
     var check = false
     @Option(help: "With --check: the number of ranks the run will have, whose batch must split over them.")
     var ranks = 1
@@ -32,6 +32,8 @@ struct TrainCommand: ParsableCommand {
             if !generated && !ShardPattern.isPattern(root) && !root.hasSuffix(".tar") && !FileManager.default.fileExists(atPath: root) {
                 throw ConfigError("data.root: \(root): no such folder")
             }
+            // The file a run starts from (its backbone loads as the run would load it).
+            try Experiment.namingPretrained { try Experiment.checkPretrained(c.model) }
             if c.task == .reid {
                 let d = c.data
                 try (d.identitySampler ? IdentitySampler.validate(identities: d.identities, world: ranks)

@@ -254,6 +254,13 @@ final class PreemptionTests: XCTestCase {
                                             environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
         XCTAssertEqual(s2, 1, o2)
         XCTAssertEqual(o2.split(separator: "\n").filter { !$0.isEmpty }, ["Error: data.root: \(missing): no such folder"], o2)
+        // So must the model a run starts from, and load.
+        let (sm, om) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "2", "--bind-to", "none",
+                                             "model.pretrained=\(missing).safetensors"],
+                                            environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
+        XCTAssertEqual(sm, 1, om)
+        XCTAssertEqual(om.split(separator: "\n").filter { !$0.isEmpty },
+                       ["Error: model.pretrained: \(missing).safetensors: cannot read: no such file"], om)
         // A batch that does not split over the ranks asked for, and an option launch/train does not have.
         let (s3, o3) = try ChildProcess.run([SimulatedClusterTests.repo + "/launch/train", config, "--np", "4",
                                              "--bind-to", "none"], environment: ["REIDPRUNE_BIN": ChildProcess.reidprune])
