@@ -43,10 +43,18 @@ public enum TrainingCurves {
             }
         }
 
-        /// (epoch, value) for evaluations (those before a pruning round excluded).
+        /// (epoch, value) for evaluations in the order logged: a pruning round's evaluations
+        /// before and after it (its row's `after`) share its epoch, so the line drops there.
         func evalSeries(_ key: String) -> [(x: Double, y: Double)] {
-            rows("eval").filter { $0["stage"] == nil }.compactMap { r in
-                (r[key] as? Double).map { (Double(r["epoch"] as? Int ?? 0), $0) }
+            rows.compactMap { r -> (x: Double, y: Double)? in
+                let fields: [String: Any]?
+                switch r["event"] as? String {
+                case "eval": fields = r
+                case "prune": fields = r["after"] as? [String: Any]
+                default: fields = nil
+                }
+                guard let fields, let y = fields[key] as? Double else { return nil }
+                return (Double(r["epoch"] as? Int ?? 0), y)
             }
         }
 

@@ -38,6 +38,14 @@ final class TrainingCurvesTests: XCTestCase {
         XCTAssertEqual(three[1].1.components(separatedBy: "class=\"steps\"").count - 1, 2)
         XCTAssertTrue(three[1].1.contains("b GFLOPs per image")); XCTAssertFalse(three[1].1.contains("c GFLOPs"))
         XCTAssertFalse(TrainingCurves.plots([.init(name: "c", rows: unpruned)], synthetic: false)[0].1.contains("right-axis"))
+        // A round's evaluations before and after it sit at its epoch, in the order logged.
+        var staged = Self.rows()
+        staged.insert(["event": "eval", "epoch": 0, "stage": "before pruning", "rank1": 0.6, "mAP": 0.5], at: 0)
+        staged.insert(["event": "prune", "epoch": 0, "round": 1, "gflops_after": 0.02,
+                       "after": ["epoch": 0, "rank1": 0.4, "mAP": 0.3] as [String: Any]], at: 1)
+        let run = TrainingCurves.Run(name: "s", rows: staged)
+        XCTAssertEqual(run.evalSeries("rank1").map(\.x), [0, 0, 1, 2, 3, 4])
+        XCTAssertEqual(run.evalSeries("rank1").prefix(3).map(\.y), [0.6, 0.4, 0.1])
         XCTAssertThrowsError(try TrainingCurves.Run(name: "x", directory: "/nonexistent/run")) {
             XCTAssertTrue("\($0)".contains("/nonexistent/run/metrics.jsonl"))
         }
