@@ -63,11 +63,13 @@ public enum ModelSpeed {
 extension ModelBenchmarkResult {
     /// One line for the console.
     public var text: String {
-        String(format: "%@ %@%@ %dx%d batch %d %@, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
-               + "gradient sync %.1f%% of the step (%@), peak RSS %.0f MB", mode, arch,
-               task == "classification" ? " classification (fc 1000)" : "", height, width, batch, precision, ranks,
-               threads, images_per_s, ms_per_step, 100 * sync_share,
-               sync + (gradient_precision == "bf16" ? ", bf16 gradients" : ""), peak_rss_mb) + phases + stepTimes
+        // (Inference has no gradients to sync.)
+        let synced = mode == "train" ? String(format: "gradient sync %.1f%% of the step (%@), ", 100 * sync_share,
+                                              sync + (gradient_precision == "bf16" ? ", bf16 gradients" : "")) : ""
+        return String(format: "%@ %@%@ %dx%d batch %d %@, %d rank(s) x %d threads: %.2f images/s (%.1f ms/step), "
+                      + "%@peak RSS %.0f MB", mode, arch,
+                      task == "classification" ? " classification (fc 1000)" : "", height, width, batch, precision, ranks,
+                      threads, images_per_s, ms_per_step, synced, peak_rss_mb) + phases + stepTimes
     }
 
     /// Training: a line of median phase times and a line of convolution time per pass

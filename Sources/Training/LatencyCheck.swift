@@ -23,7 +23,7 @@ enum LatencyCheck {
         let reference = o.referenceLatency ?? before
         var line = String(format: "predicted convolution latency at batch %d, %dx%d: %.1f -> %.1f ms (%.1f%% of the %@)",
                           o.latencyBatch, o.height, o.width, before, after, 100 * after / reference,
-                          o.referenceLatency == nil ? "network pruned" : "unpruned network")
+                          o.referenceLatency == nil ? "network before this round" : "unpruned network")
         if let measured {
             line += String(format: "; measured whole network: %.1f -> %.1f ms (%.1f%%, %.2fx faster)", measured.before,
                            measured.after, 100 * measured.after / measured.before, measured.before / measured.after)

@@ -45,15 +45,12 @@ struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Input height.") var height: Int = 256
     @Option(help: "Input width.") var width: Int = 128
     @Option(help: "Square input: sets --height and --width (224 for ImageNet classification).") var size: Int?
-    @Option(help: "reid (re-ID head, ID + triplet losses, Adam) or classification (fc over 1000 classes, cross-entropy, SGD).")
+    @Option(help: "reid (re-ID head; training: ID + triplet losses, Adam) or classification (fc over 1000 classes; training: cross-entropy, SGD).")
     var task = "reid"
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "Threads for oneDNN.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 5
     @Option(help: "Last stage stride (1 or 2).") var lastStride: Int = 2
-    @Option(help: "Gradient sync across ranks: blocking or overlapped.") var sync = "blocking"
-    @Option(help: "What the gradient allreduce sends: fp32, or bf16 (half the bytes; gradients and partial sums rounded to bf16).")
-    var gradientPrecision = "fp32"
     @Option(help: "Arithmetic of convolutions and linear layers: fp32 or bf16 (needs native bf16: AVX512_BF16 or AMX).")
     var precision = "fp32"
     @Option(help: "Prune the model first (L1, global ranking, inner groups) to this fraction of its FLOPs.")
@@ -82,7 +79,7 @@ struct ModelBenchOptions: ParsableArguments {
         guard roundTo >= 1 else { throw ValidationError("--round-to must be at least 1, got \(roundTo)") }
     }
 
-    func run(training: Bool) throws {
+    func run(training: Bool, sync: String = "blocking", gradientPrecision: String = "fp32") throws {
         let (height, width) = size.map { ($0, $0) } ?? (self.height, self.width)
         let (architecture, name) = try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
                                                        roundTo: roundTo, scope: pruneScope, height: height, width: width)
@@ -101,7 +98,10 @@ struct BenchTrain: ParsableCommand {
         abstract: "Images/s of a full training step (forward, ID + triplet losses, backward, Adam) on random data.",
         discussion: ModelBenchOptions.trainingJSONFields)
     @OptionGroup var options: ModelBenchOptions
-    func run() throws { try options.run(training: true) }
+    @Option(help: "Gradient sync across ranks: blocking or overlapped.") var sync = "blocking"
+    @Option(help: "What the gradient allreduce sends: fp32, or bf16 (half the bytes; gradients and partial sums rounded to bf16).")
+    var gradientPrecision = "fp32"
+    func run() throws { try options.run(training: true, sync: sync, gradientPrecision: gradientPrecision) }
 }
 
 struct BenchInfer: ParsableCommand {

@@ -23,7 +23,7 @@ struct PruneCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Instead of a FLOPs target: prune until the predicted latency (this machine's latency table) is at most this fraction of the model's.")
     var targetLatency: Double?
     @Option(parsing: .unconditional, help: "Batch the latency table predicts for (prune.latency.batch).") var latencyBatch = 32
-    @Option(help: "Latency table cache file (prune.latency.cache; default ~/.cache/reidprune/latency.json).")
+    @Option(help: "Latency table cache file (prune.latency.cache; default $XDG_CACHE_HOME/reidprune/latency.json, else ~/.cache/reidprune/latency.json).")
     var latencyCache: String?
     @Option(parsing: .unconditional, help: "Instead of a FLOPs target: remove this many channels.") var removeChannels: Int?
     @Option(parsing: .unconditional, help: "Batches per rank for data-driven criteria.") var batches = 20
