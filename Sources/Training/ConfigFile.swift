@@ -317,6 +317,12 @@ public struct ConfigFile {
         }
         if let i = v as? Int { return i }
         if let d = v as? Double, let i = Int(exactly: d) { return i }
+        // Digits beyond Int's range (YAML reads them as text) or a whole float beyond it.
+        let digits = (v as? String).flatMap { $0.range(of: "^[-+]?[0-9]+$", options: .regularExpression) != nil && Int($0) == nil
+                                                ? $0 : nil }
+        if let big = digits ?? (v as? Double).flatMap({ $0.isFinite && $0.rounded() == $0 ? String(format: "%.0f", $0) : nil }) {
+            throw fail(key, "expected an integer from \(Int.min) to \(Int.max), got \(big)")
+        }
         throw fail(key, "expected an integer, got \(Self.shown(v))")
     }
 

@@ -9,8 +9,9 @@ enum Console {
 
     /// `text` on one line: its lines, trimmed, joined with "; " (errors print as one line).
     static func oneLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.joined(separator: "; ")
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // A line that introduces the next ("Expected one of:") runs on into it.
+        return lines.indices.map { i in i == 0 ? lines[i] : (lines[i - 1].hasSuffix(":") ? " " : "; ") + lines[i] }.joined()
     }
 
     /// `value` as one line of JSON with sorted keys.

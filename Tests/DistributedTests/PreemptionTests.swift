@@ -303,7 +303,8 @@ final class PreemptionTests: XCTestCase {
         XCTAssertEqual(sp, 1, op)
         let lines = op.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("launch/train: 2 rank(s)") }
         XCTAssertEqual(lines.count, 1, op)
-        XCTAssertTrue(lines.first?.hasPrefix("Error: data.root: \(other): the folder matches no known data set layout") ?? false, op)
+        XCTAssertTrue(lines.first?.hasPrefix("Error: data.root: \(other): the folder matches no known data set layout. "
+                                             + "Expected one of: Market-1501: ") ?? false, op)
 
         // A file that is not a model, which every rank reads under mpirun: said once.
         let (se, oe) = try ChildProcess.run(mpirun(2, ["eval", "--config", config, "--weights", config]))

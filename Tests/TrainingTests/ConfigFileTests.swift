@@ -58,6 +58,10 @@ final class ConfigFileTests: ScratchFolderTestCase {
         XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(typo))) {
             XCTAssertTrue("\($0)".contains("unknown key 'train.lrr'"), "\($0)")
         }
+        XCTAssertThrowsError(try ExperimentConfig.parse(try ConfigFile.load(base, overrides: ["train.epochs=99999999999999999999"]))) {
+            XCTAssertEqual("\($0)", "override 'train.epochs=99999999999999999999': expected an integer from "
+                           + "-9223372036854775808 to 9223372036854775807, got 99999999999999999999")
+        }
         // A FLOPs target switched to a latency target: its alternatives, set to null, are known keys.
         let flops = try write("np.yaml", "data: {root: d}\nprune: {criterion: l1, target_flops: 0.5, remove_channels: 9}\n")
         let latency = try ExperimentConfig.parse(try ConfigFile.load(flops, overrides: [
