@@ -79,6 +79,14 @@ def check(args):
     expected = tensors["features"]
     if "paths" not in meta:
         sys.exit(f"{args.features}: holds no image paths (write it with reidprune extract)")
+    # Files from reidprune extract say how they were made; one made otherwise cannot pass.
+    made = (meta.get("input_height"), meta.get("input_width"))
+    if made != (None, None) and made != (str(height), str(width)):
+        sys.exit(f"{args.features}: extracted at {made[0]}x{made[1]}, but {args.onnx} takes {height}x{width}; "
+                 "extract again with --height/--width, or export with them")
+    for flag in ("flip", "normalize"):
+        if meta.get(flag) == "true":
+            sys.exit(f"{args.features}: extracted with --{flag}; the export's features are without it: extract again without")
     paths = json.loads(meta["paths"])
     n = min(len(paths), args.limit) if args.limit else len(paths)
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None

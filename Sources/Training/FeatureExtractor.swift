@@ -97,7 +97,9 @@ extension FeatureExtractor {
                             normalize: normalize)
         f.paths = records.map { relative($0.path, to: data) }
         f.synthetic = synthetic
-        try f.save(to: out, metadata: ["split": split, "data": data])
+        // How the features were made, so that a later comparison (benchmarks/onnx_check.py) can say why it differs.
+        try f.save(to: out, metadata: ["split": split, "data": data, "input_height": "\(height)", "input_width": "\(width)",
+                                       "flip": "\(flip)", "normalize": "\(normalize)"])
         return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
             + (synthetic ? " (synthetic data)" : "")
     }
