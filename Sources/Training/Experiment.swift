@@ -156,6 +156,12 @@ public final class Experiment {
             throw WeightsError("model.pretrained '\(file.path)' holds a (possibly pruned) \(saved.depthName), not the "
                                + "model.arch \(m.archName) of the recipe")
         }
+        // An unpruned model's stem is its base width: a recipe asking for another would train
+        // the file's widths while its config.yaml says otherwise.
+        if try PrunePlan.history(in: file.metadata).isEmpty, saved.stemWidth != m.architecture.stemWidth {
+            throw WeightsError("model.pretrained '\(file.path)' holds a \(saved.depthName) of base width \(saved.stemWidth), "
+                               + "not the model.base_width \(m.baseWidth) of the recipe")
+        }
         var arch = saved
         if head.task != m.head.task, arch.stages.count == 4, !arch.stages[3].blocks.isEmpty {
             arch.stages[3].blocks[0].stride = m.lastStride

@@ -219,6 +219,11 @@ final class BadInputCatalogueTests: XCTestCase {
                  args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/out", "model.arch=resnet34",
                         "model.pretrained=$D/run/model.safetensors"],
                  message: "model.pretrained '$D/run/model.safetensors' holds a (possibly pruned) resnet18"),
+            Case(name: "weights pretrained other base width",
+                 args: ["train", "--config", "$R/tiny.yaml", "run.dir=$D/out", "model.base_width=8",
+                        "model.pretrained=$D/run/model.safetensors"],
+                 message: "model.pretrained '$D/run/model.safetensors' holds a resnet18 of base width 4, not the "
+                    + "model.base_width 8 of the recipe"),
         ]) { name, d in
             let model = try Data(contentsOf: URL(fileURLWithPath: d + "/run/model.safetensors"))
             try model.prefix(model.count - 100).write(to: URL(fileURLWithPath: d + "/cut.safetensors"))
