@@ -5,6 +5,7 @@
 // of anything malformed or unknown; recipe sections read themselves through them. A key
 // set to null (`~`) is removed, with what a base gave it: its default applies, and an
 // optional section (`data.synth`) is off.
+import CYaml
 import Foundation
 import Yams
 
@@ -196,56 +197,35 @@ public struct ConfigFile {
     /// The deepest nesting a recipe may have (the YAML reader recurses once per level).
     static let maxNesting = 200
 
-    /// Why `text` nests too deeply for the YAML reader, or nil: flow collections (`[`, `{`)
-    /// inside one another, or block collections (indentation, `- ` items) on a line.
-    /// Brackets inside quoted scalars and comments do not count. A quote opens a quoted
-    /// scalar only where a scalar starts (a line's start, after `: `, `- `, `? `, `[`, `{`
-    /// or `,`), as in YAML: elsewhere (`note: it's`) it is a plain scalar's character.
-    /// Where this reading and YAML's could differ (a single-quoted `''`, a block scalar),
-    /// it counts brackets YAML would not, never fewer.
+    /// Why `text` nests too deeply for the YAML reader (which builds its tree recursively),
+    /// or nil: sequences and mappings inside one another, counted from libyaml's events,
+    /// which its parser produces without recursion. A syntax error is left to the reader.
     static func nestingProblem(_ text: String) -> String? {
-        var flow = 0, line = 1, leading = 0
-        var atLineStart = true, comment = false, escaped = false
-        var scalarStart = true  // the next character that is not a space may open a quoted scalar
-        var quote: Character?
-        var previous: Character = "\n"
-        for c in text {
-            defer { previous = c }
-            if c == "\n" {
-                line += 1; atLineStart = true; leading = 0; comment = false
-                if quote == nil { scalarStart = true }
-                continue
-            }
-            if comment { continue }
-            if let q = quote {
-                if q == "\"" && escaped { escaped = false; continue }
-                if q == "\"" && c == "\\" { escaped = true; continue }
-                if c == q { quote = nil; scalarStart = false }
-                continue
-            }
-            if atLineStart && (c == " " || c == "-") {
-                leading += 1
-                if leading > 2 * maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
-                continue
-            }
-            atLineStart = false
-            switch c {
-            case "\"" where scalarStart, "'" where scalarStart: quote = c
-            case " ", "\t":
-                // A space ends an indicator (`: `, `- `, `? `); within a plain scalar it is text.
-                if previous == ":" || previous == "-" || previous == "?" { scalarStart = true }
-            case "#" where previous == " " || previous == "\t" || previous == "\n": comment = true
-            case "[", "{", ",":
-                if c != "," {
-                    flow += 1
-                    if flow > maxNesting { return "line \(line) nests more than \(maxNesting) levels" }
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return nil }
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return "the YAML parser could not start" }
+        defer { yaml_parser_delete(&parser) }
+        return bytes.withUnsafeBufferPointer { input -> String? in
+            yaml_parser_set_input_string(&parser, input.baseAddress, input.count)
+            var depth = 0
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
+                defer { yaml_event_delete(&event) }
+                switch event.type {
+                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                    depth += 1
+                    if depth > maxNesting { return "line \(event.start_mark.line + 1) nests more than \(maxNesting) levels" }
+                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                    depth -= 1
+                case YAML_STREAM_END_EVENT:
+                    return nil
+                default:
+                    break
                 }
-                scalarStart = true
-            case "]", "}": flow = max(0, flow - 1); scalarStart = false
-            default: scalarStart = false
             }
         }
-        return nil
     }
 
     /// `text` read as YAML within bounds: nesting the reader can recurse through, at most
@@ -256,7 +236,7 @@ public struct ConfigFile {
         do {
             guard let node = try Yams.compose(yaml: text) else { return nil }
             var budget = maxValues
-            try rejectDuplicateKeys(node, path: what, key: "", budget: &budget)
+            try rejectDuplicateKeys(node, path: what, key: "", depth: 0, budget: &budget)
             return Constructor.default.any(from: node)
         } catch let error as ConfigError {
             throw error
@@ -270,10 +250,14 @@ public struct ConfigFile {
     /// YAML allows a key twice in a mapping and keeps the last; a recipe that does so has
     /// lost the first one's keys, so it is an error naming the line. Counts the values it
     /// walks against `budget`, aliases expanded.
-    static func rejectDuplicateKeys(_ node: Node, path: String, key: String, budget: inout Int) throws {
+    static func rejectDuplicateKeys(_ node: Node, path: String, key: String, depth: Int, budget: inout Int) throws {
         budget -= 1
         guard budget >= 0 else {
             throw ConfigError("\(path): holds more than \(maxValues) values once its aliases are expanded; a recipe is far smaller")
+        }
+        // Aliases inside aliased collections nest deeper than the text does.
+        guard depth <= maxNesting else {
+            throw ConfigError("\(path): malformed YAML: nests more than \(maxNesting) levels once its aliases are expanded")
         }
         if let mapping = node.mapping {
             var seen = Set<String>()
@@ -284,11 +268,11 @@ public struct ConfigFile {
                     throw ConfigError("\(path): line \((k.mark?.line).map(String.init) ?? "?"): key '\(full)' appears twice "
                                       + "(YAML would keep only the last); merge the two")
                 }
-                try rejectDuplicateKeys(v, path: path, key: full, budget: &budget)
+                try rejectDuplicateKeys(v, path: path, key: full, depth: depth + 1, budget: &budget)
             }
         } else if let sequence = node.sequence {
             for (i, item) in sequence.enumerated() {
-                try rejectDuplicateKeys(item, path: path, key: key + "[\(i)]", budget: &budget)
+                try rejectDuplicateKeys(item, path: path, key: key + "[\(i)]", depth: depth + 1, budget: &budget)
             }
         }
     }

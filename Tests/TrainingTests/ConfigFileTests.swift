@@ -92,12 +92,29 @@ final class ConfigFileTests: ScratchFolderTestCase {
                              + "\\\\\", note: 'it''s [[['}\n# ''[[\nx: [\"a\", 'b']\n")
         XCTAssertNoThrow(try ConfigFile.load(fine))
         // A quote inside a plain scalar, or after an escaped backslash, opens nothing: the nesting after it counts.
+        // (Quotes in block scalars, after anchors and tags, in plain scalars and their continuation lines.)
         for (name, opener) in [("apostrophe", "run: {note: it's}\n"), ("escape", "run: {note: \"a\\\\\"}\n"),
-                               ("spaced", "run: {note: a 'b}\n")] {
+                               ("spaced", "run: {note: a 'b}\n"), ("block", "note: |\n  'tis \"\n"),
+                               ("anchor", "note: &x \"\n  \"\n"), ("tag", "note: !!str \"\n  \"\n"),
+                               ("continued", "note: x\n  \"\n")] {
             let file = try write("\(name).yaml", opener + "train: {lr: " + String(repeating: "[", count: 5000) + "}\n")
+            let line = opener.filter { $0 == "\n" }.count + 1
             XCTAssertThrowsError(try ConfigFile.load(file)) {
-                XCTAssertEqual("\($0)", "\(file): malformed YAML: line 2 nests more than 200 levels")
+                XCTAssertEqual("\($0)", "\(file): malformed YAML: line \(line) nests more than 200 levels")
             }
+        }
+        // Complex keys nest too; so do aliases inside aliased collections.
+        let keys = try write("keys.yaml", String(repeating: "? ", count: 3000) + "x\n")
+        XCTAssertThrowsError(try ConfigFile.load(keys)) {
+            XCTAssertEqual("\($0)", "\(keys): malformed YAML: line 1 nests more than 200 levels")
+        }
+        var chain = "a0: &a0 " + String(repeating: "[", count: 150) + "1" + String(repeating: "]", count: 150) + "\n"
+        for i in 1...3 {
+            chain += "a\(i): &a\(i) " + String(repeating: "[", count: 150) + "*a\(i - 1)" + String(repeating: "]", count: 150) + "\n"
+        }
+        let aliased = try write("aliased.yaml", chain)
+        XCTAssertThrowsError(try ConfigFile.load(aliased)) {
+            XCTAssertEqual("\($0)", "\(aliased): malformed YAML: nests more than 200 levels once its aliases are expanded")
         }
         // Overrides are read within the same bounds.
         let plain = try write("plain.yaml", "train: {lr: 0.1}\n")
