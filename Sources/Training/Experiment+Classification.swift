@@ -56,7 +56,7 @@ extension Experiment {
         let changes = resuming ? try checkResume(checkpoint, perRankStream: !data.allowsRankCountChange,
                                                  batches: data.source.batches(inEpoch:)) : []
         let size = data.imageSize
-        let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: size, width: size).flops
+        let unprunedFLOPs = FLOPsCounter.count(try startArchitecture(), height: size, width: size).flops
         let net = try network(numClasses: data.numClasses, resumingFrom: resuming ? checkpoint : nil)
         let train = c.train.scaled(forGlobalBatch: data.globalBatch)
         let trainer = try Trainer(net: net, source: data.source, config: train, runDirectory: c.runDirectory, comm: comm)

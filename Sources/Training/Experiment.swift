@@ -186,6 +186,13 @@ public final class Experiment {
         return try pretrainedArchitecture(m, file: try SafetensorsFile(path: path)).0
     }
 
+    /// `startArchitecture` of this recipe, read on every rank; a problem with
+    /// `model.pretrained` is reported once, named by the key.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func startArchitecture() throws -> ResNetArchitecture {
+        try comm.onEveryRank { try Experiment.namingPretrained { try Experiment.startArchitecture(config.model) } }
+    }
+
     /// The pruning rounds the recipe's pretrained model went through (empty without one,
     /// or for a torchvision/timm file); the run's model file carries them on.
     public static func pretrainedHistory(_ m: ModelConfig) throws -> [PrunePlan] {
@@ -271,7 +278,7 @@ public final class Experiment {
         defer { loader.shutdown() }
         let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream,
                                                  batches: loader.batches(inEpoch:)) : []
-        let unprunedFLOPs = FLOPsCounter.count(try Experiment.startArchitecture(c.model), height: c.data.augment.height,
+        let unprunedFLOPs = FLOPsCounter.count(try startArchitecture(), height: c.data.augment.height,
                                                width: c.data.augment.width).flops
         let net = try network(numClasses: dataset.numTrainPids, resumingFrom: resuming ? checkpoint : nil)
         let trainer = try Trainer(net: net, source: loader, config: c.train, runDirectory: c.runDirectory, comm: comm)

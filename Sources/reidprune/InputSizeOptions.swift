@@ -14,11 +14,14 @@ enum InputSizeOptions {
         }
     }
 
-    /// The size to use for `weights`; a warning on stderr when it is not the one the
-    /// model was trained at.
-    static func resolve(height: Int?, width: Int?, weights: String) -> (Int, Int) {
+    /// The size to use for `weights`; a warning on stderr (when `warn`) when it is not the
+    /// one the model, or the `others` fed the same images, were trained at.
+    static func resolve(height: Int?, width: Int?, weights: String, others: [String] = [], warn: Bool = true) -> (Int, Int) {
         let size = ModelWeights.inputSize(height: height, width: width, weights: weights)
-        if let warning = size.warning { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        let warnings = [size.warning] + others.map {
+            ModelWeights.inputSize(height: size.height, width: size.width, weights: $0).warning
+        }
+        for case let warning? in warnings where warn { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         return (size.height, size.width)
     }
 }

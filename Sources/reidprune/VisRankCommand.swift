@@ -38,12 +38,14 @@ struct VisRankCommand: ParsableCommand {
         var o = VisRankOptions()
         (o.topk, o.queries, o.queryIDs, o.seed, o.out, o.format) = (topk, queries, queryIds, seed, out, format)
         (o.eval.normalize, o.eval.rerank, o.eval.flip) = (normalize, rerank, flip)
-        if let weights { (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: weights) }
         try o.metric(named: metric)
         switch (weights, query, gallery) {
         case let (w?, nil, nil):
             guard let data else { throw ValidationError("--weights needs --data DIR") }
             try Ranks.run { comm in
+                var o = o
+                (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: w,
+                                                               others: compare.map { [$0] } ?? [], warn: comm.isRoot)
                 Ranks.rootLine(comm)(try VisRank.run(weights: w, compare: compare, data: data, options: o, comm: comm))
             }
         case let (nil, q?, g?):

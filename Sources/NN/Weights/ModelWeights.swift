@@ -22,8 +22,9 @@ public enum ModelWeights {
     /// The input size `file` records, or nil (a file written before it was recorded, a
     /// torchvision or timm file, or values that are not sizes).
     public static func inputSize(of file: SafetensorsFile) -> (height: Int, width: Int)? {
+        // (Any size training accepts: a classification model may be trained on crops below 32.)
         guard let h = file.metadata[inputHeightKey].flatMap({ Int($0) }), let w = file.metadata[inputWidthKey].flatMap({ Int($0) }),
-              ImageLimits.optionProblem(height: h, width: w, minWidth: 16) == nil else { return nil }
+              (1...ImageLimits.maxSide).contains(h), (1...ImageLimits.maxSide).contains(w) else { return nil }
         return (h, w)
     }
 
