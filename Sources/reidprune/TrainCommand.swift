@@ -40,6 +40,14 @@ struct TrainCommand: ParsableCommand {
                      : ShuffleSampler.validate(batchSize: d.batchSize, world: ranks))
             } else {
                 try ClassificationSource.validate(globalBatch: c.classificationData.batchSize, world: ranks)
+                // Shards are listed cheaply (an image folder is not listed here: it may hold millions).
+                if ranks > 1, ClassificationLayout.recognize(root) == .webdataset {
+                    let shards: ClassificationDataset
+                    do { shards = try ClassificationDataset.open(root, layout: .webdataset, splits: [.train]) } catch {
+                        throw DatasetError("data.root: \(error)")
+                    }
+                    try ClassificationSource.validate(shards: shards, world: ranks)
+                }
             }
             Console.line("run.dir: \(c.runDirectory)")
             return

@@ -122,6 +122,10 @@ final class ClassificationMPITests: XCTestCase {
                                                "--images-per-shard", "100"])
             XCTAssertEqual(s, 0, o)
         }
+        // launch/train's check finds it before the ranks start.
+        (status, out) = try mpi(1, [exe, "train", "--config", recipe, "data.root=\(one)", "--check", "--ranks", "2"])
+        XCTAssertEqual(status, 1, out)
+        XCTAssertTrue(out.hasPrefix("Error: \(one): 1 training shards for 2 ranks"), out)
         (status, out) = try mpi(2, [exe, "train", "--config", recipe, "data.root=\(one)", "run.dir=\(dir.path)/one-run"])
         XCTAssertNotEqual(status, 0, out)
         let lines = out.split(separator: "\n").filter { $0.contains("training shards for 2 ranks") }

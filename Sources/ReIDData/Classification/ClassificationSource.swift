@@ -48,6 +48,14 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
     /// Key purposes of the random draws.
     static let permutationKey = 0x5045_524D, augmentKey = 0x4155_474D
 
+    /// Throws unless a sharded `dataset` has a training shard for each of `world` ranks.
+    public static func validate(shards dataset: ClassificationDataset, world: Int) throws {
+        if dataset.isSharded && dataset.trainShards.count < world {
+            throw DatasetError("\(dataset.root): \(dataset.trainShards.count) training shards for \(world) ranks; every rank "
+                               + "reads its own shards, so write at least \(world)")
+        }
+    }
+
     /// Throws unless a global batch of `globalBatch` images splits evenly over `world` ranks.
     public static func validate(globalBatch: Int, world: Int) throws {
         guard globalBatch >= 1, globalBatch % world == 0 else {
@@ -67,10 +75,7 @@ public final class ClassificationSource: BatchSource, @unchecked Sendable {
         guard images >= options.globalBatch else {
             throw DatasetError("\(dataset.root): \(images) training images, fewer than one global batch of \(options.globalBatch)")
         }
-        if dataset.isSharded && dataset.trainShards.count < world {
-            throw DatasetError("\(dataset.root): \(dataset.trainShards.count) training shards for \(world) ranks; every rank "
-                               + "reads its own shards, so write at least \(world)")
-        }
+        try Self.validate(shards: dataset, world: world)
         self.dataset = dataset
         self.options = options
         self.rank = rank
