@@ -75,8 +75,7 @@ public enum OnnxExporter {
         encoder.outputFormatting = [.sortedKeys]
         metadata[ModelWeights.architectureKey] = String(decoding: try encoder.encode(net.architecture), as: UTF8.self)
         metadata[ModelWeights.headKey] = String(decoding: try encoder.encode(net.headConfig), as: UTF8.self)
-        metadata["input_height"] = "\(options.height)"
-        metadata["input_width"] = "\(options.width)"
+        metadata.merge(ModelWeights.inputSizeMetadata(height: options.height, width: options.width)) { _, new in new }
         metadata["mean"] = mean
         metadata["std"] = std
         model.metadataProps = metadata.keys.sorted().map { key in

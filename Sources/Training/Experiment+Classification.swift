@@ -56,7 +56,8 @@ extension Experiment {
         let changes = resuming ? try checkResume(checkpoint, perRankStream: !data.allowsRankCountChange,
                                                  batches: data.source.batches(inEpoch:)) : []
         let size = data.imageSize
-        let unprunedFLOPs = FLOPsCounter.count(try startArchitecture(), height: size, width: size).flops
+        let startArch = try startArchitecture()
+        let unprunedFLOPs = FLOPsCounter.count(startArch, height: size, width: size).flops
         let net = try network(numClasses: data.numClasses, resumingFrom: resuming ? checkpoint : nil)
         let train = c.train.scaled(forGlobalBatch: data.globalBatch)
         let trainer = try Trainer(net: net, source: data.source, config: train, runDirectory: c.runDirectory, comm: comm)
@@ -71,7 +72,7 @@ extension Experiment {
         var schedule = c.prune
         schedule?.settings.ranking.height = size
         schedule?.settings.ranking.width = size
-        try registerHooks(trainer, source: data.source, evaluator: evaluator, unprunedFLOPs: unprunedFLOPs,
+        try registerHooks(trainer, source: data.source, evaluator: evaluator, start: startArch, unprunedFLOPs: unprunedFLOPs,
                           synthetic: data.synthetic, schedule: schedule)
         let start = Date()
         try trainer.train()

@@ -278,8 +278,8 @@ public final class Experiment {
         defer { loader.shutdown() }
         let changes = resuming ? try checkResume(checkpoint, perRankStream: loader.perRankStream,
                                                  batches: loader.batches(inEpoch:)) : []
-        let unprunedFLOPs = FLOPsCounter.count(try startArchitecture(), height: c.data.augment.height,
-                                               width: c.data.augment.width).flops
+        let startArch = try startArchitecture()
+        let unprunedFLOPs = FLOPsCounter.count(startArch, height: c.data.augment.height, width: c.data.augment.width).flops
         let net = try network(numClasses: dataset.numTrainPids, resumingFrom: resuming ? checkpoint : nil)
         let trainer = try Trainer(net: net, source: loader, config: c.train, runDirectory: c.runDirectory, comm: comm)
         try startOrResume(trainer, checkpoint: resuming ? checkpoint : nil, changes: changes)
@@ -292,8 +292,8 @@ public final class Experiment {
         }
         comm.watch.phase = outer
         let evaluator = evaluator(dataset)
-        try registerHooks(trainer, source: loader, evaluator: evaluator, unprunedFLOPs: unprunedFLOPs, synthetic: synthetic,
-                          schedule: c.prune)
+        try registerHooks(trainer, source: loader, evaluator: evaluator, start: startArch, unprunedFLOPs: unprunedFLOPs,
+                          synthetic: synthetic, schedule: c.prune)
         let start = Date()
         try trainer.train()
         let seconds = Date().timeIntervalSince(start)
@@ -423,14 +423,16 @@ public final class Experiment {
     }
 
     /// Evaluation during training, the pruning schedule and its training-time criterion.
-    func registerHooks(_ trainer: Trainer, source: BatchSource, evaluator: ModelEvaluator, unprunedFLOPs: Int,
-                       synthetic: Bool, schedule: PruneSchedule?) throws {
+    /// `start`: the architecture the run started from (`startArchitecture()`), whose FLOPs
+    /// are `unprunedFLOPs`.
+    func registerHooks(_ trainer: Trainer, source: BatchSource, evaluator: ModelEvaluator, start: ResNetArchitecture,
+                       unprunedFLOPs: Int, synthetic: Bool, schedule: PruneSchedule?) throws {
         if let schedule, trainer.state.pruningHistory.isEmpty, TrainingTimeCriterionHook.needed(schedule) {
             trainer.register(try TrainingTimeCriterionHook(schedule: schedule, net: trainer.net))
         }
         trainer.register(EvaluationHook(evaluator: evaluator, every: config.eval.every, synthetic: synthetic, say: log))
         if let schedule {
-            trainer.register(PruneScheduleHook(schedule: schedule, start: try Experiment.startArchitecture(config.model),
+            trainer.register(PruneScheduleHook(schedule: schedule, start: start,
                                                head: trainer.net.headConfig, unprunedFLOPs: unprunedFLOPs, source: source,
                                                evaluator: evaluator, synthetic: synthetic, say: log))
         }

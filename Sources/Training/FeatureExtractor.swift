@@ -98,8 +98,8 @@ extension FeatureExtractor {
         f.paths = records.map { relative($0.path, to: data) }
         f.synthetic = synthetic
         // How the features were made, so that a later comparison (benchmarks/onnx_check.py) can say why it differs.
-        try f.save(to: out, metadata: ["split": split, "data": data, "input_height": "\(height)", "input_width": "\(width)",
-                                       "flip": "\(flip)", "normalize": "\(normalize)"])
+        try f.save(to: out, metadata: ModelWeights.inputSizeMetadata(height: height, width: width).merging(
+            ["split": split, "data": data, "flip": "\(flip)", "normalize": "\(normalize)"]) { _, new in new })
         return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
             + (synthetic ? " (synthetic data)" : "")
     }

@@ -8,7 +8,7 @@ import Tensors
 enum InputSizeOptions {
     static func validate(height: Int?, width: Int?) throws {
         for (name, value, least) in [("--height", height, 32), ("--width", width, 16)] {
-            if let value, !(least...ImageLimits.maxSide).contains(value) {
+            if let value, !ImageLimits.accepts(value, minimum: least) {
                 throw ValidationError("\(name) must be \(least) to \(ImageLimits.maxSide), got \(value)")
             }
         }

@@ -24,7 +24,7 @@ public enum ModelWeights {
     public static func inputSize(of file: SafetensorsFile) -> (height: Int, width: Int)? {
         // (Any size training accepts: a classification model may be trained on crops below 32.)
         guard let h = file.metadata[inputHeightKey].flatMap({ Int($0) }), let w = file.metadata[inputWidthKey].flatMap({ Int($0) }),
-              (1...ImageLimits.maxSide).contains(h), (1...ImageLimits.maxSide).contains(w) else { return nil }
+              ImageLimits.accepts(h, minimum: 1), ImageLimits.accepts(w, minimum: 1) else { return nil }
         return (h, w)
     }
 
