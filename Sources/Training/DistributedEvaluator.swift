@@ -34,8 +34,9 @@ public struct DistributedEvaluator {
     /// The query and gallery features of `net` at the root (nil elsewhere): features (Q, D), (G, D).
     /// - Important: Collective — every rank calls this, in the same order.
     public func features(_ net: ReIDNet) throws -> (query: ExtractedFeatures, gallery: ExtractedFeatures)? {
-        let q = try gathered(try extract(net, share(dataset.query)))
-        let g = try gathered(try extract(net, share(dataset.gallery)))
+        // A rank that meets a bad image says so once, for every rank, before anyone gathers.
+        let q = try comm.gatherRows(try comm.onEveryRank { try extract(net, comm.share(dataset.query)) })
+        let g = try comm.gatherRows(try comm.onEveryRank { try extract(net, comm.share(dataset.gallery)) })
         guard let q, let g else { return nil }
         return (q, g)
     }
@@ -50,23 +51,26 @@ public struct DistributedEvaluator {
         }
     }
 
-    /// This rank's contiguous share of `records`.
-    func share(_ r: [ImageRecord]) -> [ImageRecord] {
-        Array(r[(r.count * comm.rank / comm.size)..<(r.count * (comm.rank + 1) / comm.size)])
-    }
-
     func extract(_ net: ReIDNet, _ records: [ImageRecord]) throws -> ExtractedFeatures {
         try FeatureExtractor.extract(net: net, records: records, augment: augment, batchSize: eval.batchSize,
                                      flip: eval.flip, normalize: eval.normalize, maxImagePixels: maxImagePixels)
     }
+}
 
-    /// Every rank's features at the root, in rank order (nil elsewhere).
+extension Communicator {
+    /// This rank's contiguous share of `items` (rank order: the shares joined are `items`).
+    func share<T>(_ items: [T]) -> [T] {
+        Array(items[(items.count * rank / size)..<(items.count * (rank + 1) / size)])
+    }
+
+    /// Every rank's feature rows at the root, in rank order (nil elsewhere); labels only,
+    /// the rows' paths are the caller's to set.
     /// - Important: Collective — every rank calls this, in the same order.
-    func gathered(_ f: ExtractedFeatures) throws -> ExtractedFeatures? {
-        if comm.size == 1 { return f }
+    func gatherRows(_ f: ExtractedFeatures) throws -> ExtractedFeatures? {
+        if size == 1 { return f }
         let d = f.features.shape[1]
-        let feats = try comm.gather(floats: f.features.toArray())
-        let pids = try comm.gather(ints: f.pids), cams = try comm.gather(ints: f.camids)
+        let feats = try gather(floats: f.features.toArray())
+        let pids = try gather(ints: f.pids), cams = try gather(ints: f.camids)
         guard let feats, let pids, let cams else { return nil }
         let values = feats.flatMap { $0 }
         return ExtractedFeatures(features: Tensor(shape: [values.count / d, d], layout: .nc, values: values),

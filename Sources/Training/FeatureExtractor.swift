@@ -3,6 +3,7 @@
 // pids, camids (and, in the file `extract` writes, image paths relative to the data
 // folder). The test-time descriptor is the head's embedding (after BNNeck when the head
 // has one; the pooled backbone features otherwise).
+import Distributed
 import Foundation
 import NN
 import ReIDData
@@ -59,48 +60,66 @@ extension FeatureExtractor {
     /// Eval-mode features of one split (query, gallery or train) of the data set at `data`
     /// with the model in `weights`, written to `out` (`reidprune extract`); `arch` names
     /// the architecture of a file without reidprune metadata (a torchvision/timm
-    /// backbone). Returns a line describing what was written.
+    /// backbone). Under several ranks each extracts its share of the split and the root
+    /// gathers the rows in order and writes the file. Returns a line describing what was
+    /// written (every rank learns the root's).
+    /// - Important: Collective — every rank calls this, in the same order.
     public static func extract(weights: String, arch: String?, data: String, split: String, out: String,
                                height: Int, width: Int, batchSize: Int, flip: Bool, normalize: Bool,
-                               precision: Precision = .fp32) throws -> String {
-        try precision.requireSupported(key: "--precision")
+                               precision: Precision = .fp32, comm: Communicator = LocalCommunicator()) throws -> String {
         var augment = AugmentConfig()
         augment.height = height
         augment.width = width
-        try augment.validate()
-        guard batchSize >= 1 else { throw ImageError("--batch-size must be at least 1, got \(batchSize)") }
-        try AtomicFile.checkCreatable([out])
-        let file = try SafetensorsFile(path: weights)
-        let net: ReIDNet
-        if try ModelWeights.architecture(of: file) != nil {
-            net = try ModelWeights.loadNet(file, expected: arch)
-        } else {
-            guard let arch, let depth = ResNetArchitecture.Depth(name: arch) else {
-                let given = arch.map { " (not '\($0)')" } ?? ""
-                throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101\(given)")
+        // Only the root writes: the output is its to check (the ranks may not share a file system).
+        try comm.onRoot { try AtomicFile.checkCreatable([out]) }
+        let (net, dataset, records, synthetic) = try comm.onEveryRank {
+            () throws -> (ReIDNet, ReIDDataset, [ImageRecord], Bool) in
+            try precision.requireSupported(key: "--precision")
+            try augment.validate()
+            guard batchSize >= 1 else { throw ImageError("--batch-size must be at least 1, got \(batchSize)") }
+            let net = try loadNet(weights: weights, arch: arch)
+            net.precision = precision
+            var dataset = try DatasetReader.read(root: data)
+            let synthetic = Experiment.markSynthetic(&dataset, root: data)
+            let records: [ImageRecord]
+            switch split {
+            case "query": records = dataset.query
+            case "gallery": records = dataset.gallery
+            case "train": records = dataset.train
+            default: throw DatasetError("--split must be query, gallery or train, got '\(split)'")
             }
-            net = try ReIDNet(architecture: .resnet(depth), head: HeadConfig(bnneck: false))
-            try ModelWeights.load(file, into: net, match: .backbone)
+            guard !records.isEmpty else { throw DatasetError("\(data): the \(split) split is empty") }
+            return (net, dataset, records, synthetic)
         }
-        net.precision = precision
-        var dataset = try DatasetReader.read(root: data)
-        let synthetic = Experiment.markSynthetic(&dataset, root: data)
-        let records: [ImageRecord]
-        switch split {
-        case "query": records = dataset.query
-        case "gallery": records = dataset.gallery
-        case "train": records = dataset.train
-        default: throw DatasetError("--split must be query, gallery or train, got '\(split)'")
+        // A rank that meets a bad image says so once, for every rank, before anyone gathers.
+        let mine = try comm.onEveryRank {
+            try extract(net: net, records: comm.share(records), augment: augment, batchSize: batchSize, flip: flip,
+                        normalize: normalize)
         }
-        guard !records.isEmpty else { throw DatasetError("\(data): the \(split) split is empty") }
-        var f = try extract(net: net, records: records, augment: augment, batchSize: batchSize, flip: flip,
-                            normalize: normalize)
-        f.paths = records.map { relative($0.path, to: data) }
-        f.synthetic = synthetic
-        // How the features were made, so that a later comparison (benchmarks/onnx_check.py) can say why it differs.
-        try f.save(to: out, metadata: ModelWeights.inputSizeMetadata(height: height, width: width).merging(
-            ["split": split, "data": data, "flip": "\(flip)", "normalize": "\(normalize)"]) { _, new in new })
-        return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
-            + (synthetic ? " (synthetic data)" : "")
+        let all = try comm.gatherRows(mine)
+        return try comm.onRoot {
+            guard var f = all else { throw EvaluationError("the root received no features") }
+            f.paths = records.map { relative($0.path, to: data) }
+            f.synthetic = synthetic
+            // How the features were made, so that a later comparison (benchmarks/onnx_check.py) can say why it differs.
+            try f.save(to: out, metadata: ModelWeights.inputSizeMetadata(height: height, width: width).merging(
+                ["split": split, "data": data, "flip": "\(flip)", "normalize": "\(normalize)"]) { _, new in new })
+            return "\(out): \(f.features.shape[0]) x \(f.features.shape[1]) features of the \(split) split of \(dataset.name)"
+                + (synthetic ? " (synthetic data)" : "")
+        }
+    }
+
+    /// The network in `weights`: a reidprune model file, or a torchvision/timm backbone
+    /// (`arch` names its depth) under a re-ID head without BNNeck.
+    static func loadNet(weights: String, arch: String?) throws -> ReIDNet {
+        let file = try SafetensorsFile(path: weights)
+        if try ModelWeights.architecture(of: file) != nil { return try ModelWeights.loadNet(file, expected: arch) }
+        guard let arch, let depth = ResNetArchitecture.Depth(name: arch) else {
+            let given = arch.map { " (not '\($0)')" } ?? ""
+            throw WeightsError("\(weights) carries no architecture: pass --arch resnet18|resnet34|resnet50|resnet101\(given)")
+        }
+        let net = try ReIDNet(architecture: .resnet(depth), head: HeadConfig(bnneck: false))
+        try ModelWeights.load(file, into: net, match: .backbone)
+        return net
     }
 }

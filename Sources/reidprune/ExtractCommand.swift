@@ -1,4 +1,5 @@
-// `reidprune extract`: features of a data set split to a safetensors file.
+// `reidprune extract`: features of a data set split to a safetensors file (under mpirun,
+// every rank extracts its share and the root writes).
 import ArgumentParser
 import Foundation
 import Tensors
@@ -31,9 +32,11 @@ struct ExtractCommand: ParsableCommand {
         guard let arithmetic = Precision(rawValue: precision) else {
             throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
         }
-        let (height, width) = InputSizeOptions.resolve(height: height, width: width, weights: weights)
-        Console.line(try FeatureExtractor.extract(weights: weights, arch: arch, data: data, split: split, out: out,
-                                                  height: height, width: width, batchSize: batchSize, flip: flip,
-                                                  normalize: normalize, precision: arithmetic))
+        try Ranks.run { comm in
+            let (height, width) = InputSizeOptions.resolve(height: height, width: width, weights: weights, warn: comm.isRoot)
+            Ranks.rootLine(comm)(try FeatureExtractor.extract(
+                weights: weights, arch: arch, data: data, split: split, out: out, height: height, width: width,
+                batchSize: batchSize, flip: flip, normalize: normalize, precision: arithmetic, comm: comm))
+        }
     }
 }

@@ -225,6 +225,20 @@ final class VisRankTests: XCTestCase {
                                              out: dir + "/\(split).safetensors", height: 64, width: 32, batchSize: 8,
                                              flip: false, normalize: false)
         }
+        // Under three ranks each extracts its share and the root writes the same file, byte
+        // for byte (rows in the split's order); every rank learns the root's line.
+        let three = LockedLines()
+        try ThreadWorld(size: 3).run { rank, comm in
+            three.append("\(rank):" + (try FeatureExtractor.extract(
+                weights: path + "/model.safetensors", arch: nil, data: path + "/synth", split: "query",
+                out: path + "/query3.safetensors", height: 64, width: 32, batchSize: 5, flip: false, normalize: false,
+                comm: comm)))
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/query3.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: dir + "/query.safetensors")))
+        XCTAssertEqual(Set(three.all.map { $0.dropFirst(2) }).count, 1, "\(three.all)")
+        XCTAssertTrue(three.all[0].hasSuffix("query3.safetensors: 6 x 32 features of the query split of synthreid-mall (synthetic data)"),
+                      "\(three.all)")
         let q = try ExtractedFeatures(contentsOf: dir + "/query.safetensors")
         XCTAssertTrue(q.paths!.allSatisfy { !$0.hasPrefix("/") && FileManager.default.fileExists(atPath: dir + "/synth/" + $0) })
         var fo = options("features")
@@ -240,6 +254,56 @@ final class VisRankTests: XCTestCase {
             Set(try FileManager.default.contentsOfDirectory(atPath: dir + "/" + sub).filter { $0.hasSuffix(".png") })
         }
         XCTAssertEqual(try images("features"), try images("single")); XCTAssertEqual(try images("single").count, 3)
+    }
+
+    /// What every rank meets (a missing data folder) and what one rank meets (a corrupt
+    /// image in its share) end every rank with the same error, agreed, so that the command
+    /// line prints it once; nothing is written.
+    func testFailuresUnderSeveralRanksAreAgreed() throws {
+        var synth = SynthOptions()
+        (synth.ids, synth.cameras, synth.imagesPerId, synth.height, synth.width, synth.seed) = (6, 2, 4, 64, 32, 4)
+        _ = try SynthReID.generate(synth, out: dir + "/synth")
+        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 3))
+        try ModelWeights.save(net, to: dir + "/model.safetensors")
+        let path = dir
+        var o = options("weights")
+        (o.height, o.width, o.queries) = (64, 32, 3)
+        let opts = o
+        func agreed(_ body: @escaping @Sendable (ThreadCommunicator) throws -> Void) -> [String] {
+            let seen = LockedLines()
+            try? ThreadWorld(size: 2).run { _, comm in
+                do { try body(comm) } catch { seen.append("\(error)|\(comm.agreedFailure ?? "not agreed")") }
+            }
+            return seen.all
+        }
+        let missing = agreed { comm in
+            _ = try VisRank.run(weights: path + "/model.safetensors", compare: nil, data: path + "/none", options: opts, comm: comm)
+        }
+        XCTAssertEqual(missing.count, 2)
+        XCTAssertTrue(missing.allSatisfy { $0 == "\(path)/none: no such folder|\(path)/none: no such folder" }, "\(missing)")
+        // The last query image lies in rank 1's share.
+        let queries = try FileManager.default.contentsOfDirectory(atPath: dir + "/synth/query").filter { $0.hasSuffix(".jpg") }.sorted()
+        let bad = dir + "/synth/query/" + queries.last!
+        try Data([0xFF, 0xD8, 0xFF, 0x00]).write(to: URL(fileURLWithPath: bad))
+        for out in ["vr", "ex.safetensors"] {
+            let lines = agreed { comm in
+                if out == "vr" {
+                    _ = try VisRank.run(weights: path + "/model.safetensors", compare: nil, data: path + "/synth",
+                                        options: opts, comm: comm)
+                } else {
+                    _ = try FeatureExtractor.extract(weights: path + "/model.safetensors", arch: nil, data: path + "/synth",
+                                                     split: "query", out: path + "/" + out, height: 64, width: 32,
+                                                     batchSize: 4, flip: false, normalize: false, comm: comm)
+                }
+            }
+            XCTAssertEqual(lines.count, 2, out)
+            XCTAssertEqual(Set(lines).count, 1, "\(lines)")
+            let (message, agreement) = (lines[0].split(separator: "|").first!, lines[0].split(separator: "|").last!)
+            XCTAssertTrue(message.hasPrefix("rank 1: \(bad)"), "\(lines)")
+            XCTAssertEqual(message, agreement)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/ex.safetensors"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/vr/index.html"))
     }
 
     func testBadInputIsRefusedNamingIt() throws {
