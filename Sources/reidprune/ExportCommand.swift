@@ -29,6 +29,12 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         var o = OnnxExporter.Options()
         (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: weights)
+        // A size below the export's least that was not given is the one the file records
+        // (a classification model trained on small crops).
+        if (height == nil || width == nil) && min(o.height, o.width) < 32 {
+            throw ExportError("\(weights) was trained at \(o.height)x\(o.width); the export takes at least 32x32: "
+                              + "pass --height and --width")
+        }
         o.foldBatchNorm = !noFold
         o.batch = dynamicBatch ? nil : (batch ?? 1)
         let normalization = AugmentConfig()

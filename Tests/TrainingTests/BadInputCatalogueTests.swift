@@ -308,6 +308,9 @@ final class BadInputCatalogueTests: XCTestCase {
                  untouched: ["m.onnx"]),
             Case(name: "range export height", args: export + ["--height", "9223372036854775807"],
                  message: "--height must be 32 to 8192, got 9223372036854775807", untouched: ["m.onnx"]),
+            Case(name: "range export recorded size", args: ["export", "--weights", "$D/small.safetensors", "--out", "$D/m.onnx"],
+                 message: "$D/small.safetensors was trained at 24x24; the export takes at least 32x32: pass --height and --width",
+                 untouched: ["m.onnx"]),
             Case(name: "range export empty out", args: ["export", "--weights", "$D/run/model.safetensors", "--out", ""],
                  message: "'': cannot write: the path is empty"),
             Case(name: "range flops width", args: ["flops", "--width", "100000"],
@@ -353,6 +356,9 @@ final class BadInputCatalogueTests: XCTestCase {
             strideMetadata["reidprune.architecture"] = String(decoding: try JSONSerialization.data(withJSONObject: arch), as: UTF8.self)
             try Self.rewriteModel(model, to: d + "/stride.safetensors", metadata: strideMetadata) { _, _ in }
             try Self.rewriteModel(model, to: d + "/negvar.safetensors") { name, v in if name == "bn1.running_var" { v[0] = -1 } }
+            // Recorded as trained on 24x24 crops (a small classification model's).
+            try Self.rewriteModel(model, to: d + "/small.safetensors", metadata: trained.metadata.merging(
+                ModelWeights.inputSizeMetadata(height: 24, width: 24)) { _, new in new }) { _, _ in }
         }
     }
 
