@@ -42,18 +42,24 @@ public enum ModelSpeed {
                            batch: Int, threads: Int, steps: Int, sync: String, task: String = "reid",
                            precision: String = "fp32", gradientPrecision: String = "fp32",
                            comm: Communicator) throws -> ModelBenchmarkResult {
-        guard let arithmetic = Precision(rawValue: precision) else {
-            throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
+        // Every rank checks the same options: an error in them is printed once.
+        let (arithmetic, sent, mode, headTask) = try comm.onEveryRank { () throws -> (Precision, Precision, SyncMode, HeadTask) in
+            guard let arithmetic = Precision(rawValue: precision) else {
+                throw BenchmarkError("--precision must be fp32 or bf16, got '\(precision)'")
+            }
+            guard let sent = Precision(rawValue: gradientPrecision) else {
+                throw BenchmarkError("--gradient-precision must be fp32 or bf16, got '\(gradientPrecision)'")
+            }
+            guard let mode = SyncMode(rawValue: sync) else { throw BenchmarkError("--sync must be blocking or overlapped, got '\(sync)'") }
+            guard let headTask = HeadTask(rawValue: task) else {
+                throw BenchmarkError("--task must be reid or classification, got '\(task)'")
+            }
+            if training && batch < 2 && headTask == .reid {
+                throw BenchmarkError("training needs --batch of at least 2 (the triplet loss compares images)")
+            }
+            guard batch % comm.size == 0 else { throw BenchmarkError("--batch \(batch) does not split over \(comm.size) ranks") }
+            return (arithmetic, sent, mode, headTask)
         }
-        guard let sent = Precision(rawValue: gradientPrecision) else {
-            throw BenchmarkError("--gradient-precision must be fp32 or bf16, got '\(gradientPrecision)'")
-        }
-        guard let mode = SyncMode(rawValue: sync) else { throw BenchmarkError("--sync must be blocking or overlapped") }
-        guard let headTask = HeadTask(rawValue: task) else { throw BenchmarkError("--task must be reid or classification, got '\(task)'") }
-        if training && batch < 2 && headTask == .reid {
-            throw BenchmarkError("training needs --batch of at least 2 (the triplet loss compares images)")
-        }
-        guard batch % comm.size == 0 else { throw BenchmarkError("--batch \(batch) does not split over \(comm.size) ranks") }
         return try ModelBenchmark.run(training: training, architecture: architecture, archName: archName, height: height,
                                       width: width, batch: batch, threads: threads, steps: steps, comm: comm, sync: mode,
                                       task: headTask, precision: arithmetic, gradientPrecision: sent)

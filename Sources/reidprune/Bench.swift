@@ -81,9 +81,12 @@ struct ModelBenchOptions: ParsableArguments {
 
     func run(training: Bool, sync: String = "blocking", gradientPrecision: String = "fp32") throws {
         let (height, width) = size.map { ($0, $0) } ?? (self.height, self.width)
-        let (architecture, name) = try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
-                                                       roundTo: roundTo, scope: pruneScope, height: height, width: width)
         try Ranks.run { comm in
+            // A model file or option every rank reads alike: its error is printed once.
+            let (architecture, name) = try comm.onEveryRank {
+                try ModelSpeed.architecture(arch: arch, lastStride: lastStride, weights: weights, pruneTo: pruneTo,
+                                            roundTo: roundTo, scope: pruneScope, height: height, width: width)
+            }
             let r = try ModelSpeed.run(training: training, architecture: architecture, archName: name, height: height,
                                        width: width, batch: batch, threads: threads, steps: steps, sync: sync, task: task,
                                        precision: precision, gradientPrecision: gradientPrecision, comm: comm)

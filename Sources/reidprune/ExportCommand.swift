@@ -2,6 +2,7 @@
 // Also imports Export (the exporter) and ReIDData (the normalization training uses).
 import ArgumentParser
 import Export
+import Foundation
 import ReIDData
 
 struct ExportCommand: ParsableCommand {
@@ -27,6 +28,13 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
+        // One process's work: under mpirun the root exports and the others wait for its outcome.
+        try Ranks.run { comm in
+            Ranks.rootLine(comm)(try comm.onRoot { try export() })
+        }
+    }
+
+    func export() throws -> String {
         var o = OnnxExporter.Options()
         (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: weights)
         // A size below the export's least that was not given is the one the file records
@@ -39,6 +47,6 @@ struct ExportCommand: ParsableCommand {
         o.batch = dynamicBatch ? nil : (batch ?? 1)
         let normalization = AugmentConfig()
         (o.mean, o.std) = (normalization.mean, normalization.std)
-        Console.line(try ModelExport.export(weights: weights, format: format, out: out, options: o))
+        return try ModelExport.export(weights: weights, format: format, out: out, options: o)
     }
 }

@@ -26,12 +26,13 @@ struct ExtractCommand: ParsableCommand {
     func validate() throws {
         try InputSizeOptions.validate(height: height, width: width)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
+        }
     }
 
     func run() throws {
-        guard let arithmetic = Precision(rawValue: precision) else {
-            throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
-        }
+        let arithmetic = Precision(rawValue: precision) ?? .fp32
         try Ranks.run { comm in
             let (height, width) = InputSizeOptions.resolve(height: height, width: width, weights: weights, warn: comm.isRoot)
             Ranks.rootLine(comm)(try FeatureExtractor.extract(

@@ -80,17 +80,19 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         try Ranks.run { comm in
-            let recipe = try ConfigFile.load(config, overrides: overrides)
-            if let key = ["prune.preset", "prune.per_step", "prune.stop"].first(where: recipe.has) {
-                throw ValidationError("\(config): \(key): reidprune prune cuts once to --target-flops or --remove-channels; "
-                                      + "an iterative schedule runs inside training (reidprune train)")
-            }
-            let keys = pruneKeys(recipeHasLatencyTarget: recipe.has("prune.target_latency"))
-            let c: ExperimentConfig
-            do {
-                c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys.map(\.override)))
-            } catch {
-                throw Self.naming(error, keys: keys)
+            // The recipe and the options every rank reads alike: an error in them is printed once.
+            let c = try comm.onEveryRank { () throws -> ExperimentConfig in
+                let recipe = try ConfigFile.load(config, overrides: overrides)
+                if let key = ["prune.preset", "prune.per_step", "prune.stop"].first(where: recipe.has) {
+                    throw ValidationError("\(config): \(key): reidprune prune cuts once to --target-flops or --remove-channels; "
+                                          + "an iterative schedule runs inside training (reidprune train)")
+                }
+                let keys = pruneKeys(recipeHasLatencyTarget: recipe.has("prune.target_latency"))
+                do {
+                    return try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides + keys.map(\.override)))
+                } catch {
+                    throw Self.naming(error, keys: keys)
+                }
             }
             let line = try PruneFile.run(config: c, weights: weights, out: out, planPath: plan, comm: comm,
                                          log: Ranks.rootLine(comm))

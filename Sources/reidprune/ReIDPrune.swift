@@ -12,9 +12,14 @@ struct ReIDPrune: ParsableCommand {
 
     /// Runs the command; a failure prints one line, "Error: " and what went wrong (the
     /// usage is in `--help`), and exits non-zero. Help and version print as usual.
+    ///
+    /// Every rank a launcher (mpirun, srun) starts parses the same command line, so an
+    /// error in it is printed by the first rank only; the others exit with the same status.
     static func main() {
+        var parsed = false
         do {
             var command = try parseAsRoot()
+            parsed = true
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -22,8 +27,16 @@ struct ReIDPrune: ParsableCommand {
             // A wrong command line (exit 64) points at the usage.
             let hint = code == .validationFailure ? " (see --help)" : ""
             let text = Console.oneLine(message(for: error))
-            if !text.isEmpty { FileHandle.standardError.write(Data("Error: \(text)\(hint)\n".utf8)) }
+            let quiet = !parsed && (launcherRank ?? 0) != 0
+            if !text.isEmpty && !quiet { FileHandle.standardError.write(Data("Error: \(text)\(hint)\n".utf8)) }
             Foundation.exit(code.rawValue)
         }
+    }
+
+    /// This process's rank as its launcher numbers it (Open MPI, PMIx, MPICH's PMI,
+    /// Slurm's srun), read before MPI starts; nil outside a launcher.
+    static var launcherRank: Int? {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0].flatMap { Int($0) } }.first
     }
 }

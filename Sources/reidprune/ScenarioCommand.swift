@@ -13,12 +13,15 @@ struct ScenarioCommand: ParsableCommand {
 
     func run() throws {
         try Ranks.run(stoppable: true) { comm in
-            let file = try ConfigFile.load(config, overrides: overrides)
-            guard file.has("scenario") else {
-                throw ConfigError("\(config): has no scenario: section (nor its base); reidprune scenario runs the design "
-                                  + "scenarios a scenario recipe describes (see configs/scenarios/), reidprune train runs this one")
+            // A recipe every rank reads alike: its error is printed once.
+            let c = try comm.onEveryRank { () throws -> ScenarioConfig in
+                let file = try ConfigFile.load(config, overrides: overrides)
+                guard file.has("scenario") else {
+                    throw ConfigError("\(config): has no scenario: section (nor its base); reidprune scenario runs the design "
+                                      + "scenarios a scenario recipe describes (see configs/scenarios/), reidprune train runs this one")
+                }
+                return try ScenarioConfig.parse(file)
             }
-            let c = try ScenarioConfig.parse(file)
             try Scenario(config: c, comm: comm, log: Console.line).run()
         }
     }

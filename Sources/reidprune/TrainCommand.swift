@@ -53,7 +53,8 @@ struct TrainCommand: ParsableCommand {
             return
         }
         try Ranks.run(stoppable: true) { comm in
-            switch try Recipe.load(config, overrides: overrides) {
+            // A recipe every rank reads alike: its error is printed once.
+            switch try comm.onEveryRank({ try Recipe.load(config, overrides: overrides) }) {
             case let .training(c): try Experiment(config: c, comm: comm, log: Console.line).train(resume: !fresh)
             case let .scenario(c): try Scenario(config: c, comm: comm, log: Console.line).run()
             }
@@ -72,13 +73,16 @@ struct EvalCommand: ParsableCommand {
     var precision: String?
     @Argument(help: "Overrides, key=value.") var overrides: [String] = []
 
-    func run() throws {
+    func validate() throws {
         if let precision, !["fp32", "bf16"].contains(precision) {
             throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
         }
+    }
+
+    func run() throws {
         let overrides = self.overrides + (precision.map { ["train.precision=\($0)"] } ?? [])
         try Ranks.run { comm in
-            let c = try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides))
+            let c = try comm.onEveryRank { try ExperimentConfig.parse(try ConfigFile.load(config, overrides: overrides)) }
             let experiment = Experiment(config: c, comm: comm, log: Console.line)
             if c.task == .classification {
                 let (m, synthetic) = try experiment.evaluateClassification(weights: weights)

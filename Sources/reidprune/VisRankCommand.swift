@@ -32,6 +32,13 @@ struct VisRankCommand: ParsableCommand {
 
     func validate() throws {
         try InputSizeOptions.validate(height: height, width: width)
+        var o = VisRankOptions()
+        try o.metric(named: metric)
+        switch (weights, query, gallery) {
+        case (_?, nil, nil): if data == nil { throw ValidationError("--weights needs --data DIR") }
+        case (nil, _?, _?): if compare != nil { throw ValidationError("--compare needs --weights (feature files hold one model)") }
+        default: throw ValidationError("give --weights W --data DIR, or --query Q.safetensors --gallery G.safetensors --data DIR")
+        }
     }
 
     func run() throws {
@@ -39,20 +46,16 @@ struct VisRankCommand: ParsableCommand {
         (o.topk, o.queries, o.queryIDs, o.seed, o.out, o.format) = (topk, queries, queryIds, seed, out, format)
         (o.eval.normalize, o.eval.rerank, o.eval.flip) = (normalize, rerank, flip)
         try o.metric(named: metric)
-        switch (weights, query, gallery) {
-        case let (w?, nil, nil):
-            guard let data else { throw ValidationError("--weights needs --data DIR") }
-            try Ranks.run { comm in
+        try Ranks.run { comm in
+            if let w = weights, let data {
                 var o = o
                 (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: w,
                                                                others: compare.map { [$0] } ?? [], warn: comm.isRoot)
                 Ranks.rootLine(comm)(try VisRank.run(weights: w, compare: compare, data: data, options: o, comm: comm))
+            } else if let q = query, let g = gallery {
+                // Feature files: one process's work, done by the root.
+                Ranks.rootLine(comm)(try comm.onRoot { try VisRank.run(queryFile: q, galleryFile: g, data: data, options: o) })
             }
-        case let (nil, q?, g?):
-            guard compare == nil else { throw ValidationError("--compare needs --weights (feature files hold one model)") }
-            Console.line(try VisRank.run(queryFile: q, galleryFile: g, data: data, options: o))
-        default:
-            throw ValidationError("give --weights W --data DIR, or --query Q.safetensors --gallery G.safetensors --data DIR")
         }
     }
 }

@@ -2,7 +2,7 @@
 // on 2 and 3 ranks (oversubscribed) end with the parameters of 1 rank on the same global
 // batch, with checksums compared at every step; a rank that dies ends the whole job
 // within seconds, non-zero, naming the rank; a diverging run stops every rank at the
-// same step with one line and writes nothing.
+// same step with one line and writes nothing; an error every rank meets is printed once.
 import Foundation
 import Tensors
 import NN
@@ -315,6 +315,32 @@ final class MPILaunchTests: XCTestCase {
         for name in ["checkpoint.safetensors", "model.safetensors"] {
             XCTAssertFalse(FileManager.default.fileExists(atPath: runDir + "/" + name), name)
         }
+    }
+
+    /// An error every rank meets alike (a recipe override, a command-line value, a missing
+    /// data folder, a model file that is not one) is printed once, by the root, with no
+    /// abort: not once per rank.
+    func testErrorsEveryRankMeetsArePrintedOnce() throws {
+        let tiny = dir.appendingPathComponent("tiny.yaml").path
+        let garbage = dir.appendingPathComponent("garbage.safetensors").path
+        try Data(repeating: 7, count: 64).write(to: URL(fileURLWithPath: garbage))
+        let cases: [([String], String)] = [
+            (["train", "--config", tiny, "run.dir=\(dir.path)/r", "train.bogus=1"], "override 'train.bogus=1': unknown key"),
+            (["bench", "allreduce", "--repeats", "0"], "--repeats must be at least 1, got 0 (see --help)"),
+            (["extract", "--weights", garbage, "--data", dir.path + "/none", "--split", "query", "--out", dir.path + "/q.safetensors"],
+             garbage + ": "),
+            (["bench", "infer", "--arch", "resnet18", "--height", "64", "--width", "32", "--batch", "2", "--steps", "1",
+              "--precision", "fp8"], "--precision must be fp32 or bf16, got 'fp8'"),
+        ]
+        for (args, message) in cases {
+            let (status, out) = try run([Self.which("mpirun")!] + Self.mpiFlags + ["-np", "2", Self.executable] + args)
+            XCTAssertNotEqual(status, 0, out)
+            let errors = out.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+            XCTAssertEqual(errors.count, 1, "\(args):\n\(out)")
+            XCTAssertTrue(errors.first?.contains(message) ?? false, "\(args):\n\(out)")
+            XCTAssertFalse(out.contains("of 2 failed") || out.contains("MPI_ABORT"), "\(args):\n\(out)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "/q.safetensors"))
     }
 
     /// The PID of the process of `rank` whose command line mentions `marker`.
