@@ -201,7 +201,8 @@ extension ScenarioConfig {
     /// source stage has finished (`sourceDone`), what only it reads is not checked again.
     public func checkInputs(sourceDone: Bool) throws {
         func named(_ key: String, _ body: () throws -> Void) throws {
-            do { try body() } catch { throw ConfigError("\(key): \(error)") }
+            // (An error that already begins with the key is not named twice.)
+            do { try body() } catch { throw "\(error)".hasPrefix(key) ? error : ConfigError("\(key): \(error)") }
         }
         if classificationSource == nil && source.synth == nil {
             _ = try Experiment.prepareData(source, rootKey: "scenario.source.root") { _ in }

@@ -548,6 +548,10 @@ final class BadInputCatalogueTests: XCTestCase {
                  message: "scenario.baseline_pretrained.resnet34: $D/shape.safetensors: "),
             Case(name: "scenario baseline of its own arch", args: scenario,
                  message: "scenario.baseline_pretrained.resnet18': resnet18 is the scenario's own model.arch"),
+            // The key is named once (it was "model.pretrained: model.pretrained '...'").
+            Case(name: "scenario pretrained of another arch",
+                 args: scenario + ["scenario.source_pretrained=null", "model.pretrained=$D/nan.safetensors"],
+                 message: "Error: model.pretrained '$D/nan.safetensors' holds a (possibly pruned) resnet34, not the model.arch resnet18"),
         ]) { name, d in
             let (target, baseline) = switch name {
             case "scenario missing target": ("\(d)/none", "")
@@ -556,7 +560,8 @@ final class BadInputCatalogueTests: XCTestCase {
             case "scenario baseline file of wrong shape": ("\(Self.root)/data", "\(d)/shape.safetensors")
             default: ("\(Self.root)/data", "\(d)/r.yaml")
             }
-            if name == "scenario baseline file with NaN" || name == "scenario baseline file of wrong shape" {
+            if ["scenario baseline file with NaN", "scenario baseline file of wrong shape",
+                "scenario pretrained of another arch"].contains(name) {
                 // A ResNet-34 of the recipe's widths, with one NaN or (as torchvision names it) one wrong shape.
                 let net = try ReIDNet(architecture: .resnet(.resnet34, baseWidth: 4), head: HeadConfig(bnneck: true))
                 net.store.parameter(net.store.lookup("layer3.2.conv1.weight")!.index)[3] = .nan
