@@ -12,6 +12,9 @@ public enum DatasetKind: String, Codable, CaseIterable, Sendable {
 public struct ReaderOptions: Sendable {
     /// CUHK03-NP: use the `labeled` boxes instead of the `detected` ones.
     public var cuhk03Labeled = false
+    /// MSMT17: add `list_val.txt` to the training split (32,621 images instead of the 30,248
+    /// of `list_train.txt`, which is all torchreid trains on unless it combines every split).
+    public var msmt17Val = false
     public init() {}
 }
 
@@ -43,7 +46,7 @@ public enum DatasetReader {
             let sub = options.cuhk03Labeled ? "labeled" : "detected"
             return try marketStyle(root: base + "/" + sub, name: "cuhk03-np-\(sub)", cameras: 1...2, maxPid: nil)
         case .msmt17:
-            return try msmt17(root)
+            return try msmt17(root, withVal: options.msmt17Val)
         case .custom:
             return try custom(root)
         }
@@ -107,7 +110,9 @@ public enum DatasetReader {
         guard let names = try? fm.contentsOfDirectory(atPath: dir) else {
             throw DatasetError("\(dir): missing or unreadable folder")
         }
-        return names.filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        // Hidden files (a copy's "._" resource forks, say) are not images of the set.
+        return names.filter { !$0.hasPrefix(".") && imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+            .sorted()
     }
 
     static func marketSplit(_ dir: String, cameras: ClosedRange<Int>, maxPid: Int?, relabelJunk: Bool) throws
@@ -140,7 +145,7 @@ public enum DatasetReader {
 
     // MARK: MSMT17
 
-    static func msmt17(_ root: String) throws -> ReIDDataset {
+    static func msmt17(_ root: String, withVal: Bool) throws -> ReIDDataset {
         let fm = FileManager.default
         var base = root
         for c in ["MSMT17_V2", "MSMT17_V1", "MSMT17"] where fm.fileExists(atPath: "\(root)/\(c)/list_train.txt") {
@@ -178,7 +183,7 @@ public enum DatasetReader {
             }
             return out
         }
-        let train = try list("list_train.txt", trainDir) + list("list_val.txt", trainDir)
+        let train = try list("list_train.txt", trainDir) + (withVal ? list("list_val.txt", trainDir) : [])
         return ReIDDataset(name: "msmt17", train: train, query: try list("list_query.txt", testDir),
                            gallery: try list("list_gallery.txt", testDir))
     }
@@ -229,7 +234,13 @@ public enum DatasetReader {
         for split in ["train", "query", "gallery"] {
             let dir = "\(root)/\(split)"
             guard let ids = try? fm.contentsOfDirectory(atPath: dir) else { throw DatasetError("\(dir): missing folder") }
-            names.formUnion(ids.filter { isDirectory("\(dir)/\($0)") })
+            names.formUnion(ids.filter { !$0.hasPrefix(".") && isDirectory("\(dir)/\($0)") })
+        }
+        // Two folders that name the same number ("7" and "007") would be one identity.
+        for (_, same) in Dictionary(grouping: names.filter { Int($0).map { $0 > 0 && $0 <= 1_000_000_000 } ?? false },
+                                    by: { Int($0)! }) where same.count > 1 {
+            throw DatasetError("\(root): identity folders \(same.sorted().map { "'\($0)'" }.joined(separator: " and ")) "
+                               + "name the same identity \(Int(same[0])!); rename one")
         }
         var pidOf: [String: Int] = [:]
         // Identity folders named by a number keep it as their pid (up to 10^9); others are numbered after them.
@@ -241,7 +252,7 @@ public enum DatasetReader {
         func split(_ split: String, cam: Int) throws -> [ImageRecord] {
             let dir = "\(root)/\(split)"
             var out: [ImageRecord] = []
-            for id in try fm.contentsOfDirectory(atPath: dir).sorted() where isDirectory("\(dir)/\(id)") {
+            for id in try fm.contentsOfDirectory(atPath: dir).sorted() where !id.hasPrefix(".") && isDirectory("\(dir)/\(id)") {
                 for file in try imageFiles("\(dir)/\(id)") {
                     out.append(ImageRecord(path: "\(dir)/\(id)/\(file)", pid: pidOf[id]!, camid: cam))
                 }

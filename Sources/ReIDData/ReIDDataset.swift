@@ -72,7 +72,9 @@ public struct ReIDDataset: Sendable {
             let maxPid = (s.train + s.query + s.gallery).map(\.pid).max() ?? 0
             let maxCam = (s.train + s.query + s.gallery).map(\.camid).max() ?? 0
             func shift(_ r: ImageRecord) -> ImageRecord {
-                ImageRecord(path: r.path, pid: r.pid > 0 ? r.pid + pidOffset : r.pid, camid: r.camid + camOffset)
+                // Pid 0 too: a real identity in a training split (MSMT17's first, a CSV's); only the
+                // first set's gallery, whose offset is 0, keeps Market's distractors.
+                ImageRecord(path: r.path, pid: r.pid >= 0 ? r.pid + pidOffset : r.pid, camid: r.camid + camOffset)
             }
             train += s.train.map(shift)
             if i == 0 {

@@ -14,6 +14,8 @@ public struct DataConfig: Sendable {
     /// More training sets combined with the first (pids namespaced per set).
     public var extraTrainRoots: [String] = []
     public var cuhk03Labeled = false
+    /// MSMT17: train on list_train.txt and list_val.txt (torchreid: list_train.txt only).
+    public var msmt17Val = false
     /// Generate this SynthReID data set at `root` when it is missing.
     public var synth: SynthOptions?
     public var augment = AugmentConfig()
@@ -33,6 +35,7 @@ extension DataConfig: RecipeSection {
         try k.choice("kind", &kind, kinds)
         try k.strings("extra_train_roots", &extraTrainRoots)
         try k.bool("cuhk03_labeled", &cuhk03Labeled)
+        try k.bool("msmt17_val", &msmt17Val)
         try k.section("synth", &synth)
         if let synth, let kind {
             let why = synth.customLayoutReason.map { " (\($0))" } ?? ""

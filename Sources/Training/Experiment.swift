@@ -75,6 +75,7 @@ public final class Experiment {
         if let synth = c.synth { try generate(synth, at: c.root, log: log) }
         var options = ReaderOptions()
         options.cuhk03Labeled = c.cuhk03Labeled
+        options.msmt17Val = c.msmt17Val
         func read(_ root: String, kind: DatasetKind?, key: String) throws -> ReIDDataset {
             do { return try DatasetReader.read(root: root, kind: kind, options: options) } catch {
                 throw DatasetError("\(key): \(error)")

@@ -97,7 +97,10 @@ final class DatasetReaderTests: XCTestCase {
                          "list_query.txt": "0000/0000_001_05_0303noon_0001_0.jpg 0\n",
                          "list_gallery.txt": "0000/0000_001_05_0303noon_0001_0.jpg 0\n"]
             for (name, text) in lists { try write("\(version)/\(name)", Data(text.utf8)) }
-            let d = try DatasetReader.read(root: root.path)
+            XCTAssertEqual(try DatasetReader.read(root: root.path).train.map(\.pid), [0], "list_train.txt only, as torchreid")
+            var withVal = ReaderOptions()
+            withVal.msmt17Val = true
+            let d = try DatasetReader.read(root: root.path, options: withVal)
             XCTAssertEqual(d.name, "msmt17")
             XCTAssertEqual(d.train.map(\.pid), [0, 1], "train and val lists form the training split")
             XCTAssertEqual(d.train.map(\.camid), [0, 14])
@@ -120,6 +123,14 @@ final class DatasetReaderTests: XCTestCase {
         XCTAssertEqual(d.query.map(\.pid), [19])
         XCTAssertEqual(d.query.map(\.camid), [0])
         XCTAssertEqual(d.gallery.map(\.camid), [1, 1])
+        // Hidden files and folders are not part of the set; "7" and "007" would be one identity.
+        try write("folders/train/alice/._a.jpg", Data("AppleDouble".utf8)); try write("folders/train/.cache/x.jpg")
+        XCTAssertEqual(try DatasetReader.read(root: root.path + "/folders").train.count, 3)
+        try write("folders/query/017/q.jpg")
+        XCTAssertThrowsError(try DatasetReader.read(root: root.path + "/folders")) { e in
+            XCTAssertTrue("\(e)".contains("identity folders '017' and '17' name the same identity 17"), "\(e)")
+        }
+        try FileManager.default.removeItem(at: root.appendingPathComponent("folders/query/017"))
 
         try write("csv/img/1.jpg"); try write("csv/img/2.jpg")
         try write("csv/train.csv", Data("path,pid,camid\nimg/1.jpg,5,2\nimg/2.jpg,6,0\n".utf8))
@@ -162,14 +173,15 @@ final class DatasetReaderTests: XCTestCase {
     func testCombinedDatasetsNamespacePidsAndCameras() throws {
         let a = ReIDDataset(name: "a", train: [ImageRecord(path: "x", pid: 3, camid: 0), ImageRecord(path: "y", pid: 5, camid: 1)],
                             query: [ImageRecord(path: "q", pid: 9, camid: 0)], gallery: [ImageRecord(path: "g", pid: 0, camid: 1)])
-        let b = ReIDDataset(name: "b", train: [ImageRecord(path: "z", pid: 3, camid: 0)],
+        let b = ReIDDataset(name: "b", train: [ImageRecord(path: "z", pid: 3, camid: 0), ImageRecord(path: "w", pid: 0, camid: 0)],
                             query: [ImageRecord(path: "bq", pid: 3, camid: 0)], gallery: [ImageRecord(path: "bg", pid: 3, camid: 1)])
         let c = ReIDDataset.combine([a, b])
-        XCTAssertEqual(c.train.map(\.pid), [3, 5, 13], "b's pid 3 becomes 10 + 3")
-        XCTAssertEqual(c.train.map(\.camid), [0, 1, 2])
-        XCTAssertEqual(c.numTrainPids, 3)
+        // (b's pid 0 is a real identity in its training split, as MSMT17's first: it is namespaced too.)
+        XCTAssertEqual(c.train.map(\.pid), [3, 5, 13, 10], "b's pid 3 becomes 10 + 3")
+        XCTAssertEqual(c.train.map(\.camid), [0, 1, 2, 2])
+        XCTAssertEqual(c.numTrainPids, 4)
         XCTAssertEqual(c.gallery[0].pid, 0, "distractors stay distractors")
-        XCTAssertEqual(c.labelMap, [3: 0, 5: 1, 13: 2])
+        XCTAssertEqual(c.labelMap, [3: 0, 5: 1, 10: 2, 13: 3])
         XCTAssertEqual(c.query.map(\.path) + c.gallery.map(\.path), ["q", "g"], "evaluation on the first set only")
     }
 
