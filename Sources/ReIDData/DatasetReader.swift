@@ -148,7 +148,8 @@ public enum DatasetReader {
     static func msmt17(_ root: String, withVal: Bool) throws -> ReIDDataset {
         let fm = FileManager.default
         var base = root
-        for c in ["MSMT17_V2", "MSMT17_V1", "MSMT17"] where fm.fileExists(atPath: "\(root)/\(c)/list_train.txt") {
+        // With both versions present, V1 first, as torchreid picks.
+        for c in ["MSMT17_V1", "MSMT17_V2", "MSMT17"] where fm.fileExists(atPath: "\(root)/\(c)/list_train.txt") {
             base = "\(root)/\(c)"
             break
         }
