@@ -71,6 +71,12 @@ public protocol Communicator: AnyObject {
     func barrier() throws
 }
 
+/// An error that every rank raises at the same point with the same message, decided from
+/// values the ranks hold identically (a loss or gradient norm after the allreduce, the
+/// replicated parameters): a failure every rank reached together without communicating,
+/// reported once as `agreedFailure`'s are.
+public protocol SameOnEveryRank: Error {}
+
 /// A world of one: every collective is the identity.
 public final class LocalCommunicator: Communicator {
     public init() {}

@@ -367,7 +367,7 @@ public final class Experiment {
     /// The changes between the checkpoint's recipe and this one, all safe; throws (on
     /// every rank, before anything is written) naming the keys whose change would break
     /// exact resumption (a changed rank count included, when the data source reads per rank),
-    /// or `train.epochs` when it is below the epochs the checkpoint has trained, or when the
+    /// or `train.epochs` when it is below the epochs the checkpoint has trained (or has begun), or when the
     /// checkpoint's place lies past the end of its epoch's `batches`.
     /// - Important: Collective — every rank calls this, in the same order.
     func checkResume(_ checkpoint: String, perRankStream: Bool, batches: (Int) -> Int) throws -> [ResumeCheck.Change] {
@@ -377,6 +377,13 @@ public final class Experiment {
             guard state.epoch <= epochs else {
                 throw ConfigError("train.epochs: \(epochs) is below the \(state.epoch) epochs that \(checkpoint) has trained; "
                                   + "give at least \(state.epoch) to go on from it, or another run.dir")
+            }
+            // A checkpoint inside an epoch holds some of its steps: stopping before that epoch
+            // would call a model that trained longer one of `epochs` epochs.
+            guard state.batchInEpoch == 0 || state.epoch < epochs else {
+                throw ConfigError("train.epochs: \(epochs) ends before epoch \(state.epoch + 1), which \(checkpoint) has "
+                                  + "begun (\(state.batchInEpoch) of its batches trained); give at least \(state.epoch + 1) "
+                                  + "to go on from it, or another run.dir")
             }
             if state.epoch < epochs && state.batchInEpoch > batches(state.epoch) {
                 throw WeightsError("\(checkpoint): training state 'batchInEpoch' is \(state.batchInEpoch), past the "

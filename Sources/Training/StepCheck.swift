@@ -4,6 +4,7 @@
 // same without communicating: NaN or infinity stops the run (or, with
 // `train.on_nonfinite: skip`, drops the step's update), and a finite loss above
 // `train.divergence_factor` times the reference loss stops it.
+import Distributed
 import Foundation
 import NN
 
@@ -18,7 +19,7 @@ public enum NonFiniteAction: String, Codable, Sendable {
 
 /// The run stopped on NaN or infinite values or a diverging loss; one line that names the
 /// step, the loss and the learning rate. Nothing of the failed step was saved.
-public struct TrainingDiverged: Error, CustomStringConvertible {
+public struct TrainingDiverged: SameOnEveryRank, CustomStringConvertible {
     public let description: String
     public init(_ message: String) { description = message }
 }

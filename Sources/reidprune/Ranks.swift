@@ -10,7 +10,8 @@ import Training
 
 enum Ranks {
     /// Runs `body` with this process's communicator. An error that every rank of a
-    /// multi-rank job reached together (the root's, learned through `onRoot`) is printed
+    /// multi-rank job reached together (the root's, learned through `onRoot` or
+    /// `onEveryRank`, or one every rank raises alike, `SameOnEveryRank`) is printed
     /// once, by the root, as a single process prints it, and every rank exits with 1;
     /// any other error is printed with its rank and aborts every rank (the launcher exits
     /// non-zero). On a single rank it is rethrown for the usual error message. `stoppable`
@@ -28,7 +29,7 @@ enum Ranks {
             guard comm.size > 1 else { throw error }
             StopSignals.current?.endingOnError()
             let text = Console.oneLine("\(error)")
-            if let agreed = comm.agreedFailure, agreed == "\(error)" {
+            if error is SameOnEveryRank || comm.agreedFailure == "\(error)" {
                 if comm.isRoot { FileHandle.standardError.write(Data("Error: \(text)\n".utf8)) }
                 // The others wait until the root has printed, so that the launcher, which
                 // ends the job at the first non-zero exit, does not cut the line off.

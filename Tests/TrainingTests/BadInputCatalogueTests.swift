@@ -472,6 +472,10 @@ final class BadInputCatalogueTests: XCTestCase {
             Case(name: "resume fewer epochs", args: train,
                  message: "train.epochs: 1 is below the 2 epochs that $D/run/checkpoint.safetensors has trained; give at "
                     + "least 2 to go on from it, or another run.dir", untouched: Self.runFiles),
+            // A checkpoint inside epoch 2 already holds some of its steps: 1 epoch cannot be the answer.
+            Case(name: "resume inside the next epoch", args: train,
+                 message: "train.epochs: 1 ends before epoch 2, which $D/run/checkpoint.safetensors has begun (1 of its "
+                    + "batches trained); give at least 2", untouched: Self.runFiles),
             Case(name: "resume batch past the epoch", args: train,
                  message: "$D/run/checkpoint.safetensors: training state 'batchInEpoch' is 1000000000, past the ",
                  untouched: Self.runFiles),
@@ -480,6 +484,7 @@ final class BadInputCatalogueTests: XCTestCase {
                 try FileManager.default.removeItem(atPath: d + "/run/checkpoint.safetensors")
             }
             let edits: [String: [String: Int]] = ["resume negative epoch": ["epoch": -3], "resume fewer epochs": ["epoch": 2],
+                                                  "resume inside the next epoch": ["epoch": 1, "batchInEpoch": 1],
                                                   "resume huge iteration": ["iteration": Int.max],
                                                   "resume batch past the epoch": ["epoch": 0, "batchInEpoch": 1_000_000_000]]
             if let edit = edits[name] {
