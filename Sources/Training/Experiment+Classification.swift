@@ -17,6 +17,7 @@ extension Experiment {
     /// - Important: Collective — every rank calls this, in the same order.
     @discardableResult
     public func train(resume: Bool = true) throws -> RunOutcome {
+        if let epochsNote { log(epochsNote) }
         switch config.task {
         case .reid: return .reid(try run(resume: resume))
         case .classification: return .classification(try runClassification(resume: resume))

@@ -37,19 +37,27 @@ public struct RunResult: Codable, Sendable {
 public final class Experiment {
     public let config: ExperimentConfig
     public let comm: Communicator
+    /// Said when the run starts: the prune schedule set train.epochs to another value than the recipe's.
+    public let epochsNote: String?
     /// Prints on the root only.
     public let log: (String) -> Void
 
     public init(config: ExperimentConfig, comm: Communicator = LocalCommunicator(),
                 log: @escaping (String) -> Void = { print($0) }) {
         var c = config
+        var note: String?
         // An iterative schedule with final_epochs sets the run's length: its last round's
         // epoch plus the final epochs (its rounds planned on the architecture the run starts from).
         if let p = c.prune, let start = try? Experiment.startArchitecture(c.model),
            let epochs = p.totalEpochs(start, head: c.model.head) {
+            if epochs != c.train.epochs {
+                note = "train.epochs: \(epochs), the prune schedule's last round (after epoch \(epochs - p.finalEpochs!)) "
+                    + "and prune.final_epochs \(p.finalEpochs!), in place of the recipe's \(c.train.epochs)"
+            }
             c.train.epochs = epochs
             c.deriveDependentValues()
         }
+        epochsNote = note
         self.config = c
         self.comm = comm
         let root = comm.isRoot

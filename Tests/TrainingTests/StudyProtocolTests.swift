@@ -28,6 +28,10 @@ final class StudyProtocolTests: ScratchFolderTestCase {
         XCTAssertEqual(p.roundEpochs(10), [0, 4, 8, 12, 16, 20, 24, 28, 32, 36])
         XCTAssertEqual(p.totalEpochs(arch, head: head), 36 + 25)
         XCTAssertEqual(Experiment(config: c).config.train.epochs, 61, "final_epochs sets the run's length")
+        // ... and the run says so, as the recipe's train.epochs was another.
+        XCTAssertNotEqual(c.train.epochs, 61)
+        XCTAssertEqual(Experiment(config: c).epochsNote, "train.epochs: 61, the prune schedule's last round (after epoch 36) "
+                       + "and prune.final_epochs 25, in place of the recipe's \(c.train.epochs)")
         // Channels removed per round: 5% of 944 = 47 (rounded), until 472 (half) are gone.
         var current = unpruned
         var removed: [Int] = []
