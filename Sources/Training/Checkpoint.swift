@@ -39,6 +39,11 @@ public struct TrainingState: Codable, Sendable {
     public var replacedImages = 0
     /// The number of ranks that wrote the checkpoint (nil: written before it was recorded).
     public var ranks: Int?
+    /// The losses of the current epoch's updated steps so far, summed, and their count: an
+    /// epoch resumed in its middle logs the mean of all its steps, and the first epoch's
+    /// mean (the divergence bound's reference) is the one an uninterrupted run takes.
+    public var epochLossSum = 0.0
+    public var epochLosses = 0
 
     /// The epoch of the last step, 1-based, as messages number it: the one in progress, or
     /// the one just finished at an epoch's end.
@@ -48,7 +53,7 @@ public struct TrainingState: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case epoch, iteration, optimizerSteps, batchInEpoch, rng, pruningHistory, metricsBytes, recipe, notes, firstLoss,
-             firstEpochMeanLoss, skippedSteps, replacedImages, inheritedHistory, ranks
+             firstEpochMeanLoss, skippedSteps, replacedImages, inheritedHistory, ranks, epochLossSum, epochLosses
     }
 
     public init(from decoder: Decoder) throws {
@@ -72,6 +77,8 @@ public struct TrainingState: Codable, Sendable {
         replacedImages = try c.decodeIfPresent(Int.self, forKey: .replacedImages) ?? 0
         ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)
         inheritedHistory = try c.decodeIfPresent([PrunePlan].self, forKey: .inheritedHistory) ?? []
+        epochLossSum = try c.decodeIfPresent(Double.self, forKey: .epochLossSum) ?? 0
+        epochLosses = try c.decodeIfPresent(Int.self, forKey: .epochLosses) ?? 0
     }
 
     /// Every pruning round of the model: the inherited ones, then this run's.
@@ -93,6 +100,10 @@ public struct TrainingState: Codable, Sendable {
         if replacedImages > 0 { try c.encode(replacedImages, forKey: .replacedImages) }
         try c.encodeIfPresent(ranks, forKey: .ranks)
         if !inheritedHistory.isEmpty { try c.encode(inheritedHistory, forKey: .inheritedHistory) }
+        if batchInEpoch > 0 {
+            try c.encode(epochLossSum, forKey: .epochLossSum)
+            try c.encode(epochLosses, forKey: .epochLosses)
+        }
     }
 }
 
@@ -113,10 +124,15 @@ public enum Checkpoint {
         }
         let counts = [("epoch", state.epoch, 0), ("iteration", state.iteration, 0), ("optimizerSteps", state.optimizerSteps, 0),
                       ("batchInEpoch", state.batchInEpoch, 0), ("skippedSteps", state.skippedSteps, 0),
-                      ("replacedImages", state.replacedImages, 0), ("ranks", state.ranks ?? 1, 1)]
+                      ("replacedImages", state.replacedImages, 0), ("ranks", state.ranks ?? 1, 1),
+                      ("epochLosses", state.epochLosses, 0)]
         // Above 2^40 a count is damage, not training, and adding to it could overflow.
         for (name, value, least) in counts where value < least || value > 1 << 40 {
             throw WeightsError("\(file.path): training state '\(name)' is \(value); a checkpoint never holds that")
+        }
+        guard state.epochLosses <= state.batchInEpoch, state.epochLossSum.isFinite else {
+            throw WeightsError("\(file.path): training state holds \(state.epochLosses) losses summing to "
+                               + "\(state.epochLossSum) for \(state.batchInEpoch) batches; a checkpoint never holds that")
         }
         return state
     }

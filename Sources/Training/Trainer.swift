@@ -321,13 +321,15 @@ public final class Trainer {
         batchesThisEpoch = perEpoch
         let first = min(state.batchInEpoch, perEpoch)
         let start = Date()
-        var images = 0, lossSum = 0.0, losses = 0
+        var images = 0
+        // (A checkpoint inside this epoch carries the sum so far.)
+        if first == 0 { (state.epochLossSum, state.epochLosses) = (0, 0) }
         for i in first..<perEpoch {
             if reachedMaxIterations { return false }
             let batch = try source.next()
             let m = try step(batch, epochProgress: Double(state.epoch) + Double(i) / Double(perEpoch))
             images += batch.count
-            if !m.skipped { (lossSum, losses) = (lossSum + m.loss, losses + 1) }
+            if !m.skipped { (state.epochLossSum, state.epochLosses) = (state.epochLossSum + m.loss, state.epochLosses + 1) }
             state.batchInEpoch = i + 1
             try comm.watched("after training step \(state.iteration)") {
                 for hook in hooks { try hook.afterStep(self) }
@@ -352,6 +354,8 @@ public final class Trainer {
                                 "precision": config.precision.rawValue])
             }
         }
+        let (lossSum, losses) = (state.epochLossSum, state.epochLosses)
+        (state.epochLossSum, state.epochLosses) = (0, 0)
         state.epoch += 1
         state.batchInEpoch = 0
         let meanLoss = lossSum / Double(max(losses, 1))

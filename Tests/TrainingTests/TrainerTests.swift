@@ -135,23 +135,36 @@ final class TrainerTests: XCTestCase {
                                    config: config, runDirectory: tmp.appendingPathComponent("a").path)
         try straight.train()
 
-        var interrupted = config
-        interrupted.maxIterations = 5  // epoch 0 (3 batches) and 2 batches of epoch 1
-        interrupted.checkpointIterations = 1
-        let dir = tmp.appendingPathComponent("b").path
-        let first = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
-                                config: interrupted, runDirectory: dir)
-        try first.train()
-        let second = try Trainer(net: try Self.tinyNet(seed: 42), source: FixedBatchSource(batches: batches, numClasses: 4),
-                                 config: config, runDirectory: dir)
-        try second.resume(from: dir + "/checkpoint.safetensors")
-        XCTAssertEqual(second.state.epoch, 1)
-        XCTAssertEqual(second.state.batchInEpoch, 2)
-        try second.train()
-        XCTAssertEqual(second.state.iteration, 9)
-        let a = straight.net.store, b = second.net.store
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.parameters, count: a.parameterCapacity)),
-                       Array(UnsafeBufferPointer(start: b.parameters, count: b.parameterCapacity)))
+        // Stopped inside epoch 1 (the second), or inside the first, whose mean loss is the
+        // divergence bound's reference: the same weights, and the same epoch rows.
+        func epochRows(_ dir: String) throws -> [Double] {
+            try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+                let row = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+                return row["event"] as? String == "epoch" ? row["mean_loss"] as? Double : nil
+            }
+        }
+        for (stop, resumedAt) in [(5, (1, 2)), (2, (0, 2))] {
+            var interrupted = config
+            interrupted.maxIterations = stop  // 3 batches per epoch
+            interrupted.checkpointIterations = 1
+            let dir = tmp.appendingPathComponent("b\(stop)").path
+            let first = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                    config: interrupted, runDirectory: dir)
+            try first.train()
+            let second = try Trainer(net: try Self.tinyNet(seed: 42), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                     config: config, runDirectory: dir)
+            try second.resume(from: dir + "/checkpoint.safetensors")
+            XCTAssertEqual(second.state.epoch, resumedAt.0)
+            XCTAssertEqual(second.state.batchInEpoch, resumedAt.1)
+            try second.train()
+            XCTAssertEqual(second.state.iteration, 9)
+            let a = straight.net.store, b = second.net.store
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: a.parameters, count: a.parameterCapacity)),
+                           Array(UnsafeBufferPointer(start: b.parameters, count: b.parameterCapacity)))
+            XCTAssertEqual(second.state.firstEpochMeanLoss, straight.state.firstEpochMeanLoss)
+            XCTAssertEqual(try epochRows(dir), try epochRows(tmp.appendingPathComponent("a").path))
+            XCTAssertEqual(try epochRows(dir).count, 3)
+        }
     }
 
     /// A source that counts one replaced image per batch served.
