@@ -14,6 +14,7 @@ public struct ClassificationResult: Codable, Sendable, Equatable {
     /// Per image at the training input size, `fc` included.
     public var gflops: Double
     public var imageSize: Int
+    /// Epochs completed: the recipe's train.epochs, or fewer when train.max_iterations ended the run.
     public var epochs: Int
     public var top1: Double
     public var top5: Double
@@ -23,6 +24,8 @@ public struct ClassificationResult: Codable, Sendable, Equatable {
     public var trainSeconds: Double
     /// `train.precision` of the run ("fp32" or "bf16"); absent in files written before it was recorded.
     public var precision: String? = nil
+    /// Iterations trained, when train.max_iterations ended the run before its epochs; absent otherwise.
+    public var iterations: Int? = nil
 }
 
 /// What `Experiment.train` finished, by task.

@@ -97,9 +97,10 @@ extension Experiment {
                                       width: data.imageSize)
         let result = ClassificationResult(dataset: data.name, synthetic: data.synthetic, arch: c.model.archName,
                                           numClasses: data.numClasses, params: cost.params, gflops: Double(cost.flops) / 1e9,
-                                          imageSize: data.imageSize, epochs: c.train.epochs, top1: m.top1, top5: m.top5,
+                                          imageSize: data.imageSize, epochs: trainer.state.epoch, top1: m.top1, top5: m.top5,
                                           images: m.images, pruningRounds: trainer.state.fullHistory.count, trainSeconds: seconds,
-                                          precision: c.train.precision.rawValue)
+                                          precision: c.train.precision.rawValue,
+                                          iterations: trainer.state.epoch < c.train.epochs ? trainer.state.iteration : nil)
         try comm.onRoot {
             let names = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
             try writeRunFiles(trainer, synthetic: data.synthetic, metadata: ["reidprune.class_names": names],

@@ -17,6 +17,7 @@ public struct RunResult: Codable, Sendable {
     public var arch: String
     public var params: Int
     public var gflops: Double
+    /// Epochs completed: the recipe's train.epochs, or fewer when train.max_iterations ended the run.
     public var epochs: Int
     public var rank1: Double
     public var rank5: Double
@@ -32,6 +33,8 @@ public struct RunResult: Codable, Sendable {
     /// same identity (`data.skip_corrupt`), over every rank, since the run started (resumes
     /// included); absent when none was.
     public var skippedImages: Int? = nil
+    /// Iterations trained, when train.max_iterations ended the run before its epochs; absent otherwise.
+    public var iterations: Int? = nil
 }
 
 public final class Experiment {
@@ -467,10 +470,11 @@ public final class Experiment {
         let cost = FLOPsCounter.count(trainer.net.architecture, head: trainer.net.headConfig, height: c.data.augment.height,
                                       width: c.data.augment.width)
         let result = RunResult(dataset: dataset.name, synthetic: synthetic, arch: c.model.archName, params: cost.params,
-                               gflops: Double(cost.flops) / 1e9, epochs: c.train.epochs, rank1: m.rank(1),
+                               gflops: Double(cost.flops) / 1e9, epochs: trainer.state.epoch, rank1: m.rank(1),
                                rank5: m.rank(5), rank10: m.rank(10), rank20: m.rank(20), mAP: m.mAP, mINP: m.mINP,
                                numValidQueries: m.numValidQueries, trainSeconds: seconds,
-                               precision: c.train.precision.rawValue, skippedImages: skippedImages > 0 ? skippedImages : nil)
+                               precision: c.train.precision.rawValue, skippedImages: skippedImages > 0 ? skippedImages : nil,
+                               iterations: trainer.state.epoch < c.train.epochs ? trainer.state.iteration : nil)
         try comm.onRoot {
             try writeRunFiles(trainer, synthetic: synthetic, result: result) { try RunPage.write($0, directory: c.runDirectory) }
         }

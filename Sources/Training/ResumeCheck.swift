@@ -2,7 +2,7 @@
 // carries the full recipe it was written under; a resume compares it with its own
 // recipe key by key and refuses any change that breaks exact resumption (architecture,
 // data, optimizer, losses, pruning, ...), naming the keys. Changes that leave the
-// trajectory as it was (more or fewer epochs, evaluation, logging, checkpoint cadence)
+// trajectory as it was (more or fewer epochs, evaluation (a pruning round's too), logging, checkpoint cadence)
 // are allowed and recorded; keys added since the checkpoint was written read as their
 // defaults. The number of ranks may change too (a lost host, a smaller
 // allocation) when the data comes through the global sampler: the global batch, which
@@ -14,7 +14,7 @@ public enum ResumeCheck {
     /// Keys (or key prefixes ending in ".") a resume may change.
     public static let safeKeys = ["train.epochs", "eval.", "train.log_every", "train.progress", "train.checkpoint_every",
                                   "train.checkpoint_iterations", "train.max_iterations", "run.dir", "data.workers",
-                                  "data.prefetch", "distributed.checksum_every"]
+                                  "data.prefetch", "distributed.checksum_every", "prune.evaluate"]
 
     public struct Change: Codable, Equatable, Sendable {
         public var key: String

@@ -34,8 +34,11 @@ final class ExperimentTests: XCTestCase {
         var lines: [String] = []
         // Stop after 4 iterations: epoch 1 (3 iterations), round 1, one iteration of epoch 2.
         let first = try ExperimentConfig.parse(try ConfigFile.load(path, overrides: ["train.max_iterations=4"]))
-        try Experiment(config: first, log: { lines.append($0) }).run()
+        let cut = try Experiment(config: first, log: { lines.append($0) }).run()
         XCTAssertEqual(lines.filter { $0.hasPrefix("pruning round") }.count, 1, lines.joined(separator: "\n"))
+        // Its results say what it trained: one whole epoch, 4 iterations.
+        XCTAssertEqual(cut.epochs, 1)
+        XCTAssertEqual(cut.iterations, 4)
         lines.removeAll()
         let second = try ExperimentConfig.parse(try ConfigFile.load(path))
         let result = try Experiment(config: second, log: { lines.append($0) }).run()
@@ -49,6 +52,8 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(try PrunePlan.replay(history, from: .resnet(.resnet18, baseWidth: 4, lastStride: 1)),
                        try ModelWeights.loadNet(dir.path + "/run/model.safetensors").architecture)
         XCTAssertEqual(result.gflops, Double(history[1].flopsAfter) / 1e9, accuracy: 1e-9)
+        XCTAssertEqual(result.epochs, 3)
+        XCTAssertNil(result.iterations)
         XCTAssertTrue(result.synthetic)
     }
 
