@@ -326,13 +326,29 @@ public enum AtomicFile {
     }
 
     /// Renames each complete temporary file to its path, in order; `staged` keeps those
-    /// not renamed when one fails (for the caller to remove).
+    /// not renamed when one fails (for the caller to remove). The files' contents reach the
+    /// device before any rename, and the renames after, so that a machine that goes down
+    /// (not only a process) leaves each path with its old file or its whole new one.
     public static func renameAll(_ staged: inout [(temp: String, path: String)]) throws {
+        for s in staged { try flush(s.temp, reportingAs: s.path) }
+        let folders = Set(staged.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path })
         while let s = staged.first {
             guard rename(s.temp, s.path) == 0 else {
                 throw WeightsError("\(s.path): cannot write: rename failed: \(String(cString: strerror(errno)))")
             }
             staged.removeFirst()
+        }
+        // A folder's entry may not be flushable on every file system; the rename has happened either way.
+        for folder in folders { try? flush(folder, reportingAs: folder, folder: true) }
+    }
+
+    /// fsync of a file (or a folder's entries); a file system that cannot (EINVAL) is let be.
+    static func flush(_ path: String, reportingAs shown: String, folder: Bool = false) throws {
+        let fd = open(path, folder ? O_RDONLY | O_DIRECTORY : O_RDONLY)
+        guard fd >= 0 else { throw WeightsError("\(shown): cannot write: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 || errno == EINVAL || errno == EROFS else {
+            throw WeightsError("\(shown): cannot write: fsync failed: \(String(cString: strerror(errno)))")
         }
     }
 
