@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import ReIDData
+import Tensors
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -12,11 +13,16 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The YAML recipe.") var config: String
     @Flag(help: "Start over even when the run folder holds a checkpoint (a scenario's stages always resume).") var fresh = false
-    @Flag(help: "Only read and check the recipe with its overrides, that a data folder it does not generate exists and that model.pretrained loads, print the run folder (run.dir: or scenario.dir:), then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
+    @Flag(help: "Only read and check the recipe with its overrides, that a data folder it does not generate exists, that model.pretrained loads and that the run folder can be written, print the run folder (run.dir: or scenario.dir:), then exit (launch/train does this before it starts the ranks, so that such an error is one line).")
     var check = false
     @Option(help: "With --check: the number of ranks the run will have, whose batch must split over them.")
     var ranks = 1
     @Argument(help: "Overrides, key=value (for example train.epochs=5 run.dir=runs/try).") var overrides: [String] = []
+
+    /// A run folder the run could not write (read-only, not writable, below a file).
+    static func checkWritable(_ folder: String, key: String) throws {
+        if let problem = FileProblem.folder(folder) { throw ConfigError("\(key) '\(folder)': cannot write: \(problem)") }
+    }
 
     func run() throws {
         if check {
@@ -25,8 +31,11 @@ struct TrainCommand: ParsableCommand {
             let c: ExperimentConfig
             switch try Recipe.load(config, overrides: overrides) {
             case let .training(t): c = t
-            case let .scenario(s): Console.line("scenario.dir: \(s.directory)"); return
+            case let .scenario(s):
+                try Self.checkWritable(s.directory, key: "scenario.dir")
+                Console.line("scenario.dir: \(s.directory)"); return
             }
+            try Self.checkWritable(c.runDirectory, key: "run.dir")
             let (root, generated) = c.task == .classification ? (c.classificationData.root, c.classificationData.synth != nil)
                 : (c.data.root, c.data.synth != nil)
             if !generated && !ShardPattern.isPattern(root) && !root.hasSuffix(".tar") && !FileManager.default.fileExists(atPath: root) {

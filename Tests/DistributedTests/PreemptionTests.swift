@@ -321,6 +321,11 @@ final class PreemptionTests: XCTestCase {
         // The set generated, then every training image made unreadable.
         let (s0, o0) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", config, "--check"])
         XCTAssertEqual(s0, 0, o0)
+        // A run folder the run could not create is found before the ranks start.
+        let (sw, ow) = try ChildProcess.run([ChildProcess.reidprune, "train", "--config", config, "--check",
+                                             "run.dir=\(config)/run"])
+        XCTAssertEqual(sw, 1, ow)
+        XCTAssertTrue(ow.contains("Error: run.dir '\(config)/run': cannot write: '\(config)' is a file, not a folder"), ow)
         let (s1, o1) = try ChildProcess.run(mpirun(1, ["train", "--config", config, "run.dir=\(dir.path)/first",
                                                        "train.max_iterations=1"]))
         XCTAssertEqual(s1, 0, o1)
