@@ -129,6 +129,17 @@ public struct SafetensorsFile {
 
     public func entry(_ name: String) -> Entry? { byName[name].map { entries[$0] } }
 
+    /// Throws when the file records a fingerprint of its tensor bytes (`DataHash`) that they
+    /// no longer match: the file was changed or damaged after it was written.
+    public func verifyDataHash() throws {
+        guard let recorded = metadata[DataHash.key] else { return }
+        let now = data.withUnsafeBytes { DataHash.fnv1a64(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
+        guard now == recorded else {
+            throw WeightsError("\(path): its tensor bytes no longer match the fingerprint written with them (\(recorded), now "
+                               + "\(now)): the file was changed or damaged after it was written")
+        }
+    }
+
     public var names: [String] { entries.map(\.name) }
 
     /// Throws, naming the first of `names` that holds a value below zero (what cannot be:
@@ -253,9 +264,28 @@ public struct SafetensorsFile {
 }
 
 /// Collects tensors and writes a safetensors file atomically (temporary name, rename).
+/// A fingerprint of a file's tensor bytes (FNV-1a over little-endian 64-bit words, then
+/// the last bytes one by one), which a checkpoint carries in its metadata: any change of
+/// one word after the file was written changes it.
+public enum DataHash {
+    public static let key = "reidprune.data_hash"
+
+    public static func fnv1a64(_ raw: UnsafeRawBufferPointer) -> String {
+        let prime: UInt64 = 0x0000_0100_0000_01B3
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let words = raw.count / 8
+        for i in 0..<words { h = (h ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) &* prime }
+        for i in (8 * words)..<raw.count { h = (h ^ UInt64(raw[i])) &* prime }
+        return "fnv1a64:" + String(h, radix: 16)
+    }
+}
+
 public struct SafetensorsWriter {
     private var header: [(String, SafetensorsDType, [Int], Data)] = []
     public var metadata: [String: String] = [:]
+    /// Record the tensor bytes' fingerprint (`DataHash`) in the metadata, for
+    /// `SafetensorsFile.verifyDataHash` to check.
+    public var hashData = false
 
     public init() {}
 
@@ -281,6 +311,10 @@ public struct SafetensorsWriter {
             json[name] = ["dtype": dtype.rawValue, "shape": shape, "data_offsets": [offset, offset + bytes.count]]
             offset += bytes.count
         }
+        var tensors = Data(capacity: offset)
+        for (_, _, _, bytes) in header { tensors.append(bytes) }
+        var metadata = self.metadata
+        if hashData { metadata[DataHash.key] = tensors.withUnsafeBytes { DataHash.fnv1a64($0) } }
         if !metadata.isEmpty { json["__metadata__"] = metadata }
         var headerBytes = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
@@ -288,7 +322,7 @@ public struct SafetensorsWriter {
         var length = UInt64(headerBytes.count).littleEndian
         withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
         out.append(headerBytes)
-        for (_, _, _, bytes) in header { out.append(bytes) }
+        out.append(tensors)
         return out
     }
 

@@ -155,6 +155,7 @@ public enum Checkpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         w.metadata[stateKey] = String(decoding: try encoder.encode(state), as: UTF8.self)
+        w.hashData = true
         try w.write(to: path)
     }
 
@@ -177,6 +178,7 @@ public enum Checkpoint {
                             centerLoss: CenterLoss? = nil) throws -> TrainingState {
         let file = try SafetensorsFile(path: path)
         let state = try state(in: file)
+        try file.verifyDataHash()
         let store = net.store
         var missing: [String] = []
         for name in optimizer.momentNames {

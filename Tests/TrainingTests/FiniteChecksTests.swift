@@ -222,11 +222,13 @@ final class FiniteChecksTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors"))
     }
 
-    /// Rewrites a safetensors file with `edit` applied to one tensor's values.
+    /// Rewrites a safetensors file with `edit` applied to one tensor's values (a checkpoint
+    /// as if written so, its fingerprint made anew).
     func rewrite(_ path: String, to out: String, tensor: String, _ edit: (inout [Float]) -> Void) throws {
         let file = try SafetensorsFile(path: path)
         var w = SafetensorsWriter()
         w.metadata = file.metadata
+        w.hashData = file.metadata[DataHash.key] != nil
         for e in file.entries {
             if e.dtype == .I64 {
                 w.add(e.name, int64s: try file.int64s(e.name), shape: e.shape)

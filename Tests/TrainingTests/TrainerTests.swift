@@ -226,6 +226,25 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), atCheckpoint)
     }
 
+    /// A checkpoint carries a fingerprint of its tensor bytes: one low bit flipped after it
+    /// was written (a finite, plausible value) is refused at load, and nothing is loaded.
+    func testResumeRefusesACheckpointChangedAfterItWasWritten() throws {
+        var (config, batch, dir) = try oneEpoch(.adam, seed: 5)
+        let path = dir + "/checkpoint.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 6] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        config.epochs = 2
+        let resumed = try Trainer(net: try Self.tinyNet(seed: 9), source: FixedBatchSource(batches: [batch], numClasses: 4),
+                                  config: config, runDirectory: nil)
+        let before = Array(UnsafeBufferPointer(start: resumed.net.store.parameters, count: resumed.net.store.parameterCapacity))
+        XCTAssertThrowsError(try resumed.resume(from: path)) {
+            XCTAssertTrue("\($0)".hasPrefix("\(path): its tensor bytes no longer match the fingerprint written with them"), "\($0)")
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: resumed.net.store.parameters, count: resumed.net.store.parameterCapacity)),
+                       before)
+    }
+
     /// Adam's second moments cannot be negative: a checkpoint holding one is refused at
     /// load, naming the tensor, instead of training on into NaN updates.
     func testResumeRefusesANegativeSecondMoment() throws {
@@ -234,6 +253,7 @@ final class TrainerTests: XCTestCase {
         let file = try SafetensorsFile(path: path)
         var w = SafetensorsWriter()
         w.metadata = file.metadata
+        w.hashData = true  // as if written so: the load's fingerprint check passes and the moment's check is reached
         for e in file.entries {
             if e.dtype == .I64 { w.add(e.name, int64s: try file.int64s(e.name), shape: e.shape); continue }
             var v = try file.floats(e.name)
