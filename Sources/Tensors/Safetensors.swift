@@ -264,19 +264,55 @@ public struct SafetensorsFile {
 }
 
 /// Collects tensors and writes a safetensors file atomically (temporary name, rename).
-/// A fingerprint of a file's tensor bytes (FNV-1a over little-endian 64-bit words, then
-/// the last bytes one by one), which a checkpoint carries in its metadata: any change of
-/// one word after the file was written changes it.
-public enum DataHash {
+/// A fingerprint of a file's tensor bytes, which a checkpoint carries in its metadata:
+/// FNV-1a over little-endian 64-bit words (then the last bytes one by one), each multiply
+/// followed by an xor-shift so that a change in a word's high bits reaches the low bits
+/// too. Every step is a bijection of the running value, so any change of one word after
+/// the file was written changes it.
+public struct DataHash {
     public static let key = "reidprune.data_hash"
+    private static let prime: UInt64 = 0x0000_0100_0000_01B3
+    private var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// Bytes of a word not yet complete (the pieces need not be multiples of 8 bytes).
+    private var pending: [UInt8] = []
 
+    public init() {}
+
+    /// The fingerprint of one contiguous byte range.
     public static func fnv1a64(_ raw: UnsafeRawBufferPointer) -> String {
-        let prime: UInt64 = 0x0000_0100_0000_01B3
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        let words = raw.count / 8
-        for i in 0..<words { h = (h ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) &* prime }
-        for i in (8 * words)..<raw.count { h = (h ^ UInt64(raw[i])) &* prime }
-        return "fnv1a64:" + String(h, radix: 16)
+        var d = DataHash()
+        d.update(raw)
+        return d.value
+    }
+
+    /// Adds the next bytes, as if all pieces were one range.
+    public mutating func update(_ raw: UnsafeRawBufferPointer) {
+        var start = 0
+        while !pending.isEmpty && start < raw.count {
+            pending.append(raw[start])
+            start += 1
+            if pending.count == 8 {
+                mix(pending.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        let words = (raw.count - start) / 8
+        for i in 0..<words {
+            mix(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: start + 8 * i, as: UInt64.self)))
+        }
+        pending.append(contentsOf: raw[(start + 8 * words)...])
+    }
+
+    private mutating func mix(_ word: UInt64) {
+        h = (h ^ word) &* Self.prime
+        h ^= h >> 32
+    }
+
+    /// Words so far, then the last bytes one by one.
+    public var value: String {
+        var d = self
+        for b in pending { d.mix(UInt64(b)) }
+        return "xfnv64:" + String(d.h, radix: 16)
     }
 }
 
@@ -311,10 +347,12 @@ public struct SafetensorsWriter {
             json[name] = ["dtype": dtype.rawValue, "shape": shape, "data_offsets": [offset, offset + bytes.count]]
             offset += bytes.count
         }
-        var tensors = Data(capacity: offset)
-        for (_, _, _, bytes) in header { tensors.append(bytes) }
         var metadata = self.metadata
-        if hashData { metadata[DataHash.key] = tensors.withUnsafeBytes { DataHash.fnv1a64($0) } }
+        if hashData {
+            var hash = DataHash()
+            for (_, _, _, bytes) in header { bytes.withUnsafeBytes { hash.update($0) } }
+            metadata[DataHash.key] = hash.value
+        }
         if !metadata.isEmpty { json["__metadata__"] = metadata }
         var headerBytes = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
@@ -322,7 +360,7 @@ public struct SafetensorsWriter {
         var length = UInt64(headerBytes.count).littleEndian
         withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
         out.append(headerBytes)
-        out.append(tensors)
+        for (_, _, _, bytes) in header { out.append(bytes) }
         return out
     }
 
