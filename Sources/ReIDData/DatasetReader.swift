@@ -42,8 +42,8 @@ public enum DatasetReader {
             return try marketStyle(root: try locate(root, ["DukeMTMC-reID", "dukemtmc-reid"], marker: "bounding_box_train",
                                                     kind: kind), name: "dukemtmc", cameras: 1...8, maxPid: nil)
         case .cuhk03:
-            let base = try locate(root, ["cuhk03-np", "cuhk03_np", "CUHK03-NP"], marker: "detected", kind: kind)
             let sub = options.cuhk03Labeled ? "labeled" : "detected"
+            let base = try locate(root, ["cuhk03-np", "cuhk03_np", "CUHK03-NP"], marker: sub, kind: kind)
             return try marketStyle(root: base + "/" + sub, name: "cuhk03-np-\(sub)", cameras: 1...2, maxPid: nil)
         case .msmt17:
             return try msmt17(root, withVal: options.msmt17Val)
@@ -58,7 +58,8 @@ public enum DatasetReader {
         func has(_ p: String) -> Bool { fm.fileExists(atPath: root + "/" + p) }
         if has("Market-1501-v15.09.15") || has("Market-1501") || has("market1501") { return .market1501 }
         if has("DukeMTMC-reID") || has("dukemtmc-reid") { return .dukemtmc }
-        if has("cuhk03-np") || has("cuhk03_np") || has("CUHK03-NP") || (has("detected") && has("labeled")) { return .cuhk03 }
+        if has("cuhk03-np") || has("cuhk03_np") || has("CUHK03-NP") || has("detected/bounding_box_train")
+            || has("labeled/bounding_box_train") { return .cuhk03 }
         if has("MSMT17_V1") || has("MSMT17_V2") || has("MSMT17") || has("list_train.txt") { return .msmt17 }
         if has("bounding_box_train") && has("query") && has("bounding_box_test") {
             // Flat Market-style folders: Duke's cameras go up to 8, Market's to 6.

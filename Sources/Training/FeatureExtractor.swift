@@ -66,7 +66,8 @@ extension FeatureExtractor {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func extract(weights: String, arch: String?, data: String, split: String, out: String,
                                height: Int, width: Int, batchSize: Int, flip: Bool, normalize: Bool,
-                               precision: Precision = .fp32, comm: Communicator = LocalCommunicator()) throws -> String {
+                               precision: Precision = .fp32, reader: ReaderOptions = ReaderOptions(),
+                               comm: Communicator = LocalCommunicator()) throws -> String {
         var augment = AugmentConfig()
         augment.height = height
         augment.width = width
@@ -79,7 +80,7 @@ extension FeatureExtractor {
             guard batchSize >= 1 else { throw ImageError("--batch-size must be at least 1, got \(batchSize)") }
             let net = try loadNet(weights: weights, arch: arch)
             net.precision = precision
-            var dataset = try DatasetReader.read(root: data)
+            var dataset = try DatasetReader.read(root: data, options: reader)
             let synthetic = Experiment.markSynthetic(&dataset, root: data)
             let records: [ImageRecord]
             switch split {

@@ -25,6 +25,8 @@ public struct VisRankOptions: Sendable {
     /// Model input size (from weights).
     public var height = 256, width = 128
     public var strip = RankStrip()
+    /// How the data folder is read (CUHK03-NP's labeled boxes).
+    public var reader = ReaderOptions()
 
     public init() {}
 
@@ -76,7 +78,7 @@ public enum VisRank {
         // What every rank meets alike (options, the data set, the models) is said once.
         let (dataset, synthetic, nets) = try comm.onEveryRank { () throws -> (ReIDDataset, Bool, [ReIDNet]) in
             try options.check()
-            var dataset = try DatasetReader.read(root: data)
+            var dataset = try DatasetReader.read(root: data, options: options.reader)
             try dataset.checkNonEmpty(train: false)
             let synthetic = Experiment.markSynthetic(&dataset, root: data)
             try checkIDs(options.queryIDs, pids: dataset.query.map(\.pid), source: "\(data) (query split)")

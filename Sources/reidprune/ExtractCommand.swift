@@ -2,6 +2,7 @@
 // every rank extracts its share and the root writes).
 import ArgumentParser
 import Foundation
+import ReIDData
 import Tensors
 import Training
 
@@ -20,6 +21,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Images per batch.") var batchSize = 64
     @Flag(help: "Average with the horizontally flipped images.") var flip = false
     @Flag(help: "L2-normalize the features.") var normalize = false
+    @Flag(help: "CUHK03-NP: the labeled boxes instead of the detected ones (as data.cuhk03_labeled).") var cuhk03Labeled = false
     @Option(help: "Arithmetic of convolutions and linear layers: fp32 or bf16 (needs native bf16: AVX512_BF16 or AMX).")
     var precision = "fp32"
 
@@ -33,11 +35,13 @@ struct ExtractCommand: ParsableCommand {
 
     func run() throws {
         let arithmetic = Precision(rawValue: precision) ?? .fp32
+        var reader = ReaderOptions()
+        reader.cuhk03Labeled = cuhk03Labeled
         try Ranks.run { comm in
             let (height, width) = InputSizeOptions.resolve(height: height, width: width, weights: weights, warn: comm.isRoot)
             Ranks.rootLine(comm)(try FeatureExtractor.extract(
                 weights: weights, arch: arch, data: data, split: split, out: out, height: height, width: width,
-                batchSize: batchSize, flip: flip, normalize: normalize, precision: arithmetic, comm: comm))
+                batchSize: batchSize, flip: flip, normalize: normalize, precision: arithmetic, reader: reader, comm: comm))
         }
     }
 }

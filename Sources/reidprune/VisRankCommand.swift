@@ -4,6 +4,7 @@
 // `--compare` puts a second model's rank lists beside the first's.
 import ArgumentParser
 import Foundation
+import ReIDData
 import Tensors
 import Training
 
@@ -26,6 +27,8 @@ struct VisRankCommand: ParsableCommand {
     @Flag(help: "L2-normalize features first.") var normalize = false
     @Flag(help: "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3), as evaluate --rerank.") var rerank = false
     @Flag(help: "Average features with the flipped images (with --weights).") var flip = false
+    @Flag(help: "CUHK03-NP: the labeled boxes instead of the detected ones (with --weights; as data.cuhk03_labeled).")
+    var cuhk03Labeled = false
     @Option(help: "Input height (with --weights; default: the size the model was trained at, as its file records; else 256).")
     var height: Int?
     @Option(help: "Input width (with --weights; default: as --height; else 128).") var width: Int?
@@ -45,6 +48,7 @@ struct VisRankCommand: ParsableCommand {
         var o = VisRankOptions()
         (o.topk, o.queries, o.queryIDs, o.seed, o.out, o.format) = (topk, queries, queryIds, seed, out, format)
         (o.eval.normalize, o.eval.rerank, o.eval.flip) = (normalize, rerank, flip)
+        o.reader.cuhk03Labeled = cuhk03Labeled
         try o.metric(named: metric)
         try Ranks.run { comm in
             if let w = weights, let data {

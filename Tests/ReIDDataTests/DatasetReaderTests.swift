@@ -84,6 +84,12 @@ final class DatasetReaderTests: XCTestCase {
         XCTAssertTrue(labeled.query[0].path.contains("/labeled/query/0010_c1_2.png"))
         XCTAssertEqual(detected.train.map(\.camid), [0, 1])
         XCTAssertEqual(try ImageCodec().decode(path: labeled.query[0].path).width, 4)
+        // A copy holding only the labeled boxes, its folder given directly.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("cuhk03-np/detected"))
+        let only = root.appendingPathComponent("cuhk03-np").path
+        XCTAssertEqual(try DatasetReader.detect(only), .cuhk03)
+        XCTAssertEqual(try DatasetReader.read(root: only, options: o).name, "cuhk03-np-labeled")
+        XCTAssertThrowsError(try DatasetReader.read(root: only)) { XCTAssertTrue("\($0)".contains("detected/"), "\($0)") }
     }
 
     func testMSMT17ListFilesV1AndV2() throws {
