@@ -35,11 +35,13 @@ public enum DatasetReader {
         let kind = try kind ?? detect(root)
         switch kind {
         case .market1501:
-            return try marketStyle(root: try locate(root, ["Market-1501-v15.09.15", "Market-1501", "market1501"],
+            return try marketStyle(root: try locate(root, ["Market-1501-v15.09.15", "Market-1501", "market1501",
+                                                           "market1501/Market-1501-v15.09.15"],
                                                     marker: "bounding_box_train", kind: kind),
                                    name: "market1501", cameras: marketCameras, maxPid: marketMaxPid)
         case .dukemtmc:
-            return try marketStyle(root: try locate(root, ["DukeMTMC-reID", "dukemtmc-reid"], marker: "bounding_box_train",
+            return try marketStyle(root: try locate(root, ["DukeMTMC-reID", "dukemtmc-reid", "dukemtmc-reid/DukeMTMC-reID"],
+                                                    marker: "bounding_box_train",
                                                     kind: kind), name: "dukemtmc", cameras: 1...8, maxPid: nil)
         case .cuhk03:
             let sub = options.cuhk03Labeled ? "labeled" : "detected"
@@ -56,11 +58,20 @@ public enum DatasetReader {
     public static func detect(_ root: String) throws -> DatasetKind {
         let fm = FileManager.default
         func has(_ p: String) -> Bool { fm.fileExists(atPath: root + "/" + p) }
-        if has("Market-1501-v15.09.15") || has("Market-1501") || has("market1501") { return .market1501 }
-        if has("DukeMTMC-reID") || has("dukemtmc-reid") { return .dukemtmc }
-        if has("cuhk03-np") || has("cuhk03_np") || has("CUHK03-NP") || has("detected/bounding_box_train")
-            || has("labeled/bounding_box_train") { return .cuhk03 }
-        if has("MSMT17_V1") || has("MSMT17_V2") || has("MSMT17") || has("list_train.txt") { return .msmt17 }
+        // A torchreid data root holds several sets, each in its folder: which one is the user's to say.
+        let named: [(DatasetKind, Bool)] = [
+            (.market1501, has("Market-1501-v15.09.15") || has("Market-1501") || has("market1501")),
+            (.dukemtmc, has("DukeMTMC-reID") || has("dukemtmc-reid")),
+            (.cuhk03, has("cuhk03-np") || has("cuhk03_np") || has("CUHK03-NP") || has("detected/bounding_box_train")
+                || has("labeled/bounding_box_train")),
+            (.msmt17, has("MSMT17_V1") || has("MSMT17_V2") || has("MSMT17") || has("msmt17") || has("list_train.txt")),
+        ]
+        let found = named.filter(\.1).map(\.0)
+        if found.count > 1 {
+            throw DatasetError("\(root): holds several data sets (\(found.map(\.rawValue).joined(separator: ", "))): "
+                               + "name one with data.kind, or point at its own folder")
+        }
+        if let kind = found.first { return kind }
         if has("bounding_box_train") && has("query") && has("bounding_box_test") {
             // Flat Market-style folders: Duke's cameras go up to 8, Market's to 6.
             let names = (try? fm.contentsOfDirectory(atPath: root + "/bounding_box_train")) ?? []
@@ -150,7 +161,8 @@ public enum DatasetReader {
         let fm = FileManager.default
         var base = root
         // With both versions present, V1 first, as torchreid picks.
-        for c in ["MSMT17_V1", "MSMT17_V2", "MSMT17"] where fm.fileExists(atPath: "\(root)/\(c)/list_train.txt") {
+        for c in ["MSMT17_V1", "MSMT17_V2", "MSMT17", "msmt17/MSMT17_V1", "msmt17/MSMT17_V2"]
+        where fm.fileExists(atPath: "\(root)/\(c)/list_train.txt") {
             base = "\(root)/\(c)"
             break
         }

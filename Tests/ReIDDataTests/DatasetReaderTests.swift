@@ -49,6 +49,22 @@ final class DatasetReaderTests: XCTestCase {
         }
     }
 
+    /// torchreid's data root: a folder per set, each set in its release folder.
+    func testTorchreidDataRoot() throws {
+        try marketTree("reid-data/market1501/Market-1501-v15.09.15")
+        try write("reid-data/dukemtmc-reid/DukeMTMC-reID/bounding_box_train/0005_c8_f0000001.jpg")
+        try write("reid-data/dukemtmc-reid/DukeMTMC-reID/query/0005_c7_f0000002.jpg")
+        try write("reid-data/dukemtmc-reid/DukeMTMC-reID/bounding_box_test/0005_c2_f0000003.jpg")
+        let data = root.path + "/reid-data"
+        XCTAssertThrowsError(try DatasetReader.read(root: data)) {
+            XCTAssertEqual("\($0)", "\(data): holds several data sets (market1501, dukemtmc): name one with data.kind, "
+                           + "or point at its own folder")
+        }
+        XCTAssertEqual(try DatasetReader.read(root: data, kind: .dukemtmc).train.map(\.camid), [7])
+        XCTAssertEqual(try DatasetReader.read(root: data, kind: .market1501).query.count, 2)
+        XCTAssertEqual(try DatasetReader.read(root: data + "/market1501").name, "market1501")
+    }
+
     func testDukeCamerasAndNamingErrors() throws {
         try write("DukeMTMC-reID/bounding_box_train/0005_c8_f0012345.jpg")
         try write("DukeMTMC-reID/query/0006_c7_f0000001.jpg")
