@@ -414,12 +414,13 @@ public enum AtomicFile {
         for folder in folders { try? flush(folder, reportingAs: folder, folder: true) }
     }
 
-    /// fsync of a file (or a folder's entries); a file system that cannot (EINVAL) is let be.
+    /// fsync of a file (opened for writing: SMB refuses to flush a read-only handle) or a
+    /// folder's entries; a file system that cannot (EINVAL, ENOTSUP) is let be.
     static func flush(_ path: String, reportingAs shown: String, folder: Bool = false) throws {
-        let fd = open(path, folder ? O_RDONLY | O_DIRECTORY : O_RDONLY)
+        let fd = open(path, folder ? O_RDONLY | O_DIRECTORY : O_WRONLY)
         guard fd >= 0 else { throw WeightsError("\(shown): cannot write: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard fsync(fd) == 0 || errno == EINVAL || errno == EROFS else {
+        guard fsync(fd) == 0 || [EINVAL, EROFS, ENOTSUP, EOPNOTSUPP].contains(errno) else {
             throw WeightsError("\(shown): cannot write: fsync failed: \(String(cString: strerror(errno)))")
         }
     }

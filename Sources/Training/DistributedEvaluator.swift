@@ -34,9 +34,8 @@ public struct DistributedEvaluator {
     /// The query and gallery features of `net` at the root (nil elsewhere): features (Q, D), (G, D).
     /// - Important: Collective — every rank calls this, in the same order.
     public func features(_ net: ReIDNet) throws -> (query: ExtractedFeatures, gallery: ExtractedFeatures)? {
-        // A rank that meets a bad image says so once, for every rank, before anyone gathers.
-        let q = try comm.gatherRows(try comm.onEveryRank { try extract(net, comm.share(dataset.query)) })
-        let g = try comm.gatherRows(try comm.onEveryRank { try extract(net, comm.share(dataset.gallery)) })
+        let q = try comm.extractShared(dataset.query) { try extract(net, $0) }
+        let g = try comm.extractShared(dataset.gallery) { try extract(net, $0) }
         guard let q, let g else { return nil }
         return (q, g)
     }
@@ -61,6 +60,15 @@ extension Communicator {
     /// This rank's contiguous share of `items` (rank order: the shares joined are `items`).
     func share<T>(_ items: [T]) -> [T] {
         Array(items[(items.count * rank / size)..<(items.count * (rank + 1) / size)])
+    }
+
+    /// The features of `records`, each rank extracting its share: every row at the root,
+    /// in order (nil elsewhere). A rank that meets a bad image says so once, for every
+    /// rank, before anyone gathers.
+    /// - Important: Collective — every rank calls this, in the same order.
+    func extractShared(_ records: [ImageRecord], _ extract: ([ImageRecord]) throws -> ExtractedFeatures) throws
+        -> ExtractedFeatures? {
+        try gatherRows(try onEveryRank { try extract(share(records)) })
     }
 
     /// Every rank's feature rows at the root, in rank order (nil elsewhere); labels only,

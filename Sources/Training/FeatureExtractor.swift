@@ -92,12 +92,9 @@ extension FeatureExtractor {
             guard !records.isEmpty else { throw DatasetError("\(data): the \(split) split is empty") }
             return (net, dataset, records, synthetic)
         }
-        // A rank that meets a bad image says so once, for every rank, before anyone gathers.
-        let mine = try comm.onEveryRank {
-            try extract(net: net, records: comm.share(records), augment: augment, batchSize: batchSize, flip: flip,
-                        normalize: normalize)
+        let all = try comm.extractShared(records) {
+            try extract(net: net, records: $0, augment: augment, batchSize: batchSize, flip: flip, normalize: normalize)
         }
-        let all = try comm.gatherRows(mine)
         return try comm.onRoot {
             guard var f = all else { throw EvaluationError("the root received no features") }
             f.paths = records.map { relative($0.path, to: data) }

@@ -9,6 +9,7 @@
 // the recipe fixes, is then the same whatever the rank count; a source that reads per
 // rank (shards) refuses it.
 import Foundation
+import ReIDData
 
 public enum ResumeCheck {
     /// Keys (or key prefixes ending in ".") a resume may change.
@@ -33,7 +34,7 @@ public enum ResumeCheck {
     /// as the key "ranks" and refused when `perRankStream` (the data source reads per rank).
     public static func check(saved: String, current: String, checkpoint: String, ranks: (saved: Int?, now: Int) = (nil, 1),
                              perRankStream: Bool = false) throws -> [Change] {
-        let old = try leaves(rendered(saved, origin: checkpoint), origin: checkpoint)
+        let old = try leaves(rendered(saved, origin: checkpoint, written: true), origin: checkpoint)
         let new = try leaves(rendered(current, origin: "the recipe"), origin: "the recipe")
         var changes = Set(old.keys).union(new.keys).sorted().compactMap { key -> Change? in
             let (a, b) = (old[key] ?? "(absent)", new[key] ?? "(absent)")
@@ -65,10 +66,23 @@ public enum ResumeCheck {
     /// checkpoint was written comes in at its default (what the run that wrote it did)
     /// instead of reading as a change; a recipe that does not read as a training run (a
     /// partial one) is compared as written.
-    static func rendered(_ yaml: String, origin: String) -> String {
-        guard let tree = (try? ConfigFile.parse(yaml, what: origin)) as? [String: Any],
-              let config = try? ExperimentConfig.parse(ConfigFile(root: tree, origin: origin), strict: false) else { return yaml }
+    static func rendered(_ yaml: String, origin: String, written: Bool = false) -> String {
+        guard var tree = (try? ConfigFile.parse(yaml, what: origin)) as? [String: Any] else { return yaml }
+        if written { olderBehaviour(&tree) }
+        guard let config = try? ExperimentConfig.parse(ConfigFile(root: tree, origin: origin), strict: false) else { return yaml }
         return config.yaml
+    }
+
+    /// Keys added since with a default that is not what earlier builds did: a checkpoint's
+    /// recipe without them takes what its run did. MSMT17 trained on list_val.txt too
+    /// before `data.msmt17_val` (default false) said whether to.
+    static func olderBehaviour(_ tree: inout [String: Any]) {
+        guard var data = tree["data"] as? [String: Any], data["msmt17_val"] == nil else { return }
+        let roots = [data["root"] as? String].compactMap { $0 } + ((data["extra_train_roots"] as? [Any]) ?? []).compactMap { $0 as? String }
+        let kind = (data["kind"] as? String).flatMap(DatasetKind.init(rawValue:))
+        guard kind == .msmt17 || roots.contains(where: { (try? DatasetReader.detect($0)) == .msmt17 }) else { return }
+        data["msmt17_val"] = true
+        tree["data"] = data
     }
 
     static func leaves(_ yaml: String, origin: String) throws -> [String: String] {

@@ -11,9 +11,9 @@ public enum RunPage {
 
             | data set | arch | params (M) | GFLOPs | epochs | rank-1 | rank-5 | mAP | mINP | training (s) |
             |---|---|---|---|---|---|---|---|---|---|
-            | %@%@ | %@ | %.3f | %.3f | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.0f |
+            | %@%@ | %@ | %.3f | %.3f | %@ | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.0f |
             """, result.dataset, result.synthetic ? " (synthetic)" : "", result.arch, Double(result.params) / 1e6,
-            result.gflops, result.epochs, 100 * result.rank1, 100 * result.rank5, 100 * result.mAP, 100 * result.mINP,
+            result.gflops, trained(result.epochs, result.iterations), 100 * result.rank1, 100 * result.rank5, 100 * result.mAP, 100 * result.mINP,
             result.trainSeconds))
         if let run = try? TrainingCurves.Run(name: "run", directory: dir) { page.run(run, directory: dir) }
         page.machine()
@@ -29,12 +29,17 @@ public enum RunPage {
 
             | data set | classes | arch | params (M) | GFLOPs (%dx%d) | epochs | top-1 | top-5 | val images | pruning rounds | training (s) |
             |---|---|---|---|---|---|---|---|---|---|---|
-            | %@%@ | %d | %@ | %.3f | %.3f | %d | %.1f%% | %.1f%% | %d | %d | %.0f |
+            | %@%@ | %d | %@ | %.3f | %.3f | %@ | %.1f%% | %.1f%% | %d | %d | %.0f |
             """, result.imageSize, result.imageSize, result.dataset, result.synthetic ? " (synthetic)" : "", result.numClasses,
-            result.arch, Double(result.params) / 1e6, result.gflops, result.epochs, 100 * result.top1, 100 * result.top5,
+            result.arch, Double(result.params) / 1e6, result.gflops, trained(result.epochs, result.iterations), 100 * result.top1, 100 * result.top5,
             result.images, result.pruningRounds, result.trainSeconds))
         if let run = try? TrainingCurves.Run(name: "run", directory: dir) { page.run(run, directory: dir) }
         page.machine()
         try page.write(to: dir + "/report.html")
+    }
+
+    /// The epochs column: the epochs completed, and the iterations when train.max_iterations cut the run.
+    static func trained(_ epochs: Int, _ iterations: Int?) -> String {
+        iterations.map { "\(epochs) (\($0) iterations, train.max_iterations)" } ?? "\(epochs)"
     }
 }

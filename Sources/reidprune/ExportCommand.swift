@@ -29,7 +29,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         // One process's work: under mpirun the root exports and the others wait for its outcome.
-        try Ranks.run { comm in
+        try Ranks.run(aloneWithoutMPI: true) { comm in
             Ranks.rootLine(comm)(try comm.onRoot { try export() })
         }
     }

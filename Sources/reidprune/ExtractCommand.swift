@@ -37,7 +37,7 @@ struct ExtractCommand: ParsableCommand {
         let arithmetic = Precision(rawValue: precision) ?? .fp32
         var reader = ReaderOptions()
         reader.cuhk03Labeled = cuhk03Labeled
-        try Ranks.run { comm in
+        try Ranks.run(aloneWithoutMPI: true) { comm in
             let (height, width) = InputSizeOptions.resolve(height: height, width: width, weights: weights, warn: comm.isRoot)
             Ranks.rootLine(comm)(try FeatureExtractor.extract(
                 weights: weights, arch: arch, data: data, split: split, out: out, height: height, width: width,

@@ -29,6 +29,9 @@ struct ReIDPrune: ParsableCommand {
             let text = Console.oneLine(message(for: error))
             let quiet = !parsed && (launcherRank ?? 0) != 0
             if !text.isEmpty && !quiet { FileHandle.standardError.write(Data("Error: \(text)\(hint)\n".utf8)) }
+            // The launcher ends the job at the first failed rank: the quiet ones give the first
+            // (which may start later on another host) time to print.
+            if quiet { sleep(2) }
             Foundation.exit(code.rawValue)
         }
     }

@@ -71,6 +71,28 @@ final class ResumeCheckTests: XCTestCase {
         }
     }
 
+    /// MSMT17 trained on list_val.txt too before data.msmt17_val existed: a checkpoint of
+    /// such a run does not resume on list_train.txt alone unless told to.
+    func testAnOlderMSMT17CheckpointKeepsItsValidationImages() throws {
+        var config = ExperimentConfig()
+        config.data.root = "/data/somewhere"
+        config.data.kind = .msmt17
+        let current = config.yaml
+        XCTAssertTrue(current.contains("msmt17_val: false"), current)
+        let older = current.components(separatedBy: "\n").filter { !$0.contains("msmt17_val") }.joined(separator: "\n")
+        XCTAssertThrowsError(try ResumeCheck.check(saved: older, current: current, checkpoint: "c")) { error in
+            XCTAssertTrue("\(error)".contains("'data.msmt17_val' (true -> false)"), "\(error)")
+        }
+        config.data.msmt17Val = true
+        XCTAssertEqual(try ResumeCheck.check(saved: older, current: config.yaml, checkpoint: "c"), [])
+        // Other data sets are not concerned.
+        config.data.kind = .market1501
+        config.data.msmt17Val = false
+        let market = config.yaml
+        XCTAssertEqual(try ResumeCheck.check(saved: market.components(separatedBy: "\n").filter { !$0.contains("msmt17_val") }
+                                                .joined(separator: "\n"), current: market, checkpoint: "c"), [])
+    }
+
     func testSourcesSayWhetherTheyReadPerRank() throws {
         let batch = Batch(images: Tensor(shape: [1, 4, 4, 3], layout: .nhwc), pids: [0], camids: [0])
         XCTAssertFalse(FixedBatchSource(batches: [batch], numClasses: 1).perRankStream)
