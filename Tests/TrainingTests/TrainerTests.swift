@@ -102,12 +102,7 @@ final class TrainerTests: XCTestCase {
         var half = config
         half.epochs = 2
         let dir = tmp.appendingPathComponent("resumed").path
-        let first = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
-                                config: half, runDirectory: dir)
-        try first.train()
-        let second = try Trainer(net: try Self.tinyNet(seed: 99), source: FixedBatchSource(batches: batches, numClasses: 4),
-                                 config: config, runDirectory: dir)
-        try second.resume(from: dir + "/checkpoint.safetensors")
+        let second = try Self.trainedThenResumed(batches, first: half, then: config, in: dir, seed: 99)
         XCTAssertEqual(second.state.epoch, 2)
         try second.train()
 
@@ -122,6 +117,18 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0.contains("\"event\":\"epoch\"") }.count, 4)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(files.filter { $0.contains("tmp") }, [], "no temporary file is left behind")
+    }
+
+    /// A run trained with `first` in `dir`, then a trainer of another initialization (`seed`)
+    /// with `then`, resumed from its checkpoint (not yet trained on).
+    static func trainedThenResumed(_ batches: [Batch], first: TrainerConfig, then: TrainerConfig, in dir: String,
+                                   seed: UInt64) throws -> Trainer {
+        try Trainer(net: try tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4), config: first,
+                    runDirectory: dir).train()
+        let second = try Trainer(net: try tinyNet(seed: seed), source: FixedBatchSource(batches: batches, numClasses: 4),
+                                 config: then, runDirectory: dir)
+        try second.resume(from: dir + "/checkpoint.safetensors")
+        return second
     }
 
     func testResumeInTheMiddleOfAnEpochMatchesUninterruptedRun() throws {
@@ -148,12 +155,7 @@ final class TrainerTests: XCTestCase {
             interrupted.maxIterations = stop  // 3 batches per epoch
             interrupted.checkpointIterations = 1
             let dir = tmp.appendingPathComponent("b\(stop)").path
-            let first = try Trainer(net: try Self.tinyNet(), source: FixedBatchSource(batches: batches, numClasses: 4),
-                                    config: interrupted, runDirectory: dir)
-            try first.train()
-            let second = try Trainer(net: try Self.tinyNet(seed: 42), source: FixedBatchSource(batches: batches, numClasses: 4),
-                                     config: config, runDirectory: dir)
-            try second.resume(from: dir + "/checkpoint.safetensors")
+            let second = try Self.trainedThenResumed(batches, first: interrupted, then: config, in: dir, seed: 42)
             XCTAssertEqual(second.state.epoch, resumedAt.0)
             XCTAssertEqual(second.state.batchInEpoch, resumedAt.1)
             try second.train()

@@ -196,12 +196,17 @@ final class VisRankTests: XCTestCase {
         for p in c.pictures { XCTAssertTrue(html.contains("src=\"\(p)\"")); XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + p)) }
     }
 
-    func testFromWeightsOnTwoRanks() throws {
+    /// A small SynthReID set at dir/synth and an untrained ResNet-18 at dir/model.safetensors.
+    func writeSynthAndModel() throws {
         var synth = SynthOptions()
         (synth.ids, synth.cameras, synth.imagesPerId, synth.height, synth.width, synth.seed) = (6, 2, 4, 64, 32, 4)
         _ = try SynthReID.generate(synth, out: dir + "/synth")
         let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 3))
         try ModelWeights.save(net, to: dir + "/model.safetensors")
+    }
+
+    func testFromWeightsOnTwoRanks() throws {
+        try writeSynthAndModel()
         var o = options("weights")
         (o.height, o.width, o.queries) = (64, 32, 3)
         let opts = o
@@ -260,11 +265,7 @@ final class VisRankTests: XCTestCase {
     /// image in its share) end every rank with the same error, agreed, so that the command
     /// line prints it once; nothing is written.
     func testFailuresUnderSeveralRanksAreAgreed() throws {
-        var synth = SynthOptions()
-        (synth.ids, synth.cameras, synth.imagesPerId, synth.height, synth.width, synth.seed) = (6, 2, 4, 64, 32, 4)
-        _ = try SynthReID.generate(synth, out: dir + "/synth")
-        let net = try ReIDNet(architecture: .resnet(.resnet18, baseWidth: 4), head: HeadConfig(bnneck: true, numClasses: 3))
-        try ModelWeights.save(net, to: dir + "/model.safetensors")
+        try writeSynthAndModel()
         let path = dir
         var o = options("weights")
         (o.height, o.width, o.queries) = (64, 32, 3)
