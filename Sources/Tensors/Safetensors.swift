@@ -133,7 +133,7 @@ public struct SafetensorsFile {
     /// no longer match: the file was changed or damaged after it was written.
     public func verifyDataHash() throws {
         guard let recorded = metadata[DataHash.key] else { return }
-        let now = data.withUnsafeBytes { DataHash.fnv1a64(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
+        let now = data.withUnsafeBytes { DataHash.of(UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }
         guard now == recorded else {
             throw WeightsError("\(path): its tensor bytes no longer match the fingerprint written with them (\(recorded), now "
                                + "\(now)): the file was changed or damaged after it was written")
@@ -263,7 +263,6 @@ public struct SafetensorsFile {
     }
 }
 
-/// Collects tensors and writes a safetensors file atomically (temporary name, rename).
 /// A fingerprint of a file's tensor bytes, which a checkpoint carries in its metadata:
 /// FNV-1a over little-endian 64-bit words (then the last bytes one by one), each multiply
 /// followed by an xor-shift so that a change in a word's high bits reaches the low bits
@@ -279,7 +278,7 @@ public struct DataHash {
     public init() {}
 
     /// The fingerprint of one contiguous byte range.
-    public static func fnv1a64(_ raw: UnsafeRawBufferPointer) -> String {
+    public static func of(_ raw: UnsafeRawBufferPointer) -> String {
         var d = DataHash()
         d.update(raw)
         return d.value
@@ -316,6 +315,7 @@ public struct DataHash {
     }
 }
 
+/// Collects tensors and writes a safetensors file atomically (temporary name, rename).
 public struct SafetensorsWriter {
     private var header: [(String, SafetensorsDType, [Int], Data)] = []
     public var metadata: [String: String] = [:]

@@ -100,7 +100,7 @@ extension Experiment {
                                           imageSize: data.imageSize, epochs: trainer.state.epoch, top1: m.top1, top5: m.top5,
                                           images: m.images, pruningRounds: trainer.state.fullHistory.count, trainSeconds: seconds,
                                           precision: c.train.precision.rawValue,
-                                          iterations: trainer.state.epoch < c.train.epochs ? trainer.state.iteration : nil)
+                                          iterations: trainer.iterationsIfCut)
         try comm.onRoot {
             let names = String(decoding: try JSONEncoder().encode(data.classNames), as: UTF8.self)
             try writeRunFiles(trainer, synthetic: data.synthetic, metadata: ["reidprune.class_names": names],

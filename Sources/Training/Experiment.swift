@@ -474,7 +474,7 @@ public final class Experiment {
                                rank5: m.rank(5), rank10: m.rank(10), rank20: m.rank(20), mAP: m.mAP, mINP: m.mINP,
                                numValidQueries: m.numValidQueries, trainSeconds: seconds,
                                precision: c.train.precision.rawValue, skippedImages: skippedImages > 0 ? skippedImages : nil,
-                               iterations: trainer.state.epoch < c.train.epochs ? trainer.state.iteration : nil)
+                               iterations: trainer.iterationsIfCut)
         try comm.onRoot {
             try writeRunFiles(trainer, synthetic: synthetic, result: result) { try RunPage.write($0, directory: c.runDirectory) }
         }

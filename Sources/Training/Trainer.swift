@@ -285,12 +285,14 @@ public final class Trainer {
     /// True once `train.max_iterations` (when set) is reached.
     public var reachedMaxIterations: Bool { config.maxIterations > 0 && state.iteration >= config.maxIterations }
 
+    /// The iterations trained when `train.max_iterations` ended the run before its epochs; nil otherwise.
+    public var iterationsIfCut: Int? { reachedMaxIterations && state.epoch < config.epochs ? state.iteration : nil }
+
     /// What the run trained, for its closing line: its epochs, or its iterations when
     /// `train.max_iterations` ended it before them.
     public var trainedAmount: String {
-        reachedMaxIterations && state.epoch < config.epochs
-            ? "\(state.iteration) iteration(s) (train.max_iterations), in epoch \(state.epoch + 1) of \(config.epochs)"
-            : "\(config.epochs) epoch\(config.epochs == 1 ? "" : "s")"
+        iterationsIfCut.map { "\($0) iteration(s) (train.max_iterations), in epoch \(state.epoch + 1) of \(config.epochs)" }
+            ?? "\(config.epochs) epoch\(config.epochs == 1 ? "" : "s")"
     }
 
     /// Trains from the current state to `config.epochs`, running the hooks; stops early
@@ -322,8 +324,6 @@ public final class Trainer {
         let first = min(state.batchInEpoch, perEpoch)
         let start = Date()
         var images = 0
-        // (A checkpoint inside this epoch carries the sum so far.)
-        if first == 0 { (state.epochLossSum, state.epochLosses) = (0, 0) }
         for i in first..<perEpoch {
             if reachedMaxIterations { return false }
             let batch = try source.next()
@@ -354,6 +354,7 @@ public final class Trainer {
                                 "precision": config.precision.rawValue])
             }
         }
+        // The state holds the epoch's losses so far (a checkpoint inside it carries them); closed here.
         let (lossSum, losses) = (state.epochLossSum, state.epochLosses)
         (state.epochLossSum, state.epochLosses) = (0, 0)
         state.epoch += 1

@@ -75,6 +75,7 @@ public enum VisRank {
     /// - Important: Collective — every rank calls this, in the same order.
     public static func run(weights: String, compare: String?, data: String, options: VisRankOptions,
                            comm: Communicator) throws -> String {
+        let paths = [weights] + (compare.map { [$0] } ?? [])
         // What every rank meets alike (options, the data set, the models) is said once.
         let (dataset, synthetic, nets) = try comm.onEveryRank { () throws -> (ReIDDataset, Bool, [ReIDNet]) in
             try options.check()
@@ -82,13 +83,13 @@ public enum VisRank {
             try dataset.checkNonEmpty(train: false)
             let synthetic = Experiment.markSynthetic(&dataset, root: data)
             try checkIDs(options.queryIDs, pids: dataset.query.map(\.pid), source: "\(data) (query split)")
-            return (dataset, synthetic, try ([weights] + (compare.map { [$0] } ?? [])).map { try ModelWeights.loadNet($0) })
+            return (dataset, synthetic, try paths.map { try ModelWeights.loadNet($0) })
         }
         var augment = AugmentConfig()
         (augment.height, augment.width) = (options.height, options.width)
         let evaluator = DistributedEvaluator(dataset: dataset, eval: options.eval, augment: augment, comm: comm)
         var sides: [Side] = []
-        for (path, net) in zip([weights] + (compare.map { [$0] } ?? []), nets) {
+        for (path, net) in zip(paths, nets) {
             let f = try evaluator.features(net)
             if let f { sides.append(Side(name: shortName(path), query: f.query, gallery: f.gallery)) }
         }

@@ -234,6 +234,11 @@ struct BenchAllreduce: ParsableCommand {
 
 /// Option values against their ranges: the first one out of its range is named with its value.
 enum OptionRange {
+    /// An arithmetic option: fp32 or bf16.
+    static func precision(_ value: String, option: String = "--precision") throws {
+        guard Precision(rawValue: value) != nil else { throw ValidationError("\(option) must be fp32 or bf16, got '\(value)'") }
+    }
+
     static func atLeast(_ minimum: Int, _ options: [(String, Int)]) throws {
         for (option, value) in options where value < minimum {
             throw ValidationError("\(option) must be at least \(minimum), got \(value)")

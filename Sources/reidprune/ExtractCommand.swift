@@ -28,9 +28,7 @@ struct ExtractCommand: ParsableCommand {
     func validate() throws {
         try InputSizeOptions.validate(height: height, width: width)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        guard Precision(rawValue: precision) != nil else {
-            throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
-        }
+        try OptionRange.precision(precision)
     }
 
     func run() throws {

@@ -16,8 +16,8 @@ enum Ranks {
     /// any other error is printed with its rank and aborts every rank (the launcher exits
     /// non-zero). On a single rank it is rethrown for the usual error message. `stoppable`
     /// actions (training) catch SIGTERM, SIGUSR1 and SIGINT: they checkpoint and exit with 75.
-    /// `aloneWithoutMPI`: a command that starts no MPI outside a launcher (export and extract, which
-    /// deployment machines run by themselves) takes a world of one there.
+    /// `aloneWithoutMPI`: a command that starts no MPI outside a launcher (export, extract
+    /// and visrank, which deployment machines run by themselves) takes a world of one there.
     static func run(stoppable: Bool = false, aloneWithoutMPI: Bool = false, _ body: (Communicator) throws -> Void) throws {
         if aloneWithoutMPI && ReIDPrune.launcherRank == nil && !stoppable { return try body(LocalCommunicator()) }
         if stoppable { StopSignals.install() }

@@ -83,9 +83,7 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "Overrides, key=value.") var overrides: [String] = []
 
     func validate() throws {
-        if let precision, !["fp32", "bf16"].contains(precision) {
-            throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'")
-        }
+        if let precision { try OptionRange.precision(precision) }
     }
 
     func run() throws {

@@ -50,7 +50,7 @@ struct VisRankCommand: ParsableCommand {
         (o.eval.normalize, o.eval.rerank, o.eval.flip) = (normalize, rerank, flip)
         o.reader.cuhk03Labeled = cuhk03Labeled
         try o.metric(named: metric)
-        try Ranks.run { comm in
+        try Ranks.run(aloneWithoutMPI: true) { comm in
             if let w = weights, let data {
                 var o = o
                 (o.height, o.width) = InputSizeOptions.resolve(height: height, width: width, weights: w,

@@ -9,7 +9,7 @@ import XCTest
 final class DataHashTests: XCTestCase {
     func testPiecesAndFlippedBits() {
         let bytes = (0..<203).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
-        let whole = bytes.withUnsafeBytes { DataHash.fnv1a64($0) }
+        let whole = bytes.withUnsafeBytes { DataHash.of($0) }
         for cuts in [[0, 203], [3, 11, 200], [1, 2, 3, 4, 5, 100, 196], [8, 16, 24]] {
             var d = DataHash()
             var start = 0
@@ -24,7 +24,7 @@ final class DataHashTests: XCTestCase {
             for bit in [0, 5] {
                 var b = bytes
                 b[i] ^= UInt8(1 << bit)
-                seen.insert(b.withUnsafeBytes { DataHash.fnv1a64($0) })
+                seen.insert(b.withUnsafeBytes { DataHash.of($0) })
             }
         }
         XCTAssertEqual(seen.count, 1 + 2 * stride(from: 0, to: bytes.count, by: 7).underestimatedCount, "every flip changes it")
